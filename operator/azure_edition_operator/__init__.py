@@ -1,0 +1,1 @@
+"""Kubernetes operator for Windows Server Azure Edition VMs."""

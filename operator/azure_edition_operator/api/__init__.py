@@ -1,0 +1,1 @@
+"""The AzureEditionVM API (v1alpha1) as pydantic models, and the CRD generated from them."""
