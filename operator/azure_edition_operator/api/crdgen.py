@@ -1,0 +1,155 @@
+"""Generate the AzureEditionVM CRD from the pydantic models.
+
+pydantic writes JSON Schema (draft 2020-12); Kubernetes wants a *structural* OpenAPI v3 schema.
+``to_structural`` bridges the two: it inlines ``$ref``, drops ``title`` and pydantic's
+``anyOf [X, null]`` for optional fields, removes ``additionalProperties: false`` (the API
+server prunes unknown fields instead) and keeps our ``x-kubernetes-*`` extensions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import v1alpha1 as api
+
+Schema = dict[str, Any]
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "SKU", "type": "string", "jsonPath": ".status.image.sku"},
+    {"name": "Hotpatch", "type": "string",
+     "jsonPath": '.status.conditions[?(@.type=="HotpatchHealthy")].reason'},
+    {"name": "Cert-Days", "type": "integer", "jsonPath": ".status.smbOverQuic.daysRemaining"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Reason", "type": "string", "priority": 1,
+     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+    {"name": "Message", "type": "string", "priority": 1,
+     "jsonPath": '.status.conditions[?(@.type=="Ready")].message'},
+]  # fmt: skip
+
+_DROP_KEYS = {"title", "$defs"}
+
+
+def _resolve_ref(ref: str, defs: Schema) -> Schema:
+    prefix = "#/$defs/"
+    if not ref.startswith(prefix):
+        raise ValueError(f"unsupported $ref {ref}")
+    return defs[ref[len(prefix) :]]
+
+
+def _strip_null(options: list[Schema]) -> list[Schema]:
+    return [o for o in options if o.get("type") != "null"]
+
+
+def to_structural(node: Any, defs: Schema) -> Any:
+    """Turn one pydantic JSON Schema node into a structural OpenAPI v3 node."""
+    if isinstance(node, list):
+        return [to_structural(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "$ref" in node:  # the referenced schema, with the referring node's keys (description...) on top
+        target = copy.deepcopy(_resolve_ref(node.pop("$ref"), defs))
+        target.update(node)
+        node = target
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in node:
+            options = _strip_null(node.pop(combinator))
+            if len(options) != 1:
+                raise ValueError(f"cannot express {combinator} with {len(options)} branches structurally")
+            merged = copy.deepcopy(options[0])
+            merged.update(node)
+            return to_structural(merged, defs)
+    if node.get("default", 0) is None:
+        del node["default"]
+    if "properties" in node and node.get("additionalProperties") is False:
+        del node["additionalProperties"]
+    out: Schema = {}
+    for key, value in node.items():
+        if key in _DROP_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: to_structural(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = to_structural(value, defs)
+        else:
+            out[key] = copy.deepcopy(value)
+    if out.get("format") == "date-time" and "type" not in out:
+        out["type"] = "string"
+    return out
+
+
+def openapi_schema() -> Schema:
+    """The structural schema of AzureEditionVM."""
+    raw = api.AzureEditionVM.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    schema = to_structural(raw, defs)
+    props = schema["properties"]
+    props["metadata"] = {"type": "object"}
+    props["apiVersion"] = {"type": "string", "description": props["apiVersion"]["description"]}
+    props["kind"] = {"type": "string", "description": props["kind"]["description"]}
+    schema["required"] = ["spec"]
+    return schema
+
+
+def crd() -> Schema:
+    """The whole CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{api.PLURAL}.{api.GROUP}",
+            "labels": {"app.kubernetes.io/name": "azure-edition-operator"},
+        },
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": api.KIND,
+                "listKind": f"{api.KIND}List",
+                "plural": api.PLURAL,
+                "singular": api.SINGULAR,
+                "shortNames": api.SHORT_NAMES,
+                "categories": api.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+HEADER = "# Generated by `make crds` from operator/azure_edition_operator/api/v1alpha1.py. Do not edit.\n"
+
+
+def render() -> str:
+    return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
