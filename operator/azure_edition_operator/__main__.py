@@ -1,8 +1,133 @@
-"""Entry point: `python -m azure_edition_operator`."""
+"""Entry point: ``python -m azure_edition_operator`` or the ``azure-edition-operator`` console script.
+
+Every flag has an environment variable (shown in ``--help``) so a Deployment configures it from a
+ConfigMap. Azure endpoints and credentials come from the environment too (see ``azure.settings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from .config import OperatorConfig
 
 
-def main() -> None:
-    raise SystemExit("the operator arrives with the operator issue")
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log pipelines; kopf's per-object context is kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        k8s = getattr(record, "k8s_ref", None)
+        if k8s:
+            entry["object"] = {k: k8s.get(k) for k in ("namespace", "name") if k8s.get(k)}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
+    p = argparse.ArgumentParser(prog="azure-edition-operator", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch only these namespaces (repeatable; globs allowed). Env AEO_NAMESPACES, comma-separated",
+    )
+    p.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        default=_env("AEO_ALL_NAMESPACES", "") == "true",
+        help="watch the whole cluster (default when no namespace is given). Env AEO_ALL_NAMESPACES=true",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=_env("AEO_LOG_FORMAT", "text"),
+        help="log format. Env AEO_LOG_FORMAT",
+    )
+    p.add_argument("--log-level", default=_env("AEO_LOG_LEVEL", "INFO"), help="log level. Env AEO_LOG_LEVEL")
+    p.add_argument(
+        "--health-address",
+        default=_env("AEO_HEALTH_ADDRESS", "0.0.0.0:8080"),
+        help="host:port for /healthz (liveness); empty disables. Env AEO_HEALTH_ADDRESS",
+    )
+    p.add_argument(
+        "--metrics-address",
+        default=_env("AEO_METRICS_ADDRESS", "0.0.0.0:9090"),
+        help="host:port for Prometheus /metrics; empty disables. Env AEO_METRICS_ADDRESS",
+    )
+    p.add_argument(
+        "--peering",
+        default=_env("AEO_PEERING", ""),
+        help="kopf peering name for active/standby replicas; empty runs standalone. Env AEO_PEERING",
+    )
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=int(_env("AEO_PRIORITY", "0")),
+        help="peering priority of this replica (highest wins). Env AEO_PRIORITY",
+    )
+    args = p.parse_args(argv)
+    namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
+    return OperatorConfig(
+        namespaces=tuple(namespaces),
+        log_format=args.log_format,
+        log_level=args.log_level.upper(),
+        health_address=args.health_address,
+        metrics_address=args.metrics_address,
+        peering=args.peering,
+        priority=args.priority,
+    )
+
+
+def configure_logging(config: OperatorConfig) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level)
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    configure_logging(config)
+    from . import handlers  # registers the handlers with kopf's default registry
+
+    handlers.CONFIG = config
+    liveness = f"http://{config.health_address}/healthz" if config.health_address else None
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            liveness_endpoint=liveness,
+            standalone=not config.peering,
+            peering_name=config.peering or None,
+            priority=config.priority,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+"""The operator's own settings (flags/env), set once at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    namespaces: tuple[str, ...] = ()
+    log_format: str = "text"
+    log_level: str = "INFO"
+    health_address: str = "0.0.0.0:8080"
+    metrics_address: str = "0.0.0.0:9090"
+    peering: str = ""
+    priority: int = 0
+    # How long to wait before looking again when a Secret is missing or Azure asks us to retry.
+    missing_secret_retry_seconds: float = 10.0
+    provisioning_poll_seconds: float = 2.0

@@ -1,0 +1,104 @@
+"""Pure status computation: from what a reconcile observed to the status object, and the patch.
+
+The handlers never assemble status by hand: they describe the outcome (``Observation``) and this
+module turns it into DESIGN §2's status. ``status_patch`` yields only what changed, so a pass whose
+outcome is unchanged writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import conditions as cond
+from .api.v1alpha1 import ConditionStatus
+from .conditions import Condition, ConditionType
+from .images import Capability, ImageReference
+
+CAPABILITY_CONDITION = {
+    Capability.HOTPATCH: ConditionType.HOTPATCH_HEALTHY,
+    Capability.SMB_OVER_QUIC: ConditionType.SMB_CERTIFICATE_VALID,
+}
+
+CAPABILITY_STATUS_KEY = {Capability.HOTPATCH: "hotpatch", Capability.SMB_OVER_QUIC: "smbOverQuic"}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile pass learnt. ``None`` means "not looked at this time: keep what status had"."""
+
+    generation: int
+    capabilities: frozenset[Capability]
+    image: ImageReference | None = None
+    image_condition: Condition | None = None
+    vm: Mapping[str, Any] | None = None
+    vm_condition: Condition | None = None
+    capability_conditions: Sequence[Condition] = field(default_factory=tuple)
+    hotpatch: Mapping[str, Any] | None = None
+    smb_over_quic: Mapping[str, Any] | None = None
+    deleting: bool = False
+
+
+def image_status(image: ImageReference) -> dict[str, Any]:
+    return {
+        "publisher": image.publisher,
+        "offer": image.offer,
+        "sku": image.sku,
+        "version": image.version,
+        "windowsServerVersion": str(image.windows_server_version),
+        "experience": str(image.experience),
+    }
+
+
+def _conditions_of(status: Mapping[str, Any]) -> list[Condition]:
+    return [Condition.from_wire(c) for c in status.get("conditions") or []]
+
+
+def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> dict[str, Any]:
+    """The complete new status, given the old one and an observation."""
+    new: dict[str, Any] = {k: v for k, v in old.items() if k != "conditions"}
+    conditions = _conditions_of(old)
+    for update in (obs.image_condition, obs.vm_condition, *obs.capability_conditions):
+        if update is not None:
+            conditions = cond.upsert(conditions, update, now, obs.generation)
+    wanted = {CAPABILITY_CONDITION[c] for c in obs.capabilities if c in CAPABILITY_CONDITION}
+    for capability, condition_type in CAPABILITY_CONDITION.items():
+        if condition_type not in wanted:
+            conditions = cond.remove(conditions, condition_type)
+            new.pop(CAPABILITY_STATUS_KEY[capability], None)
+    conditions = cond.upsert(conditions, cond.ready_condition(conditions), now, obs.generation)
+    if obs.image is not None:
+        new["image"] = image_status(obs.image)
+    for key, value in (("vm", obs.vm), ("hotpatch", obs.hotpatch), ("smbOverQuic", obs.smb_over_quic)):
+        if value is not None:
+            new[key] = {k: v for k, v in value.items() if v is not None}
+    new["conditions"] = [c.to_wire() for c in conditions]
+    new["phase"] = str(cond.derive_phase(conditions, deleting=obs.deleting))
+    new["observedGeneration"] = obs.generation
+    return new
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning ``old`` into ``new``; empty when nothing changed.
+
+    Lists (conditions) are replaced whole, as merge patches do; nested objects are diffed.
+    """
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = status_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif value != before:
+            patch[key] = value
+    return patch
+
+
+def condition(type_: str, ok: bool, reason: str, message: str = "") -> Condition:
+    """Shorthand for building a condition to feed ``compute_status``."""
+    return Condition(type_, ConditionStatus.TRUE if ok else ConditionStatus.FALSE, reason, message)

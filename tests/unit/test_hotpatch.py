@@ -1,0 +1,113 @@
+"""Hotpatch calendar and patch-state evaluation, including year boundaries and the published example."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from azure_edition_operator.checks.hotpatch import cycle_month, evaluate_hotpatch, next_baseline_month
+from tests.conftest import REPO
+
+ENROLLED = {
+    "patchMode": "AutomaticByPlatform",
+    "enableHotpatching": True,
+    "assessmentMode": "AutomaticByPlatform",
+    "automaticByPlatformSettings": {
+        "rebootSetting": "IfRequired",
+        "bypassPlatformSafetyChecksOnUserSchedule": False,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("day", "cycle", "next_baseline"),
+    [
+        (date(2026, 1, 1), "Baseline", "2026-04"),
+        (date(2026, 1, 31), "Baseline", "2026-04"),
+        (date(2026, 2, 14), "Hotpatch", "2026-04"),
+        (date(2026, 3, 31), "Hotpatch", "2026-04"),
+        (date(2026, 4, 1), "Baseline", "2026-07"),
+        (date(2026, 6, 30), "Hotpatch", "2026-07"),
+        (date(2026, 7, 15), "Baseline", "2026-10"),
+        (date(2026, 9, 1), "Hotpatch", "2026-10"),
+        (date(2026, 10, 31), "Baseline", "2027-01"),
+        (date(2026, 11, 26), "Hotpatch", "2027-01"),
+        (date(2026, 12, 31), "Hotpatch", "2027-01"),
+        (date(2099, 12, 1), "Hotpatch", "2100-01"),
+    ],
+)
+def test_calendar(day, cycle, next_baseline):
+    assert cycle_month(day) == cycle
+    assert next_baseline_month(day) == next_baseline
+
+
+def _summary(**kw):
+    base = {"status": "Succeeded", "rebootPending": False, "criticalAndSecurityPatchCount": 0, "otherPatchCount": 2,
+            "startTime": "2026-11-20T10:00:00Z"}  # fmt: skip
+    return {**base, **kw}
+
+
+def _install(**kw):
+    return {
+        "status": "Succeeded",
+        "installedPatchCount": 3,
+        "failedPatchCount": 0,
+        "startTime": "2026-11-21T10:00:00Z",
+        **kw,
+    }
+
+
+TODAY = date(2026, 11, 26)
+
+
+def test_healthy():
+    v = evaluate_hotpatch(
+        ENROLLED, {"availablePatchSummary": _summary(), "lastPatchInstallationSummary": _install()}, TODAY
+    )
+    assert v.condition.is_true and v.condition.reason == "HotpatchEnabled"
+    assert v.status == {
+        "enabled": True, "patchMode": "AutomaticByPlatform", "assessmentState": "Succeeded",
+        "lastAssessmentTime": "2026-11-20T10:00:00Z", "criticalAndSecurityPatchCount": 0, "otherPatchCount": 2,
+        "rebootPending": False, "lastInstallationState": "Succeeded", "lastInstallationTime": "2026-11-21T10:00:00Z",
+        "installedPatchCount": 3, "failedPatchCount": 0, "cycleMonth": "Hotpatch", "nextBaselineMonth": "2027-01",
+    }  # fmt: skip
+    assert v.drift == ()
+
+
+@pytest.mark.parametrize(
+    ("settings", "patch_status", "reason"),
+    [
+        ({**ENROLLED, "enableHotpatching": False}, {}, "HotpatchNotEnabled"),
+        ({**ENROLLED, "patchMode": "AutomaticByOS"}, {}, "HotpatchNotEnabled"),
+        (None, {}, "HotpatchNotEnabled"),
+        (ENROLLED, {"lastPatchInstallationSummary": _install(status="Failed", failedPatchCount=2)}, "PatchInstallationFailed"),
+        (ENROLLED, {"availablePatchSummary": _summary(status="Failed", error={"message": "agent down"})}, "AssessmentFailed"),
+        (ENROLLED, {"availablePatchSummary": _summary(rebootPending=True)}, "RebootPending"),
+        # precedence: a failed installation outranks a pending reboot
+        (ENROLLED, {"availablePatchSummary": _summary(rebootPending=True),
+                    "lastPatchInstallationSummary": _install(status="Failed", failedPatchCount=1)}, "PatchInstallationFailed"),
+    ],
+)  # fmt: skip
+def test_unhealthy_reasons(settings, patch_status, reason):
+    v = evaluate_hotpatch(settings, patch_status, TODAY)
+    assert not v.condition.is_true and v.condition.reason == reason
+    assert v.condition.message
+
+
+def test_drift_lists_what_changed_including_reboot_setting():
+    changed = {**ENROLLED, "automaticByPlatformSettings": {"rebootSetting": "Always"}}
+    v = evaluate_hotpatch(changed, {}, TODAY, reboot_setting="IfRequired")
+    assert v.drift == ("rebootSetting is 'Always', want 'IfRequired'",)
+
+
+def test_published_instance_view_example():
+    example = json.loads(
+        (REPO.parent / "shared" / "azure-rest-examples" / "VirtualMachine_Get_InstanceView.json").read_text()
+    )
+    patch_status = example["responses"]["200"]["body"]["patchStatus"]
+    v = evaluate_hotpatch(ENROLLED, patch_status, TODAY)
+    # the example has one failed patch in its last installation and a pending reboot
+    assert v.condition.reason == "PatchInstallationFailed"
+    assert v.status["rebootPending"] is True and v.status["criticalAndSecurityPatchCount"] == 1
