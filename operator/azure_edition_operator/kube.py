@@ -87,3 +87,10 @@ class Kube:
             if err.status == 409:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
+
+    async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Merge ``annotations`` into the object's metadata."""
+        await self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": annotations}},
+            _content_type="application/merge-patch+json",
+        )  # fmt: skip

@@ -1,0 +1,126 @@
+"""The whole local stack as processes: ARM simulator + operator, for e2e tests, the demo and benchmarks.
+
+The control plane comes from ``controlplane``; this module adds the two other processes, each with
+its log file, and stops them (process groups) however the caller exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+@dataclass
+class Process:
+    """A child process in its own process group, with its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def spawn(cls, name: str, args: list[str], log: Path, env: Mapping[str, str]) -> Process:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True
+            )
+        return cls(name, popen, log)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 10.0, sig: int = signal.SIGTERM) -> int:
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        return int(self.popen.returncode if self.popen.returncode is not None else -1)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no cleanup runs."""
+        self.stop(grace=5, sig=signal.SIGKILL)
+
+    def tail(self, lines: int = 40) -> str:
+        return (
+            "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+        )
+
+
+def start_simulator(
+    state_dir: Path, *extra_args: str, quic_port: int = 443, timeout: float = 30.0
+) -> tuple[Process, dict[str, str]]:
+    """``python -m azure_edition_simulator``; returns the process and the client env it wrote."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env_file = state_dir / "armsim.env"
+    env_file.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "azure_edition_simulator", "--port", "0", "--quic-port", str(quic_port),
+            "--state-dir", str(state_dir), "--env-file", str(env_file), *extra_args]  # fmt: skip
+    proc = Process.spawn("armsim", args, state_dir / "armsim.log", os.environ)
+    deadline = time.monotonic() + timeout
+    while not env_file.exists():
+        if not proc.alive() or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"ARM simulator did not start:\n{proc.tail()}")
+        time.sleep(0.05)
+    return proc, load_env_file(env_file)
+
+
+def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides: str) -> dict[str, str]:
+    """The operator's environment: the cluster, the simulator's Azure endpoints, ports on loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AEO_"))}
+    env.update(simulator_env)
+    env.update({
+        "KUBECONFIG": str(kubeconfig),
+        "AZURE_CREDENTIAL_MODE": "client-secret",
+        "AZURE_CA_BUNDLE": simulator_env.get("ARMSIM_CA_CERT", ""),
+        "AEO_HEALTH_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AEO_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+    })  # fmt: skip
+    env.update(overrides)
+    return env
+
+
+def start_operator(log: Path, env: Mapping[str, str], *args: str, timeout: float = 30.0) -> Process:
+    """``python -m azure_edition_operator``; returns once its liveness endpoint answers."""
+    proc = Process.spawn("operator", [sys.executable, "-m", "azure_edition_operator", *args], log, env)
+    proc.extra = {"health": env["AEO_HEALTH_ADDRESS"], "metrics": env["AEO_METRICS_ADDRESS"]}
+    host, _, port = env["AEO_HEALTH_ADDRESS"].rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return proc
+        except OSError:
+            if not proc.alive() or time.monotonic() > deadline:
+                proc.stop()
+                raise RuntimeError(f"operator did not start:\n{proc.tail()}") from None
+            time.sleep(0.1)

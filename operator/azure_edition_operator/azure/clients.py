@@ -1,0 +1,217 @@
+"""Azure SDK clients (aio), built once per subscription and closed together.
+
+One credential serves every subscription. Each client gets the ARM endpoint and token scope of the
+configured cloud (public, sovereign, or the project's simulator), the CA bundle when one is set,
+a bounded retry policy, and a request-counting policy whose callback lets metrics be wired in
+later without this module importing prometheus.
+
+Retries (the choice, documented): azure-core's retry policy already honours ``Retry-After`` on 429
+and 5xx. We keep it, but bounded: at most ``settings.max_retries`` retries per request, and only when
+Azure asks for a wait of at most ``settings.max_retry_after`` seconds. A longer wait (real ARM
+throttling windows last up to minutes) or an exhausted budget surfaces as ``AzureRetryableError``
+carrying ``retry_after``, so kopf requeues the resource instead of a handler sleeping invisibly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncRetryPolicy, SansIOHTTPPolicy
+from azure.identity.aio import (
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    WorkloadIdentityCredential,
+)
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
+
+from .settings import AzureSettings, CredentialMode, SettingsError
+
+log = logging.getLogger(__name__)
+
+RequestHook = Callable[[str, str, int | None], None]
+"""``on_request(method, operation, status)``; status is None when no response arrived."""
+
+
+def operation_of(path: str) -> str:
+    """Name an ARM request by its provider and resource types, e.g. ``Microsoft.Compute/virtualMachines``.
+
+    Names (which are unbounded) are dropped so the result is a low-cardinality metric label:
+    ``.../providers/Microsoft.Compute/virtualMachines/vm1/assessPatches`` is
+    ``Microsoft.Compute/virtualMachines/assessPatches`` and an LRO status URL
+    ``.../providers/Microsoft.Compute/locations/westus/operations/id`` is
+    ``Microsoft.Compute/locations/operations``.
+    """
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    lowered = [s.lower() for s in segments]
+    if "providers" not in lowered:
+        if len(segments) >= 3 and lowered[0] == "subscriptions" and lowered[2] == "resourcegroups":
+            return "resourceGroups"
+        return "subscriptions" if lowered[:1] == ["subscriptions"] else "other"
+    start = len(lowered) - 1 - lowered[::-1].index("providers")
+    rest = segments[start + 1 :]
+    if not rest:
+        return "providers"
+    namespace, types = rest[0], rest[1::2]
+    return "/".join([namespace, *types])
+
+
+class RequestCounter(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Reports every HTTP attempt (retries and LRO polls included) to ``on_request``.
+
+    Placed after the retry policy, so a 429 that is retried shows up as a 429 and then a 200:
+    that is what Azure's throttling budget sees.
+    """
+
+    def __init__(self, on_request: RequestHook) -> None:
+        super().__init__()
+        self._on_request = on_request
+
+    def _report(self, request: PipelineRequest[Any], status: int | None) -> None:
+        http = request.http_request
+        try:
+            self._on_request(http.method, operation_of(_path_of(http.url)), status)
+        except Exception:  # a metrics hook must never break an Azure call
+            log.exception("request hook failed")
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        self._report(request, response.http_response.status_code)
+
+    def on_exception(self, request: PipelineRequest[Any]) -> None:
+        self._report(request, None)
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
+    """azure-core's retry policy, except that it will not sleep longer than ``max_retry_after``.
+
+    When Azure's Retry-After exceeds the bound, the response is returned as is; the SDK raises
+    HttpResponseError and ``errors.classify`` turns it into ``AzureRetryableError(retry_after=…)``.
+    """
+
+    def __init__(self, *, max_retry_after: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_retry_after = max_retry_after
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return False
+        return bool(super().is_retry(settings, response))
+
+
+def build_credential(settings: AzureSettings, env: dict[str, str] | None = None) -> AsyncTokenCredential:
+    """The credential for ``settings.credential_mode``; azure-identity reads its own env variables."""
+    env = dict(os.environ) if env is None else env
+    common: dict[str, Any] = {"connection_verify": settings.connection_verify}
+    if settings.authority_host:
+        common["authority"] = settings.authority_host
+    mode = settings.credential_mode
+    if mode is CredentialMode.CLIENT_SECRET:
+        missing = [n for n in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET") if not env.get(n)]
+        if missing:
+            raise SettingsError(
+                f"credential mode client-secret needs {', '.join(missing)} in the environment"
+            )
+        return ClientSecretCredential(
+            env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"], **common
+        )
+    if mode is CredentialMode.WORKLOAD_IDENTITY:
+        return WorkloadIdentityCredential(**common)
+    return DefaultAzureCredential(**common)
+
+
+@dataclass
+class SubscriptionClients:
+    """The two management clients of one subscription."""
+
+    compute: ComputeManagementClient
+    network: NetworkManagementClient
+
+    async def close(self) -> None:
+        await self.compute.close()
+        await self.network.close()
+
+
+@dataclass
+class AzureClients:
+    """Per-subscription SDK clients sharing one credential; ``async with`` closes everything.
+
+    ``on_request`` receives every ARM request attempt as (method, operation, status).
+    ``owns_credential`` says whether ``close`` should close the credential too (it does when the
+    credential was built here).
+    """
+
+    settings: AzureSettings
+    credential: AsyncTokenCredential
+    on_request: RequestHook | None = None
+    owns_credential: bool = False
+    _by_subscription: dict[str, SubscriptionClients] = field(default_factory=dict, init=False, repr=False)
+    _credential_closed: bool = field(default=False, init=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: AzureSettings, on_request: RequestHook | None = None) -> AzureClients:
+        return cls(settings, build_credential(settings), on_request, owns_credential=True)
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "base_url": s.base_url,
+            "credential_scopes": s.credential_scopes,
+            "connection_verify": s.connection_verify,
+            "connection_timeout": s.request_timeout,
+            "read_timeout": s.request_timeout,
+            "polling_interval": s.polling_interval,
+            "retry_policy": BoundedRetryPolicy(
+                max_retry_after=s.max_retry_after,
+                retry_total=s.max_retries,
+                retry_backoff_factor=0.8,
+                retry_backoff_max=s.max_retry_after,
+            ),
+        }
+        if self.on_request is not None:
+            kwargs["per_retry_policies"] = [RequestCounter(self.on_request)]
+        return kwargs
+
+    def for_subscription(self, subscription_id: str) -> SubscriptionClients:
+        """The cached clients of ``subscription_id`` (created on first use)."""
+        key = subscription_id.lower()
+        clients = self._by_subscription.get(key)
+        if clients is None:
+            clients = SubscriptionClients(
+                compute=ComputeManagementClient(self.credential, subscription_id, **self._client_kwargs()),
+                network=NetworkManagementClient(self.credential, subscription_id, **self._client_kwargs()),
+            )
+            self._by_subscription[key] = clients
+        return clients
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        return self.for_subscription(subscription_id).compute
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        return self.for_subscription(subscription_id).network
+
+    async def close(self) -> None:
+        """Close every client (and the credential, if we built it); safe to call twice."""
+        clients, self._by_subscription = list(self._by_subscription.values()), {}
+        for c in clients:
+            await c.close()
+        if self.owns_credential and not self._credential_closed:
+            self._credential_closed = True
+            await self.credential.close()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AzureClients:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,668 @@
+"""Pure spec builders: an AzureEditionVM → the SDK models to send, and what differs from Azure.
+
+In the style of cluster-api-provider-azure's ``azure/services/*/spec.go``: names are derived
+deterministically from the resource, parameters are built without I/O, and the diff compares only
+the fields the operator owns (VM size, tags, patch settings). Nothing here calls Azure, so every
+rule is table-tested (tests/unit/test_azure_specs.py).
+
+Tags: Azure refuses ``/`` in tag *names* (learn.microsoft.com, tag-resources "Limitations"), so the
+owner tags use ``_`` where Kubernetes would use ``/``, as cluster-api-provider-azure does
+(``sigs.k8s.io_cluster-api-provider-azure_…``).
+
+Careful: a ``VirtualMachine`` built by ``vm_parameters`` carries the admin password (it must, for
+the PUT); its repr shows it. Never log it; log ``describe_vm_changes`` output instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from azure.mgmt.compute import models as compute
+from azure.mgmt.network import models as network
+
+from ..api.v1alpha1 import AzureEditionVMSpec, AzureSpec, RebootSetting
+from ..images import Capability, ImageReference
+
+OWNER_UID_TAG = "azureedition.io_owner-uid"
+OWNER_TAG = "azureedition.io_owner"
+MANAGED_BY_TAG = "managed-by"
+MANAGED_BY_VALUE = "azure-edition-operator"
+OUR_TAG_KEYS = (OWNER_UID_TAG, OWNER_TAG, MANAGED_BY_TAG)
+
+VM_NAME_MAX = 64
+COMPUTER_NAME_MAX = 15
+HASH_LEN = 8
+COMPUTER_HASH_LEN = 5
+OS_DISK_STORAGE = "StandardSSD_LRS"  # offered with every VM size; Premium needs an "s" size
+IP_CONFIG_NAME = "ipconfig1"
+
+# Azure's defaults for fields it may leave out of a GET (Windows VMs).
+DEFAULT_PATCH_MODE = "AutomaticByOS"
+DEFAULT_ASSESSMENT_MODE = "ImageDefault"
+
+ResourceT = TypeVar("ResourceT", network.NetworkInterface, network.PublicIPAddress)
+
+IN_FLIGHT_STATES = frozenset({"creating", "updating", "migrating"})
+DELETING_STATES = frozenset({"deleting"})
+
+
+# ----------------------------------------------------------------------------- who and what
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Kubernetes object that owns the Azure resources."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class AdminLogin(Protocol):
+    """Anything with the administrator's username and password (e.g. kube.AdminCredentials)."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """The VM's local administrator, from the Secret. ``repr`` never shows the password."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VMIdentity:
+    """Where the VM lives and the deterministic names of everything the operator creates for it.
+
+    Names are fixed by the owner's namespace/name (not its uid), so a restarted operator finds
+    what it started; the owner-uid tag tells whose a found resource is.
+    """
+
+    owner: Owner
+    subscription_id: str
+    resource_group: str
+    location: str
+    vm_name: str
+    computer_name: str
+    nic_name: str
+    extended_nic_name: str
+    public_ip_name: str
+    os_disk_name: str
+
+    def _id(self, provider: str, kind: str, name: str) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{provider}/{kind}/{name}"
+        )
+
+    @property
+    def vm_id(self) -> str:
+        return self._id("Microsoft.Compute", "virtualMachines", self.vm_name)
+
+    @property
+    def nic_id(self) -> str:
+        return self._id("Microsoft.Network", "networkInterfaces", self.nic_name)
+
+    @property
+    def extended_nic_id(self) -> str:
+        return self._id("Microsoft.Network", "networkInterfaces", self.extended_nic_name)
+
+    @property
+    def public_ip_id(self) -> str:
+        return self._id("Microsoft.Network", "publicIPAddresses", self.public_ip_name)
+
+    @property
+    def os_disk_id(self) -> str:
+        return self._id("Microsoft.Compute", "disks", self.os_disk_name)
+
+
+def _short_hash(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _arm_slug(text: str) -> str:
+    """Lower-case letters, digits and single hyphens: valid in every ARM name we create."""
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def vm_name_for(owner: Owner) -> str:
+    """``<namespace>-<name>`` (shortened to fit) plus a hash of namespace/name: ≤64 chars, stable.
+
+    The hash keeps ``a-b/c`` and ``a/b-c`` (same slug) and long names cut to the same prefix apart.
+    Windows VM names may not contain periods or end with a hyphen; the slug has neither.
+    """
+    digest = _short_hash(owner.ref, HASH_LEN)
+    room = VM_NAME_MAX - HASH_LEN - 1
+    base = _arm_slug(f"{owner.namespace}-{owner.name}")[:room].rstrip("-")
+    return f"{base}-{digest}" if base else f"vm-{digest}"
+
+
+def computer_name_for(owner: Owner) -> str:
+    """Windows computer name: ≤15 chars, letters/digits/hyphens, never all digits, stable.
+
+    Built from the object's name (the part a person recognises) plus a short hash of
+    namespace/name; a name that does not start with a letter gets a ``w`` prefix.
+    """
+    digest = _short_hash(owner.ref, COMPUTER_HASH_LEN)
+    room = COMPUTER_NAME_MAX - COMPUTER_HASH_LEN - 1
+    base = _arm_slug(owner.name)
+    if not base or not base[0].isalpha():
+        base = f"w{base}"
+    base = base[:room].rstrip("-")
+    return f"{base}-{digest}"
+
+
+def vm_identity(owner: Owner, azure: AzureSpec) -> VMIdentity:
+    """All names for ``owner`` placed per ``spec.azure``."""
+    vm = vm_name_for(owner)
+    return VMIdentity(
+        owner=owner,
+        subscription_id=azure.subscription_id,
+        resource_group=azure.resource_group,
+        location=azure.location,
+        vm_name=vm,
+        computer_name=computer_name_for(owner),
+        nic_name=f"{vm}-nic",
+        extended_nic_name=f"{vm}-nic-ext",
+        public_ip_name=f"{vm}-pip",
+        os_disk_name=f"{vm}-osdisk",
+    )
+
+
+# ----------------------------------------------------------------------------- tags and ownership
+
+
+def owner_tags(owner: Owner) -> dict[str, str]:
+    return {OWNER_UID_TAG: owner.uid, OWNER_TAG: owner.ref, MANAGED_BY_TAG: MANAGED_BY_VALUE}
+
+
+def desired_tags(spec: AzureEditionVMSpec, owner: Owner) -> dict[str, str]:
+    """The user's tags plus ours; ours win a clash (case-insensitively, as Azure compares names)."""
+    ours = owner_tags(owner)
+    ours_lower = {k.lower() for k in ours}
+    user = {k: v for k, v in spec.azure.tags.items() if k.lower() not in ours_lower}
+    return {**user, **ours}
+
+
+def _get_ci(tags: Mapping[str, str], key: str) -> str | None:
+    lowered = key.lower()
+    return next((v for k, v in tags.items() if k.lower() == lowered), None)
+
+
+class Ownership(enum.Enum):
+    OURS = "ours"
+    FOREIGN = "foreign"  # another AzureEditionVM's
+    UNMANAGED = "unmanaged"  # no owner tag: created by someone else, or orphaned
+
+
+def ownership(tags: Mapping[str, str] | None, owner: Owner) -> Ownership:
+    uid = _get_ci(tags or {}, OWNER_UID_TAG)
+    if uid is None:
+        return Ownership.UNMANAGED
+    return Ownership.OURS if uid == owner.uid else Ownership.FOREIGN
+
+
+def ownership_conflict_message(kind: str, name: str, tags: Mapping[str, str] | None, owner: Owner) -> str:
+    """What to tell the user when a resource with our deterministic name is not ours."""
+    tags = tags or {}
+    other = _get_ci(tags, OWNER_TAG)
+    if ownership(tags, owner) is Ownership.FOREIGN:
+        who = f"another AzureEditionVM ({other or 'uid ' + str(_get_ci(tags, OWNER_UID_TAG))})"
+        return (
+            f"{kind} {name} already exists and belongs to {who}; the operator will not touch it. "
+            f"Delete that resource (or the old AzureEditionVM), or move this AzureEditionVM to another "
+            f"resource group"
+        )
+    return (
+        f"{kind} {name} already exists and is not managed by the operator (no {OWNER_UID_TAG} tag). "
+        f"Delete or rename it, or adopt it by tagging it {OWNER_UID_TAG}={owner.uid}"
+    )
+
+
+def merged_tags(desired: Mapping[str, str], observed: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The tag set to send if ``observed`` lacks any desired tag/value, else None.
+
+    Tags set by others (Azure Policy, people) are kept: the operator only adds and corrects its own.
+    Names compare case-insensitively, values exactly, as Azure does.
+    """
+    observed = dict(observed or {})
+    if all(_get_ci(observed, k) == v for k, v in desired.items()):
+        return None
+    desired_lower = {k.lower() for k in desired}
+    kept = {k: v for k, v in observed.items() if k.lower() not in desired_lower}
+    return {**kept, **desired}
+
+
+def with_tags(resource: ResourceT, tags: Mapping[str, str]) -> ResourceT:
+    """``resource`` as Azure returned it, with ``tags`` instead of its own: a PUT body that changes only tags.
+
+    Used for NICs and public IPs rather than their ``updateTags`` PATCH: a PUT of the current model is
+    equally one write in Azure, and works wherever the resource's PUT does (the SDK drops read-only
+    fields when it serialises the body).
+    """
+    return type(resource)({**resource.as_dict(), "tags": dict(tags)})
+
+
+def without_our_tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
+    """``tags`` minus the operator's own (for deletionPolicy Orphan), or None if none were there."""
+    tags = dict(tags or {})
+    ours = {k.lower() for k in OUR_TAG_KEYS}
+    kept = {k: v for k, v in tags.items() if k.lower() not in ours}
+    return kept if len(kept) != len(tags) else None
+
+
+# ----------------------------------------------------------------------------- network
+
+
+def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> network.PublicIPAddress:
+    """A Standard, static IPv4 address; deleteOption Delete so it goes with the VM."""
+    return network.PublicIPAddress(
+        location=identity.location,
+        tags=dict(tags),
+        sku=network.PublicIPAddressSku(name="Standard", tier="Regional"),
+        properties=network.PublicIPAddressPropertiesFormat(
+            public_ip_allocation_method="Static",
+            public_ip_address_version="IPv4",
+            delete_option="Delete",
+        ),
+    )
+
+
+def nic_parameters(
+    identity: VMIdentity, subnet_id: str, tags: Mapping[str, str], public_ip_id: str | None = None
+) -> network.NetworkInterface:
+    """One NIC with one dynamic IPv4 configuration on ``subnet_id`` (and the public IP, if any)."""
+    ip_config = network.NetworkInterfaceIPConfigurationPropertiesFormat(
+        subnet=network.Subnet(id=subnet_id),
+        private_ip_allocation_method="Dynamic",
+        private_ip_address_version="IPv4",
+        primary=True,
+    )
+    if public_ip_id is not None:
+        ip_config.public_ip_address = network.PublicIPAddress(id=public_ip_id)
+    return network.NetworkInterface(
+        location=identity.location,
+        tags=dict(tags),
+        properties=network.NetworkInterfacePropertiesFormat(
+            ip_configurations=[
+                network.NetworkInterfaceIPConfiguration(name=IP_CONFIG_NAME, properties=ip_config)
+            ]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Which network resources the spec wants: the primary NIC always, the others on request."""
+
+    primary_subnet_id: str
+    public_ip: bool
+    extended_subnet_id: str | None
+
+
+def network_plan(spec: AzureEditionVMSpec) -> NetworkPlan:
+    extended = None
+    if Capability.EXTENDED_NETWORK in spec.capabilities and spec.extended_network is not None:
+        extended = spec.extended_network.extended_subnet_id
+    return NetworkPlan(spec.azure.subnet_id, spec.azure.public_ip, extended)
+
+
+def _primary_ip_config(nic: network.NetworkInterface) -> network.NetworkInterfaceIPConfiguration | None:
+    configs = (nic.properties.ip_configurations if nic.properties else None) or []
+    return next(
+        (c for c in configs if c.properties and c.properties.primary), configs[0] if configs else None
+    )
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    return (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
+
+
+class NicChange(enum.Enum):
+    NONE = "none"
+    TAGS = "tags"  # PATCH tags only
+    PUT = "put"  # the IP configuration changed (subnet or public IP): send the whole NIC
+
+
+def diff_nic(desired: network.NetworkInterface, observed: network.NetworkInterface) -> NicChange:
+    """Compare the NIC fields we own: the primary IP configuration's subnet and public IP, and tags."""
+    want, have = _primary_ip_config(desired), _primary_ip_config(observed)
+    want_p = want.properties if want else None
+    have_p = have.properties if have else None
+    want_subnet = want_p.subnet.id if want_p and want_p.subnet else None
+    have_subnet = have_p.subnet.id if have_p and have_p.subnet else None
+    want_pip = want_p.public_ip_address.id if want_p and want_p.public_ip_address else None
+    have_pip = have_p.public_ip_address.id if have_p and have_p.public_ip_address else None
+    if not same_id(want_subnet, have_subnet) or not same_id(want_pip, have_pip):
+        return NicChange.PUT
+    if merged_tags(desired.tags or {}, observed.tags) is not None:
+        return NicChange.TAGS
+    return NicChange.NONE
+
+
+def nic_update_parameters(
+    desired: network.NetworkInterface, observed: network.NetworkInterface
+) -> network.NetworkInterface:
+    """The NIC to PUT when its IP configuration must change: Azure's current NIC with ours applied.
+
+    Starting from what Azure returned keeps what we do not own (the allocated private IP, DNS,
+    NSG someone attached) instead of resetting it.
+    """
+    body: dict[str, Any] = observed.as_dict()
+    want = _primary_ip_config(desired)
+    configs = body.setdefault("properties", {}).setdefault("ipConfigurations", [])
+    target = next(
+        (c for c in configs if (c.get("properties") or {}).get("primary")), configs[0] if configs else None
+    )
+    if target is None or want is None or want.properties is None:
+        return desired
+    props = target.setdefault("properties", {})
+    props["subnet"] = {"id": want.properties.subnet.id if want.properties.subnet else None}
+    if want.properties.public_ip_address is not None:
+        props["publicIPAddress"] = {"id": want.properties.public_ip_address.id}
+    else:
+        props.pop("publicIPAddress", None)
+    body["tags"] = merged_tags(desired.tags or {}, observed.tags) or dict(observed.tags or {})
+    return network.NetworkInterface(body)
+
+
+def nic_private_ip(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    return config.properties.private_ip_address if config and config.properties else None
+
+
+def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    if config and config.properties and config.properties.public_ip_address:
+        return config.properties.public_ip_address.id
+    return None
+
+
+# ----------------------------------------------------------------------------- the VM
+
+
+def patch_settings(spec: AzureEditionVMSpec) -> compute.PatchSettings:
+    """Hotpatch onboarding exactly as DESIGN §3, or Windows' own automatic updates otherwise."""
+    if Capability.HOTPATCH in spec.capabilities:
+        reboot = (spec.hotpatch.reboot_setting if spec.hotpatch else RebootSetting.IF_REQUIRED).value
+        return compute.PatchSettings(
+            patch_mode="AutomaticByPlatform",
+            enable_hotpatching=True,
+            assessment_mode="AutomaticByPlatform",
+            automatic_by_platform_settings=compute.WindowsVMGuestPatchAutomaticByPlatformSettings(
+                reboot_setting=reboot,
+                bypass_platform_safety_checks_on_user_schedule=False,
+            ),
+        )
+    return compute.PatchSettings(
+        patch_mode="AutomaticByOS", enable_hotpatching=False, assessment_mode="ImageDefault"
+    )
+
+
+def windows_configuration(spec: AzureEditionVMSpec) -> compute.WindowsConfiguration:
+    return compute.WindowsConfiguration(
+        provision_vm_agent=True, enable_automatic_updates=True, patch_settings=patch_settings(spec)
+    )
+
+
+def image_reference(image: ImageReference) -> compute.ImageReference:
+    return compute.ImageReference(
+        publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
+    )
+
+
+def vm_parameters(
+    identity: VMIdentity,
+    spec: AzureEditionVMSpec,
+    image: ImageReference,
+    credentials: AdminLogin,
+    tags: Mapping[str, str] | None = None,
+) -> compute.VirtualMachine:
+    """The VM to PUT. Contains the admin password: never log the result."""
+    plan = network_plan(spec)
+    nics = [
+        compute.NetworkInterfaceReference(
+            id=identity.nic_id,
+            properties=compute.NetworkInterfaceReferenceProperties(primary=True, delete_option="Delete"),
+        )
+    ]
+    if plan.extended_subnet_id is not None:
+        nics.append(
+            compute.NetworkInterfaceReference(
+                id=identity.extended_nic_id,
+                properties=compute.NetworkInterfaceReferenceProperties(primary=False, delete_option="Delete"),
+            )
+        )
+    return compute.VirtualMachine(
+        location=identity.location,
+        tags=dict(tags if tags is not None else desired_tags(spec, identity.owner)),
+        properties=compute.VirtualMachineProperties(
+            hardware_profile=compute.HardwareProfile(vm_size=spec.azure.vm_size),
+            storage_profile=compute.StorageProfile(
+                image_reference=image_reference(image),
+                os_disk=compute.OSDisk(
+                    name=identity.os_disk_name,
+                    os_type="Windows",
+                    create_option="FromImage",
+                    caching="ReadWrite",
+                    managed_disk=compute.ManagedDiskParameters(storage_account_type=OS_DISK_STORAGE),
+                    delete_option="Delete",
+                ),
+            ),
+            os_profile=compute.OSProfile(
+                computer_name=identity.computer_name,
+                admin_username=credentials.username,
+                admin_password=credentials.password,
+                windows_configuration=windows_configuration(spec),
+            ),
+            network_profile=compute.NetworkProfile(network_interfaces=nics),
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------- reading a VM
+
+
+def attr_path(model: Any, *names: str) -> Any:
+    """``model.a.b.c`` with None for any missing link (SDK models leave absent fields None)."""
+    for name in names:
+        if model is None:
+            return None
+        model = getattr(model, name, None)
+    return model
+
+
+def enum_str(value: Any) -> str | None:
+    """An SDK enum or string as its plain string value."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class PatchView:
+    """Patch settings as compared and reported, with Azure's defaults filled in."""
+
+    patch_mode: str | None
+    enable_hotpatching: bool
+    assessment_mode: str | None
+    reboot_setting: str | None
+    bypass_platform_safety_checks: bool
+    enable_automatic_updates: bool | None
+
+
+def patch_view(vm: compute.VirtualMachine | compute.VirtualMachineUpdate) -> PatchView:
+    win = attr_path(vm, "properties", "os_profile", "windows_configuration")
+    ps = attr_path(win, "patch_settings")
+    abp = attr_path(ps, "automatic_by_platform_settings")
+    return PatchView(
+        patch_mode=enum_str(attr_path(ps, "patch_mode")) or DEFAULT_PATCH_MODE,
+        enable_hotpatching=bool(attr_path(ps, "enable_hotpatching")),
+        assessment_mode=enum_str(attr_path(ps, "assessment_mode")) or DEFAULT_ASSESSMENT_MODE,
+        reboot_setting=enum_str(attr_path(abp, "reboot_setting")),
+        bypass_platform_safety_checks=bool(attr_path(abp, "bypass_platform_safety_checks_on_user_schedule")),
+        enable_automatic_updates=attr_path(win, "enable_automatic_updates"),
+    )
+
+
+def _patch_differs(want: PatchView, have: PatchView, desired_has_platform_settings: bool) -> list[str]:
+    changed = []
+    if (want.patch_mode or "").lower() != (have.patch_mode or "").lower():
+        changed.append("patchMode")
+    if want.enable_hotpatching != have.enable_hotpatching:
+        changed.append("enableHotpatching")
+    if (want.assessment_mode or "").lower() != (have.assessment_mode or "").lower():
+        changed.append("assessmentMode")
+    if desired_has_platform_settings:
+        if (want.reboot_setting or "").lower() != (have.reboot_setting or "").lower():
+            changed.append("rebootSetting")
+        if want.bypass_platform_safety_checks != have.bypass_platform_safety_checks:
+            changed.append("bypassPlatformSafetyChecksOnUserSchedule")
+    if (
+        want.enable_automatic_updates is not None
+        and want.enable_automatic_updates != have.enable_automatic_updates
+    ):
+        changed.append("enableAutomaticUpdates")
+    return changed
+
+
+def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.VirtualMachine) -> list[str]:
+    """Names of the owned fields that differ (vmSize, tags, patch settings); safe to log."""
+    changed = []
+    want_size = enum_str(attr_path(desired, "properties", "hardware_profile", "vm_size"))
+    have_size = enum_str(attr_path(observed, "properties", "hardware_profile", "vm_size"))
+    if want_size and (want_size.lower() != (have_size or "").lower()):
+        changed.append("vmSize")
+    if merged_tags(desired.tags or {}, observed.tags) is not None:
+        changed.append("tags")
+    has_platform = attr_path(desired, "properties", "os_profile", "windows_configuration", "patch_settings",
+                         "automatic_by_platform_settings") is not None  # fmt: skip
+    changed += _patch_differs(patch_view(desired), patch_view(observed), has_platform)
+    return changed
+
+
+_PATCH_FIELDS = {
+    "patchMode",
+    "enableHotpatching",
+    "assessmentMode",
+    "rebootSetting",
+    "bypassPlatformSafetyChecksOnUserSchedule",
+    "enableAutomaticUpdates",
+}
+
+
+def diff_vm(
+    desired: compute.VirtualMachine, observed: compute.VirtualMachine
+) -> compute.VirtualMachineUpdate | None:
+    """The PATCH that brings the owned fields of ``observed`` to ``desired``, or None if they agree.
+
+    Never includes the password (it cannot be read back) nor the image (a VM cannot change image
+    in place: see ``image_drift``).
+    """
+    changed = set(describe_vm_changes(desired, observed))
+    if not changed:
+        return None
+    update = compute.VirtualMachineUpdate()
+    if "tags" in changed:
+        update.tags = merged_tags(desired.tags or {}, observed.tags)
+    props = compute.VirtualMachineProperties()
+    if "vmSize" in changed:
+        props.hardware_profile = compute.HardwareProfile(
+            vm_size=attr_path(desired, "properties", "hardware_profile", "vm_size")
+        )
+    if changed & _PATCH_FIELDS:
+        win = attr_path(desired, "properties", "os_profile", "windows_configuration")
+        props.os_profile = compute.OSProfile(
+            windows_configuration=compute.WindowsConfiguration(
+                enable_automatic_updates=win.enable_automatic_updates, patch_settings=win.patch_settings
+            )
+        )
+    if props.hardware_profile is not None or props.os_profile is not None:
+        update.properties = props
+    return update
+
+
+def repair_parameters(
+    desired: compute.VirtualMachine, observed: compute.VirtualMachine
+) -> compute.VirtualMachine:
+    """The PUT that re-sends a Failed VM's model: ours, but with what cannot change kept as Azure has it.
+
+    The create-only fields (image, computer name, admin username, OS disk name) come from
+    ``observed`` so the PUT cannot be refused as a change; the password is left out (it is not
+    needed to update an existing VM, and it cannot be read back).
+    """
+    body: dict[str, Any] = desired.as_dict()
+    props = body.setdefault("properties", {})
+    have = observed.as_dict().get("properties", {})
+    os_profile = props.setdefault("osProfile", {})
+    os_profile.pop("adminPassword", None)
+    for name in ("computerName", "adminUsername"):
+        if name in have.get("osProfile", {}):
+            os_profile[name] = have["osProfile"][name]
+    storage = props.setdefault("storageProfile", {})
+    have_storage = have.get("storageProfile", {})
+    if "imageReference" in have_storage:
+        ref = have_storage["imageReference"]
+        storage["imageReference"] = {k: ref[k] for k in ("publisher", "offer", "sku", "version") if k in ref}
+    if "name" in have_storage.get("osDisk", {}):
+        storage.setdefault("osDisk", {})["name"] = have_storage["osDisk"]["name"]
+    return compute.VirtualMachine(body)
+
+
+def image_drift(desired: compute.VirtualMachine, observed: compute.VirtualMachine) -> str | None:
+    """A message if the VM runs another image than the spec resolves to (reported, never fixed)."""
+    want = attr_path(desired, "properties", "storage_profile", "image_reference")
+    have = attr_path(observed, "properties", "storage_profile", "image_reference")
+    if want is None or have is None:
+        return None
+    fields_ = ("publisher", "offer", "sku")
+    if all((getattr(want, f) or "").lower() == (getattr(have, f) or "").lower() for f in fields_):
+        pinned = want.version and want.version.lower() != "latest"
+        if not pinned or (have.version or "").lower() in (want.version.lower(), "latest"):
+            return None
+    return (
+        f"the VM runs {have.publisher}:{have.offer}:{have.sku}:{have.version} but the spec resolves to "
+        f"{want.publisher}:{want.offer}:{want.sku}:{want.version}; a VM cannot change its image in place: "
+        "revert the spec, or create a new AzureEditionVM"
+    )
+
+
+def provisioning_state(resource: Any) -> str | None:
+    return enum_str(attr_path(resource, "properties", "provisioning_state"))
+
+
+def is_in_flight(state: str | None) -> bool:
+    return (state or "").lower() in IN_FLIGHT_STATES
+
+
+def is_failed(state: str | None) -> bool:
+    return (state or "").lower() == "failed"
+
+
+def is_deleting(state: str | None) -> bool:
+    return (state or "").lower() in DELETING_STATES
+
+
+def power_state(vm: compute.VirtualMachine) -> str | None:
+    """``running`` from an instance view status ``PowerState/running``; None without an instance view."""
+    statuses: Iterable[Any] = attr_path(vm, "properties", "instance_view", "statuses") or []
+    for status in statuses:
+        code = status.code or ""
+        if code.startswith("PowerState/"):
+            return code.split("/", 1)[1]
+    return None

@@ -1,0 +1,212 @@
+"""One round of periodic checks for one VM: Hotpatch state and the SMB over QUIC certificate.
+
+A thin shell: it reads Azure (one VM GET with the instance view), probes QUIC, occasionally asks
+the guest through Run Command, and hands everything to the pure evaluators. Remediation (restore
+patch settings, re-enable SMB over QUIC) happens here, each with an Event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.mgmt.compute.models import RunCommandInput
+
+from .. import metrics
+from ..api.v1alpha1 import AzureEditionVMSpec
+from ..conditions import Condition, ConditionType
+from ..images import Capability
+from ..status import condition
+from .hotpatch import evaluate_hotpatch
+from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
+from .smb_guest import (
+    ENABLE_SCRIPT,
+    STATUS_SCRIPT,
+    GuestState,
+    mapping_problems,
+    parse_guest_state,
+    run_command_stdout,
+)
+from .smb_probe import probe_smb_quic
+
+IN_GUEST_EVERY_SECONDS = 6 * 3600.0
+IN_GUEST_AT_MOST_EVERY_SECONDS = 600.0  # Run Command counts against "Update VM" throttling (4/min/VM)
+PROBE_TIMEOUT_SECONDS = 5.0
+
+EventSink = Callable[[str, str, str], None]  # (type, reason, message)
+
+
+@dataclass
+class CheckMemory:
+    """Per-object state kept between rounds in the operator's memory (lost on restart by design)."""
+
+    guest: GuestState | None = None
+    guest_checked_at: float = field(default=-1e18)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    vm: dict[str, Any]
+    conditions: tuple[Condition, ...]
+    hotpatch: dict[str, Any] | None
+    smb_over_quic: dict[str, Any] | None
+    certificate_stage: str | None  # for "warnings heard once": None, "window", "7d", "expired"
+    certificate_id: str | None  # thumbprint the stage is about
+
+
+def warning_stage(state: str, days_remaining: int | None) -> str | None:
+    """Which expiry warning applies; each is announced once per certificate."""
+    if state == "Expired":
+        return "expired"
+    if state == "ExpiringSoon":
+        return "7d" if days_remaining is not None and days_remaining <= 7 else "window"
+    return None
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    """ARM's wire shape (camelCase, ``properties`` nesting) of an SDK model."""
+    return model.as_dict() if model is not None else {}
+
+
+def vm_status_of(vm_wire: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    """Refresh status.vm from a VM GET (with instance view); addresses come from the last reconcile."""
+    props = vm_wire.get("properties") or {}
+    statuses = (props.get("instanceView") or {}).get("statuses") or []
+    power = next(
+        (s["code"].split("/", 1)[1] for s in statuses if s.get("code", "").startswith("PowerState/")), None
+    )
+    refreshed = dict(previous)
+    refreshed.update({k: v for k, v in {
+        "resourceId": vm_wire.get("id"),
+        "vmId": props.get("vmId"),
+        "provisioningState": props.get("provisioningState"),
+        "powerState": power,
+    }.items() if v is not None})  # fmt: skip
+    return refreshed
+
+
+async def run_checks(
+    *,
+    spec: AzureEditionVMSpec,
+    status: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    compute: Any,
+    vm_name: str,
+    restore_patch_settings: Callable[[], Any],
+    memory: CheckMemory,
+    emit: EventSink,
+    now: dt.datetime,
+) -> CheckResult:
+    caps = set(spec.capabilities)
+    rg = spec.azure.resource_group
+    started = time.perf_counter()
+    vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
+    vm_wire = _wire(vm)
+    vm_status = vm_status_of(vm_wire, status.get("vm") or {})
+    conditions: list[Condition] = []
+    hotpatch_status = None
+    if Capability.HOTPATCH in caps:
+        props = vm_wire.get("properties") or {}
+        settings = ((props.get("osProfile") or {}).get("windowsConfiguration") or {}).get("patchSettings")
+        patch_status = (props.get("instanceView") or {}).get("patchStatus")
+        reboot = spec.hotpatch.reboot_setting if spec.hotpatch else "IfRequired"
+        verdict = evaluate_hotpatch(settings, patch_status, now.date(), str(reboot))
+        if verdict.drift:
+            await restore_patch_settings()
+            emit("Warning", "HotpatchSettingsRestored",
+                 "patch settings were changed outside the operator (" + "; ".join(verdict.drift) + "); restored them")  # fmt: skip
+        hotpatch_status = {**verdict.status, **_kept_token(status)}
+        conditions.append(verdict.condition)
+        metrics.set_hotpatch(namespace, name, verdict.condition.reason, bool(verdict.status.get("rebootPending")),
+                             int(verdict.status.get("failedPatchCount") or 0))  # fmt: skip
+        metrics.LAST_CHECK.labels(namespace, name, "hotpatch").set(time.time())
+    metrics.CHECK_DURATION.labels("hotpatch").observe(time.perf_counter() - started)
+
+    smb_status, stage, cert_id = None, None, None
+    if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
+        smb_status, smb_condition, stage, cert_id = await _check_smb(
+            spec, vm_status, namespace, name, compute, vm_name, memory, emit, now
+        )
+        conditions.append(smb_condition)
+    return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status, stage, cert_id)
+
+
+def _kept_token(status: Mapping[str, Any]) -> dict[str, Any]:
+    token = (status.get("hotpatch") or {}).get("lastAssessToken")
+    return {"lastAssessToken": token} if token else {}
+
+
+async def _run_script(compute: Any, rg: str, vm_name: str, script: list[str]) -> GuestState:
+    poller = await compute.virtual_machines.begin_run_command(
+        rg, vm_name, RunCommandInput(command_id="RunPowerShellScript", script=script)
+    )
+    return parse_guest_state(run_command_stdout(await poller.result()))
+
+
+async def _check_smb(
+    spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
+    vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime,
+) -> tuple[dict[str, Any], Condition, str | None, str | None]:  # fmt: skip
+    smb = spec.smb_over_quic
+    assert smb is not None
+    rg = spec.azure.resource_group
+    address = vm_status.get("publicIPAddress") or vm_status.get("privateIPAddress")
+    started = time.perf_counter()
+    if address:
+        observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS)
+    else:
+        observed = EndpointUnreachable("", smb.port, "the VM has no IP address yet")
+    metrics.CHECK_DURATION.labels("smb_probe").observe(time.perf_counter() - started)
+    metrics.LAST_CHECK.labels(namespace, name, "smb_probe").set(time.time())
+
+    clock = time.monotonic()
+    since_guest = clock - memory.guest_checked_at
+    due = since_guest >= IN_GUEST_EVERY_SECONDS
+    worried = isinstance(observed, EndpointUnreachable) and since_guest >= IN_GUEST_AT_MOST_EVERY_SECONDS
+    if due or worried:
+        started = time.perf_counter()
+        memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
+        memory.guest_checked_at = clock
+        if not memory.guest.smb_quic_enabled:
+            memory.guest = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
+            emit("Warning", "SMBOverQUICReEnabled",
+                 f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
+            observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
+                if address else observed  # fmt: skip
+        metrics.CHECK_DURATION.labels("smb_in_guest").observe(time.perf_counter() - started)
+        metrics.LAST_CHECK.labels(namespace, name, "smb_in_guest").set(time.time())
+
+    guest = memory.guest
+    verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,
+                                   smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip
+    cert = verdict.certificate
+    reason, message, ok = str(verdict.reason), verdict.message, verdict.condition_status
+    if guest is not None and isinstance(observed, CertificateObservation):
+        problems = mapping_problems(guest, smb.server_name, observed.thumbprint)
+        if problems and ok:
+            reason, message, ok = "CertificateInvalid", "; ".join(problems), False
+    state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
+    smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
+    if guest is not None:
+        smb_status["serverEnabled"] = guest.smb_quic_enabled
+    if cert is not None:
+        smb_status.update({
+            "notAfter": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": verdict.days_remaining,
+            "subject": cert.subject, "issuer": cert.issuer, "thumbprint": cert.thumbprint,
+            "dnsNames": list(cert.dns_names),
+        })  # fmt: skip
+    elif guest is not None and (mapping := guest.mapping_for(smb.server_name)) and mapping.not_after:
+        days = (mapping.not_after - now) // dt.timedelta(days=1)
+        smb_status.update({"notAfter": mapping.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": days,
+                           "thumbprint": mapping.thumbprint, "source": "InGuest"})  # fmt: skip
+    metrics.set_certificate(namespace, name, state,
+                            cert.not_after.timestamp() if cert else None, verdict.days_remaining)  # fmt: skip
+    if guest is not None:
+        metrics.SMB_ENABLED.labels(namespace, name).set(1 if guest.smb_quic_enabled else 0)
+    stage = warning_stage(str(verdict.state), verdict.days_remaining)
+    return smb_status, condition(ConditionType.SMB_CERTIFICATE_VALID, ok, reason, message), stage, \
+        cert.thumbprint if cert else None  # fmt: skip

@@ -1,0 +1,315 @@
+"""kopf wiring only: one idea per handler; the work happens in ``reconciler``, ``status`` and ``azure``.
+
+kopf keeps its own progress in annotations under ``azureedition.io/`` (not in status, which is the
+public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from azure.core.exceptions import AzureError as CoreAzureError
+from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
+
+from . import conditions as cond
+from . import metrics
+from .api.v1alpha1 import FINALIZER, GROUP, PLURAL, VERSION, AzureEditionVMSpec, parse_duration
+from .azure import clients as azure_clients
+from .azure import errors as azure_errors
+from .azure import reconcile as azure_reconcile
+from .azure import specs as azure_specs
+from .azure.errors import AzurePermanentError, AzureRetryableError
+from .azure.settings import AzureSettings
+from .checks.runner import CheckMemory, run_checks
+from .config import OperatorConfig
+from .images import ImageReference
+from .kube import Conflict, Kube
+from .reconciler import CredentialsLoader, reconcile_pass
+from .status import Observation, compute_status, status_patch
+
+CONFIG = OperatorConfig()
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Settings set once: where kopf keeps its state, how it posts Events, our clients."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.loggers = False  # only our explicit Events, never one per log line
+    settings.watching.server_timeout = 300
+    settings.peering.clusterwide = not CONFIG.namespaces
+    memo.kube = await Kube.connect()
+    memo.azure = azure_clients.AzureClients.from_settings(
+        AzureSettings.from_env(), metrics.record_azure_request
+    )
+    metrics.serve(CONFIG.metrics_address)
+
+
+@kopf.on.cleanup()
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    await memo.azure.close()
+    await memo.kube.close()
+
+
+def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
+    return azure_specs.Owner(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+
+
+def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """One Event when Ready changes, not one per pass."""
+    before = cond.find([cond.Condition.from_wire(c) for c in old.get("conditions") or []], "Ready")
+    after = cond.find([cond.Condition.from_wire(c) for c in new.get("conditions") or []], "Ready")
+    if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
+        return
+    kind = "Normal" if after.is_true else "Warning"
+    kopf.event(body, type=kind, reason=after.reason, message=after.message[:1000] or after.reason)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+async def reconcile(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+) -> None:  # fmt: skip
+    """Bring Azure to the spec and report it in status; level-triggered, safe to repeat."""
+    owner = _owner(meta)
+    kube: Kube = memo.kube
+    secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
+
+    async def load_credentials() -> Any:
+        return await kube.admin_credentials(owner.namespace, secret_name)
+
+    async def ensure(
+        vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
+    ) -> Mapping[str, Any]:
+        identity = azure_specs.vm_identity(owner, vm_spec.azure)
+        observed = await azure_reconcile.ensure_vm(memo.azure, identity, vm_spec, image, creds)
+        for action in observed.actions:
+            logger.info("azure: %s", action)
+        return observed.to_status()
+
+    old = dict(status)
+    outcome = await reconcile_pass(
+        spec, old, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds
+    )
+    new = compute_status(old, outcome.observation, now())
+    changes = status_patch(old, new)
+    if changes:
+        patch.status.update(changes)
+    _event_for_transition(body, old, new)
+    if outcome.event and "conditions" in changes:  # an error Event once per new error, not per retry
+        kind, reason, message = outcome.event
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    if outcome.permanent:
+        raise kopf.PermanentError(outcome.permanent)
+    if outcome.retry_after is not None:
+        raise kopf.TemporaryError("waiting: see status.conditions", delay=outcome.retry_after)
+    logger.info("reconciled: %s", new.get("phase"))
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+) -> None:  # fmt: skip
+    """Remove (Delete) or disown (Orphan) the Azure resources, then let the finalizer go."""
+    if status.get("phase") != "Deleting":
+        patch.status["phase"] = "Deleting"
+    try:
+        vm_spec = AzureEditionVMSpec.model_validate(spec)
+    except Exception:  # an object that never validated never reached Azure
+        return
+    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    try:
+        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy)
+    except AzureRetryableError as err:
+        raise kopf.TemporaryError(
+            f"Azure asked us to retry ({err.code})", delay=err.retry_after or 5
+        ) from err
+    except AzurePermanentError as err:
+        kopf.event(body, type="Warning", reason=err.code, message=err.message[:1000])
+        raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
+    if report.skipped:
+        kopf.event(body, type="Warning", reason="NotOurs",
+                   message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
+    metrics.forget(meta["namespace"], meta["name"])
+    logger.info("Azure resources %s", "deleted" if vm_spec.deletion_policy == "Delete" else "orphaned")
+
+
+# ----------------------------------------------------------------------------- periodic checks
+
+ASSESS_ANNOTATION = f"{GROUP}/assess-patches"
+WARNED_ANNOTATION = f"{GROUP}/certificate-warned"
+
+
+def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """Check only a VM that exists and whose spec has been reconciled (no race with ``reconcile``)."""
+    conditions = [cond.Condition.from_wire(c) for c in status.get("conditions") or []]
+    provisioned = cond.find(conditions, cond.ConditionType.VM_PROVISIONED)
+    return bool(
+        provisioned and provisioned.is_true and status.get("observedGeneration") == meta.get("generation")
+    )
+
+
+def _first_delay(interval: float) -> float:
+    return random.uniform(0.2, 1.0) * min(interval, 30.0)
+
+
+def _next_delay(interval: float) -> float:
+    """±10% jitter so a fleet created together does not poll Azure in lockstep."""
+    return interval * random.uniform(0.9, 1.1)
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
+async def keep_checking(
+    stopped: kopf.DaemonStopped, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+) -> None:  # fmt: skip
+    """Every checkInterval (jittered): Hotpatch state and the SMB over QUIC certificate, into status."""
+    memory = CheckMemory()
+    delay = _first_delay(parse_duration(spec.get("checkInterval", "10m")).total_seconds())
+    while not stopped:
+        await stopped.wait(delay)
+        if stopped:
+            break
+        interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
+        delay = _next_delay(interval)
+        if not _checks_due(status, meta):
+            delay = min(delay, 5.0)
+            continue
+        try:
+            await _check_round(body, spec, meta, status, memo, memory)
+        except Conflict as err:
+            logger.debug("check round raced with another write: %s", err)
+            delay = min(delay, 5.0)
+        except CoreAzureError as err:
+            mapped = azure_errors.from_exception(err)
+            metrics.RECONCILE_ERRORS.labels(reason=mapped.code).inc()
+            if isinstance(mapped, AzureRetryableError):
+                delay = max(mapped.retry_after or 0.0, 5.0)
+            logger.warning("check deferred (%s): %s", mapped.code, mapped.message)
+        except Exception as err:  # a check must never kill the daemon; the next round tries again
+            metrics.RECONCILE_ERRORS.labels(reason=type(err).__name__).inc()
+            logger.exception("check failed; retrying next round")
+
+
+async def _check_round(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    memo: kopf.Memo, memory: CheckMemory,
+) -> None:  # fmt: skip
+    vm_spec = AzureEditionVMSpec.model_validate(spec)
+    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
+    namespace, name = meta["namespace"], meta["name"]
+    resource_version = meta["resourceVersion"]
+
+    async def restore_patch_settings() -> None:
+        update = VirtualMachineUpdate(
+            os_profile=OSProfile(windows_configuration=azure_specs.windows_configuration(vm_spec))
+        )
+        poller = await compute.virtual_machines.begin_update(
+            identity.resource_group, identity.vm_name, update
+        )
+        await poller.result()
+
+    def emit(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+
+    old = dict(status)
+    result = await run_checks(
+        spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
+        restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
+    )  # fmt: skip
+    observation = Observation(
+        generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
+        vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
+        smb_over_quic=result.smb_over_quic,
+    )  # fmt: skip
+    new = compute_status(old, observation, now())
+    changes = status_patch(old, new)
+    if changes:
+        await memo.kube.patch_status(namespace, name, resource_version, changes)
+        _event_for_transition(body, old, new)
+    metrics.READY.labels(namespace, name).set(1 if new.get("phase") == "Ready" else 0)
+    await _announce_certificate_stage(body, meta, memo.kube, result, new)
+
+
+async def _announce_certificate_stage(
+    body: kopf.Body, meta: Mapping[str, Any], kube: Kube, result: Any, new: Mapping[str, Any]
+) -> None:
+    """A Warning when a certificate enters the warning window, at 7 days and at expiry: once each.
+
+    The last announced stage is kept in an annotation (per thumbprint), so restarts don't repeat it
+    and a renewed certificate starts afresh.
+    """
+    if result.certificate_stage is None or result.certificate_id is None:
+        return
+    marker = f"{result.certificate_id}:{result.certificate_stage}"
+    if (meta.get("annotations") or {}).get(WARNED_ANNOTATION) == marker:
+        return
+    message = next(
+        (c["message"] for c in new.get("conditions", []) if c["type"] == "SMBOverQUICCertificateValid"), ""
+    )
+    reason = {
+        "window": "CertificateExpiringSoon",
+        "7d": "CertificateExpiresWithin7Days",
+        "expired": "CertificateExpired",
+    }
+    kopf.event(body, type="Warning", reason=reason[result.certificate_stage], message=message[:1000])
+    await kube.annotate(meta["namespace"], meta["name"], {WARNED_ANNOTATION: marker})
+
+
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", ASSESS_ANNOTATION))
+async def assess_patches(
+    new: Any, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+    memo: kopf.Memo, **_: Any,
+) -> None:  # fmt: skip
+    """``azureedition.io/assess-patches: <token>`` → one assessPatches; the token lands in status.hotpatch."""
+    token = str(new or "")
+    if not token or (status.get("hotpatch") or {}).get("lastAssessToken") == token:
+        return
+    if not _checks_due(status, meta):
+        raise kopf.TemporaryError("the VM is not provisioned yet; assessing once it is", delay=10)
+    vm_spec = AzureEditionVMSpec.model_validate(spec)
+    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
+    try:
+        poller = await compute.virtual_machines.begin_assess_patches(
+            identity.resource_group, identity.vm_name
+        )
+        result = await poller.result()
+    except CoreAzureError as err:
+        mapped = azure_errors.from_exception(err)
+        if isinstance(mapped, AzureRetryableError):
+            raise kopf.TemporaryError(
+                f"assessPatches deferred ({mapped.code})", delay=mapped.retry_after or 30
+            ) from err
+        raise kopf.PermanentError(f"assessPatches failed ({mapped.code}): {mapped.message}") from err
+    assessed = {
+        "lastAssessToken": token,
+        "assessmentState": result.status,
+        "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
+        "otherPatchCount": result.other_patch_count,
+        "rebootPending": result.reboot_pending,
+        "lastAssessmentTime": result.start_date_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if result.start_date_time
+        else None,
+    }
+    patch.status["hotpatch"] = {k: v for k, v in assessed.items() if v is not None}
+    kopf.event(body, type="Normal", reason="PatchAssessmentCompleted",
+               message=f"assessment {token}: {result.status}, {result.critical_and_security_patch_count} critical/security, "
+                       f"{result.other_patch_count} other patches")  # fmt: skip

@@ -1,0 +1,112 @@
+"""Prometheus metrics. Per-resource labels are only (namespace, name), plus a bounded enum label.
+
+Check timestamps live here rather than in status: a check that found nothing new must not
+rewrite the resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from .api.v1alpha1 import CertificateState
+
+LABELS = ("namespace", "name")
+
+CERT_NOT_AFTER = Gauge(
+    "azureedition_certificate_not_after_timestamp_seconds",
+    "SMB over QUIC certificate notAfter (Unix seconds)",
+    LABELS,
+)
+CERT_DAYS = Gauge(
+    "azureedition_certificate_days_remaining", "Whole days until the certificate expires", LABELS
+)
+CERT_STATE = Gauge(
+    "azureedition_certificate_state", "1 for the certificate's current state", (*LABELS, "state")
+)
+SMB_ENABLED = Gauge(
+    "azureedition_smb_quic_enabled", "EnableSMBQUIC as the in-guest check last saw it", LABELS
+)
+HOTPATCH_REBOOT = Gauge("azureedition_hotpatch_reboot_pending", "1 when the guest waits for a reboot", LABELS)
+HOTPATCH_FAILED = Gauge(
+    "azureedition_hotpatch_failed_patches", "Failed patches in the last installation", LABELS
+)
+HOTPATCH_STATE = Gauge(
+    "azureedition_hotpatch_state", "1 for the current HotpatchHealthy reason", (*LABELS, "reason")
+)
+READY = Gauge("azureedition_ready", "1 when the resource is Ready", LABELS)
+LAST_CHECK = Gauge(
+    "azureedition_last_check_timestamp_seconds", "When a check last completed", (*LABELS, "check")
+)
+CHECK_DURATION = Histogram(
+    "azureedition_check_duration_seconds",
+    "Duration of periodic checks",
+    ("check",),
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+AZURE_REQUESTS = Counter(
+    "azureedition_azure_requests_total", "ARM requests by operation and HTTP status", ("operation", "code")
+)
+RECONCILE_ERRORS = Counter(
+    "azureedition_reconcile_errors_total", "Reconcile passes that ended in an error", ("reason",)
+)
+BUILD_INFO = Gauge("azureedition_build_info", "Operator build", ("version",))
+
+HOTPATCH_REASONS = (
+    "HotpatchEnabled",
+    "HotpatchNotEnabled",
+    "RebootPending",
+    "PatchInstallationFailed",
+    "AssessmentFailed",
+)
+
+
+def record_azure_request(method: str, operation: str, status: int | None) -> None:
+    AZURE_REQUESTS.labels(operation=f"{method} {operation}", code=str(status or "error")).inc()
+
+
+def set_certificate(namespace: str, name: str, state: str, not_after: float | None, days: int | None) -> None:
+    for candidate in CertificateState:
+        CERT_STATE.labels(namespace, name, str(candidate)).set(1 if candidate == state else 0)
+    if not_after is not None:
+        CERT_NOT_AFTER.labels(namespace, name).set(not_after)
+    if days is not None:
+        CERT_DAYS.labels(namespace, name).set(days)
+
+
+def set_hotpatch(namespace: str, name: str, reason: str, reboot_pending: bool, failed: int) -> None:
+    for candidate in HOTPATCH_REASONS:
+        HOTPATCH_STATE.labels(namespace, name, candidate).set(1 if candidate == reason else 0)
+    HOTPATCH_REBOOT.labels(namespace, name).set(1 if reboot_pending else 0)
+    HOTPATCH_FAILED.labels(namespace, name).set(failed)
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop a deleted resource's series so cardinality follows the fleet."""
+    for gauge in (CERT_NOT_AFTER, CERT_DAYS, SMB_ENABLED, HOTPATCH_REBOOT, HOTPATCH_FAILED, READY):
+        _remove(gauge, namespace, name)
+    for candidate in CertificateState:
+        _remove(CERT_STATE, namespace, name, str(candidate))
+    for candidate in HOTPATCH_REASONS:
+        _remove(HOTPATCH_STATE, namespace, name, candidate)
+    for check in ("hotpatch", "smb_probe", "smb_in_guest"):
+        _remove(LAST_CHECK, namespace, name, check)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)
+
+
+def serve(address: str) -> None:
+    """Start the /metrics endpoint on ``host:port`` (no-op for an empty address)."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0")
+    try:
+        BUILD_INFO.labels(version=version("azure-edition-operator")).set(1)
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        BUILD_INFO.labels(version="dev").set(1)

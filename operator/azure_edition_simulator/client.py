@@ -1,0 +1,323 @@
+"""A small synchronous client for the simulator's control API (``/_simulator/...``), for tests and scripts.
+
+Standard library only (urllib + ssl), trusting the simulator CA. Every method maps to one endpoint;
+errors raise :class:`ControlError` with the HTTP status and the JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ControlError(Exception):
+    """A control API call failed."""
+
+    def __init__(self, status: int, body: Any):
+        super().__init__(f"control API answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse the ``KEY=value`` env file the simulator writes (shell-quoted values)."""
+    env: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        parts = shlex.split(value)
+        env[name.strip()] = parts[0] if parts else ""
+    return env
+
+
+class SimulatorControl:
+    """Drive the simulator: faults, throttles, world, guests, request log."""
+
+    def __init__(self, control_url: str, ca_path: str | os.PathLike[str], timeout: float = 30.0):
+        self.base = control_url.rstrip("/")
+        self._ssl = ssl.create_default_context(cafile=str(ca_path))
+        self.timeout = timeout
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SimulatorControl:
+        """From ``ARMSIM_CONTROL_URL`` and ``ARMSIM_CA_CERT`` (the env file's names)."""
+        env = os.environ if env is None else env
+        return cls(env["ARMSIM_CONTROL_URL"], env["ARMSIM_CA_CERT"])
+
+    # --- transport ---------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None) -> Any:
+        url = self.base + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, context=self._ssl, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = raw.decode(errors="replace")
+            raise ControlError(exc.code, parsed) from None
+        return json.loads(raw) if raw else None
+
+    @staticmethod
+    def _vm_path(resource_group: str, vm: str) -> str:
+        return f"/vms/{urllib.parse.quote(resource_group)}/{urllib.parse.quote(vm)}"
+
+    # --- inspection --------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Endpoint, identity, CA path, QUIC port, settings and throttling."""
+        return self._call("GET", "/info")
+
+    def env(self) -> dict[str, str]:
+        """The env-file variables."""
+        return self._call("GET", "/env")
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Request log entries after sequence number ``since``."""
+        return self._call("GET", "/requests", query={"since": str(since)})["requests"]
+
+    def last_seq(self) -> int:
+        """Sequence number of the latest logged request (use with ``requests(since=...)``)."""
+        return int(self._call("GET", "/requests", query={"since": str(2**62)})["seq"])
+
+    def counters(self) -> dict[str, Any]:
+        """Per-operation counts, statuses and 429s."""
+        return self._call("GET", "/counters")
+
+    def count(self, operation: str, status: int | None = None) -> int:
+        """How often ``operation`` was answered (optionally with ``status``)."""
+        entry = self.counters()["operations"].get(operation)
+        if entry is None:
+            return 0
+        return int(entry["count"] if status is None else entry["statuses"].get(str(status), 0))
+
+    def throttled_count(self, operation: str | None = None) -> int:
+        """429s for one operation, or in total."""
+        counters = self.counters()
+        if operation is None:
+            return int(counters["throttledTotal"])
+        return int(counters["operations"].get(operation, {}).get("throttled", 0))
+
+    def reset_counters(self) -> None:
+        """Clear counters and the request log."""
+        self._call("POST", "/counters/reset")
+
+    def operations(self) -> list[dict[str, Any]]:
+        """All long-running operations the simulator has recorded."""
+        return self._call("GET", "/operations")["operations"]
+
+    def quic(self) -> dict[str, Any]:
+        """The QUIC port and the running SMB-over-QUIC endpoints."""
+        return self._call("GET", "/quic")
+
+    def vms(self) -> list[dict[str, Any]]:
+        """Every VM with its address, QUIC endpoint and guest."""
+        return self._call("GET", "/vms")["value"]
+
+    # --- world ---------------------------------------------------------------------------------------------
+
+    def reset_world(self) -> None:
+        """Back to the seeded world; also clears faults, throttle buckets, counters and the log."""
+        self._call("POST", "/reset")
+
+    def set_provisioning_seconds(self, seconds: float) -> None:
+        self._call("PUT", "/settings", {"provisioningSeconds": seconds})
+
+    def set_retry_after(self, seconds: int) -> None:
+        """``Retry-After`` sent on LRO responses and polls."""
+        self._call("PUT", "/settings", {"retryAfterSeconds": seconds})
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        self._call("PUT", "/settings", {"tokenLifetimeSeconds": seconds})
+
+    def add_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call("POST", "/subscriptions", {"subscriptionId": subscription_id})
+
+    def add_resource_group(
+        self, name: str, location: str | None = None, subscription_id: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if location:
+            body["location"] = location
+        if subscription_id:
+            body["subscriptionId"] = subscription_id
+        return self._call("POST", "/resource-groups", body)
+
+    def add_subnet(
+        self,
+        virtual_network: str,
+        name: str,
+        address_prefix: str,
+        resource_group: str | None = None,
+        location: str | None = None,
+        subscription_id: str | None = None,
+    ) -> str:
+        """Register a subnet (creating its resource group if needed); returns the subnet id."""
+        body: dict[str, Any] = {
+            "virtualNetwork": virtual_network,
+            "name": name,
+            "addressPrefix": address_prefix,
+        }
+        for field_name, value in (
+            ("resourceGroup", resource_group),
+            ("location", location),
+            ("subscriptionId", subscription_id),
+        ):
+            if value:
+                body[field_name] = value
+        return str(self._call("POST", "/subnets", body)["id"])
+
+    # --- faults and throttling ---------------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        *,
+        method: str = "*",
+        path_regex: str = ".*",
+        status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        latency_seconds: float = 0.0,
+        drop: bool = False,
+        times: int | None = 1,
+        operation: str | None = None,
+    ) -> str:
+        """Add a fault; returns its id. ``times=None`` keeps it until removed."""
+        body: dict[str, Any] = {
+            "method": method,
+            "pathRegex": path_regex,
+            "latencySeconds": latency_seconds,
+            "drop": drop,
+            "times": times,
+        }
+        for field_name, value in (
+            ("status", status),
+            ("code", code),
+            ("message", message),
+            ("operation", operation),
+        ):
+            if value is not None:
+                body[field_name] = value
+        if headers:
+            body["headers"] = dict(headers)
+        return str(self._call("POST", "/faults", body)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/faults")["faults"]
+
+    def remove_fault(self, fault_id: str) -> None:
+        self._call("DELETE", f"/faults/{fault_id}")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def fail_operation(
+        self,
+        operation: str,
+        code: str = "InternalExecutionError",
+        message: str | None = None,
+        times: int | None = 1,
+        http_status: int | None = None,
+    ) -> None:
+        """Make the next ``times`` LROs of ``operation`` end in ``Failed`` with ``code``."""
+        body: dict[str, Any] = {"operation": operation, "code": code, "times": times}
+        if message:
+            body["message"] = message
+        if http_status:
+            body["httpStatus"] = http_status
+        self._call("POST", "/operation-failures", body)
+
+    def clear_operation_failures(self) -> None:
+        self._call("DELETE", "/operation-failures")
+
+    def configure_throttling(
+        self, enabled: bool | None = None, **buckets: Mapping[str, float]
+    ) -> dict[str, Any]:
+        """Turn throttling on/off and/or change buckets, e.g. ``vmUpdate={"capacity": 2, "refillPerMinute": 60}``.
+
+        Buckets: subscriptionReads, subscriptionWrites, vmGet, vmUpdate, vmGuestPatch.
+        """
+        body: dict[str, Any] = {"buckets": {k: dict(v) for k, v in buckets.items()}}
+        if enabled is not None:
+            body["enabled"] = enabled
+        return self._call("PUT", "/throttling", body)
+
+    def refill_buckets(self) -> None:
+        self._call("POST", "/throttling/refill")
+
+    def throttling(self) -> dict[str, Any]:
+        return self._call("GET", "/throttling")
+
+    # --- guests ----------------------------------------------------------------------------------------------
+
+    def guest(self, resource_group: str, vm: str) -> dict[str, Any]:
+        return self._call("GET", self._vm_path(resource_group, vm) + "/guest")
+
+    def set_guest(self, resource_group: str, vm: str, **fields: Any) -> dict[str, Any]:
+        """Change the guest: enableSmbQuic, rebootPending, availablePatches, nextAssessmentFailure,
+        nextInstallationFailure, nextRunCommandStdErr, assessment, installation."""
+        return self._call("PATCH", self._vm_path(resource_group, vm) + "/guest", fields)
+
+    def set_certificate(
+        self, resource_group: str, vm: str, server_name: str, spec: Any = None
+    ) -> dict[str, Any]:
+        """Issue a real certificate (``CertificateSpec`` or its camelCase dict) and map it to ``server_name``."""
+        if spec is None:
+            body: dict[str, Any] = {}
+        elif isinstance(spec, Mapping):
+            body = dict(spec)
+        else:
+            body = spec.to_dict()
+        path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
+        return self._call("PUT", path, body)
+
+    def remove_certificate(self, resource_group: str, vm: str, server_name: str) -> None:
+        path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
+        self._call("DELETE", path)
+
+    def set_patch_settings(
+        self, resource_group: str, vm: str, patch_settings: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace osProfile.windowsConfiguration.patchSettings without an ARM call (behind the operator's back)."""
+        return self._call("PUT", self._vm_path(resource_group, vm) + "/patch-settings", dict(patch_settings))
+
+    def set_guest_defaults(self, **defaults: Any) -> dict[str, Any]:
+        """Guest of new VMs: enableSmbQuic, rebootPending, availablePatches, certificate (spec + serverName)."""
+        return self._call("PUT", "/guest-defaults", defaults)
+
+    # --- identity ----------------------------------------------------------------------------------------
+
+    def mint_federated_token(
+        self, subject: str | None = None, audience: str | None = None, lifetime_seconds: int | None = None
+    ) -> str:
+        body: dict[str, Any] = {}
+        if subject:
+            body["subject"] = subject
+        if audience:
+            body["audience"] = audience
+        if lifetime_seconds is not None:
+            body["lifetimeSeconds"] = lifetime_seconds
+        return str(self._call("POST", "/identity/federated-tokens", body)["token"])
+
+    def add_principal(self, **fields: Any) -> dict[str, Any]:
+        """Register an app: clientId, clientSecret, federatedCredentials=[{issuer, subject, audiences}]."""
+        return self._call("POST", "/identity/principals", fields)

@@ -1,0 +1,1086 @@
+"""The HTTPS server: ARM front door, identity endpoints, control API, persistence and QUIC endpoints.
+
+Request pipeline for ARM paths (the order ARM applies): route → injected fault → bearer token (401)
+→ ``api-version`` → subscription → ARM subscription/principal throttle (429) → resource group → provider
+handler (which applies Compute's per-VM throttles and validation) → response headers → request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import shlex
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from . import compute, errors, guest, lro, network, throttle
+from .context import Reply, RequestContext
+from .faults import FaultInjector, RequestLog
+from .identity import IdentityPlatform, TokenError
+from .tls import TlsMaterial, ensure_tls_material
+from .world import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_LOCATION,
+    DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBNETS,
+    DEFAULT_SUBSCRIPTION_ID,
+    DEFAULT_TENANT_ID,
+    DEFAULT_VNET,
+    Settings,
+    World,
+    key,
+)
+
+log = logging.getLogger("azure_edition_simulator")
+
+CONTROL_PREFIX = "/_simulator"
+WORLD_FILE = "world.json"
+IDENTITY_FILE = "identity.json"
+FEDERATED_TOKEN_FILE = "federated-token"
+API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+MIN_API_VERSION = "2015-06-15"
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything the simulator can be started with (CLI flags map 1:1)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    state_dir: Path | None = None
+    env_file: Path | None = None
+    provisioning_seconds: float = 0.5
+    retry_after_seconds: int = 1
+    throttling: throttle.ThrottleConfig = field(default_factory=throttle.ThrottleConfig)
+    quic_port: int = 443
+    subscription_id: str = DEFAULT_SUBSCRIPTION_ID
+    tenant_id: str = DEFAULT_TENANT_ID
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str | None = None
+    location: str = DEFAULT_LOCATION
+    token_lifetime_seconds: int = 3600
+
+
+# --- routing -------------------------------------------------------------------------------------------
+
+Handler = Callable[..., Reply]
+_S = r"/subscriptions/(?P<sub>[^/]+)"
+_R = _S + r"/resourceGroups/(?P<rg>[^/]+)"
+_C = _R + r"/providers/Microsoft\.Compute"
+_N = _R + r"/providers/Microsoft\.Network"
+_VM = _C + r"/virtualMachines/(?P<vm>[^/]+)"
+_IMG = (
+    _S + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/publishers/(?P<pub>[^/]+)"
+    r"/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/skus"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: str
+    handler: Handler
+    resource_type: str
+    rg_scoped: bool
+
+
+def _r(method: str, pattern: str, operation: str, handler: Handler, resource_type: str) -> Route:
+    return Route(
+        method,
+        re.compile(pattern + r"/?$", re.IGNORECASE),
+        operation,
+        handler,
+        resource_type,
+        "(?P<rg>" in pattern,
+    )
+
+
+def _rg_get(ctx: RequestContext, sub: str, rg: str) -> Reply:
+    return Reply(200, dict(ctx.world.resource_group(sub, rg)))
+
+
+_VMS = "virtualMachines"
+ROUTES: tuple[Route, ...] = (
+    _r("GET", _S + r"/resourceGroups/(?P<rg>[^/]+)", "ResourceGroups_Get", _rg_get, "resourceGroups"),
+    _r(
+        "GET",
+        _C + r"/virtualMachines",
+        "VirtualMachines_List",
+        lambda c, sub, rg: compute.list_vms(c, sub, rg),
+        _VMS,
+    ),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Compute/virtualMachines",
+        "VirtualMachines_ListAll",
+        lambda c, sub: compute.list_vms(c, sub, None),
+        _VMS,
+    ),
+    _r("GET", _VM, "VirtualMachines_Get", compute.get_vm, _VMS),
+    _r("PUT", _VM, "VirtualMachines_CreateOrUpdate", compute.put_vm, _VMS),
+    _r("PATCH", _VM, "VirtualMachines_Update", compute.patch_vm, _VMS),
+    _r("DELETE", _VM, "VirtualMachines_Delete", compute.delete_vm, _VMS),
+    _r("GET", _VM + r"/instanceView", "VirtualMachines_InstanceView", compute.get_instance_view, _VMS),
+    _r("POST", _VM + r"/assessPatches", "VirtualMachines_AssessPatches", compute.assess_patches, _VMS),
+    _r("POST", _VM + r"/installPatches", "VirtualMachines_InstallPatches", compute.install_patches, _VMS),
+    _r("POST", _VM + r"/runCommand", "VirtualMachines_RunCommand", compute.run_command, _VMS),
+    _r(
+        "GET",
+        _VM + r"/runCommands",
+        "VirtualMachineRunCommands_ListByVirtualMachine",
+        compute.list_run_commands,
+        "virtualMachines/runCommands",
+    ),
+    _r(
+        "GET",
+        _VM + r"/runCommands/(?P<rc>[^/]+)",
+        "VirtualMachineRunCommands_GetByVirtualMachine",
+        compute.get_run_command,
+        "virtualMachines/runCommands",
+    ),
+    _r(
+        "PUT",
+        _VM + r"/runCommands/(?P<rc>[^/]+)",
+        "VirtualMachineRunCommands_CreateOrUpdate",
+        compute.put_run_command,
+        "virtualMachines/runCommands",
+    ),
+    _r(
+        "DELETE",
+        _VM + r"/runCommands/(?P<rc>[^/]+)",
+        "VirtualMachineRunCommands_Delete",
+        compute.delete_run_command,
+        "virtualMachines/runCommands",
+    ),
+    _r("GET", _C + r"/disks", "Disks_ListByResourceGroup", compute.list_disks, "disks"),
+    _r("GET", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Get", compute.get_disk, "disks"),
+    _r("DELETE", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Delete", compute.delete_disk, "disks"),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
+        "Compute_GetOperation",
+        lambda c, sub, loc, op: lro.get_status(c, sub, op),
+        "locations/operations",
+    ),
+    _r("GET", _IMG, "VirtualMachineImages_ListSkus", compute.list_image_skus, "locations/publishers"),
+    _r(
+        "GET",
+        _IMG + r"/(?P<sku>[^/]+)/versions",
+        "VirtualMachineImages_List",
+        compute.list_image_versions,
+        "locations/publishers",
+    ),
+    _r(
+        "GET",
+        _IMG + r"/(?P<sku>[^/]+)/versions/(?P<version>[^/]+)",
+        "VirtualMachineImages_Get",
+        compute.get_image_version,
+        "locations/publishers",
+    ),
+    _r("GET", _N + r"/networkInterfaces", "NetworkInterfaces_List", network.list_nics, "networkInterfaces"),
+    _r(
+        "GET",
+        _N + r"/networkInterfaces/(?P<nic>[^/]+)",
+        "NetworkInterfaces_Get",
+        network.get_nic,
+        "networkInterfaces",
+    ),
+    _r(
+        "PUT",
+        _N + r"/networkInterfaces/(?P<nic>[^/]+)",
+        "NetworkInterfaces_CreateOrUpdate",
+        network.put_nic,
+        "networkInterfaces",
+    ),
+    _r(
+        "DELETE",
+        _N + r"/networkInterfaces/(?P<nic>[^/]+)",
+        "NetworkInterfaces_Delete",
+        network.delete_nic,
+        "networkInterfaces",
+    ),
+    _r(
+        "GET",
+        _N + r"/publicIPAddresses",
+        "PublicIPAddresses_List",
+        network.list_public_ips,
+        "publicIPAddresses",
+    ),
+    _r(
+        "GET",
+        _N + r"/publicIPAddresses/(?P<pip>[^/]+)",
+        "PublicIPAddresses_Get",
+        network.get_public_ip,
+        "publicIPAddresses",
+    ),
+    _r(
+        "PUT",
+        _N + r"/publicIPAddresses/(?P<pip>[^/]+)",
+        "PublicIPAddresses_CreateOrUpdate",
+        network.put_public_ip,
+        "publicIPAddresses",
+    ),
+    _r(
+        "DELETE",
+        _N + r"/publicIPAddresses/(?P<pip>[^/]+)",
+        "PublicIPAddresses_Delete",
+        network.delete_public_ip,
+        "publicIPAddresses",
+    ),
+    _r(
+        "GET",
+        _N + r"/virtualNetworks/(?P<vnet>[^/]+)/subnets/(?P<subnet>[^/]+)",
+        "Subnets_Get",
+        network.get_subnet,
+        "virtualNetworks/subnets",
+    ),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Network/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
+        "Network_GetOperation",
+        lambda c, sub, loc, op: lro.get_status(c, sub, op),
+        "locations/operations",
+    ),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Network/locations/(?P<loc>[^/]+)/operationResults/(?P<op>[^/]+)",
+        "Network_GetOperationResult",
+        lambda c, sub, loc, op: lro.get_result(c, sub, op),
+        "locations/operationResults",
+    ),
+)
+
+IDENTITY_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "GET",
+        re.compile(r"^/(?P<tenant>[^/_][^/]*)/v2\.0/\.well-known/openid-configuration$"),
+        "Identity_OpenIdConfiguration",
+    ),
+    (
+        "GET",
+        re.compile(r"^/(?P<tenant>[^/_][^/]*)/\.well-known/openid-configuration$"),
+        "Identity_OpenIdConfiguration",
+    ),
+    ("POST", re.compile(r"^/(?P<tenant>[^/_][^/]*)/oauth2/v2\.0/token$"), "Identity_Token"),
+    ("POST", re.compile(r"^/(?P<tenant>[^/_][^/]*)/oauth2/token$"), "Identity_Token"),
+    ("GET", re.compile(r"^/(?P<tenant>[^/_][^/]*)/discovery/v2\.0/keys$"), "Identity_Keys"),
+    ("GET", re.compile(r"^/common/discovery/instance$"), "Identity_InstanceDiscovery"),
+)
+
+
+def match_route(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path params, path-known) for an ARM request."""
+    known = False
+    for route in ROUTES:
+        m = route.pattern.match(path)
+        if m:
+            known = True
+            if route.method == method:
+                return route, m.groupdict(), True
+    return None, {}, known
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if body is None:
+        return web.Response(status=status, headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def _free_udp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_loopback(address: str | None) -> bool:
+    return bool(address) and str(address).startswith("127.")
+
+
+# --- QUIC endpoints --------------------------------------------------------------------------------------
+
+
+class QuicEndpoints:
+    """One real SMB-over-QUIC endpoint per VM whose guest has SMB over QUIC on and a certificate mapped."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.running: dict[str, tuple[str, str, Any]] = {}  # vm key → (host, thumbprint, endpoint)
+        self.issued: dict[str, Any] = {}  # thumbprint → IssuedCertificate
+        self.last_error: str | None = None
+        self.wakeup = asyncio.Event()
+
+    def desired(self, world: World) -> dict[str, tuple[str, dict[str, Any]]]:
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        for vm_key, vm in world.vms.items():
+            g = world.guests.get(vm_key)
+            if g is None or not g["enableSmbQuic"] or not g["mappings"]:
+                continue
+            if vm["properties"].get("provisioningState") not in ("Succeeded", "Updating"):
+                continue
+            address = compute.vm_address(world, vm)
+            if _is_loopback(address):
+                out[vm_key] = (str(address), g["mappings"][0])
+        return out
+
+    def _certificate(self, mapping: dict[str, Any]) -> Any:
+        issued = self.issued.get(mapping["thumbprint"])
+        if issued is None:
+            issued = guest.issued_from_mapping(mapping)
+            self.issued[mapping["thumbprint"]] = issued
+        return issued
+
+    async def reconcile(self, world: World) -> None:
+        desired = self.desired(world)
+        try:
+            for vm_key in list(self.running):
+                host, thumbprint, endpoint = self.running[vm_key]
+                want = desired.get(vm_key)
+                if want is None or want[0] != host:
+                    await endpoint.stop()
+                    del self.running[vm_key]
+                elif want[1]["thumbprint"] != thumbprint:
+                    endpoint.set_certificate(self._certificate(want[1]))
+                    self.running[vm_key] = (host, want[1]["thumbprint"], endpoint)
+            if any(vm_key not in self.running for vm_key in desired):
+                from .quic_endpoint import SmbQuicEndpoint  # written by another engineer
+
+                for vm_key, (host, mapping) in desired.items():
+                    if vm_key in self.running:
+                        continue
+                    endpoint = SmbQuicEndpoint(host, self.port, self._certificate(mapping))
+                    await endpoint.start()
+                    self.running[vm_key] = (host, mapping["thumbprint"], endpoint)
+            self.last_error = None
+        except Exception as exc:  # reported through the control API; the ARM side keeps working
+            self.last_error = repr(exc)
+            log.warning("QUIC endpoint reconciliation failed: %r", exc)
+
+    async def stop_all(self) -> None:
+        for _, _, endpoint in self.running.values():
+            with contextlib.suppress(Exception):
+                await endpoint.stop()
+        self.running.clear()
+
+    def describe(self, world: World) -> dict[str, Any]:
+        endpoints = []
+        for vm_key, (host, thumbprint, endpoint) in self.running.items():
+            vm = world.vms.get(vm_key)
+            endpoints.append(
+                {
+                    "vmId": vm["id"] if vm else vm_key,
+                    "host": host,
+                    "port": getattr(endpoint, "port", self.port),
+                    "thumbprint": thumbprint,
+                }
+            )
+        return {"port": self.port, "endpoints": endpoints, "lastError": self.last_error}
+
+
+# --- the server ------------------------------------------------------------------------------------------
+
+
+class SimulatorServer:
+    """The simulator on the current event loop."""
+
+    def __init__(self, config: SimulatorConfig, tmp_dir: Path | None = None):
+        self.config = config
+        self.state_dir = config.state_dir or tmp_dir
+        if self.state_dir is None:
+            raise ValueError("a state directory (or a temporary one) is required for the CA and token files")
+        self.persistent = config.state_dir is not None
+        self.settings = Settings(config.provisioning_seconds, config.retry_after_seconds)
+        self.throttler = throttle.Throttler(config.throttling)
+        self.faults = FaultInjector()
+        self.requests = RequestLog()
+        self.world = self._load_world()
+        self.identity = self._load_identity()
+        self.tls: TlsMaterial | None = None
+        self.quic = QuicEndpoints(config.quic_port if config.quic_port else _free_udp_port(config.host))
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._generation = 0  # bumped when the world object is replaced (reset)
+        self._saved: tuple[int, int] = (-1, -1)
+        self.port = 0
+
+    # --- state -----------------------------------------------------------------------------------------
+
+    def _load_world(self) -> World:
+        assert self.state_dir is not None
+        path = self.state_dir / WORLD_FILE
+        if self.persistent and path.is_file():
+            return World.load(path)
+        return World.seeded(self.config.subscription_id, self.config.tenant_id, self.config.location)
+
+    def _load_identity(self) -> IdentityPlatform:
+        assert self.state_dir is not None
+        path = self.state_dir / IDENTITY_FILE
+        if self.persistent and path.is_file():
+            identity = IdentityPlatform.from_dict(json.loads(path.read_text()))
+        else:
+            identity = IdentityPlatform.create(
+                self.config.tenant_id, self.config.client_id, self.config.client_secret
+            )
+            identity.token_lifetime_seconds = self.config.token_lifetime_seconds
+        return identity
+
+    def save(self, force: bool = False) -> None:
+        """Persist the world (and identity) if it changed and a state dir was given."""
+        if not self.persistent or self.state_dir is None:
+            return
+        if force or self.state_version != self._saved:
+            self.world.save(self.state_dir / WORLD_FILE)
+            path = self.state_dir / IDENTITY_FILE
+            path.write_text(json.dumps(self.identity.to_dict(), indent=1))
+            path.chmod(0o600)
+            self._saved = self.state_version
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return f"https://{self.config.host}:{self.port}"
+
+    @property
+    def control_url(self) -> str:
+        return self.origin + CONTROL_PREFIX
+
+    async def start(self) -> None:
+        assert self.state_dir is not None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.tls = ensure_tls_material(self.state_dir, hosts=(self.config.host, "localhost"))
+        app = web.Application(client_max_size=8 * 1024**2)
+        self._add_control_routes(app)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=self.tls.server_context()
+        )
+        await site.start()
+        server = site._server  # the bound socket tells us the real port when port=0
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        self.identity.origin = self.origin
+        self.write_federated_token()
+        if self.config.env_file:
+            self.write_env_file(self.config.env_file)
+        self.save(force=True)
+        self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._quic_loop())]
+        self.quic.wakeup.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.quic.stop_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.save(force=True)
+
+    async def _ticker(self) -> None:
+        """Finish due operations even when nobody polls, persist, and wake the QUIC reconciler."""
+        while True:
+            await asyncio.sleep(0.05)
+            self.advance()
+            self.save()
+
+    @property
+    def state_version(self) -> tuple[int, int]:
+        """Changes whenever the world changes (or is replaced)."""
+        return (self._generation, self.world.revision)
+
+    async def _quic_loop(self) -> None:
+        last: tuple[int, int] = (-1, -1)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.quic.wakeup.wait(), timeout=0.5)
+            self.quic.wakeup.clear()
+            if self.state_version != last:
+                last = self.state_version
+                await self.quic.reconcile(self.world)
+
+    def advance(self) -> None:
+        """Complete every operation whose simulated duration has elapsed."""
+        before = self.world.revision
+        for op in self.world.due_operations(time.time()):
+            if op["provider"] == "Microsoft.Compute":
+                compute.complete(self.world, op)
+            else:
+                network.complete(self.world, op)
+        if self.world.revision != before:
+            self.world.prune_operations()
+            self.quic.wakeup.set()
+
+    # --- files for clients -----------------------------------------------------------------------------
+
+    @property
+    def federated_token_path(self) -> Path:
+        assert self.state_dir is not None
+        return self.state_dir / FEDERATED_TOKEN_FILE
+
+    def write_federated_token(self) -> None:
+        path = self.federated_token_path
+        path.write_text(self.identity.mint_federated_token())
+        path.chmod(0o600)
+
+    def env(self) -> dict[str, str]:
+        """What a client needs, as environment variables (see the package docstring)."""
+        assert self.tls is not None
+        sub = self.config.subscription_id
+        principal = self.identity.principals[self.config.client_id]
+        subnet_base = (
+            f"/subscriptions/{sub}/resourceGroups/{DEFAULT_RESOURCE_GROUP}/providers/Microsoft.Network/"
+            f"virtualNetworks/{DEFAULT_VNET}/subnets"
+        )
+        subnets = list(DEFAULT_SUBNETS)
+        return {
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.origin,
+            "AZURE_RESOURCE_MANAGER_SCOPE": f"{self.origin}/.default",
+            "AZURE_AUTHORITY_HOST": self.origin,
+            "AZURE_TENANT_ID": self.identity.tenant_id,
+            "AZURE_CLIENT_ID": principal.client_id,
+            "AZURE_CLIENT_SECRET": principal.client_secret or "",
+            "AZURE_FEDERATED_TOKEN_FILE": str(self.federated_token_path),
+            "AZURE_SUBSCRIPTION_ID": sub,
+            "SSL_CERT_FILE": str(self.tls.ca_bundle),
+            "REQUESTS_CA_BUNDLE": str(self.tls.ca_bundle),
+            "ARMSIM_CA_CERT": str(self.tls.ca_cert),
+            "ARMSIM_CONTROL_URL": self.control_url,
+            "ARMSIM_QUIC_PORT": str(self.quic.port),
+            "ARMSIM_LOCATION": self.config.location,
+            "ARMSIM_RESOURCE_GROUP": DEFAULT_RESOURCE_GROUP,
+            "ARMSIM_SUBNET_ID": f"{subnet_base}/{subnets[0]}",
+            "ARMSIM_EXTENDED_SUBNET_ID": f"{subnet_base}/{subnets[1]}",
+            "ARMSIM_STATE_DIR": str(self.state_dir),
+        }
+
+    def write_env_file(self, path: Path) -> None:
+        lines = [f"{name}={shlex.quote(value)}" for name, value in self.env().items()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+    # --- ARM and identity --------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        self.advance()
+        method, path = request.method.upper(), request.path
+        query = dict(parse_qsl(request.query_string, keep_blank_values=True))
+        identity_route = next(
+            (
+                (name, m.groupdict())
+                for verb, pattern, name in IDENTITY_ROUTES
+                if verb == method and (m := pattern.match(path))
+            ),
+            None,
+        )
+        route, params, known = (None, {}, False) if identity_route else match_route(method, path)
+        operation = identity_route[0] if identity_route else route.operation if route else "Unknown"
+        fault = self.faults.take(method, path, operation)
+        client_id: str | None = None
+        extra: dict[str, str] = {}
+        try:
+            if fault is not None:
+                if fault.latency_seconds:
+                    await asyncio.sleep(fault.latency_seconds)
+                if fault.drop:
+                    self._record(
+                        method, path, query, 0, operation, None, "ConnectionDropped", fault.id, started
+                    )
+                    return await self._drop(request)
+                if fault.status is not None:
+                    reply = Reply(fault.status, fault.error_body(), dict(fault.headers))
+                    return self._finish(method, path, query, reply, operation, None, fault.id, started, {})
+            if identity_route is not None:
+                reply = await self._identity(request, method, identity_route[1], operation)
+                return self._finish(method, path, query, reply, operation, None, None, started, {})
+            if route is None:
+                raise errors.method_not_allowed(method, path) if known else errors.unknown_route(path)
+            caller = self.identity.authenticate(request.headers.get("Authorization"), self.origin)
+            client_id = caller.client_id
+            body = await self._body(request, method)
+            api_version = query.get("api-version")
+            if not api_version:
+                raise errors.missing_api_version()
+            if not API_VERSION_RE.match(api_version) or api_version < MIN_API_VERSION:
+                raise errors.invalid_api_version(api_version, route.resource_type, "2020-06-01 .. 2026-12-31")
+            sub = params["sub"]
+            self.world.subscription(sub)
+            bucket = throttle.SUBSCRIPTION_READS if method == "GET" else throttle.SUBSCRIPTION_WRITES
+            decision = self.throttler.take(bucket, f"{sub.lower()}:{caller.object_id}")
+            header = "x-ms-ratelimit-remaining-subscription-" + ("reads" if method == "GET" else "writes")
+            extra[header] = str(decision.remaining)
+            if not decision.allowed:
+                verb = "read" if method == "GET" else "write"
+                raise errors.ArmError(
+                    429,
+                    "SubscriptionRequestsThrottled",
+                    f"Number of '{verb}' requests for subscription '{sub}' actor '{caller.object_id}' exceeded. "
+                    f"Please try again after '{decision.retry_after}' seconds after additional tokens are "
+                    "available. Refer to https://aka.ms/arm-throttling",
+                    headers={"Retry-After": str(decision.retry_after), header: "0"},
+                )
+            if route.rg_scoped:
+                self.world.resource_group(sub, params["rg"])
+            ctx = RequestContext(
+                world=self.world,
+                settings=self.settings,
+                throttler=self.throttler,
+                origin=self.origin,
+                api_version=api_version,
+                query=query,
+                body=body,
+                operation=operation,
+            )
+            try:
+                reply = route.handler(ctx, *params.values())
+            except errors.ArmError as exc:
+                exc.headers = {**ctx.response_headers, **exc.headers}
+                raise
+            reply.headers = {**ctx.response_headers, **reply.headers}
+            self.quic.wakeup.set()
+            return self._finish(method, path, query, reply, operation, client_id, None, started, extra)
+        except errors.ArmError as exc:
+            reply = Reply(exc.status, exc.body(), exc.headers)
+            return self._finish(method, path, query, reply, operation, client_id, None, started, extra)
+        except TokenError as exc:
+            return self._finish(
+                method, path, query, Reply(exc.status, exc.body()), operation, None, None, started, {}
+            )
+
+    async def _body(self, request: web.Request, method: str) -> Any:
+        if method not in ("PUT", "PATCH", "POST") or not request.can_read_body:
+            return None
+        raw = await request.read()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise errors.invalid_request_content(
+                f"The request content was invalid and could not be deserialized: '{exc}'."
+            ) from None
+
+    async def _identity(
+        self, request: web.Request, method: str, params: dict[str, str], operation: str
+    ) -> Reply:
+        tenant = params.get("tenant", "common")
+        if operation == "Identity_OpenIdConfiguration":
+            if tenant.lower() not in (self.identity.tenant_id.lower(), "common", "organizations"):
+                return Reply(
+                    400,
+                    {
+                        "error": "invalid_tenant",
+                        "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+                    },
+                )
+            return Reply(200, self.identity.openid_configuration(tenant))
+        if operation == "Identity_Keys":
+            return Reply(200, self.identity.jwks())
+        if operation == "Identity_InstanceDiscovery":
+            return Reply(
+                200, self.identity.instance_discovery(request.query.get("authorization_endpoint", ""))
+            )
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        return Reply(200, self.identity.issue_token(tenant, form, self.origin), {"Cache-Control": "no-store"})
+
+    async def _drop(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        status: int,
+        operation: str,
+        client_id: str | None,
+        error_code: str | None,
+        fault: str | None,
+        started: float,
+    ) -> None:
+        self.requests.record(
+            method=method,
+            path=path,
+            query=query,
+            status=status,
+            operation=operation,
+            client_id=client_id,
+            error_code=error_code,
+            fault=fault,
+            started=started,
+        )
+
+    def _finish(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        reply: Reply,
+        operation: str,
+        client_id: str | None,
+        fault: str | None,
+        started: float,
+        extra: dict[str, str],
+    ) -> web.Response:
+        request_id = str(uuid.uuid4())
+        headers = {
+            "Cache-Control": "no-cache",
+            "Pragma": "no-cache",
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": request_id,
+            "x-ms-routing-request-id": f"{self.config.location.upper()}:{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}:{request_id}",
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            "X-Content-Type-Options": "nosniff",
+            **extra,
+            **reply.headers,
+        }
+        error_code = None
+        if isinstance(reply.body, dict) and reply.status >= 400:
+            err = reply.body.get("error")
+            error_code = err.get("code") if isinstance(err, dict) else str(err)
+        self._record(method, path, query, reply.status, operation, client_id, error_code, fault, started)
+        return _json(reply.status, reply.body, headers)
+
+    # --- control API -------------------------------------------------------------------------------------
+
+    def _add_control_routes(self, app: web.Application) -> None:
+        p = CONTROL_PREFIX
+        routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
+            ("GET", "/info", self._c_info),
+            ("GET", "/env", self._c_env),
+            ("POST", "/reset", self._c_reset),
+            ("GET", "/requests", self._c_requests),
+            ("DELETE", "/requests", self._c_counters_reset),
+            ("GET", "/counters", self._c_counters),
+            ("POST", "/counters/reset", self._c_counters_reset),
+            ("GET", "/settings", self._c_settings),
+            ("PUT", "/settings", self._c_settings),
+            ("GET", "/throttling", self._c_throttling),
+            ("PUT", "/throttling", self._c_throttling),
+            ("POST", "/throttling/refill", self._c_throttling_refill),
+            ("GET", "/faults", self._c_faults),
+            ("POST", "/faults", self._c_faults),
+            ("DELETE", "/faults", self._c_faults),
+            ("DELETE", "/faults/{fault_id}", self._c_fault_delete),
+            ("GET", "/operation-failures", self._c_operation_failures),
+            ("POST", "/operation-failures", self._c_operation_failures),
+            ("DELETE", "/operation-failures", self._c_operation_failures),
+            ("GET", "/operations", self._c_operations),
+            ("POST", "/subscriptions", self._c_subscriptions),
+            ("GET", "/resource-groups", self._c_resource_groups),
+            ("POST", "/resource-groups", self._c_resource_groups),
+            ("GET", "/subnets", self._c_subnets),
+            ("POST", "/subnets", self._c_subnets),
+            ("GET", "/vms", self._c_vms),
+            ("GET", "/vms/{rg}/{vm}/guest", self._c_guest),
+            ("PATCH", "/vms/{rg}/{vm}/guest", self._c_guest),
+            ("PUT", "/vms/{rg}/{vm}/guest/certificates/{server_name}", self._c_certificate),
+            ("DELETE", "/vms/{rg}/{vm}/guest/certificates/{server_name}", self._c_certificate),
+            ("PUT", "/vms/{rg}/{vm}/patch-settings", self._c_patch_settings),
+            ("GET", "/guest-defaults", self._c_guest_defaults),
+            ("PUT", "/guest-defaults", self._c_guest_defaults),
+            ("POST", "/identity/federated-tokens", self._c_federated_token),
+            ("GET", "/identity/principals", self._c_principals),
+            ("POST", "/identity/principals", self._c_principals),
+            ("GET", "/quic", self._c_quic),
+            ("GET", "/workload-identity/.well-known/openid-configuration", self._c_workload_discovery),
+            ("GET", "/workload-identity/openid/v1/jwks", self._c_workload_jwks),
+        ]
+        for method, suffix, handler in routes:
+            app.router.add_route(method, p + suffix, self._control(handler))
+
+    def _control(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            self.advance()
+            try:
+                response = await handler(request)
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json(400, {"error": {"code": "InvalidControlRequest", "message": str(exc)}})
+            except errors.ArmError as exc:
+                return _json(exc.status, exc.body())
+            self.quic.wakeup.set()
+            return response
+
+        return wrapped
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+    def info(self) -> dict[str, Any]:
+        assert self.tls is not None
+        return {
+            "endpoint": self.origin,
+            "authorityHost": self.origin,
+            "tenantId": self.identity.tenant_id,
+            "clientId": self.config.client_id,
+            "subscriptionId": self.config.subscription_id,
+            "caPath": str(self.tls.ca_cert),
+            "caBundlePath": str(self.tls.ca_bundle),
+            "federatedTokenFile": str(self.federated_token_path),
+            "controlUrl": self.control_url,
+            "quicPort": self.quic.port,
+            "stateDir": str(self.state_dir),
+            "persistent": self.persistent,
+            "settings": self.settings.to_dict()
+            | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds},
+            "throttling": self.throttler.config.to_dict(),
+        }
+
+    async def _c_info(self, request: web.Request) -> web.Response:
+        return _json(200, self.info())
+
+    async def _c_env(self, request: web.Request) -> web.Response:
+        return _json(200, self.env())
+
+    async def _c_reset(self, request: web.Request) -> web.Response:
+        self.world = World.seeded(self.config.subscription_id, self.identity.tenant_id, self.config.location)
+        self._generation += 1
+        self.faults.clear()
+        self.throttler.reset()
+        self.requests.reset()
+        await self.quic.reconcile(self.world)
+        return _json(200, {"reset": True})
+
+    async def _c_requests(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return _json(200, {"requests": self.requests.since(since), "seq": self.requests.seq})
+
+    async def _c_counters(self, request: web.Request) -> web.Response:
+        return _json(200, self.requests.counters_dict())
+
+    async def _c_counters_reset(self, request: web.Request) -> web.Response:
+        self.requests.reset()
+        return _json(200, {"reset": True})
+
+    async def _c_settings(self, request: web.Request) -> web.Response:
+        if request.method == "PUT":
+            data = await self._json_body(request)
+            if "provisioningSeconds" in data:
+                self.settings.provisioning_seconds = max(0.0, float(data["provisioningSeconds"]))
+            if "retryAfterSeconds" in data:
+                self.settings.retry_after_seconds = max(0, int(data["retryAfterSeconds"]))
+            if "tokenLifetimeSeconds" in data:
+                self.identity.token_lifetime_seconds = max(1, int(data["tokenLifetimeSeconds"]))
+        return _json(
+            200, self.settings.to_dict() | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds}
+        )
+
+    async def _c_throttling(self, request: web.Request) -> web.Response:
+        if request.method == "PUT":
+            self.throttler.configure(self.throttler.config.merged(await self._json_body(request)))
+        return _json(200, self.throttler.snapshot())
+
+    async def _c_throttling_refill(self, request: web.Request) -> web.Response:
+        self.throttler.reset()
+        return _json(200, self.throttler.snapshot())
+
+    async def _c_faults(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            fault = self.faults.add(await self._json_body(request))
+            return _json(201, fault.to_dict())
+        if request.method == "DELETE":
+            self.faults.clear()
+        return _json(200, {"faults": [f.to_dict() for f in self.faults.faults]})
+
+    async def _c_fault_delete(self, request: web.Request) -> web.Response:
+        removed = self.faults.remove(request.match_info["fault_id"])
+        return _json(200 if removed else 404, {"removed": removed})
+
+    async def _c_operation_failures(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            data = await self._json_body(request)
+            failure = {
+                "operation": str(data["operation"]),
+                "code": str(data.get("code", "InternalExecutionError")),
+                "message": str(
+                    data.get("message", "An internal execution error occurred. Please retry later.")
+                ),
+                "remaining": int(data.get("times", 1)) if data.get("times", 1) is not None else -1,
+            }
+            if "httpStatus" in data:
+                failure["httpStatus"] = int(data["httpStatus"])
+            self.world.operation_failures.append(failure)
+        elif request.method == "DELETE":
+            self.world.operation_failures.clear()
+        return _json(200, {"operationFailures": self.world.operation_failures})
+
+    async def _c_operations(self, request: web.Request) -> web.Response:
+        return _json(200, {"operations": list(self.world.operations.values())})
+
+    async def _c_subscriptions(self, request: web.Request) -> web.Response:
+        data = await self._json_body(request)
+        record = self.world.add_subscription(str(data["subscriptionId"]), self.identity.tenant_id)
+        return _json(201, record)
+
+    async def _c_resource_groups(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            data = await self._json_body(request)
+            sub = str(data.get("subscriptionId", self.config.subscription_id))
+            self.world.subscription(sub)
+            record = self.world.add_resource_group(
+                sub, str(data["name"]), str(data.get("location", self.config.location))
+            )
+            return _json(201, record)
+        return _json(200, {"value": list(self.world.resource_groups.values())})
+
+    async def _c_subnets(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            data = await self._json_body(request)
+            sub = str(data.get("subscriptionId", self.config.subscription_id))
+            rg = str(data.get("resourceGroup", DEFAULT_RESOURCE_GROUP))
+            location = str(data.get("location", self.config.location))
+            self.world.subscription(sub)
+            if f"{sub}/{rg}".lower() not in self.world.resource_groups:
+                self.world.add_resource_group(sub, rg, location)
+            record = self.world.add_subnet(
+                sub, rg, str(data["virtualNetwork"]), str(data["name"]), str(data["addressPrefix"]), location
+            )
+            return _json(201, record)
+        return _json(200, {"value": list(self.world.subnets.values())})
+
+    def _vm_from_request(self, request: web.Request) -> dict[str, Any]:
+        sub = request.query.get("subscriptionId", self.config.subscription_id)
+        return compute.find_vm(self.world, sub, request.match_info["rg"], request.match_info["vm"])
+
+    async def _c_vms(self, request: web.Request) -> web.Response:
+        out = []
+        for vm_key, vm in sorted(self.world.vms.items()):
+            g = self.world.guests.get(vm_key)
+            running = self.quic.running.get(vm_key)
+            out.append(
+                {
+                    "id": vm["id"],
+                    "name": vm["name"],
+                    "provisioningState": vm["properties"].get("provisioningState"),
+                    "address": compute.vm_address(self.world, vm),
+                    "quic": {"host": running[0], "port": self.quic.port, "thumbprint": running[1]}
+                    if running
+                    else None,
+                    "guest": guest.public_guest(g) if g else None,
+                }
+            )
+        return _json(200, {"value": out})
+
+    async def _c_guest(self, request: web.Request) -> web.Response:
+        vm = self._vm_from_request(request)
+        g = self.world.guests[key(vm["id"])]
+        if request.method == "PATCH":
+            guest.apply_guest_patch(g, await self._json_body(request), hotpatch=compute.hotpatch_enabled(vm))
+            self.world.touch()
+        return _json(200, guest.public_guest(g))
+
+    async def _c_certificate(self, request: web.Request) -> web.Response:
+        vm = self._vm_from_request(request)
+        g = self.world.guests[key(vm["id"])]
+        server_name = request.match_info["server_name"]
+        remaining = [m for m in g["mappings"] if m["name"].lower() != server_name.lower()]
+        if request.method == "DELETE":
+            g["mappings"] = remaining
+            self.world.touch()
+            return _json(200, guest.public_guest(g))
+        mapping, issued = guest.issue_mapping(server_name, await self._json_body(request))
+        self.quic.issued[mapping["thumbprint"]] = issued
+        g["mappings"] = [mapping, *remaining]
+        self.world.touch()
+        await self.quic.reconcile(self.world)
+        return _json(200, guest.public_mapping(mapping))
+
+    async def _c_patch_settings(self, request: web.Request) -> web.Response:
+        vm = self._vm_from_request(request)
+        settings = await self._json_body(request)
+        windows = vm["properties"].setdefault("osProfile", {}).setdefault("windowsConfiguration", {})
+        windows["patchSettings"] = settings
+        self.world.touch()
+        return _json(200, compute.render_vm(self.world, vm))
+
+    async def _c_guest_defaults(self, request: web.Request) -> web.Response:
+        if request.method == "PUT":
+            data = await self._json_body(request)
+            unknown = set(data) - {"enableSmbQuic", "rebootPending", "availablePatches", "certificate"}
+            if unknown:
+                raise ValueError(f"unknown guest default fields {sorted(unknown)}")
+            self.world.guest_defaults = data
+            self.world.touch()
+        return _json(200, self.world.guest_defaults)
+
+    async def _c_federated_token(self, request: web.Request) -> web.Response:
+        data = await self._json_body(request)
+        kwargs: dict[str, Any] = {}
+        if "subject" in data:
+            kwargs["subject"] = str(data["subject"])
+        if "audience" in data:
+            kwargs["audience"] = str(data["audience"])
+        if "lifetimeSeconds" in data:
+            kwargs["lifetime_seconds"] = int(data["lifetimeSeconds"])
+        return _json(
+            200,
+            {"token": self.identity.mint_federated_token(**kwargs), "issuer": self.identity.workload_issuer},
+        )
+
+    async def _c_principals(self, request: web.Request) -> web.Response:
+        from .identity import Principal
+
+        if request.method == "POST":
+            data = await self._json_body(request)
+            data.setdefault("clientId", str(uuid.uuid4()))
+            data.setdefault("clientSecret", secrets.token_urlsafe(24))
+            principal = Principal.from_dict(data)
+            self.identity.principals[principal.client_id] = principal
+            self.world.touch()
+            return _json(201, principal.to_dict())
+        return _json(200, {"value": [p.to_dict() for p in self.identity.principals.values()]})
+
+    async def _c_quic(self, request: web.Request) -> web.Response:
+        return _json(200, self.quic.describe(self.world))
+
+    async def _c_workload_discovery(self, request: web.Request) -> web.Response:
+        issuer = self.identity.workload_issuer
+        return _json(
+            200,
+            {
+                "issuer": issuer,
+                "jwks_uri": f"{issuer}/openid/v1/jwks",
+                "response_types_supported": ["id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            },
+        )
+
+    async def _c_workload_jwks(self, request: web.Request) -> web.Response:
+        return _json(200, self.identity.workload_jwks())

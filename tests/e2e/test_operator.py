@@ -1,0 +1,252 @@
+"""The operator end to end: real kube-apiserver, real Azure SDKs against the ARM simulator over HTTPS,
+real QUIC. Each test gets a namespace; the simulator and the operator run once per module."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.core.exceptions import ResourceNotFoundError
+from azure.identity import ClientSecretCredential
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
+
+from azure_edition_envtest.stack import Process, operator_env, start_operator, start_simulator
+from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
+from azure_edition_operator.azure.specs import Owner, vm_identity, vm_name_for
+from azure_edition_simulator.client import SimulatorControl
+from tests.conftest import SAMPLES
+
+RG = "rg-branch-a"
+OWN_OPERATOR_PREFIX = "e2e-test-operator-killed"
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, dict[str, str]]]:
+    proc, env = start_simulator(
+        tmp_path_factory.mktemp("armsim"), "--provisioning-seconds", "1", "--retry-after", "1"
+    )
+    yield proc, env
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def control(simulator) -> SimulatorControl:
+    return SimulatorControl.from_env(simulator[1])
+
+
+@pytest.fixture(scope="module")
+def arm(simulator):
+    """Real (sync) SDK clients against the simulator, to look at Azure the way a user would."""
+    env = simulator[1]
+    common = {"connection_verify": env["ARMSIM_CA_CERT"]}
+    credential = ClientSecretCredential(env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
+                                        authority=env["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+                                        **common)  # fmt: skip
+    kwargs = {"base_url": env["AZURE_RESOURCE_MANAGER_ENDPOINT"],
+              "credential_scopes": [env["AZURE_RESOURCE_MANAGER_SCOPE"]], **common}  # fmt: skip
+    sub = env["AZURE_SUBSCRIPTION_ID"]
+    return ComputeManagementClient(credential, sub, **kwargs), NetworkManagementClient(
+        credential, sub, **kwargs
+    )
+
+
+def exists(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def operator_proc(crd, kubeconfig: Path, simulator, tmp_path_factory) -> Iterator[Process]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    # Every namespace except those of tests that run an operator instance of their own.
+    proc = start_operator(
+        log, operator_env(kubeconfig, simulator[1]), "--namespace", f"!{OWN_OPERATOR_PREFIX}*"
+    )
+    yield proc
+    proc.stop()
+    print(proc.tail(80))
+
+
+@pytest.fixture
+def operator(operator_proc: Process) -> Process:
+    assert operator_proc.alive(), operator_proc.tail()
+    return operator_proc
+
+
+def sample_docs(name: str) -> list[dict]:
+    return list(yaml.safe_load_all((SAMPLES / f"{name}.yaml").read_text()))
+
+
+def get(kubectl, namespace: str, name: str) -> dict:
+    return json.loads(kubectl("get", "aevm", name, "-n", namespace, "-o", "json").stdout)
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 60, every: float = 0.5, what: str = ""
+) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(every)
+
+
+def condition(obj: dict, type_: str) -> dict | None:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def vm_name(obj: dict) -> str:
+    return vm_name_for(Owner(obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"]["uid"]))
+
+
+def test_sample_reaches_ready_with_status_and_azure_matching(operator, kubectl, namespace, arm):
+    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "hotpatch.yaml"))
+    kubectl("wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90)
+    obj = get(kubectl, namespace, "hotpatch")
+    status = obj["status"]
+    assert status["phase"] == "Ready" and status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["image"]["sku"] == "2025-datacenter-azure-edition-core"
+    assert status["vm"]["vmId"] and status["vm"]["resourceId"].endswith(vm_name(obj))
+    assert status["vm"]["privateIPAddress"].startswith("127.")
+    assert "azureedition.io/finalizer" in obj["metadata"]["finalizers"]
+    assert not any(k.startswith("kopf") for k in status), "kopf progress must live in annotations"
+    vm = arm[0].virtual_machines.get(RG, vm_name(obj)).as_dict()
+    props = vm["properties"]
+    assert props["storageProfile"]["imageReference"]["sku"] == "2025-datacenter-azure-edition-core"
+    patch = props["osProfile"]["windowsConfiguration"]["patchSettings"]
+    assert patch["patchMode"] == "AutomaticByPlatform" and patch["enableHotpatching"] is True
+    assert patch["automaticByPlatformSettings"]["bypassPlatformSafetyChecksOnUserSchedule"] is False
+    assert vm["tags"]["azureedition.io_owner-uid"] == obj["metadata"]["uid"]
+    assert vm["tags"]["managed-by"] == "azure-edition-operator"
+    assert "password" not in json.dumps(status).lower()
+
+
+def test_vm_size_change_reaches_azure(operator, kubectl, namespace, arm):
+    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))
+    kubectl("wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=60s", timeout=90)
+    kubectl("patch", "aevm", "plain-core", "-n", namespace, "--type=merge", "-p",
+            json.dumps({"spec": {"azure": {"vmSize": "Standard_D4as_v5", "tags": {"env": "test"}}}}))  # fmt: skip
+    obj = wait_for(lambda: (o := get(kubectl, namespace, "plain-core"))["status"].get("observedGeneration") == 2
+                   and condition(o, "Ready")["status"] == "True" and o, what="generation 2 Ready")  # fmt: skip
+    vm = arm[0].virtual_machines.get(RG, vm_name(obj))
+    assert vm.hardware_profile.vm_size == "Standard_D4as_v5"
+    assert vm.tags["env"] == "test"
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Orphan"])
+def test_delete_policies(operator, kubectl, namespace, arm, policy):
+    compute, network = arm
+    docs = sample_docs("smb-over-quic")  # has a public IP: VM, NIC, public IP and OS disk to clean up
+    docs[1]["spec"]["deletionPolicy"] = policy
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    wait_for(
+        lambda: condition(get(kubectl, namespace, "smb-over-quic"), "VMProvisioned"), what="VMProvisioned"
+    )
+    obj = get(kubectl, namespace, "smb-over-quic")
+    assert condition(obj, "VMProvisioned")["status"] == "True", obj["status"]
+    ids = vm_identity(
+        Owner(namespace, "smb-over-quic", obj["metadata"]["uid"]),
+        AzureEditionVMSpec.model_validate(docs[1]["spec"]).azure,
+    )
+    resources = {
+        "vm": lambda: compute.virtual_machines.get(RG, ids.vm_name),
+        "disk": lambda: compute.disks.get(RG, ids.os_disk_name),
+        "nic": lambda: network.network_interfaces.get(RG, ids.nic_name),
+        "pip": lambda: network.public_ip_addresses.get(RG, ids.public_ip_name),
+    }
+    assert all(exists(get_) for get_ in resources.values())
+    kubectl("delete", "aevm", "smb-over-quic", "-n", namespace, "--timeout=90s", timeout=120)
+    if policy == "Delete":
+        assert [kind for kind, get_ in resources.items() if exists(get_)] == []
+    else:
+        for kind, get_ in resources.items():
+            tags = get_().tags or {}
+            assert not {"azureedition.io_owner-uid", "azureedition.io_owner", "managed-by"} & set(tags), (
+                kind,
+                tags,
+            )
+            if kind != "disk":  # an OS disk created with the VM carries no tags of its own
+                assert tags.get("costCenter") == "42", (kind, tags)  # the user's own tags stay
+
+
+def test_missing_secret_is_reported_then_recovers(operator, kubectl, namespace):
+    secret, vm = sample_docs("plain-core")
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(vm))
+    obj = wait_for(
+        lambda: (o := get(kubectl, namespace, "plain-core")) and condition(o, "Ready") and o, what="status"
+    )
+    ready = condition(obj, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "AdminCredentialsMissing"
+    assert "plain-core-admin" in ready["message"]
+    generation = obj["metadata"]["generation"]
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(secret))
+    kubectl("wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=60s", timeout=90)
+    assert get(kubectl, namespace, "plain-core")["metadata"]["generation"] == generation  # resource untouched
+    events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    assert "AdminCredentialsMissing" in events and "Demo-Only-Passw0rd" not in events
+
+
+def test_operator_killed_during_provisioning_ends_with_one_vm(
+    crd, kubeconfig, kubectl, namespace, simulator, control, tmp_path
+):
+    """An operator of its own (the shared one skips this namespace): slow provisioning, SIGKILL, restart."""
+    assert namespace.startswith(OWN_OPERATOR_PREFIX)
+    control.set_provisioning_seconds(6)
+    env = operator_env(kubeconfig, simulator[1])
+    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
+    try:
+        kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))
+        name = vm_name(get(kubectl, namespace, "plain-core"))
+        vm = wait_for(lambda: next((v for v in control.vms() if v["name"] == name), None), what="the VM PUT")
+        assert vm["provisioningState"] == "Creating"
+        first.kill()
+    finally:
+        first.stop()
+    second = start_operator(
+        tmp_path / "op2.log", operator_env(kubeconfig, simulator[1]), "--namespace", namespace
+    )
+    try:
+        kubectl(
+            "wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=90s", timeout=120
+        )
+    finally:
+        second.stop()
+        control.set_provisioning_seconds(1)
+    vms = [v for v in control.vms() if v["name"] == name]
+    assert len(vms) == 1 and vms[0]["provisioningState"] == "Succeeded"
+    puts = [
+        r
+        for r in control.requests()
+        if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}")
+    ]
+    assert len(puts) == 1  # the restarted operator waited for the in-flight create instead of re-sending it
+
+
+def test_steady_state_writes_nothing(operator, kubectl, namespace, control):
+    docs = sample_docs("hotpatch")
+    docs[1]["spec"]["checkInterval"] = "5s"
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    kubectl("wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90)
+    time.sleep(8)  # let the first check round settle the hotpatch status
+    before = get(kubectl, namespace, "hotpatch")
+    name = vm_name(before)
+    seq = control.last_seq()
+    time.sleep(3 * 5.5)  # three check intervals
+    after = get(kubectl, namespace, "hotpatch")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
+    writes = [r for r in calls if r["method"] in ("PUT", "PATCH", "POST", "DELETE")]
+    reads = [r for r in calls if r["method"] == "GET"]
+    assert writes == []
+    assert 2 <= len(reads) <= 4, reads  # about one VM read per interval (jittered ±10%)

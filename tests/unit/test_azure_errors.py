@@ -1,0 +1,160 @@
+"""Azure failures → retry later, or tell the user what to change (the pure part of errors.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+from azure.identity import CredentialUnavailableError
+
+from azure_edition_operator.azure.errors import (
+    REASON_CONFLICT,
+    REASON_FAILED,
+    REASON_QUOTA,
+    REASON_RETRYING,
+    REASON_THROTTLED,
+    AzurePermanentError,
+    AzureRetryableError,
+    classify,
+    from_exception,
+    parse_retry_after,
+)
+
+QUOTA_MESSAGE = (
+    "Operation could not be completed as it results in exceeding approved standardDASv5Family Cores quota. "
+    "Additional details - Deployment Model: Resource Manager, Location: westeurope, Current Limit: 10, "
+    "Current Usage: 8, Additional Required: 4, (Minimum) New Limit Required: 12."
+)
+HOTPATCH_BYPASS = (
+    "Hotpatch updates require platform safety checks. Set bypassPlatformSafetyChecksOnUserSchedule to false."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "retry_after", "kind", "reason", "hint"),
+    [
+        # throttling: always retryable, Retry-After kept
+        (429, "TooManyRequests", "too many", 17.0, AzureRetryableError, REASON_THROTTLED, "throttling"),
+        (429, "OperationNotAllowed", "The server rejected the request because too many requests", 2.0,
+         AzureRetryableError, REASON_THROTTLED, "throttling"),
+        # server side and transport
+        (500, "InternalServerError", "boom", None, AzureRetryableError, REASON_RETRYING, "boom"),
+        (503, None, "", 5.0, AzureRetryableError, REASON_RETRYING, "HTTP503"),
+        (502, "BadGateway", "", None, AzureRetryableError, REASON_RETRYING, "BadGateway"),
+        (408, "RequestTimeout", "", None, AzureRetryableError, REASON_RETRYING, "RequestTimeout"),
+        (None, "ServiceRequestError", "connection refused", None, AzureRetryableError, REASON_RETRYING, "refused"),
+        # transient conflicts
+        (409, "RetryableError", "A retryable error occurred.", None, AzureRetryableError, REASON_RETRYING, ""),
+        (409, "Conflict", "Another operation is in progress", None, AzureRetryableError, REASON_RETRYING, ""),
+        (409, "OperationNotAllowed",
+         "Operation 'update' is not allowed since the VM is marked for deletion. You can only retry the Delete",
+         None, AzureRetryableError, REASON_RETRYING, "busy"),
+        (409, "OperationNotAllowed", "Operation 'PutVM' is not allowed since another operation is in progress",
+         None, AzureRetryableError, REASON_RETRYING, "busy"),
+        (409, "OperationNotAllowed", "Disk d1 is attached to VM /subscriptions/x/vm1.", None,
+         AzureRetryableError, REASON_RETRYING, "busy"),
+        (400, "NicInUse", "Network Interface n is used by existing resource vm", None,
+         AzureRetryableError, REASON_RETRYING, ""),
+        (409, "SomethingNew", "", None, AzureRetryableError, REASON_RETRYING, ""),  # unknown 409: concurrency
+        (409, "AllocationFailed", "no capacity", None, AzureRetryableError, REASON_RETRYING, "spec.azure.vmSize"),
+        # the user must change something
+        (400, "InvalidParameter", HOTPATCH_BYPASS, None, AzurePermanentError, REASON_FAILED, "bypassPlatform"),
+        (409, "SkuNotAvailable", "The requested size is not available", None, AzurePermanentError, REASON_FAILED,
+         "spec.azure.vmSize"),
+        (409, "OperationNotAllowed", QUOTA_MESSAGE, None, AzurePermanentError, REASON_QUOTA, "quota increase"),
+        (400, "QuotaExceeded", "quota", None, AzurePermanentError, REASON_QUOTA, "quota increase"),
+        (404, "PlatformImageNotFound", "The platform image 'a:b:c:d' is not available", None, AzurePermanentError,
+         REASON_FAILED, "spec.image.version"),
+        (404, "ImageNotFound", "nope", None, AzurePermanentError, REASON_FAILED, "spec.image"),
+        (400, "InvalidResourceReference", "Resource /subnets/nope referenced by resource nic was not found",
+         None, AzurePermanentError, REASON_FAILED, "spec.azure.subnetId"),
+        (403, "AuthorizationFailed", "does not have authorization", None, AzurePermanentError, REASON_FAILED,
+         "Virtual Machine Contributor"),
+        (403, "LinkedAuthorizationFailed", "join/action", None, AzurePermanentError, REASON_FAILED,
+         "subnets/join/action"),
+        (404, "ResourceGroupNotFound", "Resource group 'x' could not be found.", None, AzurePermanentError,
+         REASON_FAILED, "spec.azure.resourceGroup"),
+        (404, "SubscriptionNotFound", "", None, AzurePermanentError, REASON_FAILED, "spec.azure.subscriptionId"),
+        (409, "PropertyChangeNotAllowed", "Changing property 'osDisk.name' is not allowed.", None,
+         AzurePermanentError, REASON_FAILED, "create a new AzureEditionVM"),
+        (409, "OperationNotAllowed", "Some other rule", None, AzurePermanentError, REASON_FAILED, "Some other rule"),
+        (400, "LocationNotAvailableForResourceType", "", None, AzurePermanentError, REASON_FAILED,
+         "spec.azure.location"),
+        (400, "WhoKnows", "strange", None, AzurePermanentError, REASON_FAILED, "strange"),  # unknown 4xx
+        (401, "InvalidAuthenticationToken", "bad token", None, AzurePermanentError, REASON_FAILED, "identity"),
+    ],
+)  # fmt: skip
+def test_classify(status, code, message, retry_after, kind, reason, hint) -> None:
+    error = classify(status, code, message, retry_after)
+    assert type(error) is kind
+    assert error.reason == reason
+    assert error.code == (code or f"HTTP{status}")
+    assert error.status == status
+    assert hint in error.message, error.message
+    if message:
+        assert message in error.message, "Azure's own words must stay visible"
+        assert error.azure_message == message
+    if isinstance(error, AzureRetryableError) and code != "AllocationFailed":
+        assert error.retry_after == retry_after
+
+
+def test_allocation_failures_wait_minutes_by_default() -> None:
+    error = classify(409, "AllocationFailed", "no capacity")
+    assert isinstance(error, AzureRetryableError)
+    assert error.retry_after == 300.0
+    assert classify(409, "AllocationFailed", "", 42.0).retry_after == 42.0  # type: ignore[attr-defined]
+
+
+def test_errors_print_code_and_message() -> None:
+    error = classify(400, "InvalidParameter", HOTPATCH_BYPASS)
+    assert str(error).startswith("InvalidParameter: ")
+    assert error.args == (error.code, error.message)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "code"),
+    [
+        (ServiceRequestError("connection refused"), AzureRetryableError, "ServiceRequestError"),
+        (ServiceResponseError("connection reset"), AzureRetryableError, "ServiceResponseError"),
+        (TimeoutError(), AzureRetryableError, "Timeout"),
+        (ClientAuthenticationError("AADSTS7000215: Invalid client secret provided."), AzurePermanentError,
+         "AuthenticationFailed"),
+        (CredentialUnavailableError("EnvironmentCredential authentication unavailable."), AzurePermanentError,
+         "CredentialUnavailable"),
+    ],
+)  # fmt: skip
+def test_from_exception_without_response(exc: BaseException, kind: type, code: str) -> None:
+    error = from_exception(exc)
+    assert type(error) is kind
+    assert error.code == code
+
+
+def test_our_own_errors_pass_through() -> None:
+    mine = AzurePermanentError("OwnershipConflict", "not ours", 409, reason=REASON_CONFLICT)
+    assert from_exception(mine) is mine
+
+
+def test_other_exceptions_are_not_swallowed() -> None:
+    with pytest.raises(TypeError):
+        from_exception(KeyError("x"))
+
+
+NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("2", 2.0),
+        ("0", 0.0),
+        (" 17 ", 17.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("Thu, 15 Jan 2026 12:00:30 GMT", 30.0),
+        ("Thu, 15 Jan 2026 11:59:00 GMT", 0.0),  # in the past: go now
+        ("soon", None),
+    ],
+)
+def test_parse_retry_after(value: str, seconds: float | None) -> None:
+    assert parse_retry_after(value, now=NOW) == seconds
