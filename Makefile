@@ -45,8 +45,9 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 .PHONY: test
-test: lint controlplane ## Everything .ci/run runs
+test: lint controlplane ## Everything .ci/run runs: lint, every test, and the demo once
 	$(PY) -m pytest -q tests
+	$(PY) -m azure_edition_envtest.demo --once
 
 ## -----------------------------------------------------------------------------------------------
 ## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module
@@ -118,3 +119,10 @@ deploy-test: tools controlplane ## tests/deploy (dry-run applies and RBAC agains
 sa-kubeconfig: controlplane ## Kubeconfig for the operator's ServiceAccount (token) in $(CLUSTER_DIR)/operator.kubeconfig
 	@KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_DIR)/kubeconfig} KUBECTL=$(KUBECTL) \
 	  deploy/scripts/sa-kubeconfig.sh $(CLUSTER_DIR)/operator.kubeconfig
+
+## -----------------------------------------------------------------------------------------------
+## Demo (issue #5)
+## -----------------------------------------------------------------------------------------------
+.PHONY: demo
+demo: venv controlplane ## Operator + ARM simulator on a local control plane; samples reach Ready (ONCE=1 exits)
+	$(PY) -m azure_edition_envtest.demo $(if $(ONCE),--once)

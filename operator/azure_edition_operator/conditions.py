@@ -96,8 +96,12 @@ def find(conditions: Iterable[Condition], condition_type: str) -> Condition | No
     return next((c for c in conditions if c.type == condition_type), None)
 
 
-def ready_condition(conditions: Sequence[Condition]) -> Condition:
-    """Summarise the other conditions into Ready (DESIGN §2 reasons)."""
+def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Condition:
+    """Summarise the other conditions into Ready (DESIGN §2 reasons).
+
+    ``required`` are the capability conditions the spec asks for: Ready waits until each has been
+    checked once, so Ready means "the capabilities were verified", not merely "the VM exists".
+    """
     image = find(conditions, ConditionType.IMAGE_RESOLVED)
     if image is not None and not image.is_true:
         return Condition(ConditionType.READY, ConditionStatus.FALSE, "ImageUnresolved", image.message)
@@ -113,6 +117,10 @@ def ready_condition(conditions: Sequence[Condition]) -> Condition:
     if unhealthy:
         message = "; ".join(f"{c.type}: {c.reason}: {c.message}" for c in unhealthy)
         return Condition(ConditionType.READY, ConditionStatus.FALSE, "Degraded", message)
+    unchecked = [t for t in required if find(conditions, t) is None]
+    if unchecked:
+        message = f"the VM is provisioned; waiting for the first check of {', '.join(unchecked)}"
+        return Condition(ConditionType.READY, ConditionStatus.FALSE, "Provisioning", message)
     return Condition(
         ConditionType.READY, ConditionStatus.TRUE, "Ready", "VM provisioned and every capability healthy"
     )

@@ -166,7 +166,7 @@ def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
 
 
 def _first_delay(interval: float) -> float:
-    return random.uniform(0.2, 1.0) * min(interval, 30.0)
+    return random.uniform(0.2, 1.0) * min(interval, 5.0)
 
 
 def _next_delay(interval: float) -> float:

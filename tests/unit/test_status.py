@@ -79,3 +79,18 @@ def test_image_unresolved_fails_without_vm():
     assert status["phase"] == "Failed"
     assert status["conditions"][0]["reason"] == "ImageUnresolved"
     assert "vm" not in status and "image" not in status
+
+
+def test_ready_waits_for_the_first_check_of_each_requested_capability():
+    caps = frozenset({HP, SMB})
+    status = compute_status({}, _ready_obs(caps=caps), T0)
+    ready = status["conditions"][0]
+    assert ready["status"] == "False" and ready["reason"] == "Provisioning"
+    assert "HotpatchHealthy" in ready["message"] and "SMBOverQUICCertificateValid" in ready["message"]
+    checked = [
+        condition(ConditionType.HOTPATCH_HEALTHY, True, "HotpatchEnabled"),
+        condition(ConditionType.SMB_CERTIFICATE_VALID, True, "CertificateValid"),
+    ]
+    assert (
+        compute_status(status, _ready_obs(caps=caps, capability_conditions=checked), T0)["phase"] == "Ready"
+    )
