@@ -131,7 +131,7 @@ PASS_THROUGH_REASONS = frozenset({"AdminCredentialsMissing"})
 
 # VMProvisioned reasons that need a user's change rather than time.
 FAILED_PROVISIONING_REASONS = frozenset(
-    {"Failed", "QuotaExceeded", "InvalidParameter", "SkuNotAvailable", "ImageNotFound", "Conflict",
+    {"Failed", "QuotaExceeded", "OwnershipConflict", "InvalidParameter", "SkuNotAvailable", "ImageNotFound", "Conflict",
      "InvalidSpec"}
 )  # fmt: skip
 

@@ -7,24 +7,13 @@ checks, which run outside kopf's handler cycle and so cannot use kopf's ``patch`
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .api.v1alpha1 import GROUP, PLURAL, VERSION
-
-
-@dataclass(frozen=True)
-class AdminCredentials:
-    """The VM's local administrator. ``repr`` never shows the password."""
-
-    username: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"AdminCredentials(username={self.username!r}, password=<redacted>)"
+from .azure.specs import AdminCredentials
 
 
 class CredentialsUnavailable(Exception):

@@ -130,13 +130,13 @@ async def reconcile_pass(
             obs, retry_after=missing_secret_retry, event=("Warning", "AdminCredentialsMissing", str(err))
         )
     except AzureRetryableError as err:
-        reason = "Throttled" if err.code in ("TooManyRequests", "429") else "Creating"
+        reason = "Throttled" if err.reason == "Throttled" else "Creating"
         message = f"Azure asked us to retry ({err.code}): {err.message}"
         failed = condition(ConditionType.VM_PROVISIONED, False, reason, message)
         obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
         return Outcome(obs, retry_after=err.retry_after or 5.0)
     except AzurePermanentError as err:
-        reason = "QuotaExceeded" if "quota" in err.code.lower() else "Failed"
+        reason = err.reason if err.reason in ("QuotaExceeded", "OwnershipConflict") else "Failed"
         message = f"Azure refused the VM ({err.code}): {err.message}"
         failed = condition(ConditionType.VM_PROVISIONED, False, reason, message)
         obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)

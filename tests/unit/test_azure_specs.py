@@ -482,6 +482,42 @@ def test_image_is_never_patched_but_reported() -> None:
     assert specs.image_drift(desired, as_azure_returns(desired)) is None
 
 
+def test_with_tags_changes_only_the_tags() -> None:
+    ident = identity(FULL)
+    observed = observed_nic(specs.nic_parameters(ident, SERVERS, {"old": "1"}, ident.public_ip_id))
+    retagged = specs.with_tags(observed, {"new": "2"})
+    assert isinstance(retagged, network.NetworkInterface)
+    assert retagged.tags == {"new": "2"}
+    assert {k: v for k, v in retagged.as_dict().items() if k != "tags"} == {
+        k: v for k, v in observed.as_dict().items() if k != "tags"
+    }
+    assert observed.tags == {"old": "1"}, "the observed model is not modified"
+
+
+def test_repair_resends_our_model_with_azures_create_only_fields() -> None:
+    desired = specs.vm_parameters(
+        identity(), HOTPATCH, resolve(HOTPATCH.capabilities), specs.AdminCredentials("", "")
+    )
+    observed = as_azure_returns(
+        desired,
+        **{
+            "properties.provisioningState": "Failed",
+            "properties.osProfile.adminUsername": "original-admin",
+            "properties.hardwareProfile": {"vmSize": "Standard_D4as_v5"},
+        },
+    )
+    body = specs.repair_parameters(desired, observed).as_dict()
+    assert "adminPassword" not in body["properties"]["osProfile"]
+    assert body["properties"]["osProfile"]["adminUsername"] == "original-admin"
+    assert body["properties"]["hardwareProfile"] == {"vmSize": "Standard_D2as_v5"}  # ours wins
+    assert body["properties"]["storageProfile"]["imageReference"] == {
+        k: v
+        for k, v in observed.as_dict()["properties"]["storageProfile"]["imageReference"].items()
+        if k != "exactVersion"
+    }
+    assert "provisioningState" not in body["properties"]
+
+
 def test_power_state_from_instance_view() -> None:
     body = as_azure_returns(desired_vm()).as_dict()
     assert specs.power_state(compute.VirtualMachine(body)) is None

@@ -335,7 +335,7 @@ def same_id(a: str | None, b: str | None) -> bool:
 
 class NicChange(enum.Enum):
     NONE = "none"
-    TAGS = "tags"  # PATCH tags only
+    TAGS = "tags"  # only tags differ: one PUT of the current NIC with our tags (see with_tags)
     PUT = "put"  # the IP configuration changed (subnet or public IP): send the whole NIC
 
 
