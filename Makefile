@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: help
 help: ## List targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV_DIR)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV_DIR)

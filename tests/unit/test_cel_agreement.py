@@ -35,7 +35,7 @@ PROGRAMS = [(r, ENV.program(ENV.compile(r["rule"]))) for r in _image_rules()]
 
 
 def spec_for(pins: ImagePins, caps: frozenset[Capability]) -> dict:
-    spec: dict = {"capabilities": sorted(caps)}
+    spec: dict = {"capabilities": [str(c) for c in sorted(caps)]}
     image: dict = {"smallDisk": pins.small_disk, "version": "latest"}
     if pins.version:
         image["windowsServerVersion"] = str(pins.version)
