@@ -4,9 +4,9 @@ SHELL := /bin/bash
 
 CACHE_DIR ?= $(HOME)/.cache/azure-edition-operator
 PYTHON ?= python3
-# The virtualenv lives outside the repo, keyed by the hash of pyproject.toml;
-# .venv is a symlink to it so a fresh clone with a warm cache starts in seconds.
-VENV_KEY := $(shell sha256sum pyproject.toml | cut -c1-16)
+# The virtualenv lives outside the repo, keyed by the hash of pyproject.toml and this checkout's
+# path (the project is installed editable, so two checkouts must not share one); .venv links to it.
+VENV_KEY := $(shell { cat pyproject.toml; echo $(CURDIR); } | sha256sum | cut -c1-16)
 VENV_DIR := $(CACHE_DIR)/venv/$(VENV_KEY)
 VENV := .venv
 PY := $(VENV)/bin/python

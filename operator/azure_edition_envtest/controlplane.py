@@ -39,7 +39,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,7 +478,7 @@ def _wait_until(ready: Callable[[], bool], procs: Sequence[_Proc], what: str, ti
 # The control plane
 # --------------------------------------------------------------------------------------------------
 
-_RUNNING: weakref.WeakSet[ControlPlane] = weakref.WeakSet()
+_RUNNING: set[ControlPlane] = set()  # strong refs: dropped only by stop()
 
 
 @dataclass(eq=False)

@@ -85,6 +85,18 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         default=int(_env("AEO_PRIORITY", "0")),
         help="peering priority of this replica (highest wins). Env AEO_PRIORITY",
     )
+    p.add_argument(
+        "--in-guest-interval",
+        type=float,
+        default=float(_env("AEO_IN_GUEST_INTERVAL", "21600")),
+        help="seconds between routine in-guest SMB checks (Run Command). Env AEO_IN_GUEST_INTERVAL",
+    )
+    p.add_argument(
+        "--in-guest-min-interval",
+        type=float,
+        default=float(_env("AEO_IN_GUEST_MIN_INTERVAL", "600")),
+        help="least seconds between in-guest checks when the probe fails. Env AEO_IN_GUEST_MIN_INTERVAL",
+    )
     args = p.parse_args(argv)
     namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
     return OperatorConfig(
@@ -95,6 +107,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         metrics_address=args.metrics_address,
         peering=args.peering,
         priority=args.priority,
+        in_guest_interval_seconds=args.in_guest_interval,
+        in_guest_min_interval_seconds=args.in_guest_min_interval,
     )
 
 

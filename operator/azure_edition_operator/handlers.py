@@ -180,7 +180,7 @@ async def keep_checking(
     memo: kopf.Memo, logger: logging.Logger, **_: Any,
 ) -> None:  # fmt: skip
     """Every checkInterval (jittered): Hotpatch state and the SMB over QUIC certificate, into status."""
-    memory = CheckMemory()
+    memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
     delay = _first_delay(parse_duration(spec.get("checkInterval", "10m")).total_seconds())
     while not stopped:
         await stopped.wait(delay)

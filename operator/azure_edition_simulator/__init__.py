@@ -10,7 +10,11 @@ Running it
   ``--provisioning-seconds`` (default 0.5), ``--retry-after`` (default 1), ``--quic-port`` (default 443,
   0 = random), ``--no-throttling``, ``--throttle-{subscription-reads,subscription-writes,vm-get,vm-update,
   vm-guest-patch} CAPACITY/PER_MINUTE``, ``--subscription-id``, ``--tenant-id``, ``--client-id``,
-  ``--client-secret``, ``--location``, ``--token-lifetime``. Runs until SIGINT/SIGTERM.
+  ``--client-secret``, ``--location``, ``--token-lifetime``, ``--tls-san NAME`` (repeatable: extra names
+  for the serving certificate, e.g. a Kubernetes Service). Runs until SIGINT/SIGTERM. Responses (LRO
+  URLs, OIDC endpoints, accepted token audiences) use the origin the client addressed, so any name in
+  the certificate works. The state dir holds ``ca.pem`` (also copied to ``ca.crt``), ``ca-bundle.pem``,
+  ``server.pem``, ``federated-token``, ``identity.json`` and ``world.json``.
 * In-process (tests): ``async with Simulator.start(provisioning_seconds=0, retry_after_seconds=0) as sim``
   (``with`` works too). The server runs in its own thread and loop, so synchronous SDK calls from a
   test do not block it. ``sim.endpoint``, ``sim.ca_path``, ``sim.tenant_id``, ``sim.client_id``,
@@ -47,13 +51,15 @@ Real SDK construction that works (verified by tests/integration/test_simulator_s
     credential = ClientSecretCredential(
         tenant_id, client_id, client_secret,
         authority=env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,         # REQUIRED: else MSAL asks login.microsoftonline.com
+        disable_instance_discovery=True,         # REQUIRED for the sync (MSAL) credentials, see below
         connection_verify=ca)
     # or WorkloadIdentityCredential(tenant_id=..., client_id=..., token_file_path=...,
     #                               authority=env["AZURE_AUTHORITY_HOST"], connection_verify=ca)
     # or DefaultAzureCredential(disable_instance_discovery=True) with the env file exported
-    #    (plain DefaultAzureCredential() FAILS: its EnvironmentCredential does MSAL instance discovery
-    #    against login.microsoftonline.com and a configured credential's failure ends the chain).
+    #    (plain sync DefaultAzureCredential() FAILS: its EnvironmentCredential → MSAL does instance
+    #    discovery against login.microsoftonline.com, and a configured credential's failure ends the
+    #    chain). The azure.identity.aio credentials do not use MSAL: they post to
+    #    {authority}/{tenant}/oauth2/v2.0/token directly and work with or without the flag.
     compute = ComputeManagementClient(
         credential, subscription_id,
         base_url=env["AZURE_RESOURCE_MANAGER_ENDPOINT"],

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", help="default: random (written to the env file)")
     parser.add_argument("--location", default=DEFAULT_LOCATION, help="region of the seeded resource group")
+    parser.add_argument(
+        "--tls-san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra DNS name or IP for the serving certificate (repeatable), e.g. a Kubernetes Service name",
+    )
     parser.add_argument("--token-lifetime", type=int, default=3600, help="access token lifetime in seconds")
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
     for name, flag in (
@@ -82,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         client_secret=args.client_secret,
         location=args.location,
         token_lifetime_seconds=args.token_lifetime,
+        tls_hosts=tuple(args.tls_san),
     )
 
 

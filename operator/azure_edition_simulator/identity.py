@@ -247,8 +247,10 @@ class IdentityPlatform:
     def workload_issuer(self) -> str:
         return f"{self.origin}{WORKLOAD_ISSUER_PATH}"
 
-    def openid_configuration(self, tenant: str) -> dict[str, Any]:
-        base = f"{self.origin}/{tenant}"
+    def openid_configuration(self, tenant: str, origin: str | None = None) -> dict[str, Any]:
+        """The tenant's OIDC metadata; endpoints on the origin the client used (loopback or a Service name)."""
+        origin = origin or self.origin
+        base = f"{origin}/{tenant}"
         return {
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": [
@@ -264,7 +266,7 @@ class IdentityPlatform:
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "issuer": f"{self.origin}/{self.tenant_id}/v2.0",
             "request_uri_parameter_supported": False,
-            "userinfo_endpoint": f"{self.origin}/oidc/userinfo",
+            "userinfo_endpoint": f"{origin}/oidc/userinfo",
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "http_logout_supported": True,
@@ -284,10 +286,10 @@ class IdentityPlatform:
     def workload_jwks(self) -> dict[str, Any]:
         return {"keys": [self.workload_key.jwk()]}
 
-    def instance_discovery(self, authorization_endpoint: str) -> dict[str, Any]:
+    def instance_discovery(self, authorization_endpoint: str, origin: str | None = None) -> dict[str, Any]:
         tenant = authorization_endpoint.rstrip("/").split("/")[-4] if authorization_endpoint else "common"
         return {
-            "tenant_discovery_endpoint": f"{self.origin}/{tenant}/v2.0/.well-known/openid-configuration",
+            "tenant_discovery_endpoint": f"{origin or self.origin}/{tenant}/v2.0/.well-known/openid-configuration",
             "api-version": "1.1",
             "metadata": [],
         }
@@ -295,7 +297,9 @@ class IdentityPlatform:
     # --- tokens -------------------------------------------------------------------------------------
 
     def allowed_audiences(self, arm_origin: str) -> tuple[str, ...]:
-        return (arm_origin, arm_origin + "/", *WELL_KNOWN_ARM_AUDIENCES)
+        """ARM's audiences: the origin the client used, the simulator's own, and ARM's well-known ones."""
+        origins = dict.fromkeys((arm_origin, self.origin))
+        return (*(o + suffix for o in origins for suffix in ("", "/")), *WELL_KNOWN_ARM_AUDIENCES)
 
     def mint_federated_token(
         self,

@@ -71,6 +71,7 @@ class SimulatorConfig:
     client_secret: str | None = None
     location: str = DEFAULT_LOCATION
     token_lifetime_seconds: int = 3600
+    tls_hosts: tuple[str, ...] = ()  # extra DNS names / IPs for the serving certificate
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -466,7 +467,8 @@ class SimulatorServer:
     async def start(self) -> None:
         assert self.state_dir is not None
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.tls = ensure_tls_material(self.state_dir, hosts=(self.config.host, "localhost"))
+        hosts = tuple(dict.fromkeys((self.config.host, "localhost", *self.config.tls_hosts)))
+        self.tls = ensure_tls_material(self.state_dir, hosts=hosts)
         app = web.Application(client_max_size=8 * 1024**2)
         self._add_control_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
@@ -589,6 +591,8 @@ class SimulatorServer:
         started = time.monotonic()
         self.advance()
         method, path = request.method.upper(), request.path
+        # Answer on the origin the client used: 127.0.0.1:<port>, or a name listed with --tls-san.
+        origin = f"https://{request.host}" if request.host else self.origin
         query = dict(parse_qsl(request.query_string, keep_blank_values=True))
         identity_route = next(
             (
@@ -616,18 +620,20 @@ class SimulatorServer:
                     reply = Reply(fault.status, fault.error_body(), dict(fault.headers))
                     return self._finish(method, path, query, reply, operation, None, fault.id, started, {})
             if identity_route is not None:
-                reply = await self._identity(request, method, identity_route[1], operation)
+                reply = await self._identity(request, identity_route[1], operation, origin)
                 return self._finish(method, path, query, reply, operation, None, None, started, {})
             if route is None:
                 raise errors.method_not_allowed(method, path) if known else errors.unknown_route(path)
-            caller = self.identity.authenticate(request.headers.get("Authorization"), self.origin)
+            caller = self.identity.authenticate(request.headers.get("Authorization"), origin)
             client_id = caller.client_id
             body = await self._body(request, method)
             api_version = query.get("api-version")
             if not api_version:
                 raise errors.missing_api_version()
             if not API_VERSION_RE.match(api_version) or api_version < MIN_API_VERSION:
-                raise errors.invalid_api_version(api_version, route.resource_type, "2020-06-01 .. 2026-12-31")
+                raise errors.invalid_api_version(
+                    api_version, route.resource_type, f"{MIN_API_VERSION} or later, as YYYY-MM-DD[-preview]"
+                )
             sub = params["sub"]
             self.world.subscription(sub)
             bucket = throttle.SUBSCRIPTION_READS if method == "GET" else throttle.SUBSCRIPTION_WRITES
@@ -650,7 +656,7 @@ class SimulatorServer:
                 world=self.world,
                 settings=self.settings,
                 throttler=self.throttler,
-                origin=self.origin,
+                origin=origin,
                 api_version=api_version,
                 query=query,
                 body=body,
@@ -671,6 +677,12 @@ class SimulatorServer:
             return self._finish(
                 method, path, query, Reply(exc.status, exc.body()), operation, None, None, started, {}
             )
+        except Exception:  # a simulator bug must still look like an ARM 500, and be visible in the log
+            log.exception("unhandled error in %s %s", method, path)
+            reply = Reply(
+                500, {"error": {"code": "InternalServerError", "message": "Simulator internal error."}}
+            )
+            return self._finish(method, path, query, reply, operation, client_id, None, started, extra)
 
     async def _body(self, request: web.Request, method: str) -> Any:
         if method not in ("PUT", "PATCH", "POST") or not request.can_read_body:
@@ -686,7 +698,7 @@ class SimulatorServer:
             ) from None
 
     async def _identity(
-        self, request: web.Request, method: str, params: dict[str, str], operation: str
+        self, request: web.Request, params: dict[str, str], operation: str, origin: str
     ) -> Reply:
         tenant = params.get("tenant", "common")
         if operation == "Identity_OpenIdConfiguration":
@@ -698,15 +710,15 @@ class SimulatorServer:
                         "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
                     },
                 )
-            return Reply(200, self.identity.openid_configuration(tenant))
+            return Reply(200, self.identity.openid_configuration(tenant, origin))
         if operation == "Identity_Keys":
             return Reply(200, self.identity.jwks())
         if operation == "Identity_InstanceDiscovery":
             return Reply(
-                200, self.identity.instance_discovery(request.query.get("authorization_endpoint", ""))
+                200, self.identity.instance_discovery(request.query.get("authorization_endpoint", ""), origin)
             )
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        return Reply(200, self.identity.issue_token(tenant, form, self.origin), {"Cache-Control": "no-store"})
+        return Reply(200, self.identity.issue_token(tenant, form, origin), {"Cache-Control": "no-store"})
 
     async def _drop(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_CERT_FILE = "ca.pem"
+CA_CERT_CRT_FILE = "ca.crt"
 CA_KEY_FILE = "ca-key.pem"
 CA_BUNDLE_FILE = "ca-bundle.pem"
 SERVER_CERT_FILE = "server.pem"
@@ -162,6 +163,8 @@ def ensure_tls_material(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", 
         ca_cert, ca_key = _new_ca()
         ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
         _write_private(ca_key_path, _key_pem(ca_key))
+    # The same CA under the name Kubernetes configmaps conventionally use.
+    (directory / CA_CERT_CRT_FILE).write_bytes(ca_path.read_bytes())
     server_cert, server_key = _new_server_cert(ca_cert, ca_key, hosts)
     server_path, server_key_path = directory / SERVER_CERT_FILE, directory / SERVER_KEY_FILE
     server_path.write_bytes(

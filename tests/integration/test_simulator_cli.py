@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 
 from azure_edition_simulator import SimulatorControl
 
@@ -180,3 +181,30 @@ def test_restart_with_the_same_state_dir_keeps_world_identity_and_ca(tmp_path: P
 def test_sigterm_stops_the_simulator_cleanly(simulator_process: SimulatorProcess) -> None:
     simulator_process.process.send_signal(signal.SIGTERM)
     assert simulator_process.process.wait(timeout=15) == 0
+
+
+def test_cli_flags_reach_the_running_simulator(tmp_path: Path) -> None:
+    proc = start_simulator_process(
+        tmp_path / "state",
+        "--provisioning-seconds",
+        "2.5",
+        "--retry-after",
+        "3",
+        "--throttle-vm-update",
+        "5/30",
+        "--no-throttling",
+        "--tls-san",
+        "azure-edition-armsim.azure-edition-system.svc",
+    )
+    try:
+        info = SimulatorControl.from_env(proc.env).info()
+        server_cert = x509.load_pem_x509_certificate((proc.state_dir / "server.pem").read_bytes())
+        names = server_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "azure-edition-armsim.azure-edition-system.svc" in names.get_values_for_type(x509.DNSName)
+        assert (proc.state_dir / "ca.crt").read_bytes() == Path(proc.env["ARMSIM_CA_CERT"]).read_bytes()
+        assert info["settings"]["provisioningSeconds"] == 2.5
+        assert info["settings"]["retryAfterSeconds"] == 3
+        assert info["throttling"]["enabled"] is False
+        assert info["throttling"]["buckets"]["vmUpdate"] == {"capacity": 5.0, "refillPerSecond": 0.5}
+    finally:
+        assert proc.stop() == 0

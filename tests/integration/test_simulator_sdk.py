@@ -564,6 +564,20 @@ async def test_async_clients_create_a_vm(sim: Simulator) -> None:
         assert view.patch_status.available_patch_summary.status == "Succeeded"
 
 
+async def test_async_default_credential_needs_no_instance_discovery_flag(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
+
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
+    async with AsyncDefaultAzureCredential(
+        authority=sim.authority_host, connection_verify=str(sim.ca_path)
+    ) as credential:
+        token = await credential.get_token(sim.credential_scope)
+    assert jwt.decode(token.token, options={"verify_signature": False})["appid"] == sim.client_id
+
+
 def test_send_request_passthrough_reaches_resource_group(sim: Simulator, clients: Clients) -> None:
     response = clients.compute.send_request(
         HttpRequest(
@@ -579,3 +593,71 @@ def test_send_request_passthrough_reaches_resource_group(sim: Simulator, clients
 def test_control_client_from_env(sim: Simulator) -> None:
     control = SimulatorControl.from_env(sim.env())
     assert control.info()["endpoint"] == sim.endpoint
+
+
+def test_assessment_failure_and_state_overrides(sim: Simulator, arm: Arm, clients: Clients) -> None:
+    vm = arm.vm()
+    sim.control.set_guest(
+        RESOURCE_GROUP,
+        vm.name,
+        nextAssessmentFailure={"code": "WindowsUpdateUnreachable", "message": "0x8024402c"},
+    )
+    result = clients.compute.virtual_machines.begin_assess_patches(RESOURCE_GROUP, vm.name).result()
+    assert result.status == "Failed"
+    assert result.error.code == "WindowsUpdateUnreachable"
+    view = clients.compute.virtual_machines.instance_view(RESOURCE_GROUP, vm.name)
+    assert view.patch_status.available_patch_summary.status == "Failed"
+    sim.control.set_guest(RESOURCE_GROUP, vm.name, assessment={"status": "InProgress"})
+    view = clients.compute.virtual_machines.instance_view(RESOURCE_GROUP, vm.name)
+    assert view.patch_status.available_patch_summary.status == "InProgress"
+
+
+def test_guest_defaults_seed_new_vms_and_unknown_guest_fields_are_rejected(sim: Simulator, arm: Arm) -> None:
+    from azure_edition_simulator import ControlError
+
+    sim.control.set_guest_defaults(enableSmbQuic=False, availablePatches={"Security": 1}, rebootPending=True)
+    vm = arm.vm()
+    guest = sim.control.guest(RESOURCE_GROUP, vm.name)
+    assert guest["enableSmbQuic"] is False
+    assert guest["rebootPending"] is True
+    assert guest["assessment"]["criticalAndSecurityPatchCount"] == 1
+    with pytest.raises(ControlError) as refused:
+        sim.control.set_guest(RESOURCE_GROUP, vm.name, noSuchField=True)
+    assert refused.value.status == 400
+
+
+def test_extended_network_vm_with_two_nics(sim: Simulator, arm: Arm, clients: Clients) -> None:
+    primary = arm.nic("nic-servers")
+    extended = arm.nic("nic-extended", subnet=subnet_id(sim, "extended"))
+    assert extended.ip_configurations[0].private_ip_address.startswith("127.0.2.")
+    vm = clients.compute.virtual_machines.begin_create_or_update(
+        RESOURCE_GROUP, "branch-fs-02", vm_model([primary.id, extended.id])
+    ).result()
+    refs = {ref.id.rsplit("/", 1)[-1]: ref.primary for ref in vm.network_profile.network_interfaces}
+    assert refs == {"nic-servers": True, "nic-extended": False}
+    for name, is_primary in refs.items():
+        nic = clients.network.network_interfaces.get(RESOURCE_GROUP, name)
+        assert nic.virtual_machine.id.lower() == vm.id.lower()
+        assert nic.primary is is_primary
+    address = next(v["address"] for v in sim.control.vms() if v["name"] == "branch-fs-02")
+    assert address == primary.ip_configurations[0].private_ip_address
+
+
+def test_clients_may_address_the_simulator_by_another_name(sim: Simulator, make_clients: Any) -> None:
+    """A Service-style name (here: localhost, a SAN of the serving certificate) works end to end."""
+    other = sim.endpoint.replace("127.0.0.1", "localhost")
+    credential = ClientSecretCredential(
+        sim.tenant_id,
+        sim.client_id,
+        sim.client_secret,
+        authority=other,
+        disable_instance_discovery=True,
+        connection_verify=str(sim.ca_path),
+    )
+    clients = make_clients(credential, base_url=other, credential_scopes=[f"{other}/.default"])
+    pip = clients.network.public_ip_addresses.begin_create_or_update(
+        RESOURCE_GROUP, "pip-by-name", {"location": LOCATION, "sku": {"name": "Standard"}}
+    ).result()
+    assert pip.ip_address
+    polls = [e for e in sim.control.requests() if e["operation"] == "Network_GetOperation"]
+    assert polls, "the Azure-AsyncOperation URL was followed on the name the client used"

@@ -32,8 +32,6 @@ from .smb_guest import (
 )
 from .smb_probe import probe_smb_quic
 
-IN_GUEST_EVERY_SECONDS = 6 * 3600.0
-IN_GUEST_AT_MOST_EVERY_SECONDS = 600.0  # Run Command counts against "Update VM" throttling (4/min/VM)
 PROBE_TIMEOUT_SECONDS = 5.0
 
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
@@ -43,6 +41,8 @@ EventSink = Callable[[str, str, str], None]  # (type, reason, message)
 class CheckMemory:
     """Per-object state kept between rounds in the operator's memory (lost on restart by design)."""
 
+    in_guest_interval: float = 6 * 3600.0
+    in_guest_min_interval: float = 600.0  # Run Command counts against "Update VM" throttling (4/min/VM)
     guest: GuestState | None = None
     guest_checked_at: float = field(default=-1e18)
 
@@ -165,8 +165,8 @@ async def _check_smb(
 
     clock = time.monotonic()
     since_guest = clock - memory.guest_checked_at
-    due = since_guest >= IN_GUEST_EVERY_SECONDS
-    worried = isinstance(observed, EndpointUnreachable) and since_guest >= IN_GUEST_AT_MOST_EVERY_SECONDS
+    due = since_guest >= memory.in_guest_interval
+    worried = isinstance(observed, EndpointUnreachable) and since_guest >= memory.in_guest_min_interval
     if due or worried:
         started = time.perf_counter()
         memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)

@@ -77,18 +77,18 @@ async def probe_smb_quic(
     handshake_completed = False
     try:
         protocol.connect(address)
+        silence = (
+            f"no QUIC handshake within {timeout:g} s (no answer on UDP {port}: host down, "
+            "port filtered, or the server drops the handshake)"
+        )
         try:
             async with asyncio.timeout(timeout):
                 await protocol.handshake_done
         except TimeoutError:
-            return EndpointUnreachable(
-                host,
-                port,
-                f"no QUIC handshake within {timeout:g} s (no answer on UDP {port}: host down, "
-                "port filtered, or the server drops the handshake)",
-            )
+            return EndpointUnreachable(host, port, silence)
         except _HandshakeFailed as exc:
-            return EndpointUnreachable(host, port, str(exc))
+            # aioquic's own idle timer can fire before ours on a loaded machine: the same silence.
+            return EndpointUnreachable(host, port, silence if "Idle timeout" in str(exc) else str(exc))
         handshake_completed = True
         leaf, chain = _peer_certificates(connection)
         try:
