@@ -22,6 +22,16 @@ if [[ "${1:-}" == "--print-dir" ]]; then
   exit 0
 fi
 
+# The cache key comes from versions.env; refuse to file a build of other versions under it.
+grep -qE "^\s*(require\s+)?k8s\.io/kubernetes ${KUBERNETES_VERSION}( |$)" "$HERE/kubernetes/go.mod" || {
+  echo "build.sh: kubernetes/go.mod does not pin k8s.io/kubernetes ${KUBERNETES_VERSION}; run hack/controlplane/gen-replaces.py --write" >&2
+  exit 1
+}
+grep -qE "^\s*(require\s+)?go\.etcd\.io/etcd/server/v3 ${ETCD_VERSION}( |$)" "$HERE/etcd/go.mod" || {
+  echo "build.sh: etcd/go.mod does not pin go.etcd.io/etcd/server/v3 ${ETCD_VERSION}; run: (cd hack/controlplane/etcd && go get go.etcd.io/etcd/server/v3@${ETCD_VERSION} && go mod tidy)" >&2
+  exit 1
+}
+
 have_all() {
   local name
   for name in "${BINARIES[@]}"; do

@@ -6,13 +6,16 @@ paths, which only work inside the kubernetes repo. A module that depends on k8s.
 must therefore map each of them to the published tag v0.<minor>.<patch>. Deriving that list
 from the release's go.mod (instead of typing it) keeps it correct when the version is bumped.
 
-Usage: gen-replaces.py [--version v1.37.2] [--write]
+Usage: gen-replaces.py [--version v1.37.2]   print the replace block
+       gen-replaces.py --write                 pin kubernetes/go.mod to versions.env (require +
+                                               replace block) and run `go mod tidy`
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -81,6 +84,12 @@ def main() -> int:
     block = render(staging_replacements(release_go_mod(version), version))
     if args.write:
         write_into_go_mod(block)
+        module_dir = WRAPPER_GO_MOD.parent
+        env = {**os.environ, "GOFLAGS": "-mod=mod"}
+        subprocess.run(
+            ["go", "mod", "edit", f"-require=k8s.io/kubernetes@{version}"], cwd=module_dir, check=True
+        )
+        subprocess.run(["go", "mod", "tidy"], cwd=module_dir, env=env, check=True)
     else:
         sys.stdout.write(block)
     return 0
