@@ -63,7 +63,11 @@ def cert_condition(kubectl, namespace):
 
 
 def test_expiring_certificate_warns_once_then_recovers(
-    checking_operator, kubectl, namespace, control, smb_vm
+    checking_operator,
+    kubectl,
+    namespace,
+    control,  # noqa: F811
+    smb_vm,
 ):
     control.set_certificate(RG, smb_vm, "fs02.branch-a.contoso.com", {"expiresInDays": 10})
     wait_for(
