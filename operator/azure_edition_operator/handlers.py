@@ -1,7 +1,7 @@
 """kopf wiring only: one idea per handler; the work happens in ``reconciler``, ``status`` and ``azure``.
 
-kopf keeps its own progress in annotations under ``azureedition.io/`` (not in status, which is the
-public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
+kopf keeps its own progress in annotations under ``kopf.azureedition.io/`` (not in status, which is
+the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .status import Observation, compute_status, status_patch
 
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
+KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 def now() -> dt.datetime:
@@ -44,9 +45,11 @@ def now() -> dt.datetime:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Settings set once: where kopf keeps its state, how it posts Events, our clients."""
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    # kopf hides annotations under its own prefix from change detection, so it must not be the
+    # user-facing azureedition.io/ (where azureedition.io/assess-patches has to be seen).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.loggers = False  # only our explicit Events, never one per log line
     settings.watching.server_timeout = 300

@@ -4,6 +4,8 @@ state and drift, on-demand assessment. Real QUIC, real SDKs, real API server."""
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -82,7 +84,6 @@ def test_expiring_certificate_warns_once_then_recovers(
         name="smb-over-quic",
     )
     assert days is not None and 9 <= days <= 10
-    import time
 
     time.sleep(12)  # two more check rounds: still exactly one warning
     assert len(events(kubectl, namespace, "CertificateExpiringSoon")) == 1
@@ -120,3 +121,39 @@ def test_patch_settings_changed_behind_our_back_are_restored(kubectl, namespace,
     wait_for(
         lambda: hotpatch_condition(kubectl, namespace)["reason"] == "HotpatchEnabled", what="healthy again"
     )
+
+
+def hotpatch_reason(kubectl, namespace) -> str:
+    return (condition(get(kubectl, namespace, "hotpatch"), "HotpatchHealthy") or {}).get("reason", "")
+
+
+def test_reboot_pending_and_failed_installation(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+    # The instance view reports what the guest's last assessment/installation said.
+    control.set_guest(RG, hotpatch_vm, rebootPending=True, assessment={"rebootPending": True})
+    wait_for(lambda: hotpatch_reason(kubectl, namespace) == "RebootPending", what="RebootPending")
+    assert get(kubectl, namespace, "hotpatch")["status"]["hotpatch"]["rebootPending"] is True
+    control.set_guest(
+        RG, hotpatch_vm, installation={"status": "Failed", "failedPatchCount": 2, "installedPatchCount": 1}
+    )
+    wait_for(
+        lambda: hotpatch_reason(kubectl, namespace) == "PatchInstallationFailed", what="failed installation"
+    )
+    obj = get(kubectl, namespace, "hotpatch")
+    assert obj["status"]["hotpatch"]["failedPatchCount"] == 2 and obj["status"]["phase"] == "Degraded"
+
+
+def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+    seq = control.last_seq()
+    kubectl("annotate", "aevm", "hotpatch", "-n", namespace, "azureedition.io/assess-patches=run-1")
+    wait_for(
+        lambda: get(kubectl, namespace, "hotpatch")["status"]["hotpatch"].get("lastAssessToken") == "run-1",
+        what="token in status",
+    )
+    time.sleep(6)  # a check round later: still exactly one
+    posts = [
+        r
+        for r in control.requests(since=seq)
+        if r["method"] == "POST" and re.search(rf"/virtualMachines/{hotpatch_vm}/assessPatches$", r["path"])
+    ]
+    assert len(posts) == 1
+    assert events(kubectl, namespace, "PatchAssessmentCompleted")

@@ -166,13 +166,21 @@ async def _check_smb(
     clock = time.monotonic()
     since_guest = clock - memory.guest_checked_at
     due = since_guest >= memory.in_guest_interval
-    worried = isinstance(observed, EndpointUnreachable) and since_guest >= memory.in_guest_min_interval
+    # Worth a look inside (rate-limited): the endpoint is silent, or it serves a certificate the guest's
+    # mapping did not name when we last asked (a renewal, or a wrong mapping).
+    served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
+    known = memory.guest.mapping_for(smb.server_name) if memory.guest else None
+    changed = served is not None and (known is None or known.thumbprint != served)
+    worried = (
+        isinstance(observed, EndpointUnreachable) or changed
+    ) and since_guest >= memory.in_guest_min_interval
     if due or worried:
         started = time.perf_counter()
         memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
         memory.guest_checked_at = clock
         if not memory.guest.smb_quic_enabled:
-            memory.guest = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
+            enabled = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
+            memory.guest = GuestState(enabled.smb_quic_enabled, memory.guest.mappings)
             emit("Warning", "SMBOverQUICReEnabled",
                  f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
             observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \

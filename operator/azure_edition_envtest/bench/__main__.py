@@ -1,0 +1,292 @@
+"""``python -m azure_edition_envtest.bench [--quick]``: run the benchmarks, print, write the results.
+
+Full run (``make bench``): bursts of 100, 500 and 1000 with their floors, latency (30 repetitions
+at zero Azure latency, 10 with a realistic provisioning time), steady state with 500 resources
+over 10 check intervals, and a tenth of ARM's read budget with 100 resources; writes
+``bench/results/<date>-<short-sha>.json`` and ``.md``. ``--quick`` (``make bench QUICK=1``)
+runs the same scenarios small (N=50, a few repetitions) in about two minutes, writes to a
+temporary directory unless ``--out`` is given, and exits non-zero only if a scenario failed to
+produce its numbers. Timings are never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..controlplane import ControlPlane, repo_root
+from . import report, scenarios
+from .kubeclient import Kube
+
+REPO = repo_root() or Path.cwd()
+CRD = REPO / "crds" / "azureeditionvms.azureedition.io.yaml"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes, repetitions and timeouts of one run."""
+
+    mode: str
+    burst_sizes: tuple[int, ...]
+    latency_reps: int
+    realistic_reps: int
+    realistic_provisioning_seconds: float
+    steady_n: int
+    steady_interval_seconds: int
+    steady_intervals: int
+    throttled_n: int
+    throttled_divisor: int = 10
+    scenarios: frozenset[str] = field(
+        default_factory=lambda: frozenset({"latency", "burst", "floor", "steady", "throttled"})
+    )
+
+    def burst_timeout(self, n: int) -> float:
+        return max(120.0, 0.6 * n)
+
+
+FULL = Plan("full", (100, 500, 1000), 30, 10, 20.0, 500, 5, 10, 100)
+QUICK = Plan("quick", (50,), 5, 2, 3.0, 50, 5, 3, 20)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m azure_edition_envtest.bench", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--quick", action="store_true", help="N=50, few repetitions, ~2 minutes (for CI)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory (default: bench/results, or a temporary one with --quick)",
+    )
+    p.add_argument(
+        "--only", default="", help="comma-separated scenarios: latency,burst,floor,steady,throttled"
+    )
+    p.add_argument("--sizes", default="", help="burst sizes, e.g. 100,500 (default 100,500,1000; quick 50)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="record the operator with py-spy during bursts and steady state (perturbs the figures)",
+    )
+    p.add_argument("--keep-work", action="store_true", help="keep logs (operator, simulator, control plane)")
+    return p.parse_args(argv)
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    plan = QUICK if args.quick else FULL
+    changes: dict[str, Any] = {}
+    if args.sizes:
+        changes["burst_sizes"] = tuple(int(s) for s in args.sizes.split(",") if s)
+    if args.only:
+        changes["scenarios"] = frozenset(s.strip() for s in args.only.split(",") if s.strip())
+    if changes:
+        from dataclasses import replace
+
+        plan = replace(plan, **changes)
+    return plan
+
+
+def say(lines: Sequence[str]) -> None:
+    print("\n".join(lines), flush=True)
+
+
+async def run(plan: Plan, cp: ControlPlane, work: Path, profile_dir: Path | None) -> dict[str, Any]:
+    """Every scenario of the plan in turn; a failing scenario is recorded and the others still run."""
+    results: dict[str, Any] = {"burst": [], "floor": [], "latency": []}
+    errors: list[str] = []
+    async with Kube(cp.server, cp.pki_dir) as kube:
+        bench = scenarios.Bench(cp, kube, work, profile_dir)
+        kubernetes = (await kube.call("GET", "/version")).get("gitVersion")
+
+        async def attempt(label: str, step: Callable[[], Awaitable[Any]]) -> Any:
+            print(f"\n==> {label}", flush=True)
+            started = time.monotonic()
+            try:
+                outcome = await step()
+            except Exception as error:  # recorded; the run goes on
+                errors.append(f"{label}: {error!r}")
+                print(f"    FAILED: {error!r}\n{traceback.format_exc()}", flush=True)
+                return None
+            print(f"    ({time.monotonic() - started:.0f} s)", flush=True)
+            return outcome
+
+        if "latency" in plan.scenarios:
+            variants = [
+                ("plain-zero", (), plan.latency_reps, 0.0),
+                ("hotpatch-zero", ("Hotpatch",), plan.latency_reps, 0.0),
+                (
+                    "hotpatch-realistic",
+                    ("Hotpatch",),
+                    plan.realistic_reps,
+                    plan.realistic_provisioning_seconds,
+                ),
+            ]
+            for label, caps, reps, provisioning in variants:
+                lat = await attempt(
+                    f"latency {label}",
+                    lambda c=caps, r=reps, p=provisioning, lb=label: scenarios.latency(
+                        bench,
+                        lb,
+                        reps=r,
+                        provisioning_seconds=p,
+                        retry_after=1,
+                        capabilities=c,
+                        ready_within=60 + 3 * p,
+                    ),
+                )
+                if lat is not None:
+                    results["latency"].append(lat)
+                    say(report.lines_latency(lat))
+        for n in plan.burst_sizes:
+            template = None
+            if "burst" in plan.scenarios:
+                b = await attempt(
+                    f"burst N={n}", lambda n=n: scenarios.burst(bench, n, ready_within=plan.burst_timeout(n))
+                )
+                if b is not None:
+                    template = b.pop("statusTemplate", None)
+                    results["burst"].append(b)
+                    say(report.lines_burst(b))
+            if "floor" in plan.scenarios:
+                f = await attempt(
+                    f"floor N={n}", lambda n=n, t=template: scenarios.floor(bench, n, t, ready_within=120)
+                )
+                if f is not None:
+                    results["floor"].append(f)
+                    say(report.lines_floor(f))
+                    matching = [b for b in results["burst"] if b["n"] == n]
+                    if matching:
+                        ratio = report.burst_floor_ratio(matching[0], f)
+                        print(f"  burst/floor N={n}: {report._f(ratio, 1)}", flush=True)
+        if "steady" in plan.scenarios:
+            st = await attempt(
+                f"steady state N={plan.steady_n}",
+                lambda: scenarios.steady(
+                    bench,
+                    plan.steady_n,
+                    interval_seconds=plan.steady_interval_seconds,
+                    intervals=plan.steady_intervals,
+                    ready_within=plan.burst_timeout(plan.steady_n),
+                ),
+            )
+            if st is not None:
+                results["steady"] = st
+                say(report.lines_steady(st))
+        if "throttled" in plan.scenarios:
+            th = await attempt(
+                f"throttled Azure N={plan.throttled_n}",
+                lambda: scenarios.throttled(
+                    bench, plan.throttled_n, divisor=plan.throttled_divisor, ready_within=900
+                ),
+            )
+            if th is not None:
+                results["throttled"] = th
+                say(report.lines_throttled(th))
+    return {"kubernetes": kubernetes, "results": results, "errors": errors}
+
+
+def missing_numbers(plan: Plan, results: dict[str, Any]) -> list[str]:
+    """What a run should have produced and did not (the quick run's only assertion)."""
+    missing = []
+    if "burst" in plan.scenarios:
+        for n in plan.burst_sizes:
+            if not any(b["n"] == n and b["readySeconds"] is not None for b in results["burst"]):
+                missing.append(f"burst N={n}")
+    if "floor" in plan.scenarios:
+        for n in plan.burst_sizes:
+            if not any(f["n"] == n and f["readySeconds"] is not None for f in results["floor"]):
+                missing.append(f"floor N={n}")
+    if "latency" in plan.scenarios and (
+        len(results["latency"]) < 3 or any(lat["seconds"]["p50"] is None for lat in results["latency"])
+    ):
+        missing.append("latency")
+    steady = results.get("steady")
+    if "steady" in plan.scenarios and (steady is None or steady["armReadsPerVmPerInterval"] is None):
+        missing.append("steady")
+    throttled = results.get("throttled")
+    if "throttled" in plan.scenarios and (throttled is None or not throttled["allReady"]):
+        missing.append("throttled")
+    return missing
+
+
+def install_crd(cp: ControlPlane) -> None:
+    def kubectl(*args: str) -> None:
+        subprocess.run(
+            [str(cp.kubectl), f"--kubeconfig={cp.kubeconfig}", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    kubectl("apply", "--server-side", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/azureeditionvms.azureedition.io", "--timeout=60s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = plan_from(args)
+    started = time.monotonic()
+    today = dt.date.today().isoformat()
+    git = report.git(REPO)
+    out_dir: Path = args.out or (
+        Path(tempfile.mkdtemp(prefix="aeo-bench-quick-")) if args.quick else REPO / "bench" / "results"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{today}-{git['sha']}"
+    work = Path(tempfile.mkdtemp(prefix="aeo-bench-"))
+    profile_dir = out_dir / f"{stem}-profiles" if args.profile else None
+    print(f"benchmark ({plan.mode}): logs in {work}", flush=True)
+    outcome: dict[str, Any] = {"kubernetes": None, "results": {}, "errors": ["did not run"]}
+    try:
+        with ControlPlane.start(work_dir=work / "cluster") as cp:
+            install_crd(cp)
+            outcome = asyncio.run(run(plan, cp, work, profile_dir))
+    finally:
+        if not outcome["results"]:
+            print(f"benchmark interrupted; logs kept in {work}", file=sys.stderr)
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "date": today,
+        "mode": plan.mode,
+        "git": git,
+        "machine": report.machine(outcome["kubernetes"]),
+        "plan": {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in plan.__dict__.items()},
+        "results": outcome["results"],
+        "errors": outcome["errors"],
+        "durationSeconds": round(time.monotonic() - started, 1),
+    }
+    doc["targets"] = report.targets(doc["results"])
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    md_path.write_text(report.markdown(doc) + "\n")
+    print("\n" + report.markdown(doc), flush=True)
+    print(f"results: {json_path}\n         {md_path}", flush=True)
+    missing = missing_numbers(plan, doc["results"])
+    failed = bool(doc["errors"] or missing)
+    if failed:
+        print(
+            f"benchmark incomplete: {'; '.join(doc['errors'] + [f'no numbers: {m}' for m in missing])}",
+            file=sys.stderr,
+        )
+    if failed or args.keep_work:
+        print(f"logs kept in {work}", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""The processes a scenario needs and the readings it takes: ARM simulator, operator, py-spy.
+
+Every child runs in its own process group with a parent-death signal, and ``Processes`` stops
+them all (in reverse order) however the scenario ends, Ctrl-C and SIGTERM included; a SIGKILLed
+harness takes them down through the parent-death signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure_edition_simulator.client import SimulatorControl, load_env_file
+from azure_edition_simulator.server import IDENTITY_ROUTES, ROUTES
+
+from ..controlplane import _die_with_parent_if_main_thread
+from ..stack import Process, operator_env
+from .fleet import BENCH_SUBNET, BENCH_SUBNET_PREFIX, BENCH_VNET
+
+# Operation name → HTTP method, to tell ARM reads (which Azure's read bucket counts) from writes.
+ARM_METHOD_OF: dict[str, str] = {
+    **{route.operation: route.method for route in ROUTES},
+    **{name: method for method, _pattern, name in IDENTITY_ROUTES},
+}
+
+
+def spawn(name: str, args: Sequence[str], log: Path, env: Mapping[str, str]) -> Process:
+    """Start a child in its own process group that the kernel kills if this process dies."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        popen = subprocess.Popen(
+            list(args),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=_die_with_parent_if_main_thread(),
+        )
+    return Process(name, popen, log)
+
+
+@dataclass
+class Processes:
+    """The children of one scenario, stopped together (last started, first stopped)."""
+
+    running: list[Process] = field(default_factory=list)
+
+    def add(self, process: Process) -> Process:
+        self.running.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        while self.running:
+            process = self.running.pop()
+            with contextlib.suppress(Exception):
+                process.stop(grace=10)
+
+
+@contextlib.contextmanager
+def processes() -> Iterator[Processes]:
+    group = Processes()
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def _wait_port(address: str, process: Process, what: str, timeout: float) -> None:
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            if not process.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n{process.tail()}") from None
+            time.sleep(0.05)
+
+
+@dataclass
+class Simulator:
+    process: Process
+    env: dict[str, str]
+    control: SimulatorControl
+    subnet_id: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.popen.pid
+
+
+def start_simulator(
+    group: Processes,
+    work: Path,
+    *,
+    provisioning_seconds: float,
+    retry_after: int,
+    extra_args: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Simulator:
+    """The ARM simulator without a state dir (nothing persisted: world.json would be rewritten on
+    every change, costing CPU the operator would be blamed for), plus a /21 subnet for the fleet."""
+    work.mkdir(parents=True, exist_ok=True)
+    env_file = work / "armsim.env"
+    env_file.unlink(missing_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "azure_edition_simulator",
+        "--port",
+        "0",
+        "--quic-port",
+        "0",
+        "--env-file",
+        str(env_file),
+        "--provisioning-seconds",
+        str(provisioning_seconds),
+        "--retry-after",
+        str(retry_after),
+        *extra_args,
+    ]
+    process = group.add(spawn("armsim", args, work / "armsim.log", os.environ))
+    deadline = time.monotonic() + timeout
+    while not env_file.exists():
+        if not process.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"ARM simulator did not start:\n{process.tail()}")
+        time.sleep(0.05)
+    env = load_env_file(env_file)
+    control = SimulatorControl.from_env(env)
+    subnet_id = control.add_subnet(
+        BENCH_VNET, BENCH_SUBNET, BENCH_SUBNET_PREFIX, resource_group=env["ARMSIM_RESOURCE_GROUP"]
+    )
+    return Simulator(process, env, control, subnet_id)
+
+
+@dataclass
+class Operator:
+    process: Process
+    metrics_address: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.popen.pid
+
+
+def start_operator(
+    group: Processes, work: Path, kubeconfig: Path, simulator: Simulator, namespace: str, **overrides: str
+) -> Operator:
+    """``python -m azure_edition_operator`` watching only ``namespace``; returns once /metrics answers
+    (the startup handler has run: clients built, metrics served)."""
+    env = operator_env(kubeconfig, simulator.env, AEO_NAMESPACES=namespace, **overrides)
+    args = [sys.executable, "-m", "azure_edition_operator"]
+    process = group.add(spawn("operator", args, work / "operator.log", env))
+    _wait_port(env["AEO_HEALTH_ADDRESS"], process, "operator", 60)
+    _wait_port(env["AEO_METRICS_ADDRESS"], process, "operator /metrics", 60)
+    return Operator(process, env["AEO_METRICS_ADDRESS"])
+
+
+class Profiler:
+    """``py-spy record`` attached to a pid, writing raw collapsed stacks (when py-spy is installed)."""
+
+    def __init__(self, group: Processes, pid: int, output: Path, rate: int = 50) -> None:
+        binary = shutil.which("py-spy") or (str(_venv_py_spy()) if _venv_py_spy().exists() else None)
+        self.available = binary is not None
+        self.output = output
+        self._process: Process | None = None
+        if binary is None:
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ]
+        self._process = group.add(spawn("py-spy", args, output.with_suffix(".log"), os.environ))
+
+    def stop(self) -> Path | None:
+        """SIGINT makes py-spy write its file; returns it (None without py-spy or output)."""
+        process = self._process
+        if process is None:
+            return None
+        if process.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout=30)
+        process.stop()
+        return self.output if self.output.exists() else None
+
+
+def _venv_py_spy() -> Path:
+    return Path(sys.executable).parent / "py-spy"
+
+
+def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
+    """Inclusive and self sample shares per function from py-spy's raw (collapsed) output."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+
+    def share(table: dict[str, int]) -> list[tuple[str, float]]:
+        ranked = sorted(table.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        return [(frame, round(100 * n / total, 1)) for frame, n in ranked]
+
+    return {"samples": total, "inclusivePercent": share(inclusive), "selfPercent": share(own)}

@@ -1,0 +1,455 @@
+"""Results as JSON and as Markdown (pure, except ``machine()`` and ``git()`` which read the system).
+
+The Markdown is what bench/README.md quotes; each scenario's ``lines_*`` are also what the harness
+prints as the scenario finishes.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .procfs import mem_total_bytes
+
+TARGETS = {
+    "burst1000ReadySeconds": 120.0,
+    "burstToFloorRatio": 3.0,
+    "latencyP95Seconds": 2.0,
+    "steadyKubeWritesPerResourcePerHour": 0.0,
+    "steadyArmReadsPerVmPerInterval": 1.0,
+    "rssMiBWith1000": 300 * 1_000_000 / 2**20,  # "300 MB"
+}
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def machine(kubernetes_version: str | None) -> dict[str, Any]:
+    """Cores, memory, CPU model, Python, Kubernetes and the libraries that shape the figures."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def pkg(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "cores": _cores(),
+        "memoryGiB": round(mem_total_bytes(Path("/proc/meminfo").read_text()) / 2**30, 1),
+        "cpuModel": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "kubernetes": kubernetes_version,
+        "packages": {
+            name: pkg(name)
+            for name in (
+                "kopf",
+                "aiohttp",
+                "azure-core",
+                "azure-mgmt-compute",
+                "kubernetes_asyncio",
+                "pydantic",
+            )
+        },
+    }
+
+
+def _cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 0
+
+
+def git(repo: Path) -> dict[str, Any]:
+    def run(*args: str) -> str:
+        result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+        return result.stdout.strip()
+
+    changed = [line[3:] for line in run("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {
+        "sha": run("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": bool(changed),
+        "changedFiles": changed,
+    }
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _check(name: str, measured: float | None, target: float, *, at_most: bool = True) -> dict[str, Any]:
+    met = None if measured is None else (measured <= target if at_most else measured >= target)
+    return {
+        "name": name,
+        "target": f"≤ {target:g}" if at_most else f"≥ {target:g}",
+        "measured": measured,
+        "met": met,
+    }
+
+
+def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The issue's first targets, each with the figure that decides it (None when not measured)."""
+    checks: list[dict[str, Any]] = []
+    bursts = {b["n"]: b for b in results.get("burst", [])}
+    floors = {f["n"]: f for f in results.get("floor", [])}
+    largest = max(bursts) if bursts else None
+    if largest is not None:
+        b = bursts[largest]
+        checks.append(
+            _check(f"burst N={largest}: all Ready (s)", b["readySeconds"], TARGETS["burst1000ReadySeconds"])
+        )
+        ratio = burst_floor_ratio(b, floors.get(largest))
+        checks.append(_check(f"burst N={largest} / floor", ratio, TARGETS["burstToFloorRatio"]))
+        rss = (b["processes"].get("operator") or {}).get("peakRssMiB")
+        checks.append(
+            _check(f"operator peak RSS with N={largest} (MiB)", rss, round(TARGETS["rssMiBWith1000"], 1))
+        )
+    for lat in results.get("latency", []):
+        if lat["provisioningSeconds"] == 0:
+            checks.append(
+                _check(
+                    f"latency {lat['label']}: p95 (s)", lat["seconds"]["p95"], TARGETS["latencyP95Seconds"]
+                )
+            )
+    steady = results.get("steady")
+    if steady:
+        checks.append(
+            _check(
+                "steady: Kubernetes writes / resource / hour",
+                steady["kubeWritesPerResourcePerHour"],
+                TARGETS["steadyKubeWritesPerResourcePerHour"],
+            )
+        )
+        checks.append(
+            _check(
+                "steady: ARM reads / VM / interval",
+                steady["armReadsPerVmPerInterval"],
+                TARGETS["steadyArmReadsPerVmPerInterval"],
+            )
+        )
+    throttled = results.get("throttled")
+    if throttled:
+        checks.append(
+            {
+                "name": "throttled: all Ready",
+                "target": "yes",
+                "measured": throttled["allReady"],
+                "met": bool(throttled["allReady"]),
+            }
+        )
+        checks.append(
+            _check(
+                "throttled: reads accepted in any minute",
+                throttled["readsAcceptedPeakPerMinute"],
+                throttled["bucketAllowsPerMinute"],
+            )
+        )
+    return checks
+
+
+def burst_floor_ratio(burst: Mapping[str, Any], floor: Mapping[str, Any] | None) -> float | None:
+    if floor is None or not burst.get("readySeconds") or not floor.get("readySeconds"):
+        return None
+    return round(burst["readySeconds"] / floor["readySeconds"], 1)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _f(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _proc(entry: Mapping[str, Any], name: str, key: str) -> Any:
+    return (entry.get("processes", {}).get(name) or {}).get(key)
+
+
+def lines_burst(b: Mapping[str, Any], floor: Mapping[str, Any] | None = None) -> list[str]:
+    kube, arm = b["kube"], b["arm"]
+    ready = _f(b["readySeconds"], 1, " s") if b["allReady"] else f"TIMEOUT ({b['readyCount']}/{b['n']} Ready)"
+    out = [
+        f"burst N={b['n']}: all Ready in {ready} (creates took {_f(b['createSeconds'], 1, ' s')}; "
+        f"per object p50 {_f(b['readyAfter']['p50'], 1, ' s')}, p95 {_f(b['readyAfter']['p95'], 1, ' s')})",
+        f"  operator: {_f(_proc(b, 'operator', 'cpuSeconds'), 1, ' CPU s')} "
+        f"({_f(b['operatorCpuMsPerResource'], 1, ' ms/resource')}), peak RSS {_f(_proc(b, 'operator', 'peakRssMiB'), 0, ' MiB')}; "
+        f"ARM simulator {_f(_proc(b, 'armsim', 'cpuSeconds'), 1, ' CPU s')}; kube-apiserver "
+        f"{_f(_proc(b, 'kube-apiserver', 'cpuSeconds'), 1, ' CPU s')}; etcd {_f(_proc(b, 'etcd', 'cpuSeconds'), 1, ' CPU s')}; "
+        f"machine busy {_f(b['processes'].get('machineBusyPercent'), 0, '%')}",
+        f"  Kubernetes writes/resource: {_f(kube['watchedWritesUntilReadyPerResource'], 2)} until Ready, "
+        f"{_f(kube['watchedWritesPerResource'], 2)} incl. settle (watch); write requests/resource "
+        f"{_f(kube['vmWriteRequestsPerResource'], 2)} + {_f(kube['eventsPerResource'], 2)} Events",
+        f"  ARM requests/resource: {_f(arm['readsPerResource'], 2)} reads, {_f(arm['writesPerResource'], 2)} writes: "
+        + ", ".join(f"{k} {v:g}" for k, v in arm["perResource"].items()),
+    ]
+    if floor is not None:
+        out.append(
+            f"  floor: {_f(floor['readySeconds'], 2, ' s')} → ratio {_f(burst_floor_ratio(b, floor), 1)}"
+        )
+    return out
+
+
+def lines_floor(f: Mapping[str, Any]) -> list[str]:
+    ready = _f(f["readySeconds"], 2, " s") if f["allReady"] else "TIMEOUT"
+    return [
+        f"floor N={f['n']}: all Ready in {ready} (create + finalizer + one status write per object, aiohttp); "
+        f"harness {_f(_proc(f, 'harness', 'cpuSeconds'), 1, ' CPU s')}, kube-apiserver "
+        f"{_f(_proc(f, 'kube-apiserver', 'cpuSeconds'), 1, ' CPU s')}, etcd {_f(_proc(f, 'etcd', 'cpuSeconds'), 1, ' CPU s')}"
+    ]
+
+
+def lines_latency(lat: Mapping[str, Any]) -> list[str]:
+    s = lat["seconds"]
+    return [
+        f"latency {lat['label']} (caps {lat['capabilities']}, provisioning {lat['provisioningSeconds']:g} s, "
+        f"Retry-After {lat['retryAfterSeconds']} s): p50 {_f(s['p50'], 2, ' s')}, p95 {_f(s['p95'], 2, ' s')}, "
+        f"max {_f(s['max'], 2, ' s')} over {s['n']} (failures {lat['failures']}); Azure alone ≥ "
+        f"{lat['azureMinimumSeconds']:g} s → operator adds p50 {_f(lat['operatorAddsP50'], 2, ' s')}"
+    ]
+
+
+def lines_steady(st: Mapping[str, Any]) -> list[str]:
+    return [
+        f"steady N={st['n']}, checkInterval {st['intervalSeconds']} s, {st['intervals']} intervals "
+        f"({_f(st['measuredSeconds'], 0, ' s')}): Kubernetes writes {_f(st['kubeWritesPerResourcePerHour'], 2)}"
+        f"/resource/h (write requests {_f(st['kubeWriteRequestsPerResourcePerHour'], 2)}/resource/h); "
+        f"ARM reads {_f(st['armReadsPerVmPerInterval'], 2)}/VM/interval; operator CPU "
+        f"{_f(_proc(st, 'operator', 'cpuPercent'), 1, '%')}, RSS {_f(_proc(st, 'operator', 'rssMiB'), 0, ' MiB')}",
+        "  ARM requests/VM over the window: "
+        + ", ".join(f"{k} {v:g}" for k, v in st["arm"]["perResource"].items()),
+    ]
+
+
+def lines_throttled(t: Mapping[str, Any]) -> list[str]:
+    ready = _f(t["readySeconds"], 1, " s") if t["allReady"] else f"TIMEOUT ({t['readyCount']}/{t['n']} Ready)"
+    return [
+        f"throttled N={t['n']}, subscription reads {t['bucket']['capacity']}/{t['bucket']['refillPerMinute']} per min: "
+        f"all Ready in {ready} (the bucket alone needs ≥ {_f(t['budgetMinimumSeconds'], 0, ' s')}); "
+        f"{t['throttled429']} × 429 of {t['reads']} reads ({_f(100 * (t['throttledShareOfReads'] or 0), 0, '%')}); "
+        f"reads attempted peak {t['readsAttemptedPeakPerMinute']}/min, accepted peak "
+        f"{t['readsAcceptedPeakPerMinute']}/min (bucket allows {t['bucketAllowsPerMinute']})"
+    ]
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    m, r = doc["machine"], doc["results"]
+    out = [
+        f"# Benchmark {doc['date']} ({doc['git']['sha']}{', uncommitted changes' if doc['git']['dirty'] else ''}; "
+        f"{doc['mode']} run, {_f(doc['durationSeconds'], 0, ' s')})",
+        "",
+        *_table(
+            ["machine", ""],
+            [
+                ["cores", m["cores"]],
+                ["memory", f"{m['memoryGiB']} GiB"],
+                ["CPU", m["cpuModel"] or "—"],
+                ["Python", m["python"]],
+                ["Kubernetes", m["kubernetes"] or "—"],
+                [
+                    "kopf / aiohttp / azure-core",
+                    f"{m['packages'].get('kopf')} / {m['packages'].get('aiohttp')} / "
+                    f"{m['packages'].get('azure-core')}",
+                ],
+            ],
+        ),
+        "",
+    ]
+    floors = {f["n"]: f for f in r.get("floor", [])}
+    if r.get("burst"):
+        out += [
+            "## Burst and floor (Azure latency 0: provisioning 0 s, Retry-After 1 s; capabilities [Hotpatch])",
+            "",
+        ]
+        rows = []
+        for b in r["burst"]:
+            f = floors.get(b["n"])
+            rows.append(
+                [
+                    b["n"],
+                    _f(b["readySeconds"], 1) if b["allReady"] else f"timeout ({b['readyCount']} Ready)",
+                    _f(f["readySeconds"], 2) if f else "—",
+                    _f(burst_floor_ratio(b, f), 1),
+                    _f(_proc(b, "operator", "cpuSeconds"), 1),
+                    _f(b["operatorCpuMsPerResource"], 1),
+                    _f(_proc(b, "operator", "peakRssMiB"), 0),
+                    _f(b["processes"].get("machineBusyPercent"), 0),
+                    _f(b["kube"]["watchedWritesUntilReadyPerResource"], 2),
+                    _f(b["kube"]["vmWriteRequestsPerResource"], 2),
+                    _f(b["kube"]["eventsPerResource"], 2),
+                    _f(b["arm"]["readsPerResource"], 2),
+                    _f(b["arm"]["writesPerResource"], 2),
+                ]
+            )
+        out += _table(
+            [
+                "N",
+                "all Ready (s)",
+                "floor (s)",
+                "ratio",
+                "operator CPU (s)",
+                "CPU ms/resource",
+                "peak RSS (MiB)",
+                "machine busy %",
+                "writes/res (watch)",
+                "write requests/res",
+                "Events/res",
+                "ARM reads/res",
+                "ARM writes/res",
+            ],
+            rows,
+        )
+        last = r["burst"][-1]
+        out += [
+            "",
+            f"ARM requests per resource at N={last['n']}: "
+            + ", ".join(f"`{k}` {v:g}" for k, v in last["arm"]["perResource"].items()),
+            "",
+        ]
+    if r.get("latency"):
+        out += ["## Latency (one resource, apply → Ready)", ""]
+        out += _table(
+            [
+                "variant",
+                "capabilities",
+                "provisioning (s)",
+                "Retry-After (s)",
+                "reps",
+                "p50 (s)",
+                "p95 (s)",
+                "max (s)",
+                "Azure alone (s)",
+                "operator adds p50 (s)",
+            ],
+            [
+                [
+                    lat["label"],
+                    ", ".join(lat["capabilities"]) or "[]",
+                    _f(lat["provisioningSeconds"], 0),
+                    lat["retryAfterSeconds"],
+                    lat["seconds"]["n"],
+                    _f(lat["seconds"]["p50"], 2),
+                    _f(lat["seconds"]["p95"], 2),
+                    _f(lat["seconds"]["max"], 2),
+                    _f(lat["azureMinimumSeconds"], 0),
+                    _f(lat["operatorAddsP50"], 2),
+                ]
+                for lat in r["latency"]
+            ],
+        )
+        out.append("")
+    st = r.get("steady")
+    if st:
+        out += [
+            f"## Steady state (N={st['n']}, checkInterval {st['intervalSeconds']} s, "
+            f"{st['intervals']} intervals = {_f(st['measuredSeconds'], 0)} s)",
+            "",
+        ]
+        out += _table(
+            [
+                "Kubernetes writes/res/h",
+                "write requests/res/h",
+                "ARM reads/VM/interval",
+                "operator CPU %",
+                "operator RSS (MiB)",
+                "ARM simulator CPU %",
+                "machine busy %",
+            ],
+            [
+                [
+                    _f(st["kubeWritesPerResourcePerHour"], 2),
+                    _f(st["kubeWriteRequestsPerResourcePerHour"], 2),
+                    _f(st["armReadsPerVmPerInterval"], 2),
+                    _f(_proc(st, "operator", "cpuPercent"), 1),
+                    _f(_proc(st, "operator", "rssMiB"), 0),
+                    _f(_proc(st, "armsim", "cpuPercent"), 1),
+                    _f(st["processes"].get("machineBusyPercent"), 0),
+                ]
+            ],
+        )
+        out.append("")
+    t = r.get("throttled")
+    if t:
+        out += [
+            f"## Throttled Azure (N={t['n']}, subscription reads {t['bucket']['capacity']} + "
+            f"{t['bucket']['refillPerMinute']}/min, a tenth of ARM's)",
+            "",
+        ]
+        out += _table(
+            [
+                "all Ready",
+                "time (s)",
+                "bucket alone needs (s)",
+                "429s",
+                "reads",
+                "429 share",
+                "attempted peak/min",
+                "accepted peak/min",
+                "bucket allows/min",
+            ],
+            [
+                [
+                    _f(t["allReady"]),
+                    _f(t["readySeconds"], 1),
+                    _f(t["budgetMinimumSeconds"], 0),
+                    t["throttled429"],
+                    t["reads"],
+                    _f(t["throttledShareOfReads"], 2),
+                    t["readsAttemptedPeakPerMinute"],
+                    t["readsAcceptedPeakPerMinute"],
+                    t["bucketAllowsPerMinute"],
+                ]
+            ],
+        )
+        out.append("")
+    checks = doc.get("targets") or []
+    if checks:
+        out += ["## Targets (issue #8)", ""]
+        out += _table(
+            ["target", "wanted", "measured", "met"],
+            [
+                [
+                    c["name"],
+                    c["target"],
+                    _f(c["measured"], 2),
+                    {True: "yes", False: "**no**", None: "—"}[c["met"]],
+                ]
+                for c in checks
+            ],
+        )
+        out.append("")
+    return "\n".join(out)
+
+
+def python_version() -> str:
+    return sys.version.split()[0]
