@@ -117,6 +117,10 @@ async def reconcile(
     if outcome.event and "conditions" in changes:  # an error Event once per new error, not per retry
         kind, reason, message = outcome.event
         kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    if outcome.permanent or outcome.retry_after is not None:
+        failed = outcome.observation.vm_condition or outcome.observation.image_condition
+        metrics.RECONCILE_ERRORS.labels(reason=failed.reason if failed else "Unknown").inc()
+    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if outcome.retry_after is not None:

@@ -149,7 +149,9 @@ def namespace(request: pytest.FixtureRequest, cluster: Cluster, kubectl: Kubectl
     kubectl("delete", "azureeditionvms", "--all", "-n", name, "--timeout=20s", check=False, timeout=40)
     leftovers = kubectl("get", "azureeditionvms", "-n", name, "-o", "name", check=False).stdout.split()
     for obj in leftovers:
-        kubectl("patch", obj, "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+        kubectl(
+            "patch", obj, "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+        )
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
     if not cluster.runs_controllers:
         finalize = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "spec": {}}

@@ -157,3 +157,32 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
     ]
     assert len(posts) == 1
     assert events(kubectl, namespace, "PatchAssessmentCompleted")
+
+
+def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, control):  # noqa: F811
+    """N resources, several intervals: at most one ARM read per VM per interval, no Kubernetes writes."""
+    docs = list(yaml.safe_load_all((SAMPLES / "hotpatch.yaml").read_text()))
+    fleet = 5
+    for i in range(fleet):
+        docs[1]["metadata"]["name"] = f"fleet-{i}"
+        docs[1]["spec"]["checkInterval"] = INTERVAL
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    for i in range(fleet):
+        kubectl(
+            "wait", "--for=condition=Ready", f"aevm/fleet-{i}", "-n", namespace, "--timeout=90s", timeout=120
+        )
+    time.sleep(6)  # one settled round
+    items = json.loads(kubectl("get", "aevm", "-n", namespace, "-o", "json").stdout)["items"]
+    versions = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in items}
+    names = {vm_name(o) for o in items}
+    seq = control.last_seq()
+    intervals = 4
+    time.sleep(intervals * 5)
+    calls = [
+        r for r in control.requests(since=seq) if any(f"/virtualMachines/{n}" in r["path"] for n in names)
+    ]
+    assert [r for r in calls if r["method"] != "GET"] == []
+    per_vm = len([r for r in calls if r["method"] == "GET"]) / fleet
+    assert 0 < per_vm <= intervals * 1.1 + 1, per_vm  # one read per interval, ±10% jitter
+    items = json.loads(kubectl("get", "aevm", "-n", namespace, "-o", "json").stdout)["items"]
+    assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in items} == versions

@@ -151,6 +151,7 @@ class Tracked:
     writes: int = 0  # MODIFIED events: each is one write that changed the object in etcd
     writes_until_ready: int | None = None
     resource_version: str = ""
+    true_at: dict[str, float] = field(default_factory=dict)  # condition type → first seen True
 
 
 @dataclass
@@ -217,6 +218,9 @@ class FleetWatch:
         elif kind == "MODIFIED" and meta.get("resourceVersion") != tracked.resource_version:
             tracked.writes += 1
         tracked.resource_version = meta.get("resourceVersion", "")
+        for condition in (obj.get("status") or {}).get("conditions") or []:
+            if condition.get("status") == "True":
+                tracked.true_at.setdefault(condition.get("type", ""), now)
         if tracked.ready_at is None and is_ready(obj):
             tracked.ready_at = now
             tracked.writes_until_ready = tracked.writes

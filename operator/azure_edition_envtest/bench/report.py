@@ -190,7 +190,8 @@ def lines_burst(b: Mapping[str, Any], floor: Mapping[str, Any] | None = None) ->
     ready = _f(b["readySeconds"], 1, " s") if b["allReady"] else f"TIMEOUT ({b['readyCount']}/{b['n']} Ready)"
     out = [
         f"burst N={b['n']}: all Ready in {ready} (creates took {_f(b['createSeconds'], 1, ' s')}; "
-        f"per object p50 {_f(b['readyAfter']['p50'], 1, ' s')}, p95 {_f(b['readyAfter']['p95'], 1, ' s')})",
+        f"per object p50 {_f(b['readyAfter']['p50'], 1, ' s')}, p95 {_f(b['readyAfter']['p95'], 1, ' s')}; "
+        f"VMProvisioned p50 {_f(b['vmProvisionedAfter']['p50'], 1, ' s')}, p95 {_f(b['vmProvisionedAfter']['p95'], 1, ' s')})",
         f"  operator: {_f(_proc(b, 'operator', 'cpuSeconds'), 1, ' CPU s')} "
         f"({_f(b['operatorCpuMsPerResource'], 1, ' ms/resource')}), peak RSS {_f(_proc(b, 'operator', 'peakRssMiB'), 0, ' MiB')}; "
         f"ARM simulator {_f(_proc(b, 'armsim', 'cpuSeconds'), 1, ' CPU s')}; kube-apiserver "
@@ -224,7 +225,9 @@ def lines_latency(lat: Mapping[str, Any]) -> list[str]:
         f"latency {lat['label']} (caps {lat['capabilities']}, provisioning {lat['provisioningSeconds']:g} s, "
         f"Retry-After {lat['retryAfterSeconds']} s): p50 {_f(s['p50'], 2, ' s')}, p95 {_f(s['p95'], 2, ' s')}, "
         f"max {_f(s['max'], 2, ' s')} over {s['n']} (failures {lat['failures']}); Azure alone ≥ "
-        f"{lat['azureMinimumSeconds']:g} s → operator adds p50 {_f(lat['operatorAddsP50'], 2, ' s')}"
+        f"{lat['azureMinimumSeconds']:g} s → operator adds p50 {_f(lat['operatorAddsP50'], 2, ' s')}; "
+        f"VMProvisioned (create handler done) p50 {_f(lat['vmProvisionedSeconds']['p50'], 2, ' s')}, "
+        f"p95 {_f(lat['vmProvisionedSeconds']['p95'], 2, ' s')}"
     ]
 
 
