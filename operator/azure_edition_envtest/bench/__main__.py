@@ -48,6 +48,7 @@ class Plan:
     steady_intervals: int
     throttled_n: int
     throttled_divisor: int = 10
+    steady_settle_intervals: int = 2
     scenarios: frozenset[str] = field(
         default_factory=lambda: frozenset({"latency", "burst", "floor", "steady", "throttled"})
     )
@@ -57,7 +58,7 @@ class Plan:
 
 
 FULL = Plan("full", (100, 500, 1000), 30, 10, 20.0, 500, 5, 10, 100)
-QUICK = Plan("quick", (50,), 5, 2, 3.0, 50, 5, 3, 20)
+QUICK = Plan("quick", (50,), 3, 1, 2.0, 50, 5, 2, 10, steady_settle_intervals=1)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -79,6 +80,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="record the operator with py-spy during bursts and steady state (perturbs the figures)",
+    )
+    p.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the operator (repeatable), e.g. AZURE_CA_BUNDLE= to trust via SSL_CERT_FILE",
     )
     p.add_argument("--keep-work", action="store_true", help="keep logs (operator, simulator, control plane)")
     return p.parse_args(argv)
@@ -102,12 +110,14 @@ def say(lines: Sequence[str]) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def run(plan: Plan, cp: ControlPlane, work: Path, profile_dir: Path | None) -> dict[str, Any]:
+async def run(
+    plan: Plan, cp: ControlPlane, work: Path, profile_dir: Path | None, operator_env: dict[str, str]
+) -> dict[str, Any]:
     """Every scenario of the plan in turn; a failing scenario is recorded and the others still run."""
     results: dict[str, Any] = {"burst": [], "floor": [], "latency": []}
     errors: list[str] = []
     async with Kube(cp.server, cp.pki_dir) as kube:
-        bench = scenarios.Bench(cp, kube, work, profile_dir)
+        bench = scenarios.Bench(cp, kube, work, profile_dir, operator_env=operator_env)
         kubernetes = (await kube.call("GET", "/version")).get("gitVersion")
 
         async def attempt(label: str, step: Callable[[], Awaitable[Any]]) -> Any:
@@ -165,7 +175,7 @@ async def run(plan: Plan, cp: ControlPlane, work: Path, profile_dir: Path | None
                 )
                 if f is not None:
                     results["floor"].append(f)
-                    say(report.lines_floor(f))
+                    say(report.lines_floor(f) + report.lines_write_kinds(f["kube"]))
                     matching = [b for b in results["burst"] if b["n"] == n]
                     if matching:
                         ratio = report.burst_floor_ratio(matching[0], f)
@@ -178,6 +188,7 @@ async def run(plan: Plan, cp: ControlPlane, work: Path, profile_dir: Path | None
                     plan.steady_n,
                     interval_seconds=plan.steady_interval_seconds,
                     intervals=plan.steady_intervals,
+                    settle_intervals=plan.steady_settle_intervals,
                     ready_within=plan.burst_timeout(plan.steady_n),
                 ),
             )
@@ -248,12 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = f"{today}-{git['sha']}"
     work = Path(tempfile.mkdtemp(prefix="aeo-bench-"))
     profile_dir = out_dir / f"{stem}-profiles" if args.profile else None
+    operator_env = dict(item.split("=", 1) for item in args.operator_env)
     print(f"benchmark ({plan.mode}): logs in {work}", flush=True)
     outcome: dict[str, Any] = {"kubernetes": None, "results": {}, "errors": ["did not run"]}
     try:
         with ControlPlane.start(work_dir=work / "cluster") as cp:
             install_crd(cp)
-            outcome = asyncio.run(run(plan, cp, work, profile_dir))
+            outcome = asyncio.run(run(plan, cp, work, profile_dir, operator_env))
     finally:
         if not outcome["results"]:
             print(f"benchmark interrupted; logs kept in {work}", file=sys.stderr)
@@ -264,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "git": git,
         "machine": report.machine(outcome["kubernetes"]),
         "plan": {k: (sorted(v) if isinstance(v, frozenset) else v) for k, v in plan.__dict__.items()},
+        "operatorEnv": operator_env,
         "results": outcome["results"],
         "errors": outcome["errors"],
         "durationSeconds": round(time.monotonic() - started, 1),

@@ -40,6 +40,24 @@ def vms_path(namespace: str, name: str = "", subresource: str = "") -> str:
     return path
 
 
+IGNORED_PATHS = frozenset({"metadata.resourceVersion", "metadata.managedFields"})
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "", depth: int = 3) -> list[str]:
+    """Dotted paths (at most ``depth`` deep) whose values differ: what one write changed."""
+    if old == new:
+        return []
+    if depth == 0 or not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return [prefix or "."]
+    paths: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if path in IGNORED_PATHS:
+            continue
+        paths += changed_paths(old.get(key), new.get(key), path, depth - 1)
+    return paths
+
+
 def is_ready(obj: Mapping[str, Any]) -> bool:
     """True when status.conditions has Ready=True (what `kubectl wait --for=condition=Ready` checks)."""
     conditions = (obj.get("status") or {}).get("conditions") or []
@@ -165,6 +183,8 @@ class FleetWatch:
     namespace: str
     objects: dict[str, Tracked] = field(default_factory=dict)
     events: int = 0
+    write_kinds: dict[str, int] = field(default_factory=dict)  # "what changed" → how many writes
+    _last: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _resource_version: str = ""
@@ -217,6 +237,9 @@ class FleetWatch:
             tracked.added_at = now
         elif kind == "MODIFIED" and meta.get("resourceVersion") != tracked.resource_version:
             tracked.writes += 1
+            what = " + ".join(changed_paths(self._last.get(name, {}), obj)) or "(nothing visible)"
+            self.write_kinds[what] = self.write_kinds.get(what, 0) + 1
+        self._last[name] = obj
         tracked.resource_version = meta.get("resourceVersion", "")
         for condition in (obj.get("status") or {}).get("conditions") or []:
             if condition.get("status") == "True":

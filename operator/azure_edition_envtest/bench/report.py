@@ -203,11 +203,20 @@ def lines_burst(b: Mapping[str, Any], floor: Mapping[str, Any] | None = None) ->
         f"  ARM requests/resource: {_f(arm['readsPerResource'], 2)} reads, {_f(arm['writesPerResource'], 2)} writes: "
         + ", ".join(f"{k} {v:g}" for k, v in arm["perResource"].items()),
     ]
+    out += lines_write_kinds(kube)
     if floor is not None:
         out.append(
             f"  floor: {_f(floor['readySeconds'], 2, ' s')} → ratio {_f(burst_floor_ratio(b, floor), 1)}"
         )
     return out
+
+
+def lines_write_kinds(kube: Mapping[str, Any], top: int = 6) -> list[str]:
+    kinds = kube.get("writeKindsPerResource") or {}
+    if not kinds:
+        return []
+    shown = "; ".join(f"{v:g}× {k}" for k, v in list(kinds.items())[:top])
+    return [f"  what the writes changed (per resource): {shown}"]
 
 
 def lines_floor(f: Mapping[str, Any]) -> list[str]:
@@ -240,6 +249,7 @@ def lines_steady(st: Mapping[str, Any]) -> list[str]:
         f"{_f(_proc(st, 'operator', 'cpuPercent'), 1, '%')}, RSS {_f(_proc(st, 'operator', 'rssMiB'), 0, ' MiB')}",
         "  ARM requests/VM over the window: "
         + ", ".join(f"{k} {v:g}" for k, v in st["arm"]["perResource"].items()),
+        *lines_write_kinds(st["kube"]),
     ]
 
 

@@ -50,7 +50,7 @@ from .measure import (
     summary,
     write_requests,
 )
-from .procfs import Window
+from .procfs import Window, sample_process
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-branch-a"
@@ -118,6 +118,12 @@ def arm_figures(before: dict[str, Any], after: dict[str, Any], resources: int) -
     }
 
 
+def write_kinds(watch: FleetWatch, resources: int) -> dict[str, float]:
+    """Per resource, how often each kind of write happened (most frequent first)."""
+    ranked = sorted(watch.write_kinds.items(), key=lambda kv: kv[1], reverse=True)
+    return {what: round(count / resources, 2) for what, count in ranked} if resources else {}
+
+
 def kube_figures(
     watch_writes: int, requests: dict[str, int], resources: int, *, until_ready: int | None = None
 ) -> dict[str, Any]:
@@ -137,11 +143,11 @@ def kube_figures(
 
 
 def azure_minimum_seconds(provisioning: float, retry_after: float) -> float:
-    """What Azure alone makes one create wait: the NIC's LRO (one Retry-After), then the VM's
-    (polled every Retry-After until provisioning is over)."""
-    ra = max(retry_after, 0.0)
-    vm = max(ra, math.ceil(provisioning / ra) * ra) if ra else provisioning
-    return ra + vm
+    """What Azure alone makes one create wait. azure-core polls an LRO once at once, then every
+    Retry-After; the simulator finishes network operations at once and the VM after ``provisioning``."""
+    if provisioning <= 0:
+        return 0.0
+    return math.ceil(provisioning / retry_after) * retry_after if retry_after > 0 else provisioning
 
 
 def start_profiler(bench: Bench, group: Processes, operator: Operator, label: str) -> Profiler | None:
@@ -181,6 +187,7 @@ async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
         )
         watch = await FleetWatch(bench.kube, namespace).start()
         try:
+            idle = sample_process(operator.pid)
             api_before, arm_before = await api_totals(bench.kube), await arm_counters(simulator)
             window = Window(bench.pids(operator=operator.pid, armsim=simulator.pid)).start()
             profiler = start_profiler(bench, group, operator, f"burst-{n}")
@@ -211,6 +218,7 @@ async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
                 "readyAfter": summary(ready_times),
                 "vmProvisionedAfter": summary(provisioned_times),
                 "processes": processes_cpu,
+                "operatorIdleRssMiB": round(idle.rss_bytes / 2**20, 1) if idle else None,
                 "operatorCpuMsPerResource": round(1000 * operator_cpu["cpuSeconds"] / n, 1)
                 if operator_cpu
                 else None,
@@ -222,6 +230,7 @@ async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
                 ),
                 "arm": arm_figures(arm_before, arm_after, n),
             }
+            result["kube"]["writeKindsPerResource"] = write_kinds(watch, n)
             reads = result["arm"]["readsPerResource"] or 0
             result["arm"]["realArmReadBudgetSeconds"] = round(
                 max(0.0, reads * n - ARM_READ_BURST) / ARM_READS_PER_SECOND, 1
@@ -277,9 +286,12 @@ async def floor(
             "readySeconds": round(finished - started, 2) if all_ready else None,
             "readyAfter": summary(ready_times),
             "processes": processes_cpu,
-            "kube": kube_figures(
-                watch.total_writes(), write_requests(api_before, api_after, KUBE_RESOURCES), n
-            ),
+            "kube": {
+                **kube_figures(
+                    watch.total_writes(), write_requests(api_before, api_after, KUBE_RESOURCES), n
+                ),
+                "writeKindsPerResource": write_kinds(watch, n),
+            },
             "statusFromOperator": status_template is not None,
         }
     finally:
@@ -360,7 +372,13 @@ async def latency(
 
 
 async def steady(
-    bench: Bench, n: int, *, interval_seconds: int, intervals: int, ready_within: float
+    bench: Bench,
+    n: int,
+    *,
+    interval_seconds: int,
+    intervals: int,
+    ready_within: float,
+    settle_intervals: int = 2,
 ) -> dict[str, Any]:
     """N Ready resources checked every ``interval_seconds``: writes, ARM reads, CPU and RSS over
     ``intervals`` intervals once the fleet has settled."""
@@ -383,8 +401,9 @@ async def steady(
             )
             all_ready = await watch.wait_ready(names, ready_within)
             ready_seconds = time.monotonic() - started
-            await asyncio.sleep(2 * interval_seconds)  # every daemon past its first rounds
+            await asyncio.sleep(settle_intervals * interval_seconds)  # every daemon past its first rounds
             writes_before = watch.total_writes()
+            watch.write_kinds.clear()
             api_before, arm_before = await api_totals(bench.kube), await arm_counters(simulator)
             window = Window(bench.pids(operator=operator.pid, armsim=simulator.pid)).start()
             profiler = start_profiler(bench, group, operator, f"steady-{n}")
@@ -408,7 +427,10 @@ async def steady(
                 "measuredSeconds": round(seconds, 2),
                 "kubeWritesPerResourcePerHour": per_hour(watched, n, seconds),
                 "kubeWriteRequestsPerResourcePerHour": per_hour(vm_requests, n, seconds),
-                "kube": kube_figures(watched, requests, n),
+                "kube": {
+                    **kube_figures(watched, requests, n),
+                    "writeKindsPerResource": write_kinds(watch, n),
+                },
                 "armReadsPerVmPerInterval": round(arm["reads"] / n / rounds, 3) if rounds else None,
                 "arm": arm,
                 "processes": processes_cpu,

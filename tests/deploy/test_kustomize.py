@@ -1,0 +1,262 @@
+"""deploy/ as kustomize: every overlay builds, says what it should, and the real API server accepts it.
+
+The structural tests need only `kubectl kustomize`; the `e2e` ones apply with `--dry-run=server`
+against a real kube-apiserver, which runs admission (Pod Security `restricted` on the namespace
+included), schema validation and defaulting without persisting anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+
+import pytest
+import yaml
+
+from tests.deploy.support import (
+    CLUSTER_SCOPED_KINDS,
+    DEPLOY,
+    NAMESPACE,
+    OVERLAYS,
+    REPO,
+    config_data,
+    find,
+    kustomize,
+    operator_container,
+)
+
+BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *OVERLAYS]
+CRD_NAME = "azureeditionvms.azureedition.io"
+
+
+def relative(target, start) -> str:
+    """kustomize accepts only relative paths to other kustomizations."""
+    return os.path.relpath(target, start)
+
+
+def test_the_four_overlays_exist():
+    assert {p.name for p in OVERLAYS} >= {"workload-identity", "client-secret", "simulator-demo", "peering"}
+
+
+@pytest.mark.parametrize("directory", BUILDABLE, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_builds(directory):
+    objects = kustomize(directory)
+    assert objects
+    for obj in objects:
+        if obj["kind"] not in CLUSTER_SCOPED_KINDS:
+            assert obj["metadata"].get("namespace") == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def test_crd_is_the_generated_one_not_an_edited_copy():
+    """The CRD deploy/ installs is exactly crds/ (equality of the bytes: tests/deploy/test_generated.py)."""
+    built = find(kustomize(DEPLOY / "base"), "CustomResourceDefinition", CRD_NAME)
+    generated = yaml.safe_load((REPO / "crds" / f"{CRD_NAME}.yaml").read_text())
+    assert built["spec"] == generated["spec"]
+
+
+def test_base_deployment_is_locked_down():
+    objects = kustomize(DEPLOY / "base")
+    deployment = find(objects, "Deployment", "azure-edition-operator")
+    pod = deployment["spec"]["template"]["spec"]
+    container = operator_container(objects)
+    security = container["securityContext"]
+
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # standalone kopf: never two at once
+    assert pod["serviceAccountName"] == "azure-edition-operator"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_base_configuration_matches_the_operator_flags():
+    objects = kustomize(DEPLOY / "base")
+    data = config_data(objects)
+    assert data["AEO_HEALTH_ADDRESS"] == "0.0.0.0:8080"
+    assert data["AEO_METRICS_ADDRESS"] == "0.0.0.0:9090"
+    assert data["AEO_LOG_FORMAT"] == "json"
+    assert data["AEO_PEERING"] == ""  # standalone, matching the Recreate strategy
+    assert data["AEO_NAMESPACES"] == ""  # cluster-wide
+    container = operator_container(objects)
+    config_name = next(o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap")
+    assert {"configMapRef": {"name": config_name}} in container["envFrom"]
+
+
+def test_metrics_service_selects_the_operator_pod():
+    objects = kustomize(DEPLOY / "base")
+    service = find(objects, "Service", "azure-edition-operator-metrics")
+    pod_labels = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    monitor = find(kustomize(DEPLOY / "monitoring"), "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_image_tag_follows_the_project_version():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert operator_container(kustomize(DEPLOY / "base"))["image"] == f"azure-edition-operator:{version}"
+
+
+def test_workload_identity_overlay():
+    objects = kustomize(DEPLOY / "overlays" / "workload-identity")
+    account = find(objects, "ServiceAccount", "azure-edition-operator")
+    assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
+    labels = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels["azure.workload.identity/use"] == "true"
+    assert config_data(objects)["AZURE_CREDENTIAL_MODE"] == "workload-identity"
+    assert not [o for o in objects if o["kind"] == "Secret"]  # nothing secret to store
+    assert not [e for e in operator_container(objects)["envFrom"] if "secretRef" in e]
+
+
+def test_client_secret_overlay_reads_a_secret_it_does_not_ship():
+    objects = kustomize(DEPLOY / "overlays" / "client-secret")
+    assert config_data(objects)["AZURE_CREDENTIAL_MODE"] == "client-secret"
+    env_from = operator_container(objects)["envFrom"]
+    assert {"secretRef": {"name": "azure-edition-operator-azure"}} in env_from
+    assert any("configMapRef" in e for e in env_from)  # the configuration is still there
+    assert not [o for o in objects if o["kind"] == "Secret"]  # never a credential in git
+
+
+def test_simulator_demo_overlay_points_everything_at_the_simulator():
+    objects = kustomize(DEPLOY / "overlays" / "simulator-demo")
+    data = config_data(objects)
+    assert data["AZURE_RESOURCE_MANAGER_ENDPOINT"].startswith("https://")
+    assert data["AZURE_AUTHORITY_HOST"] == data["AZURE_RESOURCE_MANAGER_ENDPOINT"]
+    container = operator_container(objects)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "armsim-ca")
+    assert data["AZURE_CA_BUNDLE"] == f"{mount['mountPath']}/ca.crt"
+    volume = next(
+        v
+        for v in find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "armsim-ca"
+    )
+    assert volume["configMap"]["name"] == "azure-edition-armsim-ca"
+    secret = find(objects, "Secret", "azure-edition-operator-azure")
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
+
+
+def test_peering_overlay():
+    objects = kustomize(DEPLOY / "overlays" / "peering")
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    peering = find(objects, "ClusterKopfPeering")
+    assert config_data(objects)["AEO_PEERING"] == peering["metadata"]["name"]
+    assert {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"} >= {
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
+    role = find(objects, "ClusterRole", "azure-edition-operator-peering")
+    named = [r for r in role["rules"] if "patch" in r["verbs"]]
+    assert named and all(r.get("resourceNames") == [peering["metadata"]["name"]] for r in named)
+    # Equal priorities make kopf pause every replica: each replica draws its own.
+    command = " ".join(operator_container(objects)["command"])
+    assert "--priority=" in command and "/dev/urandom" in command
+    assert find(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_components_compose(tmp_path):
+    """A production overlay combines credentials and peering (components, not exclusive overlays)."""
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [relative(DEPLOY / "base", tmp_path)],
+                "components": [
+                    relative(DEPLOY / "components" / "workload-identity", tmp_path),
+                    relative(DEPLOY / "components" / "peering", tmp_path),
+                ],
+            }
+        )
+    )
+    objects = kustomize(tmp_path)
+    data = config_data(objects)
+    assert data["AZURE_CREDENTIAL_MODE"] == "workload-identity"
+    assert data["AEO_PEERING"] == "azure-edition-operator"
+    deployment = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+
+
+def test_namespaced_secrets_component_removes_the_cluster_wide_secret_binding(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [relative(DEPLOY / "base", tmp_path)],
+                "components": [relative(DEPLOY / "components" / "namespaced-secrets", tmp_path)],
+            }
+        )
+    )
+    objects = kustomize(tmp_path)
+    bindings = [o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"]
+    assert bindings == ["azure-edition-operator"]
+    assert find(objects, "ClusterRole", "azure-edition-operator-secret-reader")  # kept for RoleBindings
+
+
+# ------------------------------------------------------------------------------------------------
+# Against the real API server
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prerequisites(kubectl):
+    """What must exist before a server-side dry run of the namespaced objects can pass.
+
+    A dry run persists nothing, so the namespace and the CRDs must already be there (kubectl
+    resolves kinds and the API server namespaces before admitting anything). On a fresh cluster a
+    plain `kubectl apply -k` creates them in order; docs/install.md says so.
+    """
+    for directory in (DEPLOY / "crd", DEPLOY / "kopf-peering"):
+        kubectl("apply", "-k", str(directory))
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(find(kustomize(DEPLOY / "base"), "Namespace")))
+    for name in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s", timeout=90)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("directory", [DEPLOY / "base", *OVERLAYS], ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_server_dry_run_apply(kubectl, prerequisites, directory):
+    result = kubectl("apply", "-k", str(directory), "--dry-run=server")
+    expected = {f"{o['kind'].lower()}" for o in kustomize(directory)}
+    applied = {line.split("/")[0].split(".")[0] for line in result.stdout.splitlines() if line.strip()}
+    assert expected <= applied, result.stdout
+    assert all("(server dry run)" in line for line in result.stdout.splitlines() if line.strip())
+    assert "would violate PodSecurity" not in result.stderr, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
+
+
+@pytest.mark.e2e
+def test_real_apply_of_base_is_idempotent(cluster, kubectl, prerequisites):
+    """Apply for real (local control plane only: it has no nodes, so no pod runs) and again: unchanged."""
+    if cluster.local is None:
+        pytest.skip("applies a Deployment for real; only on the throwaway local control plane")
+    kubectl("apply", "-k", str(DEPLOY / "base"))
+    again = kubectl("apply", "-k", str(DEPLOY / "base"))
+    changed = [line for line in again.stdout.splitlines() if not line.endswith(" unchanged")]
+    assert not changed, again.stdout
+    stored = json.loads(
+        kubectl("get", "deployment", "azure-edition-operator", "-n", NAMESPACE, "-o", "json").stdout
+    )
+    assert (
+        stored["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+        is True
+    )

@@ -1,0 +1,267 @@
+"""The operator's RBAC, proven against the real API server's authorizer.
+
+Three angles: `kubectl auth can-i --as=<the ServiceAccount>` for what the operator must and must
+not do; a full resource × verb matrix through SubjectAccessReviews (with the groups a real
+ServiceAccount token carries), so any broadened rule fails; and the ServiceAccount's own token
+(the `operator_kubeconfig` fixture) doing and failing real requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from tests.deploy.support import DEPLOY, NAMESPACE, SA_GROUPS, SA_USER, find, kustomize
+
+pytestmark = pytest.mark.e2e
+
+AEVM = "azureeditionvms.azureedition.io"
+
+# (verb, resource, extra args). "-A" means cluster-wide; otherwise a namespace is added.
+MUST = [
+    ("watch", AEVM, "-A"),
+    ("list", AEVM, "-A"),
+    ("get", AEVM, ""),
+    ("patch", AEVM, ""),  # finalizer and kopf's annotations
+    ("patch", AEVM, "--subresource=status"),
+    ("create", "events", ""),
+    ("create", "events.events.k8s.io", ""),
+    ("get", "secrets", ""),  # the admin Secret, by name
+    ("list", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+]
+MUST_NOT = [
+    ("list", "secrets", "-A"),
+    ("list", "secrets", ""),
+    ("watch", "secrets", ""),
+    ("create", "secrets", ""),
+    ("update", "secrets", ""),
+    ("delete", "secrets", ""),
+    ("get", "deployments.apps", ""),
+    ("create", "deployments.apps", ""),
+    ("patch", "deployments.apps", ""),
+    ("delete", "deployments.apps", ""),
+    ("create", "pods", ""),
+    ("create", "pods/exec", ""),
+    ("get", "configmaps", ""),
+    ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+    ("update", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+    ("delete", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
+    ("delete", "namespaces", "-A"),
+    ("create", "namespaces", "-A"),
+    ("create", AEVM, ""),
+    ("delete", AEVM, ""),
+    ("update", AEVM, ""),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", "-A"),
+    ("escalate", "clusterroles.rbac.authorization.k8s.io", "-A"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io", "-A"),
+    ("impersonate", "serviceaccounts", ""),
+    ("create", "serviceaccounts/token", ""),
+    ("patch", "clusterkopfpeerings.kopf.dev", "-A"),  # only with the peering overlay
+    ("*", "*", "-A"),
+]
+
+
+def can_i(kubectl, verb: str, resource: str, extra: str, namespace: str) -> bool:
+    args = ["auth", "can-i", verb, resource, f"--as={SA_USER}"]
+    if extra == "-A":
+        args.append("--all-namespaces")
+    else:
+        args += ["-n", namespace]
+        if extra:
+            args.append(extra)
+    result = kubectl(*args, check=False)
+    assert result.stdout.strip() in ("yes", "no"), result.stderr
+    return result.stdout.strip() == "yes"
+
+
+@pytest.mark.parametrize(("verb", "resource", "extra"), MUST, ids=lambda v: v or "ns")
+def test_operator_can(kubectl, operator_rbac, namespace, verb, resource, extra):
+    assert can_i(kubectl, verb, resource, extra, namespace), (
+        f"the operator must be able to {verb} {resource} {extra}"
+    )
+
+
+@pytest.mark.parametrize(("verb", "resource", "extra"), MUST_NOT, ids=lambda v: v or "ns")
+def test_operator_cannot(kubectl, operator_rbac, namespace, verb, resource, extra):
+    assert not can_i(kubectl, verb, resource, extra, namespace), (
+        f"the operator must not {verb} {resource} {extra}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole matrix, in one request per run
+# ------------------------------------------------------------------------------------------------
+
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+# (group, resource, subresource)
+RESOURCES = [
+    ("azureedition.io", "azureeditionvms", ""),
+    ("azureedition.io", "azureeditionvms", "status"),
+    ("", "events", ""),
+    ("events.k8s.io", "events", ""),
+    ("", "secrets", ""),
+    ("", "configmaps", ""),
+    ("", "pods", ""),
+    ("", "services", ""),
+    ("", "serviceaccounts", ""),
+    ("", "namespaces", ""),
+    ("apps", "deployments", ""),
+    ("apiextensions.k8s.io", "customresourcedefinitions", ""),
+    ("coordination.k8s.io", "leases", ""),
+    ("rbac.authorization.k8s.io", "clusterroles", ""),
+    ("rbac.authorization.k8s.io", "rolebindings", ""),
+    ("kopf.dev", "clusterkopfpeerings", ""),
+    ("kopf.dev", "kopfpeerings", ""),
+]
+# Exactly what deploy/base grants, in a namespace (cluster-wide grants show up in every namespace).
+ALLOWED = {
+    ("azureedition.io", "azureeditionvms", ""): {"get", "list", "watch", "patch"},
+    ("azureedition.io", "azureeditionvms", "status"): {"get", "patch"},
+    ("", "events", ""): {"create"},
+    ("events.k8s.io", "events", ""): {"create"},
+    ("", "secrets", ""): {"get"},
+    ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
+}
+
+
+def access_reviews(kubectl, namespace: str) -> dict[tuple[str, str, str, str], bool]:
+    """(group, resource, subresource, verb) → allowed, for the ServiceAccount with its real groups."""
+    reviews = []
+    for group, resource, subresource in RESOURCES:
+        for verb in VERBS:
+            attributes = {"group": group, "resource": resource, "verb": verb, "namespace": namespace}
+            if subresource:
+                attributes["subresource"] = subresource
+            reviews.append(
+                {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SubjectAccessReview",
+                    "spec": {"user": SA_USER, "groups": SA_GROUPS, "resourceAttributes": attributes},
+                }
+            )
+    result = kubectl(
+        "create",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": reviews}),
+    )
+    decisions = {}
+    for review in _json_stream(result.stdout):
+        a = review["spec"]["resourceAttributes"]
+        decisions[(a.get("group", ""), a["resource"], a.get("subresource", ""), a["verb"])] = review[
+            "status"
+        ].get("allowed", False)
+    assert len(decisions) == len(reviews)
+    return decisions
+
+
+def _json_stream(text: str) -> Iterator[dict]:
+    """kubectl prints one JSON document per created object (or a List)."""
+    decoder = json.JSONDecoder()
+    position = 0
+    while position < len(text):
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return
+        document, position = decoder.raw_decode(text, position)
+        yield from document["items"] if document.get("kind") == "List" else [document]
+
+
+def test_exactly_the_base_permissions(kubectl, operator_rbac, namespace):
+    decisions = access_reviews(kubectl, namespace)
+    granted = {key for key, allowed in decisions.items() if allowed}
+    expected = {(g, r, s, v) for (g, r, s), verbs in ALLOWED.items() for v in verbs}
+    assert granted == expected, (
+        f"unexpected grants: {sorted(granted - expected)}; missing: {sorted(expected - granted)}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# The ServiceAccount's own token
+# ------------------------------------------------------------------------------------------------
+
+
+def test_kubeconfig_authenticates_as_the_service_account(kubectl_as_operator):
+    whoami = kubectl_as_operator("auth", "whoami", "-o", "json")
+    assert whoami.returncode == 0, whoami.stderr
+    assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == SA_USER
+
+
+def test_token_reads_its_resources_and_a_named_secret_but_cannot_enumerate_secrets(
+    kubectl, kubectl_as_operator, crd, namespace
+):
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "vm-admin",
+        "-n",
+        namespace,
+        "--from-literal=username=a",
+        "--from-literal=password=b",
+    )
+    assert kubectl_as_operator("get", "azureeditionvms", "--all-namespaces").returncode == 0
+    named = kubectl_as_operator(
+        "get", "secret", "vm-admin", "-n", namespace, "-o", "jsonpath={.data.username}"
+    )
+    assert named.returncode == 0 and named.stdout == "YQ==", named.stderr
+    listing = kubectl_as_operator("get", "secrets", "-n", namespace)
+    assert listing.returncode != 0 and "forbidden" in listing.stderr.lower()
+    deployments = kubectl_as_operator("get", "deployments", "-n", NAMESPACE)
+    assert deployments.returncode != 0 and "forbidden" in deployments.stderr.lower()
+
+
+# ------------------------------------------------------------------------------------------------
+# Variants: peering, and Secrets per namespace
+# ------------------------------------------------------------------------------------------------
+
+
+def test_peering_rbac_grants_only_its_own_peering_object(kubectl, operator_rbac, namespace):
+    objects = kustomize(DEPLOY / "overlays" / "peering")
+    for directory in (DEPLOY / "kopf-peering",):
+        kubectl("apply", "-k", str(directory))
+    kubectl(
+        "wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s", timeout=90
+    )
+    role = find(objects, "ClusterRole", "azure-edition-operator-peering")
+    binding = find(objects, "ClusterRoleBinding", "azure-edition-operator-peering")
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+    try:
+        assert can_i(kubectl, "list", "clusterkopfpeerings.kopf.dev", "-A", namespace)
+        assert can_i(kubectl, "watch", "clusterkopfpeerings.kopf.dev", "-A", namespace)
+        assert can_i(kubectl, "patch", "clusterkopfpeerings.kopf.dev/azure-edition-operator", "-A", namespace)
+        assert not can_i(kubectl, "patch", "clusterkopfpeerings.kopf.dev/another-operator", "-A", namespace)
+        assert not can_i(
+            kubectl, "delete", "clusterkopfpeerings.kopf.dev/azure-edition-operator", "-A", namespace
+        )
+        assert not can_i(kubectl, "create", "clusterkopfpeerings.kopf.dev", "-A", namespace)
+    finally:
+        kubectl("delete", "clusterrolebinding", "azure-edition-operator-peering", "--ignore-not-found")
+        kubectl("delete", "clusterrole", "azure-edition-operator-peering", "--ignore-not-found")
+
+
+def test_namespaced_secrets_rolebinding_example(kubectl, operator_rbac, namespace):
+    """Without the cluster-wide binding, the example RoleBinding opens exactly its namespace."""
+    base_binding = find(operator_rbac, "ClusterRoleBinding", "azure-edition-operator-secret-reader")
+    example = yaml.safe_load(
+        (DEPLOY / "components" / "namespaced-secrets" / "rolebinding-example.yaml").read_text()
+    )
+    example["metadata"]["namespace"] = namespace
+    kubectl("delete", "clusterrolebinding", "azure-edition-operator-secret-reader")
+    try:
+        assert not can_i(kubectl, "get", "secrets", "", namespace)
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(example))
+        assert can_i(kubectl, "get", "secrets", "", namespace)
+        assert not can_i(kubectl, "list", "secrets", "", namespace)
+        assert not can_i(kubectl, "get", "secrets", "", "default")
+    finally:
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(base_binding))
+    assert can_i(kubectl, "get", "secrets", "", "default")
