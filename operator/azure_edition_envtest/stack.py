@@ -16,20 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from azure_edition_simulator.client import load_env_file
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def load_env_file(path: Path) -> dict[str, str]:
-    pairs = (
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    return {k.strip(): v.strip() for k, v in pairs}
 
 
 @dataclass
