@@ -71,14 +71,15 @@ def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
     return azure_specs.Owner(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
 
 
-def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """One Event when Ready changes, not one per pass."""
+def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """One Event when Ready changes, not one per pass; returns the reason announced, if any."""
     before = cond.find([cond.Condition.from_wire(c) for c in old.get("conditions") or []], "Ready")
     after = cond.find([cond.Condition.from_wire(c) for c in new.get("conditions") or []], "Ready")
     if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
-        return
+        return None
     kind = "Normal" if after.is_true else "Warning"
     kopf.event(body, type=kind, reason=after.reason, message=after.message[:1000] or after.reason)
+    return after.reason
 
 
 @kopf.on.resume(*RESOURCE)
@@ -113,10 +114,11 @@ async def reconcile(
     changes = status_patch(old, new)
     if changes:
         patch.status.update(changes)
-    _event_for_transition(body, old, new)
+    announced = _event_for_transition(body, old, new)
     if outcome.event and "conditions" in changes:  # an error Event once per new error, not per retry
         kind, reason, message = outcome.event
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+        if reason != announced:
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])
     if outcome.permanent or outcome.retry_after is not None:
         failed = outcome.observation.vm_condition or outcome.observation.image_condition
         metrics.RECONCILE_ERRORS.labels(reason=failed.reason if failed else "Unknown").inc()
