@@ -37,6 +37,12 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
 
 
+def backoff(asked: float, retry: int, cap: float = 300.0) -> float:
+    """At least what Azure (or we) asked for, growing with each retry, with jitter: a throttled fleet
+    must not come back in lockstep and spend the bucket again."""
+    return min(cap, max(asked, 2.0 ** min(retry, 8))) * random.uniform(1.0, 1.5)
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -77,7 +83,10 @@ def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[
     after = cond.find([cond.Condition.from_wire(c) for c in new.get("conditions") or []], "Ready")
     if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
         return None
-    kind = "Normal" if after.is_true else "Warning"
+    progressing = after.reason == "Provisioning"
+    if before is None and progressing:  # a new object starting out is not news
+        return None
+    kind = "Normal" if after.is_true or progressing else "Warning"
     kopf.event(body, type=kind, reason=after.reason, message=after.message[:1000] or after.reason)
     return after.reason
 
@@ -87,7 +96,7 @@ def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[
 @kopf.on.update(*RESOURCE, field="spec")
 async def reconcile(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+    memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
     """Bring Azure to the spec and report it in status; level-triggered, safe to repeat."""
     owner = _owner(meta)
@@ -126,7 +135,11 @@ async def reconcile(
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if outcome.retry_after is not None:
-        raise kopf.TemporaryError("waiting: see status.conditions", delay=outcome.retry_after)
+        throttled = (
+            outcome.observation.vm_condition and outcome.observation.vm_condition.reason == "Throttled"
+        )
+        delay = backoff(outcome.retry_after, retry) if throttled else outcome.retry_after
+        raise kopf.TemporaryError("waiting: see status.conditions", delay=delay)
     logger.info("reconciled: %s", new.get("phase"))
 
 
@@ -175,7 +188,7 @@ def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
 
 
 def _first_delay(interval: float) -> float:
-    return random.uniform(0.2, 1.0) * min(interval, 5.0)
+    return random.uniform(0.1, 1.0) * min(interval, 1.0)
 
 
 def _next_delay(interval: float) -> float:
@@ -198,7 +211,9 @@ async def keep_checking(
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
         delay = _next_delay(interval)
         if not _checks_due(status, meta):
-            delay = min(delay, 5.0)
+            # Waiting for the VM: look again soon (a local check, no API call), so a new object's
+            # first capability check — which Ready waits for — follows provisioning closely.
+            delay = random.uniform(0.5, 1.0)
             continue
         try:
             await _check_round(body, spec, meta, status, memo, memory)

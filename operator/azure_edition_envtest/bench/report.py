@@ -79,7 +79,7 @@ def _cores() -> int:
 def git(repo: Path) -> dict[str, Any]:
     def run(*args: str) -> str:
         result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-        return result.stdout.strip()
+        return result.stdout.rstrip("\n")
 
     changed = [line[3:] for line in run("status", "--porcelain", "--untracked-files=no").splitlines()]
     return {
@@ -108,17 +108,15 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     bursts = {b["n"]: b for b in results.get("burst", [])}
     floors = {f["n"]: f for f in results.get("floor", [])}
     largest = max(bursts) if bursts else None
-    if largest is not None:
-        b = bursts[largest]
-        checks.append(
-            _check(f"burst N={largest}: all Ready (s)", b["readySeconds"], TARGETS["burst1000ReadySeconds"])
-        )
+    candidates = [bursts[largest]] if largest is not None else []
+    candidates += [v for v in results.get("burstVariants", []) if v["n"] == largest]
+    for b in candidates:
+        label = f"burst N={largest}" + (f" ({b['variant']})" if b.get("variant") else "")
+        checks.append(_check(f"{label}: all Ready (s)", b["readySeconds"], TARGETS["burst1000ReadySeconds"]))
         ratio = burst_floor_ratio(b, floors.get(largest))
-        checks.append(_check(f"burst N={largest} / floor", ratio, TARGETS["burstToFloorRatio"]))
+        checks.append(_check(f"{label} / floor", ratio, TARGETS["burstToFloorRatio"]))
         rss = (b["processes"].get("operator") or {}).get("peakRssMiB")
-        checks.append(
-            _check(f"operator peak RSS with N={largest} (MiB)", rss, round(TARGETS["rssMiBWith1000"], 1))
-        )
+        checks.append(_check(f"{label}: operator peak RSS (MiB)", rss, round(TARGETS["rssMiBWith1000"], 1)))
     for lat in results.get("latency", []):
         if lat["provisioningSeconds"] == 0:
             checks.append(
@@ -188,8 +186,9 @@ def _proc(entry: Mapping[str, Any], name: str, key: str) -> Any:
 def lines_burst(b: Mapping[str, Any], floor: Mapping[str, Any] | None = None) -> list[str]:
     kube, arm = b["kube"], b["arm"]
     ready = _f(b["readySeconds"], 1, " s") if b["allReady"] else f"TIMEOUT ({b['readyCount']}/{b['n']} Ready)"
+    label = f"burst N={b['n']}" + (f" [{b['variant']}: {b['operatorEnv']}]" if b.get("variant") else "")
     out = [
-        f"burst N={b['n']}: all Ready in {ready} (creates took {_f(b['createSeconds'], 1, ' s')}; "
+        f"{label}: all Ready in {ready} (creates took {_f(b['createSeconds'], 1, ' s')}; "
         f"per object p50 {_f(b['readyAfter']['p50'], 1, ' s')}, p95 {_f(b['readyAfter']['p95'], 1, ' s')}; "
         f"VMProvisioned p50 {_f(b['vmProvisionedAfter']['p50'], 1, ' s')}, p95 {_f(b['vmProvisionedAfter']['p95'], 1, ' s')})",
         f"  operator: {_f(_proc(b, 'operator', 'cpuSeconds'), 1, ' CPU s')} "
@@ -260,7 +259,9 @@ def lines_throttled(t: Mapping[str, Any]) -> list[str]:
         f"all Ready in {ready} (the bucket alone needs ≥ {_f(t['budgetMinimumSeconds'], 0, ' s')}); "
         f"{t['throttled429']} × 429 of {t['reads']} reads ({_f(100 * (t['throttledShareOfReads'] or 0), 0, '%')}); "
         f"reads attempted peak {t['readsAttemptedPeakPerMinute']}/min, accepted peak "
-        f"{t['readsAcceptedPeakPerMinute']}/min (bucket allows {t['bucketAllowsPerMinute']})"
+        f"{t['readsAcceptedPeakPerMinute']}/min (bucket allows {t['bucketAllowsPerMinute']}); "
+        f"Kubernetes writes {_f(t.get('kubeWritesPerResource'), 2)}/resource",
+        *lines_write_kinds({"writeKindsPerResource": t.get("kubeWriteKindsPerResource")}),
     ]
 
 
@@ -288,6 +289,10 @@ def markdown(doc: Mapping[str, Any]) -> str:
                 ["memory", f"{m['memoryGiB']} GiB"],
                 ["CPU", m["cpuModel"] or "—"],
                 ["Python", m["python"]],
+                [
+                    "load average (1 min) before / after",
+                    f"{doc.get('loadAverage', {}).get('start')} / {doc.get('loadAverage', {}).get('end')}",
+                ],
                 ["Kubernetes", m["kubernetes"] or "—"],
                 [
                     "kopf / aiohttp / azure-core",
@@ -305,11 +310,11 @@ def markdown(doc: Mapping[str, Any]) -> str:
             "",
         ]
         rows = []
-        for b in r["burst"]:
+        for b in [*r["burst"], *r.get("burstVariants", [])]:
             f = floors.get(b["n"])
             rows.append(
                 [
-                    b["n"],
+                    f"{b['n']} ({b['variant']})" if b.get("variant") else b["n"],
                     _f(b["readySeconds"], 1) if b["allReady"] else f"timeout ({b['readyCount']} Ready)",
                     _f(f["readySeconds"], 2) if f else "—",
                     _f(burst_floor_ratio(b, f), 1),
@@ -343,12 +348,18 @@ def markdown(doc: Mapping[str, Any]) -> str:
             rows,
         )
         last = r["burst"][-1]
+        kinds = last["kube"].get("writeKindsPerResource") or {}
         out += [
             "",
             f"ARM requests per resource at N={last['n']}: "
             + ", ".join(f"`{k}` {v:g}" for k, v in last["arm"]["perResource"].items()),
             "",
+            f"What each Kubernetes write changed at N={last['n']} (per resource): "
+            + "; ".join(f"{v:g}× `{k}`" for k, v in kinds.items()),
+            "",
         ]
+        for b in r.get("burstVariants", []):
+            out += [f"Variant `{b['variant']}`: operator environment {b['operatorEnv']}.", ""]
     if r.get("latency"):
         out += ["## Latency (one resource, apply → Ready)", ""]
         out += _table(
@@ -363,6 +374,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
                 "max (s)",
                 "Azure alone (s)",
                 "operator adds p50 (s)",
+                "VMProvisioned p50 (s)",
             ],
             [
                 [
@@ -376,6 +388,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
                     _f(lat["seconds"]["max"], 2),
                     _f(lat["azureMinimumSeconds"], 0),
                     _f(lat["operatorAddsP50"], 2),
+                    _f((lat.get("vmProvisionedSeconds") or {}).get("p50"), 2),
                 ]
                 for lat in r["latency"]
             ],
@@ -429,6 +442,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
                 "attempted peak/min",
                 "accepted peak/min",
                 "bucket allows/min",
+                "Kubernetes writes/res",
             ],
             [
                 [
@@ -441,6 +455,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
                     t["readsAttemptedPeakPerMinute"],
                     t["readsAcceptedPeakPerMinute"],
                     t["bucketAllowsPerMinute"],
+                    _f(t.get("kubeWritesPerResource"), 2),
                 ]
             ],
         )

@@ -172,9 +172,20 @@ def stop_profiler(profiler: Profiler | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- 1. burst
 
 
-async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
-    """N AzureEditionVMs created at once → all Ready; CPU, RSS, Kubernetes writes, ARM requests."""
-    namespace = f"burst-{n}"
+async def burst(
+    bench: Bench,
+    n: int,
+    *,
+    ready_within: float,
+    variant: str = "",
+    operator_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """N AzureEditionVMs created at once → all Ready; CPU, RSS, Kubernetes writes, ARM requests.
+
+    ``variant`` names a run with extra operator environment (``operator_env``), e.g. a setting
+    whose effect the report shows next to the default.
+    """
+    namespace = f"burst-{n}" + (f"-{variant}" if variant else "")
     names = [vm_name(i) for i in range(n)]
     work = bench.work / namespace
     with processes() as group:
@@ -183,7 +194,12 @@ async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
         )
         await prepare_namespace(bench.kube, namespace)
         operator = start_operator(
-            group, work, bench.control_plane.kubeconfig, simulator, namespace, **bench.operator_env
+            group,
+            work,
+            bench.control_plane.kubeconfig,
+            simulator,
+            namespace,
+            **{**bench.operator_env, **(operator_env or {})},
         )
         watch = await FleetWatch(bench.kube, namespace).start()
         try:
@@ -210,6 +226,8 @@ async def burst(bench: Bench, n: int, *, ready_within: float) -> dict[str, Any]:
             operator_cpu = processes_cpu.get("operator", {})
             result = {
                 "n": n,
+                "variant": variant,
+                "operatorEnv": operator_env or {},
                 "allReady": all_ready,
                 "readyCount": watch.ready_count(names),
                 "readySeconds": round(finished - started, 2) if all_ready else None,
@@ -498,6 +516,8 @@ async def throttled(bench: Bench, n: int, *, divisor: int, ready_within: float) 
                     max(0.0, arm["reads"] - arm["throttled"] - capacity) / (per_minute / 60.0), 1
                 ),
                 "arm": arm,
+                "kubeWritesPerResource": round(watch.total_writes() / n, 2),
+                "kubeWriteKindsPerResource": write_kinds(watch, n),
                 "processes": processes_cpu,
                 "requestLogComplete": bool(log) and log[0]["seq"] == seq_before + 1,
             }

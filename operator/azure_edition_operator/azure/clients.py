@@ -14,16 +14,21 @@ carrying ``retry_after``, so kopf requeues the resource instead of a handler sle
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import AsyncRetryPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.policies import AsyncHTTPPolicy, AsyncRetryPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import (
     ClientSecretCredential,
     DefaultAzureCredential,
@@ -92,6 +97,30 @@ def _path_of(url: str) -> str:
     return urlsplit(url).path
 
 
+class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Once ARM answers 429, hold *every* request of the subscription until Retry-After has passed.
+
+    Why: ARM's buckets are per subscription and principal; without a shared gate each of a fleet's
+    requests discovers the throttling on its own and spends the budget being refused.
+    """
+
+    def __init__(self, default_wait: float = 5.0) -> None:
+        super().__init__()
+        self.default_wait = default_wait
+        self.until = 0.0
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        wait = self.until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        response = await self.next.send(request)
+        if response.http_response.status_code == 429:
+            header = response.http_response.headers.get("Retry-After", "")
+            seconds = float(header) if header.replace(".", "", 1).isdigit() else self.default_wait
+            self.until = max(self.until, time.monotonic() + seconds)
+        return response
+
+
 class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
     """azure-core's retry policy, except that it will not sleep longer than ``max_retry_after``.
 
@@ -158,17 +187,34 @@ class AzureClients:
     owns_credential: bool = False
     _by_subscription: dict[str, SubscriptionClients] = field(default_factory=dict, init=False, repr=False)
     _credential_closed: bool = field(default=False, init=False, repr=False)
+    _session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: AzureSettings, on_request: RequestHook | None = None) -> AzureClients:
         return cls(settings, build_credential(settings), on_request, owns_credential=True)
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _transport(self) -> AioHttpTransport:
+        """A transport over one shared aiohttp session (created on first use, inside the event loop).
+
+        Why: given a CA *file*, azure-core builds a new SSLContext per request, so no connection is
+        ever reused (a TLS handshake per ARM call; measured at ~2x the operator's CPU and ~4x its
+        memory at 1000 VMs). One context on one connector keeps connections alive across clients.
+        ``trust_env=False``: aiohttp would otherwise re-read ~/.netrc on every request.
+        """
+        if self._session is None or self._session.closed:
+            ca = self.settings.ca_bundle
+            context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context, limit=64), trust_env=False
+            )
+        return AioHttpTransport(session=self._session, session_owner=False)
+
+    def _client_kwargs(self, gate: ThrottleGate) -> dict[str, Any]:
         s = self.settings
         kwargs: dict[str, Any] = {
             "base_url": s.base_url,
             "credential_scopes": s.credential_scopes,
-            "connection_verify": s.connection_verify,
+            "transport": self._transport(),
             "connection_timeout": s.request_timeout,
             "read_timeout": s.request_timeout,
             "polling_interval": s.polling_interval,
@@ -179,8 +225,10 @@ class AzureClients:
                 retry_backoff_max=s.max_retry_after,
             ),
         }
+        per_retry: list[Any] = [gate]
         if self.on_request is not None:
-            kwargs["per_retry_policies"] = [RequestCounter(self.on_request)]
+            per_retry.append(RequestCounter(self.on_request))
+        kwargs["per_retry_policies"] = per_retry
         return kwargs
 
     def for_subscription(self, subscription_id: str) -> SubscriptionClients:
@@ -188,9 +236,14 @@ class AzureClients:
         key = subscription_id.lower()
         clients = self._by_subscription.get(key)
         if clients is None:
+            gate = ThrottleGate()  # compute and network share the subscription's ARM buckets
             clients = SubscriptionClients(
-                compute=ComputeManagementClient(self.credential, subscription_id, **self._client_kwargs()),
-                network=NetworkManagementClient(self.credential, subscription_id, **self._client_kwargs()),
+                compute=ComputeManagementClient(
+                    self.credential, subscription_id, **self._client_kwargs(gate)
+                ),
+                network=NetworkManagementClient(
+                    self.credential, subscription_id, **self._client_kwargs(gate)
+                ),
             )
             self._by_subscription[key] = clients
         return clients
@@ -209,6 +262,9 @@ class AzureClients:
         if self.owns_credential and not self._credential_closed:
             self._credential_closed = True
             await self.credential.close()  # type: ignore[attr-defined]
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def __aenter__(self) -> AzureClients:
         return self
