@@ -45,9 +45,10 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 .PHONY: test
-test: lint controlplane ## Everything .ci/run runs: lint, every test, and the demo once
+test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark
 	$(PY) -m pytest -q tests
 	$(PY) -m azure_edition_envtest.demo --once
+	$(MAKE) --no-print-directory bench QUICK=1
 
 ## -----------------------------------------------------------------------------------------------
 ## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module
@@ -126,3 +127,15 @@ sa-kubeconfig: controlplane ## Kubeconfig for the operator's ServiceAccount (tok
 .PHONY: demo
 demo: venv controlplane ## Operator + ARM simulator on a local control plane; samples reach Ready (ONCE=1 exits)
 	$(PY) -m azure_edition_envtest.demo $(if $(ONCE),--once)
+
+## -----------------------------------------------------------------------------------------------
+## Benchmarks (issue #8): control plane + ARM simulator + operator as processes; five scenarios.
+## Full run writes bench/results/<date>-<short-sha>.{json,md}; QUICK=1 (N=50, ~2 min, for CI)
+## writes to a temporary directory and fails only if a scenario produced no numbers.
+## BENCH_ARGS passes more flags, e.g. BENCH_ARGS=--profile (py-spy) or BENCH_ARGS="--only burst".
+## Owned by operator/azure_edition_envtest/bench/ (see bench/README.md).
+## -----------------------------------------------------------------------------------------------
+.PHONY: bench
+bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, throttled Azure (QUICK=1: ~2 min)
+	$(PY) -m azure_edition_envtest.bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+## ------------------------------------------------------------------------------ end of Benchmarks
