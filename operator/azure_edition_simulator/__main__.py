@@ -95,17 +95,19 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 async def serve(config: SimulatorConfig) -> None:
     """Run until SIGINT/SIGTERM."""
+    # Signal handlers first: the env file (written by start()) tells callers we are up, and a
+    # SIGTERM right after it must already mean "stop cleanly", not the default kill.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     with tempfile.TemporaryDirectory(prefix="armsim-") as tmp:
         server = SimulatorServer(config, tmp_dir=Path(tmp))
         await server.start()
         print(f"ARM simulator listening on {server.origin} (control: {server.control_url})", flush=True)
         if config.env_file:
             print(f"client settings written to {config.env_file}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:
