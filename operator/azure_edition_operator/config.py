@@ -16,7 +16,6 @@ class OperatorConfig:
     priority: int = 0
     # How long to wait before looking again when a Secret is missing or Azure asks us to retry.
     missing_secret_retry_seconds: float = 10.0
-    provisioning_poll_seconds: float = 2.0
     # In-guest SMB over QUIC check (Run Command counts against "Update VM" throttling, 4/min per VM):
     # routinely this often, and when the probe fails at most this often.
     in_guest_interval_seconds: float = 6 * 3600.0

@@ -41,8 +41,8 @@ EventSink = Callable[[str, str, str], None]  # (type, reason, message)
 class CheckMemory:
     """Per-object state kept between rounds in the operator's memory (lost on restart by design)."""
 
-    in_guest_interval: float = 6 * 3600.0
-    in_guest_min_interval: float = 600.0  # Run Command counts against "Update VM" throttling (4/min/VM)
+    in_guest_interval: float  # from OperatorConfig, the one place the defaults live
+    in_guest_min_interval: float
     guest: GuestState | None = None
     guest_checked_at: float = field(default=-1e18)
 
