@@ -1,4 +1,4 @@
-"""Fidelity: every published example in ``../shared/azure-rest-examples`` replayed against the simulator.
+"""Fidelity: every published example in ``tests/fixtures/azure-rest-examples`` replayed against the simulator.
 
 For each example the test sets up what the example presupposes (resource group, subnet, NIC, VM, guest
 state), sends the example's request through the real SDK pipeline (``client.send_request``: the same
@@ -25,7 +25,7 @@ Tolerated differences (features the simulator does not model), by example:
   nothing; the example shows one associated).
 * ``VirtualMachineImage_ListSkus_MaximumSet_Gen``: ``tags`` and ``extendedLocation`` (edge zones).
 
-Quirks from SOURCES.md: the Hotpatch create example uses ``2016-Datacenter``, which Azure rejects with
+Quirks from tests/fixtures/azure-rest-examples/SOURCES.md: the Hotpatch create example uses ``2016-Datacenter``, which Azure rejects with
 ``enableHotpatching: true`` — replayed verbatim it must fail with ``InvalidParameter``; replayed with an
 Azure Edition SKU it must match. The example ``Location`` headers start their query with ``&``; the
 simulator's are well-formed URLs, and only their presence is compared.
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ from .conftest import Clients
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = Path(os.environ.get("ARMSIM_EXAMPLES_DIR", REPO.parent / "shared" / "azure-rest-examples"))
+EXAMPLES = REPO / "tests" / "fixtures" / "azure-rest-examples"  # copies with source and licence: SOURCES.md
 AE_SKU = "2022-datacenter-azure-edition-core"
 SUBNET_PREFIX = "127.0.9.0/24"
 
@@ -134,7 +133,7 @@ def test_shape_diff_finds_missing_keys_and_type_changes() -> None:
 def load(name: str) -> dict[str, Any]:
     path = EXAMPLES / name
     if not path.is_file():
-        pytest.fail(f"published example {path} is missing (set ARMSIM_EXAMPLES_DIR or check out ../shared)")
+        pytest.fail(f"published example {path} is missing (copy it into tests/fixtures with its source)")
     return json.loads(path.read_text())
 
 
