@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"kubectl {' '.join(a)} failed: {result.stderr}")
             return result
 
-        say("starting the ARM simulator (HTTPS, its own CA; real QUIC endpoints on 127.0.x.y:443)")
+        say(
+            "starting the ARM simulator (HTTPS, its own CA; real QUIC endpoints on its own 127.X.y.z block, port 443)"
+        )
         sim, sim_env = start_simulator(work / "armsim", "--provisioning-seconds", "2")
         control = SimulatorControl.from_env(sim_env)
         print(f"    ARM endpoint {sim_env['AZURE_RESOURCE_MANAGER_ENDPOINT']}")

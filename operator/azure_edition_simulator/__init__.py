@@ -37,9 +37,10 @@ Env file (``--env-file``; ``KEY=value`` lines, shell-quoted; :func:`load_env_fil
 ``ARMSIM_CA_CERT``                   the simulator CA alone (for ``connection_verify=``)
 ``ARMSIM_CONTROL_URL``               ``<endpoint>/_simulator`` (control API)
 ``ARMSIM_QUIC_PORT``                 UDP port of the VMs' SMB over QUIC endpoints
+``ARMSIM_LOOPBACK_BLOCK``            this simulator's own ``127.X.0.0/16`` for guest addresses (:mod:`.loopback`)
 ``ARMSIM_LOCATION``, ``ARMSIM_RESOURCE_GROUP``, ``ARMSIM_SUBNET_ID``, ``ARMSIM_EXTENDED_SUBNET_ID``,
-``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.0.1.0/24,
-                                     ``extended`` 127.0.2.0/24 in ``vnet-branch-a``)
+``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.X.1.0/24,
+                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``)
 ===================================  ==============================================================
 
 Real SDK construction that works (verified by tests/integration/test_simulator_sdk.py)
@@ -152,8 +153,14 @@ The result is ``{"value": [{"code": "ComponentStatus/StdOut/succeeded", "level":
 
 Real QUIC: a provisioned VM whose guest has SMB over QUIC enabled and a certificate mapping serves a real
 QUIC/TLS 1.3 endpoint (ALPN ``smb``, :mod:`.quic_endpoint`) with the first mapping's certificate on the
-VM's address: its primary NIC's public IP (pool 127.0.100.0/22) or, without one, its private IP (from
+VM's address: its primary NIC's public IP (pool 127.X.100.0/22) or, without one, its private IP (from
 the subnet's prefix; the seeded subnets are loopback ranges), UDP port ``--quic-port``.
+
+Isolation: each simulator claims its own loopback block ``127.X.0.0/16`` (X ≥ 32) by binding a UDP claim
+socket on ``127.X.0.1:47443`` for its lifetime (and proving the QUIC port free on the block), so two
+simulators on one machine never serve or probe each other's guests. Subnets added through the control
+API without ``addressPrefix`` get a free /24 of the block; a persisted world whose block is taken is
+renumbered into the new one.
 
 Control API (``<endpoint>/_simulator``, no auth; client: :class:`SimulatorControl`)
 ==============================================================================
@@ -164,7 +171,7 @@ Control API (``<endpoint>/_simulator``, no auth; client: :class:`SimulatorContro
 ``POST throttling/refill``; ``POST faults {method, pathRegex, operation, status, code, message, headers,
 latencySeconds, drop, times}``, ``DELETE faults[/{id}]``; ``POST operation-failures {operation, code,
 message, times, httpStatus}`` (next LROs of that operation end Failed); ``POST subscriptions``,
-``POST resource-groups {name, location}``, ``POST subnets {virtualNetwork, name, addressPrefix,
+``POST resource-groups {name, location}``, ``POST subnets {virtualNetwork, name, addressPrefix?,
 resourceGroup, location}``; ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults

@@ -165,18 +165,19 @@ class SimulatorControl:
         self,
         virtual_network: str,
         name: str,
-        address_prefix: str,
+        address_prefix: str | None = None,
         resource_group: str | None = None,
         location: str | None = None,
         subscription_id: str | None = None,
     ) -> str:
-        """Register a subnet (creating its resource group if needed); returns the subnet id."""
-        body: dict[str, Any] = {
-            "virtualNetwork": virtual_network,
-            "name": name,
-            "addressPrefix": address_prefix,
-        }
+        """Register a subnet (creating its resource group if needed); returns the subnet id.
+
+        Without ``address_prefix`` the simulator picks a free /24 of its own loopback block, so the
+        guests' SMB over QUIC endpoints cannot collide with another simulator's.
+        """
+        body: dict[str, Any] = {"virtualNetwork": virtual_network, "name": name}
         for field_name, value in (
+            ("addressPrefix", address_prefix),
             ("resourceGroup", resource_group),
             ("location", location),
             ("subscriptionId", subscription_id),

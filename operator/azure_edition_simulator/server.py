@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import compute, errors, guest, lro, network, throttle
+from . import compute, errors, guest, loopback, lro, network, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -38,6 +38,7 @@ from .world import (
     DEFAULT_SUBSCRIPTION_ID,
     DEFAULT_TENANT_ID,
     DEFAULT_VNET,
+    LEGACY_BLOCK,
     Settings,
     World,
     key,
@@ -412,10 +413,17 @@ class SimulatorServer:
         self.throttler = throttle.Throttler(config.throttling)
         self.faults = FaultInjector()
         self.requests = RequestLog()
-        self.world = self._load_world()
+        self.quic = QuicEndpoints(config.quic_port if config.quic_port else _free_udp_port(config.host))
+        world = self._load_world()
+        preferred = None if world.loopback_block == LEGACY_BLOCK else world.loopback_block
+        # Held until stop(): another simulator's claim of this block then fails (see loopback.py).
+        self.block, self._block_claim = loopback.claim_block(self.quic.port, preferred)
+        if world.loopback_block != self.block.cidr:
+            fresh = not (self.persistent and (self.state_dir / WORLD_FILE).is_file())
+            world = self._seeded(self.block) if fresh else world.moved_to(self.block.cidr)
+        self.world = world
         self.identity = self._load_identity()
         self.tls: TlsMaterial | None = None
-        self.quic = QuicEndpoints(config.quic_port if config.quic_port else _free_udp_port(config.host))
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._generation = 0  # bumped when the world object is replaced (reset)
@@ -429,7 +437,15 @@ class SimulatorServer:
         path = self.state_dir / WORLD_FILE
         if self.persistent and path.is_file():
             return World.load(path)
-        return World.seeded(self.config.subscription_id, self.config.tenant_id, self.config.location)
+        return World()  # seeded once the loopback block is claimed
+
+    def _seeded(self, block: loopback.Block) -> World:
+        return World.seeded(
+            self.config.subscription_id,
+            self.config.tenant_id,
+            self.config.location,
+            loopback_block=block.cidr,
+        )
 
     def _load_identity(self) -> IdentityPlatform:
         assert self.state_dir is not None
@@ -499,6 +515,7 @@ class SimulatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
         self.save(force=True)
+        self._block_claim.close()
 
     async def _ticker(self) -> None:
         """Finish due operations even when nobody polls, persist, and wake the QUIC reconciler."""
@@ -570,6 +587,7 @@ class SimulatorServer:
             "ARMSIM_CA_CERT": str(self.tls.ca_cert),
             "ARMSIM_CONTROL_URL": self.control_url,
             "ARMSIM_QUIC_PORT": str(self.quic.port),
+            "ARMSIM_LOOPBACK_BLOCK": self.block.cidr,
             "ARMSIM_LOCATION": self.config.location,
             "ARMSIM_RESOURCE_GROUP": DEFAULT_RESOURCE_GROUP,
             "ARMSIM_SUBNET_ID": f"{subnet_base}/{subnets[0]}",
@@ -867,6 +885,7 @@ class SimulatorServer:
             "federatedTokenFile": str(self.federated_token_path),
             "controlUrl": self.control_url,
             "quicPort": self.quic.port,
+            "loopbackBlock": self.block.cidr,
             "stateDir": str(self.state_dir),
             "persistent": self.persistent,
             "settings": self.settings.to_dict()
@@ -881,7 +900,9 @@ class SimulatorServer:
         return _json(200, self.env())
 
     async def _c_reset(self, request: web.Request) -> web.Response:
-        self.world = World.seeded(self.config.subscription_id, self.identity.tenant_id, self.config.location)
+        self.world = World.seeded(
+            self.config.subscription_id, self.identity.tenant_id, self.config.location, self.block.cidr
+        )
         self._generation += 1
         self.faults.clear()
         self.throttler.reset()
@@ -980,8 +1001,9 @@ class SimulatorServer:
             self.world.subscription(sub)
             if f"{sub}/{rg}".lower() not in self.world.resource_groups:
                 self.world.add_resource_group(sub, rg, location)
+            prefix = str(data.get("addressPrefix") or self.world.next_free_subnet_prefix())
             record = self.world.add_subnet(
-                sub, rg, str(data["virtualNetwork"]), str(data["name"]), str(data["addressPrefix"]), location
+                sub, rg, str(data["virtualNetwork"]), str(data["name"]), prefix, location
             )
             return _json(201, record)
         return _json(200, {"value": list(self.world.subnets.values())})

@@ -52,7 +52,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "fixtures" / "azure-rest-examples"  # copies with source and licence: SOURCES.md
 AE_SKU = "2022-datacenter-azure-edition-core"
-SUBNET_PREFIX = "127.0.9.0/24"
 
 TOLERATED: dict[str, set[str]] = {
     "VirtualMachine_Get.json": {"$.resources", "$.managedBy"},
@@ -177,7 +176,7 @@ class Replay:
         return f"/subscriptions/{self.sub}/resourceGroups/{name}"
 
     def subnet(self, rg: str, vnet: str, name: str, location: str) -> str:
-        return self.sim.control.add_subnet(vnet, name, SUBNET_PREFIX, resource_group=rg, location=location)
+        return self.sim.control.add_subnet(vnet, name, resource_group=rg, location=location)
 
     def nic(self, rg: str, name: str, location: str, subnet: str, **properties: Any) -> dict[str, Any]:
         body = {
