@@ -145,6 +145,15 @@ class SimulatorControl:
         """``Retry-After`` sent on LRO responses and polls."""
         self._call("PUT", "/settings", {"retryAfterSeconds": seconds})
 
+    def set_timing(self, profile: str, time_scale: float = 1.0, seed: int | None = None) -> dict[str, Any]:
+        """Timing profile ``"azure"`` (real durations, Retry-After 10-35 s or absent, scaled by
+        ``time_scale``) or ``"instant"`` (provisioning seconds / retry-after as set). A ``seed`` reseeds
+        the random choices."""
+        body: dict[str, Any] = {"profile": profile, "timeScale": time_scale}
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("PUT", "/settings", body)
+
     def set_token_lifetime(self, seconds: int) -> None:
         self._call("PUT", "/settings", {"tokenLifetimeSeconds": seconds})
 

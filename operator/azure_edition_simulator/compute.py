@@ -511,7 +511,7 @@ def _apply_vm_model(
         kind="vm.create" if creating else "vm.update",
         operation_name=ctx.operation,
         resource_id=vm_id,
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("vm.create" if creating else "vm.update"),
     )
     internal["operation"] = op["id"]
     return Reply(201 if creating else 200, render_vm(world, vm), lro.lro_headers(ctx, op))
@@ -644,7 +644,7 @@ def delete_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         kind="vm.delete",
         operation_name=ctx.operation,
         resource_id=vm["id"],
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("vm.delete"),
         params={"forceDeletion": ctx.query.get("forceDeletion", "false")},
     )
     internal["operation"] = op["id"]
@@ -665,7 +665,7 @@ def _action(ctx: RequestContext, vm: dict[str, Any], sub: str, kind: str, params
         kind=kind,
         operation_name=ctx.operation,
         resource_id=vm["id"],
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration(kind),
         params=params,
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
@@ -769,7 +769,7 @@ def put_run_command(ctx: RequestContext, sub: str, rg: str, name: str, command: 
         kind="runCommand.put",
         operation_name=ctx.operation,
         resource_id=rc_id,
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("runCommand.put"),
         params={"vm": vm["id"]},
     )
     return Reply(
@@ -809,7 +809,7 @@ def delete_run_command(ctx: RequestContext, sub: str, rg: str, name: str, comman
         kind="runCommand.delete",
         operation_name=ctx.operation,
         resource_id=doc["id"],
-        duration=0,
+        duration=ctx.settings.duration("runCommand.delete"),
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 
@@ -852,7 +852,7 @@ def delete_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         kind="disk.delete",
         operation_name=ctx.operation,
         resource_id=disk["id"],
-        duration=0,
+        duration=ctx.settings.duration("disk.delete"),
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 

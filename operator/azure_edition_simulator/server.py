@@ -29,6 +29,7 @@ from . import compute, errors, guest, loopback, lro, network, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
+from .timing import Timing
 from .tls import TlsMaterial, ensure_tls_material
 from .world import (
     DEFAULT_CLIENT_ID,
@@ -73,6 +74,9 @@ class SimulatorConfig:
     location: str = DEFAULT_LOCATION
     token_lifetime_seconds: int = 3600
     tls_hosts: tuple[str, ...] = ()  # extra DNS names / IPs for the serving certificate
+    profile: str = "instant"  # timing profile (timing.py): "instant" or "azure"
+    time_scale: float = 1.0  # multiplies every azure-profile duration and Retry-After
+    seed: int | None = None  # the same seed and requests give the same choices
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -409,7 +413,11 @@ class SimulatorServer:
         if self.state_dir is None:
             raise ValueError("a state directory (or a temporary one) is required for the CA and token files")
         self.persistent = config.state_dir is not None
-        self.settings = Settings(config.provisioning_seconds, config.retry_after_seconds)
+        self.settings = Settings(
+            config.provisioning_seconds,
+            config.retry_after_seconds,
+            Timing(config.profile, config.time_scale, config.seed),
+        )
         self.throttler = throttle.Throttler(config.throttling)
         self.faults = FaultInjector()
         self.requests = RequestLog()
@@ -588,6 +596,8 @@ class SimulatorServer:
             "ARMSIM_CONTROL_URL": self.control_url,
             "ARMSIM_QUIC_PORT": str(self.quic.port),
             "ARMSIM_LOOPBACK_BLOCK": self.block.cidr,
+            "ARMSIM_PROFILE": self.settings.timing.profile,
+            "ARMSIM_TIME_SCALE": f"{self.settings.timing.time_scale:g}",
             "ARMSIM_LOCATION": self.config.location,
             "ARMSIM_RESOURCE_GROUP": DEFAULT_RESOURCE_GROUP,
             "ARMSIM_SUBNET_ID": f"{subnet_base}/{subnets[0]}",
@@ -596,7 +606,13 @@ class SimulatorServer:
         }
 
     def write_env_file(self, path: Path) -> None:
-        lines = [f"{name}={shlex.quote(value)}" for name, value in self.env().items()]
+        env = self.env()
+        timing = self.settings.timing
+        if timing.realistic and timing.time_scale != 1.0:
+            # A scaled world scales its clients' fallback poll period too (azure-core's when Retry-After
+            # is absent; the operator's default is 15 s): AZURE_POLLING_INTERVAL, which the operator reads.
+            env["AZURE_POLLING_INTERVAL"] = f"{max(0.05, 15.0 * timing.time_scale):g}"
+        lines = [f"{name}={shlex.quote(value)}" for name, value in env.items()]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
@@ -930,6 +946,14 @@ class SimulatorServer:
                 self.settings.retry_after_seconds = max(0, int(data["retryAfterSeconds"]))
             if "tokenLifetimeSeconds" in data:
                 self.identity.token_lifetime_seconds = max(1, int(data["tokenLifetimeSeconds"]))
+            if "profile" in data or "timeScale" in data or "seed" in data:
+                timing = self.settings.timing
+                seed = data.get("seed", timing.seed)
+                timing.configure(
+                    str(data.get("profile", timing.profile)),
+                    float(data.get("timeScale", timing.time_scale)),
+                    None if seed is None else int(seed),
+                )
         return _json(
             200, self.settings.to_dict() | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds}
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors, loopback
+from .timing import Timing
 
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TENANT_ID = "10000000-0000-4000-8000-000000000001"
@@ -149,11 +150,22 @@ class Settings:
 
     provisioning_seconds: float = 0.5
     retry_after_seconds: int = 1
+    timing: Timing = field(default_factory=Timing)
+
+    def duration(self, kind: str) -> float:
+        """Seconds an operation of ``kind`` takes under the active timing profile."""
+        return self.timing.duration(kind, self.provisioning_seconds)
+
+    def retry_after(self, kind: str) -> dict[str, str]:
+        """The Retry-After header (or none) for a response about an operation of ``kind``."""
+        value = self.timing.retry_after(kind, self.retry_after_seconds)
+        return {} if value is None else {"Retry-After": value}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "provisioningSeconds": self.provisioning_seconds,
             "retryAfterSeconds": self.retry_after_seconds,
+            **self.timing.to_dict(),
         }
 
 

@@ -48,6 +48,7 @@ def sim(simulator_session: Simulator) -> Simulator:
     control.reset_world()
     defaults = {name: spec.to_dict() for name, spec in ThrottleConfig().buckets.items()}
     control.configure_throttling(enabled=True, **defaults)
+    control.set_timing("instant")
     control.set_provisioning_seconds(0)
     control.set_retry_after(0)
     control.set_token_lifetime(3600)

@@ -41,6 +41,8 @@ ENV_NAMES = {
     "ARMSIM_SUBNET_ID",
     "ARMSIM_EXTENDED_SUBNET_ID",
     "ARMSIM_STATE_DIR",
+    "ARMSIM_PROFILE",
+    "ARMSIM_TIME_SCALE",
 }
 
 # A client that knows nothing but the environment: DefaultAzureCredential, sync and aio SDK clients,
