@@ -514,7 +514,28 @@ def _apply_vm_model(
         duration=ctx.settings.duration("vm.create" if creating else "vm.update"),
     )
     internal["operation"] = op["id"]
-    return Reply(201 if creating else 200, render_vm(world, vm), lro.lro_headers(ctx, op))
+    doc = render_vm(world, vm)
+    if creating and ctx.settings.timing.realistic:
+        doc = first_create_response(doc)
+    return Reply(201 if creating else 200, doc, lro.lro_headers(ctx, op))
+
+
+def first_create_response(doc: dict[str, Any]) -> dict[str, Any]:
+    """A VM create's 201 as real CRP sends it: without what it fills in while provisioning.
+
+    The published create examples' 201 bodies have no ``timeCreated``, no ``exactVersion``, no disk ids
+    or sizes and no ``etag``; a client must read those from the resource once the operation finished.
+    """
+    doc = copy.deepcopy(doc)
+    doc.pop("etag", None)
+    props = doc["properties"]
+    props.pop("timeCreated", None)
+    storage = props.get("storageProfile", {})
+    storage.get("imageReference", {}).pop("exactVersion", None)
+    storage.get("osDisk", {}).pop("diskSizeGB", None)
+    for disk in [storage.get("osDisk", {}), *storage.get("dataDisks", [])]:
+        (disk.get("managedDisk") or {}).pop("id", None)
+    return doc
 
 
 def _new_disk(

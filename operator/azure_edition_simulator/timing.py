@@ -6,7 +6,7 @@ shows (issue #11; VM create 30–60 s, update 5–15 s, delete 15–30 s, NIC an
 20–60 s, assessPatches 30–120 s) and answers ``Retry-After`` of 10–35 s, or none at all on the responses
 where real Azure often omits it (many VM update and NIC PUTs, some polls), so a client falls back to its
 own polling interval. ``time_scale`` shrinks every duration and Retry-After proportionally (e.g. 0.05 in
-CI). Choices come from one ``random.Random(seed)``: the same seed and the same requests give the same
+CI; Retry-After stays whole seconds, rounded). Choices come from one ``random.Random(seed)``: the same seed and the same requests give the same
 durations and headers. ``instant`` is the simulator's historical behaviour: ``provisioning_seconds`` for
 Compute operations, network operations done at once, ``Retry-After: retry_after_seconds`` everywhere.
 """
@@ -89,7 +89,7 @@ class Timing:
 
 
 def format_seconds(seconds: float) -> str:
-    """Whole seconds as real Azure sends them; scaled values keep two decimals (azure-core reads floats)."""
-    if float(seconds).is_integer():
-        return str(int(seconds))
-    return f"{max(0.01, round(seconds, 2)):g}"
+    """Whole seconds, as Azure sends them and RFC 9110 requires (the generated Network SDK parses the
+    header with ``int()``). A scaled value under half a second becomes ``0``, which azure-core reads as
+    "use your polling interval" (the env file scales that, see server.write_env_file)."""
+    return str(round(seconds))
