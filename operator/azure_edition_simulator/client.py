@@ -195,6 +195,11 @@ class SimulatorControl:
                 body[field_name] = value
         return str(self._call("POST", "/subnets", body)["id"])
 
+    def restrict_sku(self, location: str, vm_size: str) -> list[str]:
+        """Make ``vm_size`` unavailable in ``location`` (VM PUT: 409 SkuNotAvailable; Resource SKUs lists
+        the restriction)."""
+        return self._call("POST", "/sku-restrictions", {"location": location, "vmSize": vm_size})["value"]
+
     # --- faults and throttling ---------------------------------------------------------------------------
 
     def inject_fault(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, lro, throttle
+from . import errors, guest, images, lro, skus, throttle
 from .context import Reply, RequestContext
 from .world import (
+    REGIONS,
     World,
     check_location,
     check_location_unchanged,
@@ -187,6 +189,66 @@ def validate_patch_settings(
             "flag must be set to false to enable hotpatching.",
             target="bypassPlatformSafetyChecksOnUserSchedule",
         )
+
+
+def validate_vm_size(
+    world: World, location: str, props: dict[str, Any], image: images.PlatformImage, nic_ids: list[str]
+) -> None:
+    """``vmSize`` against the catalogue (skus.py): offered here, bootable generation, premium IO, AN."""
+    name = (props.get("hardwareProfile") or {}).get("vmSize")
+    if not name:
+        return
+    size = skus.find(name)
+    if size is None:
+        offered = ",".join(s.name for s in skus.CATALOGUE if not world.sku_restricted(location, s.name))
+        raise errors.ArmError(
+            400,
+            "InvalidParameter",
+            f"The requested VM size {name} is not available in the current region. The sizes available in the "
+            f"current region are: {offered}. Find out more on the available VM sizes in each region at "
+            "https://aka.ms/azure-regions.",
+            target="vmSize",
+        )
+    if world.sku_restricted(location, size.name):
+        raise errors.ArmError(
+            409,
+            "SkuNotAvailable",
+            f"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: {size.name}' "
+            f"is currently not available in location '{location}'. Please try another size or deploy to a "
+            "different location or different zone. See https://aka.ms/azureskunotavailable for details.",
+        )
+    if image.hyper_v_generation not in size.hyper_v_generations:
+        generation = image.hyper_v_generation.removeprefix("V")
+        raise errors.ArmError(
+            400,
+            "BadRequest",
+            f"The selected VM size '{size.name}' cannot boot Hypervisor Generation '{generation}'. If this was a "
+            "Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor "
+            "Generation of the selected VM Size. If this was an Update operation please select a Hypervisor "
+            f"Generation '{generation}' VM Size. For more information, see https://aka.ms/azuregen2vm",
+        )
+    storage = props.get("storageProfile") or {}
+    for disk in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
+        account = (disk.get("managedDisk") or {}).get("storageAccountType", "")
+        if account.startswith("Premium") and not size.premium_io:
+            # Wording: a captured 400 (google/cloud-forensics-utils#488).
+            raise errors.ArmError(
+                400,
+                "InvalidParameter",
+                f"Requested operation cannot be performed because the VM size {size.name} does not support the "
+                f"storage account type {account} of disk '{disk.get('name', '')}'. Consider updating the VM to a "
+                "size that supports Premium storage.",
+            )
+    for nic_id in nic_ids:
+        nic = world.nics.get(key(nic_id))
+        if nic and nic["properties"].get("enableAcceleratedNetworking") and not size.accelerated_networking:
+            # Code from Network's error list; wording: simulator.
+            raise errors.ArmError(
+                400,
+                "VMSizeIsNotPermittedToEnableAcceleratedNetworking",
+                f"VM size {size.name} is not compatible with Accelerated Networking on NIC(s) [{nic['id']}]. "
+                "Please use a size that supports Accelerated Networking or disable it on the NIC.",
+            )
 
 
 def validate_network_profile(world: World, vm_id: str, props: dict[str, Any]) -> list[str]:
@@ -463,6 +525,7 @@ def _apply_vm_model(
     image, exact = validate_image(merged)
     validate_patch_settings(image, _windows(merged), ctx.api_version)
     nic_ids = validate_network_profile(world, vm_id, merged)
+    validate_vm_size(world, location, merged, image, nic_ids)
     model = _with_defaults(name, merged, image, exact)
     if existing is not None:
         _check_create_only(existing["properties"], model)
@@ -886,6 +949,30 @@ def _image_base(sub: str, location: str, publisher: str, offer: str) -> str:
         f"/Subscriptions/{sub}/Providers/Microsoft.Compute/Locations/{location}/Publishers/{publisher}"
         f"/ArtifactTypes/VMImage/Offers/{offer}"
     )
+
+
+_LOCATION_FILTER = re.compile(r"^\s*location\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+
+
+def list_resource_skus(ctx: RequestContext, sub: str) -> Reply:
+    """Resource SKUs - List: the VM sizes per region (``$filter=location eq '<region>'`` narrows it)."""
+    wanted = ctx.query.get("$filter")
+    if wanted:
+        match = _LOCATION_FILTER.match(wanted)
+        if not match:
+            # (wording: simulator) Resource SKUs supports only a location filter.
+            raise errors.ArmError(
+                400, "InvalidFilter", f"The filter '{wanted}' is not supported; use location eq '<region>'."
+            )
+        locations = [check_location(match.group(1), "Microsoft.Compute/skus")]
+    else:
+        locations = sorted(REGIONS)
+    value = [
+        skus.resource_sku(size, loc, ctx.world.sku_restricted(loc, size.name))
+        for loc in locations
+        for size in skus.CATALOGUE
+    ]
+    return Reply(200, {"value": value})
 
 
 def list_image_skus(ctx: RequestContext, sub: str, location: str, publisher: str, offer: str) -> Reply:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import compute, errors, guest, loopback, lro, network, throttle
+from . import apiversions, compute, errors, guest, loopback, lro, network, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -43,6 +43,7 @@ from .world import (
     Settings,
     World,
     key,
+    normalize_location,
 )
 
 log = logging.getLogger("azure_edition_simulator")
@@ -51,8 +52,6 @@ CONTROL_PREFIX = "/_simulator"
 WORLD_FILE = "world.json"
 IDENTITY_FILE = "identity.json"
 FEDERATED_TOKEN_FILE = "federated-token"
-API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-MIN_API_VERSION = "2015-06-15"
 
 
 @dataclass
@@ -101,9 +100,14 @@ class Route:
     handler: Handler
     resource_type: str
     rg_scoped: bool
+    provider: str
 
 
 def _r(method: str, pattern: str, operation: str, handler: Handler, resource_type: str) -> Route:
+    provider = next(
+        (p for p in ("Microsoft.Compute", "Microsoft.Network") if p.replace(".", r"\.") in pattern),
+        "Microsoft.Resources",
+    )
     return Route(
         method,
         re.compile(pattern + r"/?$", re.IGNORECASE),
@@ -111,6 +115,7 @@ def _r(method: str, pattern: str, operation: str, handler: Handler, resource_typ
         handler,
         resource_type,
         "(?P<rg>" in pattern,
+        provider,
     )
 
 
@@ -180,6 +185,13 @@ ROUTES: tuple[Route, ...] = (
         "Compute_GetOperation",
         lambda c, sub, loc, op: lro.get_status(c, sub, op),
         "locations/operations",
+    ),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Compute/skus",
+        "ResourceSkus_List",
+        compute.list_resource_skus,
+        "skus",
     ),
     _r("GET", _IMG, "VirtualMachineImages_ListSkus", compute.list_image_skus, "locations/publishers"),
     _r(
@@ -661,13 +673,8 @@ class SimulatorServer:
             caller = self.identity.authenticate(request.headers.get("Authorization"), origin)
             client_id = caller.client_id
             body = await self._body(request, method)
-            api_version = query.get("api-version")
-            if not api_version:
-                raise errors.missing_api_version()
-            if not API_VERSION_RE.match(api_version) or api_version < MIN_API_VERSION:
-                raise errors.invalid_api_version(
-                    api_version, route.resource_type, f"{MIN_API_VERSION} or later, as YYYY-MM-DD[-preview]"
-                )
+            api_version = query.get("api-version", "")
+            apiversions.check(api_version, route.provider, route.resource_type)
             sub = params["sub"]
             self.world.subscription(sub)
             bucket = throttle.SUBSCRIPTION_READS if method == "GET" else throttle.SUBSCRIPTION_WRITES
@@ -845,6 +852,9 @@ class SimulatorServer:
             ("POST", "/resource-groups", self._c_resource_groups),
             ("GET", "/subnets", self._c_subnets),
             ("POST", "/subnets", self._c_subnets),
+            ("GET", "/sku-restrictions", self._c_sku_restrictions),
+            ("POST", "/sku-restrictions", self._c_sku_restrictions),
+            ("DELETE", "/sku-restrictions", self._c_sku_restrictions),
             ("GET", "/vms", self._c_vms),
             ("GET", "/vms/{rg}/{vm}/guest", self._c_guest),
             ("PATCH", "/vms/{rg}/{vm}/guest", self._c_guest),
@@ -1031,6 +1041,19 @@ class SimulatorServer:
             )
             return _json(201, record)
         return _json(200, {"value": list(self.world.subnets.values())})
+
+    async def _c_sku_restrictions(self, request: web.Request) -> web.Response:
+        """Restrict a VM size in a region for the subscription (Resource SKUs ``restrictions``)."""
+        if request.method == "POST":
+            data = await self._json_body(request)
+            entry = f"{normalize_location(str(data['location']))}/{data['vmSize']}".lower()
+            if entry not in self.world.sku_restrictions:
+                self.world.sku_restrictions.append(entry)
+                self.world.touch()
+        elif request.method == "DELETE":
+            self.world.sku_restrictions.clear()
+            self.world.touch()
+        return _json(200, {"value": list(self.world.sku_restrictions)})
 
     def _vm_from_request(self, request: web.Request) -> dict[str, Any]:
         sub = request.query.get("subscriptionId", self.config.subscription_id)

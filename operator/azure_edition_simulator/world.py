@@ -186,6 +186,7 @@ class World:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
     guest_defaults: dict[str, Any] = field(default_factory=lambda: {"enableSmbQuic": True})
+    sku_restrictions: list[str] = field(default_factory=list)  # "location/size", lower case
     loopback_block: str = LEGACY_BLOCK  # guests' addresses (subnets, public IPs) live here: loopback.py
     revision: int = 0
 
@@ -284,6 +285,10 @@ class World:
         if record is None:
             raise errors.resource_group_not_found(name)
         return record
+
+    def sku_restricted(self, location: str, size: str) -> bool:
+        """A size restricted for this subscription in ``location`` (Resource SKUs ``restrictions``)."""
+        return f"{normalize_location(location)}/{size}".lower() in self.sku_restrictions
 
     def touch(self) -> None:
         self.revision += 1
@@ -404,6 +409,7 @@ class World:
         "operations",
         "operation_failures",
         "guest_defaults",
+        "sku_restrictions",
         "loopback_block",
     )
 

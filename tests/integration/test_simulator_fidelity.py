@@ -28,7 +28,10 @@ Tolerated differences (features the simulator does not model), by example:
 Quirks from tests/fixtures/azure-rest-examples/SOURCES.md: the Hotpatch create example uses ``2016-Datacenter``, which Azure rejects with
 ``enableHotpatching: true`` — replayed verbatim it must fail with ``InvalidParameter``; replayed with an
 Azure Edition SKU it must match. The example ``Location`` headers start their query with ``&``; the
-simulator's are well-formed URLs, and only their presence is compared.
+simulator's are well-formed URLs, and only their presence is compared. Both create examples ask for
+``Standard_D1_v2`` with a ``Premium_LRS`` OS disk, which Azure refuses (Dv2 has no premium storage:
+``InvalidParameter``); replayed verbatim they must fail so, and replayed with ``Standard_DS1_v2`` (the
+size their responses show) they must match.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "fixtures" / "azure-rest-examples"  # copies with source and licence: SOURCES.md
 AE_SKU = "2022-datacenter-azure-edition-core"
+PREMIUM_SIZE = "Standard_DS1_v2"  # the create examples' Standard_D1_v2 has no premium storage
 
 TOLERATED: dict[str, set[str]] = {
     "VirtualMachine_Get.json": {"$.resources", "$.managedBy"},
@@ -285,6 +289,7 @@ def test_vm_create_examples(replay: Replay, example: str, sku: str | None) -> No
     rg, _ = _my_vm_world(replay)
     params = replay.substitute(data["parameters"], {"{existing-nic-name}": "existing-nic"})
     body = copy.deepcopy(params["parameters"])
+    body["properties"]["hardwareProfile"]["vmSize"] = PREMIUM_SIZE  # see the module docstring
     if sku:
         body["properties"]["storageProfile"]["imageReference"]["sku"] = sku
     path = f"/subscriptions/{replay.sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{params['vmName']}"
@@ -306,6 +311,18 @@ def test_hotpatch_example_verbatim_is_refused_as_azure_does(replay: Replay) -> N
     response = replay.send("PUT", path, params["api-version"], params["parameters"])
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidParameter"
+
+
+def test_create_example_verbatim_is_refused_for_premium_disk_on_dv2(replay: Replay) -> None:
+    example = "VirtualMachine_Create_WindowsVmWithAutomaticByPlatformSettings.json"
+    data = load(example)
+    rg, _ = _my_vm_world(replay)
+    params = replay.substitute(data["parameters"], {"{existing-nic-name}": "existing-nic"})
+    path = f"/subscriptions/{replay.sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{params['vmName']}"
+    response = replay.send("PUT", path, params["api-version"], params["parameters"])
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidParameter"
+    assert "does not support the storage account type Premium_LRS" in response.json()["error"]["message"]
 
 
 def test_vm_get_example(replay: Replay) -> None:
