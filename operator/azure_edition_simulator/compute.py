@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, lro, skus, throttle
+from . import errors, guest, images, limits, lro, skus, throttle
 from .context import Reply, RequestContext
 from .world import (
     REGIONS,
@@ -479,7 +479,9 @@ def put_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     if existing is not None:
         ctx.vm_token(throttle.VM_UPDATE, vm_id)
     props_in, password = _strip_input(body.get("properties") or {})
+    limits.check_tags(body.get("tags"))
     if existing is None:
+        limits.check_vm_name(name)
         os_profile = props_in.get("osProfile")
         if os_profile is None:
             raise errors.missing_parameter("osProfile")
@@ -487,6 +489,7 @@ def put_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
             raise errors.missing_parameter("adminUsername")
         if not password:
             raise errors.missing_parameter("adminPassword")
+        limits.check_windows_os_profile(os_profile, password)
         merged = props_in
     else:
         merged = deep_merge(existing["properties"], props_in)
@@ -500,6 +503,7 @@ def patch_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     vm = find_vm(world, sub, rg, name)
     _refuse_if_deleting(world, vm, "PATCH")
+    limits.check_tags(body.get("tags"))
     ctx.vm_token(throttle.VM_UPDATE, vm["id"])
     props_in, _ = _strip_input(body.get("properties") or {})
     merged = deep_merge(vm["properties"], props_in)

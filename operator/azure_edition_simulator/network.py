@@ -18,7 +18,7 @@ import secrets
 import uuid
 from typing import Any
 
-from . import errors, lro
+from . import errors, limits, lro
 from .context import Reply, RequestContext
 from .world import World, check_location, check_location_unchanged, key, resource_id
 
@@ -103,6 +103,9 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     nic_id = _nic_id(world, sub, rg, name)
     existing = world.nics.get(key(nic_id))
+    if existing is None:
+        limits.check_network_name(name)
+    limits.check_tags(body.get("tags"))
     location = check_location(body.get("location"), NIC_TYPE)
     check_location_unchanged(existing, location, rg)
     props_in = copy.deepcopy(body.get("properties") or {})
@@ -304,6 +307,9 @@ def put_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     pip_id = _pip_id(world, sub, rg, name)
     existing = world.public_ips.get(key(pip_id))
+    if existing is None:
+        limits.check_network_name(name)
+    limits.check_tags(body.get("tags"))
     location = check_location(body.get("location"), PIP_TYPE)
     check_location_unchanged(existing, location, rg)
     sku = body.get("sku") or (existing or {}).get("sku") or {"name": "Basic", "tier": "Regional"}

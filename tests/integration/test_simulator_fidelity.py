@@ -152,6 +152,7 @@ class Replay:
         text = json.dumps(value)
         for placeholder, real in {
             "{subscription-id}": self.sub,
+            "{your-password}": "Sim-Passw0rd!2026",  # a placeholder a user fills in; Azure checks complexity
             "/subscriptions/subid/": f"/subscriptions/{self.sub}/",
             **names,
         }.items():
