@@ -176,7 +176,7 @@ resourceGroup, location}``; ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults
 {enableSmbQuic, rebootPending, availablePatches, certificate: {<spec>, serverName}}`` (without
-serverName, new VMs use tag ``azureedition.io/smb-over-quic-server-name`` or
+serverName, new VMs use tag ``azureedition.io_smb-over-quic-server-name`` or
 ``<computerName>.simulated.test``); ``POST identity/federated-tokens {subject, audience,
 lifetimeSeconds}``; ``GET|POST identity/principals``.
 """

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-scale", type=float, default=1.0, help="multiply azure-profile durations (e.g. 0.05 in CI)"
     )
     parser.add_argument("--seed", type=int, help="seed for every random choice (deterministic runs)")
+    parser.add_argument(
+        "--consistency-rate",
+        type=float,
+        help="probability of a transient eventual-consistency answer (default: 0.02 with --profile azure, else 0)",
+    )
+    parser.add_argument("--no-policy", action="store_true", help="no Azure Policy model (set_policy refused)")
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
     for name, flag in (
         (throttle.SUBSCRIPTION_READS, "--throttle-subscription-reads"),
@@ -104,6 +110,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         profile=args.profile,
         time_scale=args.time_scale,
         seed=args.seed,
+        consistency_rate=args.consistency_rate,
+        policy=not args.no_policy,
     )
 
 

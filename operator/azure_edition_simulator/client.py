@@ -154,6 +154,36 @@ class SimulatorControl:
             body["seed"] = seed
         return self._call("PUT", "/settings", body)
 
+    def set_consistency_rate(self, rate: float) -> None:
+        """Probability of a transient eventual-consistency answer (429 RetryableError with a
+        ReferencedResourceNotProvisioned detail) on writes that reference another resource; 0: off."""
+        self._call("PUT", "/settings", {"consistencyRate": rate})
+
+    def expire_operations(self, after_seconds: float | None) -> None:
+        """Operation status URLs (Azure-AsyncOperation and Location) answer 404 once the operation is
+        older than this (None: never)."""
+        self._call("PUT", "/settings", {"operationExpirySeconds": after_seconds})
+
+    def set_policy(self, tags: dict[str, str] | None, system_assigned_identity: bool) -> None:
+        """The Azure Policy model: tags appended to, and a system-assigned identity given to, every VM PUT."""
+        self._call(
+            "PUT",
+            "/settings",
+            {"policy": {"tags": tags or {}, "systemAssignedIdentity": system_assigned_identity}},
+        )
+
+    def delay_authorization(self, client_id: str, scope: str, seconds: float) -> None:
+        """``403 AuthorizationFailed`` for that principal on that scope (an ARM id prefix) for the next
+        ``seconds`` (role assignment propagation)."""
+        self._call(
+            "POST", "/authorization-delays", {"clientId": client_id, "scope": scope, "seconds": seconds}
+        )
+
+    def out_of_band(self, action: str, resource_group: str, vm: str, **args: Any) -> dict[str, Any]:
+        """A change made by someone else: ``delete``, ``resize`` (size=), ``remove-nic`` (nic_id=),
+        ``set-tags`` (tags= replaces the VM's tags), ``stop`` (deallocate: bool = True), ``start``."""
+        return self._call("POST", f"/vms/{resource_group}/{vm}/out-of-band", {"action": action, **args})
+
     def set_token_lifetime(self, seconds: int) -> None:
         self._call("PUT", "/settings", {"tokenLifetimeSeconds": seconds})
 
@@ -161,9 +191,15 @@ class SimulatorControl:
         return self._call("POST", "/subscriptions", {"subscriptionId": subscription_id})
 
     def add_resource_group(
-        self, name: str, location: str | None = None, subscription_id: str | None = None
+        self,
+        name: str,
+        location: str | None = None,
+        subscription_id: str | None = None,
+        ready_after_seconds: float = 0,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
+        """Add a resource group; ARM answers ``404 ResourceGroupNotFound`` for it until
+        ``ready_after_seconds`` have passed (a group still being created)."""
+        body: dict[str, Any] = {"name": name, "readyAfterSeconds": ready_after_seconds}
         if location:
             body["location"] = location
         if subscription_id:
@@ -215,8 +251,11 @@ class SimulatorControl:
         drop: bool = False,
         times: int | None = 1,
         operation: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        additional_info: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Add a fault; returns its id. ``times=None`` keeps it until removed."""
+        """Add a fault; returns its id. ``times=None`` keeps it until removed. ``details`` and
+        ``additional_info`` become ARM's ``error.details`` and ``error.additionalInfo``."""
         body: dict[str, Any] = {
             "method": method,
             "pathRegex": path_regex,
@@ -229,6 +268,8 @@ class SimulatorControl:
             ("code", code),
             ("message", message),
             ("operation", operation),
+            ("details", details),
+            ("additionalInfo", additional_info),
         ):
             if value is not None:
                 body[field_name] = value

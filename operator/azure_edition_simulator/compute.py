@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, limits, lro, skus, throttle
+from . import errors, guest, images, limits, lro, others, skus, throttle
 from .context import Reply, RequestContext
 from .world import (
     REGIONS,
@@ -49,7 +49,7 @@ WINDOWS_COMMAND_IDS = (
     "RDPSettings",
     "ResetRDPConfig",
 )
-SERVER_NAME_TAG = "azureedition.io/smb-over-quic-server-name"
+SERVER_NAME_TAG = "azureedition.io_smb-over-quic-server-name"
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -362,6 +362,19 @@ def render_vm(world: World, vm: dict[str, Any], expand: str = "") -> dict[str, A
     return doc
 
 
+def power_state(world: World, vm: dict[str, Any]) -> str:
+    """running, starting, stopped or deallocated (the last two only after an out-of-band stop)."""
+    stopped = world.vm_internal.get(key(vm["id"]), {}).get("powerState")
+    if stopped:
+        return str(stopped)
+    return "running" if vm["properties"].get("provisioningState") in ("Succeeded", "Updating") else "starting"
+
+
+def power_status(world: World, vm: dict[str, Any]) -> dict[str, str]:
+    state = power_state(world, vm)
+    return {"code": f"PowerState/{state}", "level": "Info", "displayStatus": f"VM {state}"}
+
+
 def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
     """``virtualMachines/{vm}/instanceView`` (shape of VirtualMachine_Get_InstanceView.json)."""
     props = vm["properties"]
@@ -418,11 +431,7 @@ def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
                 "displayStatus": display,
                 "time": status_time,
             },
-            {
-                "code": "PowerState/running" if running else "PowerState/starting",
-                "level": "Info",
-                "displayStatus": "VM running" if running else "VM starting",
-            },
+            power_status(world, vm),
         ],
     }
     boot = (props.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
@@ -459,7 +468,14 @@ def list_vms(ctx: RequestContext, sub: str, rg: str | None) -> Reply:
     )
     if rg is not None:
         ctx.world.resource_group(sub, rg)
-    value = [render_vm(ctx.world, vm) for k, vm in sorted(ctx.world.vms.items()) if k.startswith(prefix)]
+    status_only = ctx.query.get("statusOnly", "").lower() == "true"
+    value = []
+    for k, vm in sorted(ctx.world.vms.items()):
+        if k.startswith(prefix):
+            doc = render_vm(ctx.world, vm)
+            if status_only:  # each VM with its instanceView (CRP's statusOnly=true listing)
+                doc["properties"]["instanceView"] = instance_view(ctx.world, vm)
+            value.append(doc)
     return Reply(200, {"value": value})
 
 
@@ -478,6 +494,8 @@ def put_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     check_location_unchanged(existing, location, rg)
     if existing is not None:
         ctx.vm_token(throttle.VM_UPDATE, vm_id)
+    else:
+        ctx.response_headers["x-ms-ratelimit-remaining-resource"] = others.meter(ctx.settings, "PutVM", sub)
     props_in, password = _strip_input(body.get("properties") or {})
     limits.check_tags(body.get("tags"))
     if existing is None:
@@ -530,6 +548,8 @@ def _apply_vm_model(
     validate_patch_settings(image, _windows(merged), ctx.api_version)
     nic_ids = validate_network_profile(world, vm_id, merged)
     validate_vm_size(world, location, merged, image, nic_ids)
+    for nic_id in nic_ids:
+        others.check_reference(ctx.settings, world.nics[key(nic_id)], vm_id, "PutNicOperation")
     model = _with_defaults(name, merged, image, exact)
     if existing is not None:
         _check_create_only(existing["properties"], model)
@@ -560,6 +580,7 @@ def _apply_vm_model(
             vm[passthrough] = copy.deepcopy(body[passthrough])
         elif existing is not None and passthrough in existing:
             vm[passthrough] = existing[passthrough]
+    others.apply_policy(ctx.settings, world, sub, vm)
     world.vms[key(vm_id)] = vm
     internal = _internal(world, vm)
     internal["stateTime"] = now_iso
@@ -698,11 +719,11 @@ def _attach_nics(world: World, vm: dict[str, Any], nic_ids: list[str]) -> None:
             nic["properties"]["primary"] = primary.get(nic_key, False)
             nic["properties"].setdefault("macAddress", _mac())
         elif owner and key(owner) == key(vm["id"]):
-            _detach_nic(world, nic)
+            detach_nic(world, nic)
     world.touch()
 
 
-def _detach_nic(world: World, nic: dict[str, Any]) -> None:
+def detach_nic(world: World, nic: dict[str, Any]) -> None:
     nic["properties"].pop("virtualMachine", None)
     nic["properties"].pop("primary", None)
     nic["properties"].pop("macAddress", None)
@@ -924,6 +945,33 @@ def list_disks(ctx: RequestContext, sub: str, rg: str) -> Reply:
     )
 
 
+def patch_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
+    """Disks - Update: tags (replaced when given) and a few mutable properties, as an LRO."""
+    body = ctx.body_object()
+    disk = ctx.world.disks.get(key(_disk_id(ctx.world, sub, rg, name)))
+    if disk is None:
+        raise errors.resource_not_found(DISK_TYPE, name, rg)
+    if "tags" in body:
+        limits.check_tags(body["tags"])
+        disk["tags"] = dict(body["tags"] or {})
+    for prop in ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess"):
+        if prop in (body.get("properties") or {}):
+            disk["properties"][prop] = body["properties"][prop]
+    if "sku" in body:
+        disk["sku"] = body["sku"]
+    ctx.world.touch()
+    op = ctx.world.new_operation(
+        provider=COMPUTE,
+        subscription=sub,
+        location=disk["location"],
+        kind="disk.update",
+        operation_name=ctx.operation,
+        resource_id=disk["id"],
+        duration=ctx.settings.duration("disk.update"),
+    )
+    return Reply(200, copy.deepcopy(disk), lro.lro_headers(ctx, op))
+
+
 def delete_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     disk_key = key(_disk_id(ctx.world, sub, rg, name))
     disk = ctx.world.disks.get(disk_key)
@@ -1058,7 +1106,7 @@ def complete(world: World, op: dict[str, Any]) -> None:
         world.finish_operation(op, "Succeeded")
     elif kind == "vm.delete":
         if vm is not None:
-            _remove_vm(world, vm)
+            remove_vm(world, vm)
         world.finish_operation(op, "Succeeded")
     elif kind in ("vm.assessPatches", "vm.installPatches", "vm.runCommand"):
         g = world.guests.get(key(op["resourceId"]))
@@ -1134,7 +1182,7 @@ def _on_provisioned(world: World, vm: dict[str, Any], *, first: bool) -> None:
             g["mappings"] = [mapping]
 
 
-def _remove_vm(world: World, vm: dict[str, Any]) -> None:
+def remove_vm(world: World, vm: dict[str, Any]) -> None:
     vm_key = key(vm["id"])
     storage = vm["properties"].get("storageProfile", {})
     for disk_ref in [storage.get("osDisk", {}), *storage.get("dataDisks", [])]:
@@ -1151,7 +1199,7 @@ def _remove_vm(world: World, vm: dict[str, Any]) -> None:
         nic = world.nics.get(key(ref["id"]))
         if nic is None:
             continue
-        _detach_nic(world, nic)
+        detach_nic(world, nic)
         if ref["properties"].get("deleteOption") == "Delete":
             from . import network
 

@@ -12,6 +12,7 @@ runCommand) or ``204``; a failed operation answers its error envelope.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import errors
@@ -47,6 +48,10 @@ def lro_headers(
 def _operation(ctx: RequestContext, subscription: str, operation_id: str) -> dict[str, Any]:
     op = ctx.world.operations.get(operation_id)
     if op is None or op["subscription"].lower() != subscription.lower():
+        raise errors.ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+    expiry = ctx.settings.operation_expiry_seconds
+    if expiry is not None and time.time() - op["startEpoch"] > expiry:
+        # Operation records are kept for a limited time; a client must then re-read the resource.
         raise errors.ArmError(404, "NotFound", "The entity was not found in this Azure location.")
     return op
 

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from typing import Any
 
-from . import errors, limits, lro
+from . import errors, limits, lro, others
 from .context import Reply, RequestContext
 from .world import World, check_location, check_location_unchanged, key, resource_id
 
@@ -135,11 +135,13 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         subnet = world.subnets.get(key(subnet_ref))
         if subnet is None:
             raise errors.invalid_resource_reference(subnet_ref, nic_id)
+        others.check_reference(ctx.settings, subnet, nic_id, "PutSubnetOperation")
         pip_ref = (cfg_props.pop("publicIPAddress", None) or {}).get("id")
         if pip_ref:
             pip = world.public_ips.get(key(pip_ref))
             if pip is None:
                 raise errors.invalid_resource_reference(pip_ref, nic_id)
+            others.check_reference(ctx.settings, pip, nic_id, "PutPublicIpAddressOperation")
             owner = (pip["properties"].get("ipConfiguration") or {}).get("id")
             if owner and key(owner) != key(cfg_id):
                 raise errors.public_ip_in_use_attach(pip["id"], owner)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 import secrets
 import shlex
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apiversions, compute, errors, guest, loopback, lro, network, throttle
+from . import apiversions, compute, errors, guest, loopback, lro, network, others, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -76,6 +77,8 @@ class SimulatorConfig:
     profile: str = "instant"  # timing profile (timing.py): "instant" or "azure"
     time_scale: float = 1.0  # multiplies every azure-profile duration and Retry-After
     seed: int | None = None  # the same seed and requests give the same choices
+    consistency_rate: float | None = None  # None: others.DEFAULT_AZURE_RATE in the azure profile, else 0
+    policy: bool = True  # False (--no-policy): no Azure Policy model
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -178,6 +181,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r("GET", _C + r"/disks", "Disks_ListByResourceGroup", compute.list_disks, "disks"),
     _r("GET", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Get", compute.get_disk, "disks"),
+    _r("PATCH", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Update", compute.patch_disk, "disks"),
     _r("DELETE", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Delete", compute.delete_disk, "disks"),
     _r(
         "GET",
@@ -352,7 +356,7 @@ class QuicEndpoints:
             g = world.guests.get(vm_key)
             if g is None or not g["enableSmbQuic"] or not g["mappings"]:
                 continue
-            if vm["properties"].get("provisioningState") not in ("Succeeded", "Updating"):
+            if compute.power_state(world, vm) != "running":
                 continue
             address = compute.vm_address(world, vm)
             if _is_loopback(address):
@@ -430,6 +434,12 @@ class SimulatorServer:
             config.retry_after_seconds,
             Timing(config.profile, config.time_scale, config.seed),
         )
+        rate = config.consistency_rate
+        if rate is None:
+            rate = others.DEFAULT_AZURE_RATE if config.profile == "azure" else 0.0
+        self.settings.consistency_rate = rate
+        self.settings.consistency_rng = random.Random(None if config.seed is None else config.seed + 1)
+        self.settings.policy_enabled = config.policy
         self.throttler = throttle.Throttler(config.throttling)
         self.faults = FaultInjector()
         self.requests = RequestLog()
@@ -672,6 +682,9 @@ class SimulatorServer:
                 raise errors.method_not_allowed(method, path) if known else errors.unknown_route(path)
             caller = self.identity.authenticate(request.headers.get("Authorization"), origin)
             client_id = caller.client_id
+            others.check_authorization(
+                self.settings, caller.client_id, caller.object_id, path, others.arm_action(path, method)
+            )
             body = await self._body(request, method)
             api_version = query.get("api-version", "")
             apiversions.check(api_version, route.provider, route.resource_type)
@@ -681,6 +694,10 @@ class SimulatorServer:
             decision = self.throttler.take(bucket, f"{sub.lower()}:{caller.object_id}")
             header = "x-ms-ratelimit-remaining-subscription-" + ("reads" if method == "GET" else "writes")
             extra[header] = str(decision.remaining)
+            # ARM's regional token buckets report a global count too (same bucket here).
+            extra[header.replace("subscription-", "subscription-global-")] = str(decision.remaining)
+            if route.operation == "Compute_GetOperation":  # CRP meters operation polls per subscription
+                extra["x-ms-ratelimit-remaining-resource"] = others.meter(self.settings, "GetOperation", sub)
             if not decision.allowed:
                 verb = "read" if method == "GET" else "write"
                 raise errors.ArmError(
@@ -852,6 +869,8 @@ class SimulatorServer:
             ("POST", "/resource-groups", self._c_resource_groups),
             ("GET", "/subnets", self._c_subnets),
             ("POST", "/subnets", self._c_subnets),
+            ("POST", "/authorization-delays", self._c_authorization_delays),
+            ("POST", "/vms/{rg}/{vm}/out-of-band", self._c_out_of_band),
             ("GET", "/sku-restrictions", self._c_sku_restrictions),
             ("POST", "/sku-restrictions", self._c_sku_restrictions),
             ("DELETE", "/sku-restrictions", self._c_sku_restrictions),
@@ -930,6 +949,7 @@ class SimulatorServer:
             self.config.subscription_id, self.identity.tenant_id, self.config.location, self.block.cidr
         )
         self._generation += 1
+        self.settings.authorization_delays.clear()
         self.faults.clear()
         self.throttler.reset()
         self.requests.reset()
@@ -956,6 +976,22 @@ class SimulatorServer:
                 self.settings.retry_after_seconds = max(0, int(data["retryAfterSeconds"]))
             if "tokenLifetimeSeconds" in data:
                 self.identity.token_lifetime_seconds = max(1, int(data["tokenLifetimeSeconds"]))
+            if "consistencyRate" in data:
+                rate = float(data["consistencyRate"])
+                if not 0 <= rate <= 1:
+                    raise ValueError("consistencyRate is a probability (0..1)")
+                self.settings.consistency_rate = rate
+            if "operationExpirySeconds" in data:
+                expiry = data["operationExpirySeconds"]
+                self.settings.operation_expiry_seconds = None if expiry is None else float(expiry)
+            if "policy" in data:
+                policy = data["policy"]
+                if not self.settings.policy_enabled and (
+                    policy.get("tags") or policy.get("systemAssignedIdentity")
+                ):
+                    raise ValueError("the Azure Policy model is off (--no-policy)")
+                self.settings.policy_tags = {str(k): str(v) for k, v in (policy.get("tags") or {}).items()}
+                self.settings.policy_identity = bool(policy.get("systemAssignedIdentity", False))
             if "profile" in data or "timeScale" in data or "seed" in data:
                 timing = self.settings.timing
                 seed = data.get("seed", timing.seed)
@@ -1023,6 +1059,9 @@ class SimulatorServer:
             record = self.world.add_resource_group(
                 sub, str(data["name"]), str(data.get("location", self.config.location))
             )
+            ready_after = float(data.get("readyAfterSeconds", 0))
+            if ready_after > 0:  # ARM answers ResourceGroupNotFound while it is being created
+                self.world.rg_ready_at[f"{sub}/{data['name']}".lower()] = time.time() + ready_after
             return _json(201, record)
         return _json(200, {"value": list(self.world.resource_groups.values())})
 
@@ -1041,6 +1080,22 @@ class SimulatorServer:
             )
             return _json(201, record)
         return _json(200, {"value": list(self.world.subnets.values())})
+
+    async def _c_authorization_delays(self, request: web.Request) -> web.Response:
+        """403 AuthorizationFailed for a principal on a scope for N seconds (role assignment propagation)."""
+        data = await self._json_body(request)
+        until = time.time() + float(data["seconds"])
+        self.settings.authorization_delays.append((str(data["clientId"]), str(data["scope"]).lower(), until))
+        return _json(201, {"clientId": data["clientId"], "scope": data["scope"], "until": until})
+
+    async def _c_out_of_band(self, request: web.Request) -> web.Response:
+        data = await self._json_body(request)
+        vm = self._vm_from_request(request)
+        args = {k: v for k, v in data.items() if k != "action"}
+        others.out_of_band(self.world, vm, str(data["action"]), args)
+        await self.quic.reconcile(self.world)
+        gone = key(vm["id"]) not in self.world.vms
+        return _json(200, {"deleted": True} if gone else compute.render_vm(self.world, vm))
 
     async def _c_sku_restrictions(self, request: web.Request) -> web.Response:
         """Restrict a VM size in a region for the subscription (Resource SKUs ``restrictions``)."""

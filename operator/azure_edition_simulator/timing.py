@@ -31,9 +31,10 @@ AZURE_DURATIONS: dict[str, tuple[float, float]] = {
     "vm.assessPatches": (30, 120),
     "vm.installPatches": (60, 300),
     "disk.delete": (2, 10),
+    "disk.update": (1, 5),
 }
 # Instant profile: these finish at once; every other kind takes ``provisioning_seconds``.
-INSTANT_ZERO = ("network.put", "network.delete", "runCommand.delete", "disk.delete")
+INSTANT_ZERO = ("network.put", "network.delete", "runCommand.delete", "disk.delete", "disk.update")
 
 RETRY_AFTER_RANGE = (10, 35)
 # Probability that real Azure sends no Retry-After at all, per kind of response ("poll": a running poll).

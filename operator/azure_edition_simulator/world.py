@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import json
 import os
+import random
 import re
 import time
 import uuid
@@ -151,6 +152,16 @@ class Settings:
     provisioning_seconds: float = 0.5
     retry_after_seconds: int = 1
     timing: Timing = field(default_factory=Timing)
+    # Eventual consistency (others.py): probability of a transient "not provisioned yet" answer.
+    consistency_rate: float = 0.0
+    consistency_rng: random.Random = field(default_factory=random.Random)
+    operation_expiry_seconds: float | None = None  # operation URLs 404 once older than this
+    # (client id, lower-case scope prefix, until epoch): 403 AuthorizationFailed until then
+    authorization_delays: list[tuple[str, str, float]] = field(default_factory=list)
+    policy_enabled: bool = True  # --no-policy: no Azure Policy model at all
+    policy_tags: dict[str, str] = field(default_factory=dict)
+    policy_identity: bool = False
+    meters: dict[str, list[float]] = field(default_factory=dict)  # others.meter: call times per policy
 
     def duration(self, kind: str) -> float:
         """Seconds an operation of ``kind`` takes under the active timing profile."""
@@ -166,6 +177,13 @@ class Settings:
             "provisioningSeconds": self.provisioning_seconds,
             "retryAfterSeconds": self.retry_after_seconds,
             **self.timing.to_dict(),
+            "consistencyRate": self.consistency_rate,
+            "operationExpirySeconds": self.operation_expiry_seconds,
+            "policy": {
+                "enabled": self.policy_enabled,
+                "tags": self.policy_tags,
+                "systemAssignedIdentity": self.policy_identity,
+            },
         }
 
 
@@ -186,7 +204,10 @@ class World:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
     guest_defaults: dict[str, Any] = field(default_factory=lambda: {"enableSmbQuic": True})
-    sku_restrictions: list[str] = field(default_factory=list)  # "location/size", lower case
+    sku_restrictions: list[str] = field(default_factory=list)
+    rg_ready_at: dict[str, float] = field(
+        default_factory=dict
+    )  # resource groups still being created  # "location/size", lower case
     loopback_block: str = LEGACY_BLOCK  # guests' addresses (subnets, public IPs) live here: loopback.py
     revision: int = 0
 
@@ -282,7 +303,7 @@ class World:
 
     def resource_group(self, subscription_id: str, name: str) -> dict[str, Any]:
         record = self.resource_groups.get(f"{subscription_id}/{name}".lower())
-        if record is None:
+        if record is None or self.rg_ready_at.get(f"{subscription_id}/{name}".lower(), 0) > time.time():
             raise errors.resource_group_not_found(name)
         return record
 
@@ -410,6 +431,7 @@ class World:
         "operation_failures",
         "guest_defaults",
         "sku_restrictions",
+        "rg_ready_at",
         "loopback_block",
     )
 
