@@ -209,7 +209,8 @@ class OidcFetchError(Exception):
 def _https_json(url: str, context: ssl.SSLContext) -> dict[str, Any]:
     if not url.startswith("https://"):
         raise OidcFetchError(f"'{url}' is not an https URL")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    # kube-apiserver serves the JWKS only as application/jwk-set+json (406 for application/json).
+    request = urllib.request.Request(url, headers={"Accept": "application/json, application/jwk-set+json"})
     try:
         with urllib.request.urlopen(request, context=context, timeout=OIDC_FETCH_TIMEOUT_SECONDS) as response:
             data = json.loads(response.read())
