@@ -154,6 +154,17 @@ CONTAINER_TOOL ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || ec
 # kind's podman support is still "experimental" to kind; say which one we mean.
 KIND_ENV := KIND_EXPERIMENTAL_PROVIDER=$(CONTAINER_TOOL)
 
+# `make test` runs tests/deploy/test_kind.py: kind built (cached) and podman (kind's provider there).
+test: kind kind-tools
+
+.PHONY: kind-tools
+kind-tools: ## podman from Debian (only when missing): the provider kind validates its config with in tests
+	@command -v podman >/dev/null 2>&1 || { \
+	  echo "installing podman (Debian)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-cache show podman >/dev/null 2>&1 || $(SUDO) apt-get update -qq; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends podman >/dev/null; }
+
 .PHONY: kind
 kind: ## Build kind (pinned in hack/kind/versions.env) once, cached; link bin/kind
 	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/kind/build.sh >/dev/null

@@ -38,7 +38,7 @@ def kind_validate(kind: Path, config: Path) -> str:
     only then provisions nodes. An invalid --name makes validation fail for sure: with a valid
     config, that is the only error kind reports; nothing is created either way.
     """
-    podman = require_tool("podman", "run `make node-tools` (kind needs a provider to start)")
+    podman = require_tool("podman", "run `make kind-tools` (kind needs a provider to start)")
     env = os.environ | {
         "KIND_EXPERIMENTAL_PROVIDER": "podman",
         "PATH": f"{Path(podman).parent}:{os.environ['PATH']}",
