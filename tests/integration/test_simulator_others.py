@@ -61,6 +61,19 @@ def test_vm_on_a_nic_still_updating_is_a_retryable_429(sim: Simulator, strict: C
     assert "is in Updating state" in caught.value.error.details[0].message
 
 
+def test_vm_put_may_not_see_its_new_nic_yet(sim: Simulator, arm: Arm, strict: Clients) -> None:
+    nic = arm.nic()
+    sim.control.set_consistency_rate(1.0, not_found=True)
+    with pytest.raises(ResourceNotFoundError) as caught:
+        strict.compute.virtual_machines.begin_create_or_update(RESOURCE_GROUP, "vm-soon", vm_model([nic.id]))
+    assert caught.value.error.code == "NotFound" and nic.id in caught.value.message
+    sim.control.set_consistency_rate(0)  # the NIC becomes visible: the same PUT succeeds
+    poller = strict.compute.virtual_machines.begin_create_or_update(
+        RESOURCE_GROUP, "vm-soon", vm_model([nic.id])
+    )
+    assert poller.result().provisioning_state == "Succeeded"
+
+
 def test_role_assignment_propagation_then_access(sim: Simulator, strict: Clients) -> None:
     scope = f"/subscriptions/{sim.subscription_id}/resourceGroups/{RESOURCE_GROUP}"
     sim.control.delay_authorization(sim.client_id, scope, 2)
