@@ -154,10 +154,15 @@ class SimulatorControl:
             body["seed"] = seed
         return self._call("PUT", "/settings", body)
 
-    def set_consistency_rate(self, rate: float) -> None:
+    def set_consistency_rate(self, rate: float, *, not_found: bool | None = None) -> None:
         """Probability of a transient eventual-consistency answer (429 RetryableError with a
-        ReferencedResourceNotProvisioned detail) on writes that reference another resource; 0: off."""
-        self._call("PUT", "/settings", {"consistencyRate": rate})
+        ReferencedResourceNotProvisioned detail) on writes that reference another resource; 0: off.
+        ``not_found=True`` also lets a VM PUT get Network's 404 NotFound for its (existing) NIC at that
+        rate (off by default: today's operator treats it as permanent)."""
+        body: dict[str, Any] = {"consistencyRate": rate}
+        if not_found is not None:
+            body["consistencyNotFound"] = not_found
+        self._call("PUT", "/settings", body)
 
     def expire_operations(self, after_seconds: float | None) -> None:
         """Operation status URLs (Azure-AsyncOperation and Location) answer 404 once the operation is

@@ -549,6 +549,7 @@ def _apply_vm_model(
     nic_ids = validate_network_profile(world, vm_id, merged)
     validate_vm_size(world, location, merged, image, nic_ids)
     for nic_id in nic_ids:
+        others.check_nic_visible(ctx.settings, world.nics[key(nic_id)])
         others.check_reference(ctx.settings, world.nics[key(nic_id)], vm_id, "PutNicOperation")
     model = _with_defaults(name, merged, image, exact)
     if existing is not None:

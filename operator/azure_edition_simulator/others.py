@@ -57,6 +57,17 @@ def check_reference(
         )
 
 
+def check_nic_visible(settings: Settings, nic: dict[str, Any]) -> None:
+    """At ``consistency_rate`` (when ``consistency_not_found`` is on), Compute does not see a NIC yet:
+    Network's ``NotFound`` with 404, which a client must retry rather than treat as permanent."""
+    if (
+        settings.consistency_not_found
+        and settings.consistency_rate > 0
+        and settings.consistency_rng.random() < settings.consistency_rate
+    ):
+        raise errors.ArmError(404, "NotFound", f"Resource {nic['id']} not found.", target="networkInterfaces")
+
+
 def check_authorization(settings: Settings, client_id: str, object_id: str, path: str, action: str) -> None:
     """403 AuthorizationFailed while a fresh role assignment propagates (ARM's wording)."""
     now = time.time()

@@ -993,6 +993,8 @@ class SimulatorServer:
                 if not 0 <= rate <= 1:
                     raise ValueError("consistencyRate is a probability (0..1)")
                 self.settings.consistency_rate = rate
+            if "consistencyNotFound" in data:
+                self.settings.consistency_not_found = bool(data["consistencyNotFound"])
             if "operationExpirySeconds" in data:
                 expiry = data["operationExpirySeconds"]
                 self.settings.operation_expiry_seconds = None if expiry is None else float(expiry)

@@ -155,6 +155,8 @@ class Settings:
     # Eventual consistency (others.py): probability of a transient "not provisioned yet" answer.
     consistency_rate: float = 0.0
     consistency_rng: random.Random = field(default_factory=random.Random)
+    # Also answer a VM PUT whose (just created) NIC Compute cannot see yet with Network's 404 NotFound.
+    consistency_not_found: bool = False
     operation_expiry_seconds: float | None = None  # operation URLs 404 once older than this
     # (client id, lower-case scope prefix, until epoch): 403 AuthorizationFailed until then
     authorization_delays: list[tuple[str, str, float]] = field(default_factory=list)
@@ -178,6 +180,7 @@ class Settings:
             "retryAfterSeconds": self.retry_after_seconds,
             **self.timing.to_dict(),
             "consistencyRate": self.consistency_rate,
+            "consistencyNotFound": self.consistency_not_found,
             "operationExpirySeconds": self.operation_expiry_seconds,
             "policy": {
                 "enabled": self.policy_enabled,

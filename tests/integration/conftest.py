@@ -49,7 +49,7 @@ def sim(simulator_session: Simulator) -> Simulator:
     defaults = {name: spec.to_dict() for name, spec in ThrottleConfig().buckets.items()}
     control.configure_throttling(enabled=True, **defaults)
     control.set_timing("instant")
-    control.set_consistency_rate(0)
+    control.set_consistency_rate(0, not_found=False)
     control.expire_operations(None)
     control.set_policy(None, False)
     control.set_provisioning_seconds(0)

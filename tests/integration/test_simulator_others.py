@@ -46,7 +46,7 @@ def test_consistency_rate_answers_retryable_error_naming_the_reference(
 
 
 def test_vm_on_a_nic_still_updating_is_a_retryable_429(sim: Simulator, strict: Clients) -> None:
-    sim.control.set_timing("azure", 0.05, seed=1)  # NIC put: 0.1-0.5 s Updating
+    sim.control.set_timing("azure", 0.2, seed=1)  # NIC put: 0.4-2 s Updating
     path = f"/subscriptions/{sim.subscription_id}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Network/networkInterfaces/nic-slow"
     body = {
         "location": LOCATION,
@@ -61,23 +61,36 @@ def test_vm_on_a_nic_still_updating_is_a_retryable_429(sim: Simulator, strict: C
     assert "is in Updating state" in caught.value.error.details[0].message
 
 
+def test_vm_put_may_not_see_its_new_nic_yet(sim: Simulator, arm: Arm, strict: Clients) -> None:
+    nic = arm.nic()
+    sim.control.set_consistency_rate(1.0, not_found=True)
+    with pytest.raises(ResourceNotFoundError) as caught:
+        strict.compute.virtual_machines.begin_create_or_update(RESOURCE_GROUP, "vm-soon", vm_model([nic.id]))
+    assert caught.value.error.code == "NotFound" and nic.id in caught.value.message
+    sim.control.set_consistency_rate(0)  # the NIC becomes visible: the same PUT succeeds
+    poller = strict.compute.virtual_machines.begin_create_or_update(
+        RESOURCE_GROUP, "vm-soon", vm_model([nic.id])
+    )
+    assert poller.result().provisioning_state == "Succeeded"
+
+
 def test_role_assignment_propagation_then_access(sim: Simulator, strict: Clients) -> None:
     scope = f"/subscriptions/{sim.subscription_id}/resourceGroups/{RESOURCE_GROUP}"
-    sim.control.delay_authorization(sim.client_id, scope, 0.5)
+    sim.control.delay_authorization(sim.client_id, scope, 2)
     with pytest.raises(HttpResponseError) as caught:
         list(strict.compute.virtual_machines.list(RESOURCE_GROUP))
     assert (caught.value.status_code, caught.value.error.code) == (403, "AuthorizationFailed")
     assert "If access was recently granted" in caught.value.message
-    time.sleep(0.6)
+    time.sleep(2.1)
     assert list(strict.compute.virtual_machines.list(RESOURCE_GROUP)) == []
 
 
 def test_resource_group_being_created_is_not_found_for_a_while(sim: Simulator, strict: Clients) -> None:
-    sim.control.add_resource_group("rg-new", LOCATION, ready_after_seconds=0.5)
+    sim.control.add_resource_group("rg-new", LOCATION, ready_after_seconds=2)
     with pytest.raises(ResourceNotFoundError) as caught:
         list(strict.compute.virtual_machines.list("rg-new"))
     assert caught.value.error.code == "ResourceGroupNotFound"
-    time.sleep(0.6)
+    time.sleep(2.1)
     assert list(strict.compute.virtual_machines.list("rg-new")) == []
 
 
