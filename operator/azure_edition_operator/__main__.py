@@ -97,6 +97,13 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         default=float(_env("AEO_IN_GUEST_MIN_INTERVAL", "600")),
         help="least seconds between in-guest checks when the probe fails. Env AEO_IN_GUEST_MIN_INTERVAL",
     )
+    p.add_argument(
+        "--resync-interval",
+        type=float,
+        default=float(_env("AEO_RESYNC_INTERVAL", "3600")),
+        help="seconds between full resyncs of every object with Azure (GETs only; writes on drift). "
+        "Env AEO_RESYNC_INTERVAL",
+    )
     args = p.parse_args(argv)
     namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
     return OperatorConfig(
@@ -109,6 +116,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         priority=args.priority,
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
+        resync_interval_seconds=args.resync_interval,
     )
 
 
@@ -131,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from . import handlers  # registers the handlers with kopf's default registry
 
     handlers.CONFIG = config
+    handlers.register_resync(config.resync_interval_seconds)
     liveness = f"http://{config.health_address}/healthz" if config.health_address else None
     asyncio.run(
         kopf.operator(

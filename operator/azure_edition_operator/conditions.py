@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from . import reasons as vocab
 from .api.v1alpha1 import ConditionStatus, Phase
 
 
@@ -127,13 +128,10 @@ def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = (
 
 
 # VMProvisioned reasons Ready repeats as they are: they name what the user must provide.
-PASS_THROUGH_REASONS = frozenset({"AdminCredentialsMissing"})
+PASS_THROUGH_REASONS = vocab.READY_PASS_THROUGH
 
-# VMProvisioned reasons that need a user's change rather than time.
-FAILED_PROVISIONING_REASONS = frozenset(
-    {"Failed", "QuotaExceeded", "OwnershipConflict", "InvalidParameter", "SkuNotAvailable", "ImageNotFound", "Conflict",
-     "InvalidSpec"}
-)  # fmt: skip
+# VMProvisioned reasons that need a user's change rather than time (the vocabulary's "user" kind).
+FAILED_PROVISIONING_REASONS = vocab.USER_REASONS
 
 
 def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Phase:

@@ -17,12 +17,14 @@ from azure.core.exceptions import AzureError as CoreAzureError
 from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 
 from . import conditions as cond
-from . import metrics
+from . import metrics, reconciler
+from . import reasons as vocab
 from .api.v1alpha1 import FINALIZER, GROUP, PLURAL, VERSION, AzureEditionVMSpec, parse_duration
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import reconcile as azure_reconcile
 from .azure import specs as azure_specs
+from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
@@ -91,6 +93,70 @@ def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[
     return after.reason
 
 
+STATE_ANNOTATION = f"{KOPF_PREFIX}/azure-state"
+"""The driver's memory (operation in flight, vmId last seen): under kopf's prefix, so writing it is not a
+spec change, and in metadata, not status: status is output, never input."""
+
+
+def _load_state(meta: Mapping[str, Any]) -> OperationState:
+    return OperationState.loads((meta.get("annotations") or {}).get(STATE_ANNOTATION))
+
+
+def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationState) -> None:
+    """Write the annotation only when it changed (never PUT what has not changed)."""
+    old = (meta.get("annotations") or {}).get(STATE_ANNOTATION)
+    new = state.dumps() if (state.operation or state.vm_id) else None
+    if new != old:
+        patch.metadata.annotations[STATE_ANNOTATION] = new
+
+
+async def _reconcile(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
+) -> reconciler.Outcome:  # fmt: skip
+    """One pass: Azure toward the spec, status (only what changed), the driver's state, Events."""
+    owner = _owner(meta)
+    kube: Kube = memo.kube
+    secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
+    state = _load_state(meta)
+
+    async def load_credentials() -> Any:
+        return await kube.admin_credentials(owner.namespace, secret_name)
+
+    async def ensure(
+        vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
+    ) -> azure_reconcile.ObservedVM:
+        identity = azure_specs.vm_identity(owner, vm_spec.azure)
+        observed = await azure_reconcile.ensure_vm(memo.azure, identity, vm_spec, image, creds, state=state)
+        for action in observed.actions:
+            logger.info("azure: %s", action)
+        return observed
+
+    old = dict(status)
+    outcome = await reconcile_pass(
+        spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
+        retry=retry, now=now(),
+    )  # fmt: skip
+    _save_state(meta, patch, state)
+    new = compute_status(old, outcome.observation, now())
+    changes = status_patch(old, new)
+    if changes:
+        patch.status.update(changes)
+    announced = _event_for_transition(body, old, new)
+    for kind, reason, message in outcome.events:
+        if reason == "VMRecreated" or ("conditions" in changes and reason != announced):
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
+    if (
+        vm_condition is not None
+        and not vm_condition.is_true
+        and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
+    ):
+        metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
+    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
+    return outcome
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
@@ -98,57 +164,53 @@ async def reconcile(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
     memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
-    """Bring Azure to the spec and report it in status; level-triggered, safe to repeat."""
-    owner = _owner(meta)
-    kube: Kube = memo.kube
-    secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
-
-    async def load_credentials() -> Any:
-        return await kube.admin_credentials(owner.namespace, secret_name)
-
-    async def ensure(
-        vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
-    ) -> Mapping[str, Any]:
-        identity = azure_specs.vm_identity(owner, vm_spec.azure)
-        observed = await azure_reconcile.ensure_vm(memo.azure, identity, vm_spec, image, creds)
-        for action in observed.actions:
-            logger.info("azure: %s", action)
-        return observed.to_status()
-
-    old = dict(status)
-    outcome = await reconcile_pass(
-        spec, old, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds
-    )
-    new = compute_status(old, outcome.observation, now())
-    changes = status_patch(old, new)
-    if changes:
-        patch.status.update(changes)
-    announced = _event_for_transition(body, old, new)
-    if outcome.event and "conditions" in changes:  # an error Event once per new error, not per retry
-        kind, reason, message = outcome.event
-        if reason != announced:
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])
-    if outcome.permanent or outcome.retry_after is not None:
-        failed = outcome.observation.vm_condition or outcome.observation.image_condition
-        metrics.RECONCILE_ERRORS.labels(reason=failed.reason if failed else "Unknown").inc()
-    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
+    """Bring Azure to the spec and report it in status; never waits for Azure, safe to repeat."""
+    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if outcome.retry_after is not None:
-        throttled = (
-            outcome.observation.vm_condition and outcome.observation.vm_condition.reason == "Throttled"
-        )
-        delay = backoff(outcome.retry_after, retry) if throttled else outcome.retry_after
+        delay = outcome.retry_after * random.uniform(1.0, 1.2)  # a fleet must not come back in lockstep
         raise kopf.TemporaryError("waiting: see status.conditions", delay=delay)
-    logger.info("reconciled: %s", new.get("phase"))
+    logger.info("reconciled: %s", status.get("phase"))
+
+
+def _handler_pending(meta: Mapping[str, Any]) -> bool:
+    """kopf is still retrying ``reconcile`` (its progress annotation is there): the resync stays out of its way."""
+    annotations = meta.get("annotations") or {}
+    return any(k.startswith(f"{KOPF_PREFIX}/reconcile") for k in annotations)
+
+
+async def resync(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+    memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
+) -> None:  # fmt: skip
+    """Every resyncInterval: the same pass as ``reconcile`` (GETs; writes only on drift), so a VM resized,
+    retagged, stopped or deleted outside the operator is noticed even when nothing in Kubernetes changed."""
+    if meta.get("deletionTimestamp") or _handler_pending(meta):
+        return
+    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    if outcome.retry_after is not None and not outcome.permanent:
+        # Work started (a VM recreated) or an error: kopf calls the timer again after this delay,
+        # not after the whole interval.
+        raise kopf.TemporaryError("resync continues: see status.conditions", delay=outcome.retry_after)
+
+
+def register_resync(interval: float) -> None:
+    """The resync timer, with the interval from the operator's settings (known only after parsing flags)."""
+    kopf.timer(*RESOURCE, interval=interval, initial_delay=interval, id="resync")(resync)
 
 
 @kopf.on.delete(*RESOURCE)
 async def delete(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+    memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
-    """Remove (Delete) or disown (Orphan) the Azure resources, then let the finalizer go."""
+    """Remove (Delete) or disown (Orphan) the Azure resources, then let the finalizer go.
+
+    Never blocks: a delete in flight comes back after Retry-After. Always finishes: when Azure says
+    nothing can exist (resource group or subscription gone, or nothing ever created), the finalizer
+    is released with a Warning Event.
+    """
     if status.get("phase") != "Deleting":
         patch.status["phase"] = "Deleting"
     try:
@@ -156,14 +218,23 @@ async def delete(
     except Exception:  # an object that never validated never reached Azure
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    state = _load_state(meta)
     try:
-        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy)
-    except AzureRetryableError as err:
-        raise kopf.TemporaryError(
-            f"Azure asked us to retry ({err.code})", delay=err.retry_after or 5
-        ) from err
-    except AzurePermanentError as err:
-        kopf.event(body, type="Warning", reason=err.code, message=err.message[:1000])
+        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy, state=state)
+    except InProgress as progress:
+        _save_state(meta, patch, state)
+        raise kopf.TemporaryError(str(progress), delay=progress.retry_after) from None
+    except (AzureRetryableError, AzurePermanentError) as err:
+        _save_state(meta, patch, state)
+        if err.code in azure_reconcile.NOTHING_THERE_CODES:
+            kopf.event(body, type="Warning", reason="NothingToDelete",
+                       message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
+            metrics.forget(meta["namespace"], meta["name"])
+            return
+        if isinstance(err, AzureRetryableError):
+            raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
+                                      delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
+        kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
     if report.skipped:
         kopf.event(body, type="Warning", reason="NotOurs",

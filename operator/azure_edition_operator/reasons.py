@@ -153,7 +153,7 @@ AZURE_CODES: Mapping[str, AzureCode] = _codes(
               reason="MissingSubscriptionRegistration"),
     AzureCode("AuthenticationFailed", False, "azure-identity", "Azure rejected the operator's credential: "
               "check its Azure identity settings", reason="AuthenticationFailed"),
-    AzureCode("InvalidAuthenticationToken", False, _ARM, "Azure rejected the operator's token",
+    AzureCode("InvalidAuthenticationToken", False, _ARM, "Azure rejected the operator's token: check its Azure identity settings",
               reason="AuthenticationFailed"),
     AzureCode("InvalidAuthenticationTokenTenant", False, _ARM,
               "the operator's identity belongs to another tenant than the subscription: check AZURE_TENANT_ID",

@@ -89,6 +89,7 @@ class OperationRecord:
     verb: str
     token: str
     started: str  # ISO 8601 UTC
+    action: str = ""  # "created" | "updated" | "deleted": what the user is shown
 
     def started_at(self) -> datetime:
         try:
@@ -177,7 +178,7 @@ class Driver:
         self._did(f"{what} {spec.kind}/{spec.name}")
         if op.done():
             return
-        record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat())
+        record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat(), what)
         self.state.operation = record
         raise InProgress(record, _delay(op))
 

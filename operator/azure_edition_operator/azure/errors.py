@@ -94,9 +94,8 @@ def classify(
     entry = AZURE_CODES.get(code)
 
     def message(hint: str) -> str:
-        if hint and text:
-            return f"{hint} (Azure {code}: {text})"
-        return hint or (f"Azure {code}: {text}" if text else f"Azure {code}")
+        azure = f"Azure {code}: {text}" if text else f"Azure {code}"
+        return f"{hint} ({azure})" if hint else azure
 
     def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureError:
         return AzureRetryableError(code, message(hint), status, text, reason, retry_after=wait)
