@@ -32,7 +32,7 @@ from .config import OperatorConfig
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .reconciler import CredentialsLoader, reconcile_pass
-from .status import Observation, compute_status, status_patch
+from .status import Observation, compute_status, conditions_of, status_patch
 
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -63,6 +63,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.peering.clusterwide = not CONFIG.namespaces
     memo.kube = await Kube.connect()
+    memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
     memo.azure = azure_clients.AzureClients.from_settings(
         AzureSettings.from_env(), metrics.record_azure_request
     )
@@ -81,8 +82,8 @@ def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
 
 def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """One Event when Ready changes, not one per pass; returns the reason announced, if any."""
-    before = cond.find([cond.Condition.from_wire(c) for c in old.get("conditions") or []], "Ready")
-    after = cond.find([cond.Condition.from_wire(c) for c in new.get("conditions") or []], "Ready")
+    before = cond.find(conditions_of(old), "Ready")
+    after = cond.find(conditions_of(new), "Ready")
     if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
         return None
     progressing = after.reason == "Provisioning"
@@ -137,6 +138,8 @@ async def _reconcile(
         spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
         retry=retry, now=now(),
     )  # fmt: skip
+    if outcome.observation.vm is not None:
+        memo.observed[owner.uid] = dict(outcome.observation.vm)
     _save_state(meta, patch, state)
     new = compute_status(old, outcome.observation, now())
     changes = status_patch(old, new)
@@ -236,6 +239,7 @@ async def delete(
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
         kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
+    memo.observed.pop(meta["uid"], None)
     if report.skipped:
         kopf.event(body, type="Warning", reason="NotOurs",
                    message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
@@ -251,7 +255,7 @@ WARNED_ANNOTATION = f"{GROUP}/certificate-warned"
 
 def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
     """Check only a VM that exists and whose spec has been reconciled (no race with ``reconcile``)."""
-    conditions = [cond.Condition.from_wire(c) for c in status.get("conditions") or []]
+    conditions = conditions_of(status)
     provisioned = cond.find(conditions, cond.ConditionType.VM_PROVISIONED)
     return bool(
         provisioned and provisioned.is_true and status.get("observedGeneration") == meta.get("generation")
@@ -281,7 +285,7 @@ async def keep_checking(
             break
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
         delay = _next_delay(interval)
-        if not _checks_due(status, meta):
+        if not _checks_due(status, meta) or meta["uid"] not in memo.observed:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
             # first capability check — which Ready waits for — follows provisioning closely.
             delay = random.uniform(0.5, 1.0)
@@ -291,6 +295,9 @@ async def keep_checking(
         except Conflict as err:
             logger.debug("check round raced with another write: %s", err)
             delay = min(delay, 5.0)
+        except AzurePermanentError as err:  # the VM's owner tag is not ours: touch nothing
+            metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(err.reason)).inc()
+            logger.warning("check skipped (%s): %s", err.code, err.message)
         except CoreAzureError as err:
             mapped = azure_errors.from_exception(err)
             metrics.RECONCILE_ERRORS.labels(reason=mapped.code).inc()
@@ -328,6 +335,7 @@ async def _check_round(
     result = await run_checks(
         spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
         restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
+        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
     )  # fmt: skip
     observation = Observation(
         generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
@@ -383,6 +391,10 @@ async def assess_patches(
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
     try:
+        vm = await compute.virtual_machines.get(identity.resource_group, identity.vm_name)
+        if azure_specs.ownership(vm.tags, identity.owner) is not azure_specs.Ownership.OURS:
+            raise kopf.PermanentError(azure_specs.ownership_conflict_message(
+                "Virtual machine", identity.vm_name, vm.tags, identity.owner))  # fmt: skip
         poller = await compute.virtual_machines.begin_assess_patches(
             identity.resource_group, identity.vm_name
         )

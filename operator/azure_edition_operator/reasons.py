@@ -149,8 +149,8 @@ AZURE_CODES: Mapping[str, AzureCode] = _codes(
               "the subscription does not exist or the operator cannot see it: check spec.azure.subscriptionId"),
     AzureCode("LocationNotAvailableForResourceType", False, _ARM,
               "the region cannot host this resource: change spec.azure.location", reason="InvalidParameter"),
-    AzureCode("NoRegisteredProviderFound", False, _ARM, "the subscription cannot serve this API version",
-              reason="MissingSubscriptionRegistration"),
+    AzureCode("NoRegisteredProviderFound", False, _ARM,
+              "the region or subscription cannot serve this API version: change spec.azure.location"),
     AzureCode("AuthenticationFailed", False, "azure-identity", "Azure rejected the operator's credential: "
               "check its Azure identity settings", reason="AuthenticationFailed"),
     AzureCode("InvalidAuthenticationToken", False, _ARM, "Azure rejected the operator's token: check its Azure identity settings",

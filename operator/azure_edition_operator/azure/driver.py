@@ -124,8 +124,9 @@ class OperationState:
         try:
             data = json.loads(text)
             op = data.get("operation")
+            fields = ("kind", "name", "verb", "token", "started")
             record = (
-                OperationRecord(**{k: str(op[k]) for k in ("kind", "name", "verb", "token", "started")})
+                OperationRecord(**{k: str(op[k]) for k in fields}, action=str(op.get("action") or ""))
                 if op
                 else None
             )

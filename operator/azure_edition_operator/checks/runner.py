@@ -17,6 +17,8 @@ from azure.mgmt.compute.models import RunCommandInput
 
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
+from ..azure.errors import AzurePermanentError
+from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message
 from ..conditions import Condition, ConditionType
 from ..images import Capability
 from ..status import condition
@@ -100,13 +102,23 @@ async def run_checks(
     memory: CheckMemory,
     emit: EventSink,
     now: dt.datetime,
+    owner: Owner | None = None,
+    known_vm: Mapping[str, Any] | None = None,
 ) -> CheckResult:
+    """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
+    who may write status could point at another machine. ``owner``: the VM's owner tag is checked
+    before any remediation or Run Command touches it."""
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
     vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
+    if owner is not None and ownership(vm.tags, owner) is not Ownership.OURS:
+        raise AzurePermanentError(
+            "OwnershipConflict", ownership_conflict_message("Virtual machine", vm_name, vm.tags, owner), 409,
+            reason="OwnershipConflict",
+        )  # fmt: skip
     vm_wire = _wire(vm)
-    vm_status = vm_status_of(vm_wire, status.get("vm") or {})
+    vm_status = vm_status_of(vm_wire, known_vm or {})
     conditions: list[Condition] = []
     hotpatch_status = None
     if Capability.HOTPATCH in caps:
