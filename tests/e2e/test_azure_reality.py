@@ -247,3 +247,28 @@ def test_a_missing_resource_group_heals_and_delete_of_nothing_finishes(operator,
     # Nothing was ever created: delete must not hang on the finalizer (kubectl fails on its timeout).
     kubectl("delete", "aevm", "plain-core", "-n", namespace, "--timeout=60s", timeout=90)
     assert events(kubectl, namespace, "NothingToDelete")[0]["type"] == "Warning"
+
+
+def test_certificate_rotation_without_false_alarm(operator, kubectl, namespace, control):
+    """Production in-guest intervals (6 h / 10 min): after a rotation the probe sees a certificate the
+    remembered mapping does not name. That is a rotation, not an invalid mapping: CertificateValid within
+    two check intervals, never CertificateInvalid on the way."""
+    docs = list(yaml.safe_load_all((SAMPLES / "smb-over-quic.yaml").read_text()))
+    docs[1]["spec"]["checkInterval"] = "3s"
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    obj = wait_for(lambda: condition(o := get(kubectl, namespace, "smb-over-quic"), "VMProvisioned").get("status")
+                   == "True" and o, what="VMProvisioned")  # fmt: skip
+    name = vm_name(obj)
+    control.set_certificate(RG, name, "fs02.branch-a.contoso.com", {"expiresInDays": 90})
+    wait_ready(kubectl, namespace, "smb-over-quic")
+    control.set_certificate(RG, name, "fs02.branch-a.contoso.com", {"expiresInDays": 200})
+    reasons, deadline = [], time.monotonic() + 2 * 3 * 1.1 + 3  # two jittered intervals, plus a write
+    while time.monotonic() < deadline:
+        current = get(kubectl, namespace, "smb-over-quic")
+        reasons.append(condition(current, "SMBOverQUICCertificateValid").get("reason"))
+        if current["status"].get("smbOverQuic", {}).get("daysRemaining", 0) >= 199:
+            break
+        time.sleep(0.3)
+    assert current["status"]["smbOverQuic"]["daysRemaining"] >= 199, current["status"]
+    assert condition(current, "SMBOverQUICCertificateValid")["reason"] == "CertificateValid"
+    assert "CertificateInvalid" not in reasons, reasons
