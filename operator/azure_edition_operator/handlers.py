@@ -120,6 +120,7 @@ async def _reconcile(
     kube: Kube = memo.kube
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
     state = _load_state(meta)
+    azure_events: list[tuple[str, str, str]] = []  # e.g. VMRecreated, posted whatever the pass ends in
 
     async def load_credentials() -> Any:
         return await kube.admin_credentials(owner.namespace, secret_name)
@@ -128,7 +129,9 @@ async def _reconcile(
         vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
     ) -> azure_reconcile.ObservedVM:
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
-        observed = await azure_reconcile.ensure_vm(memo.azure, identity, vm_spec, image, creds, state=state)
+        observed = await azure_reconcile.ensure_vm(
+            memo.azure, identity, vm_spec, image, creds, state=state, events=azure_events
+        )
         for action in observed.actions:
             logger.info("azure: %s", action)
         return observed
@@ -146,8 +149,10 @@ async def _reconcile(
     if changes:
         patch.status.update(changes)
     announced = _event_for_transition(body, old, new)
-    for kind, reason, message in outcome.events:
-        if reason == "VMRecreated" or ("conditions" in changes and reason != announced):
+    for kind, reason, message in azure_events:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
+        if "conditions" in changes and reason != announced:
             kopf.event(body, type=kind, reason=reason, message=message[:1000])
     vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
     if (
@@ -203,6 +208,10 @@ def register_resync(interval: float) -> None:
     kopf.timer(*RESOURCE, interval=interval, initial_delay=interval, id="resync")(resync)
 
 
+# Azure refuses a delete this way when the operator may not (or no longer) see anything there.
+_REFUSED = frozenset({"AuthorizationFailed", "LinkedAuthorizationFailed", "SubscriptionNotFound"})
+
+
 @kopf.on.delete(*RESOURCE)
 async def delete(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
@@ -229,7 +238,8 @@ async def delete(
         raise kopf.TemporaryError(str(progress), delay=progress.retry_after) from None
     except (AzureRetryableError, AzurePermanentError) as err:
         _save_state(meta, patch, state)
-        if err.code in azure_reconcile.NOTHING_THERE_CODES:
+        never_created = state.vm_id is None and state.operation is None
+        if err.code in azure_reconcile.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             kopf.event(body, type="Warning", reason="NothingToDelete",
                        message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
             metrics.forget(meta["namespace"], meta["name"])

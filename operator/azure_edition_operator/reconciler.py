@@ -39,7 +39,7 @@ class Outcome:
     @property
     def event(self) -> tuple[str, str, str] | None:
         """The error Event of this pass, if any (posted once per new error)."""
-        return next((e for e in self.events if e[0] == "Warning" and e[1] != "VMRecreated"), None)
+        return next((e for e in self.events if e[0] == "Warning"), None)
 
 
 def pins_of(spec: AzureEditionVMSpec) -> ImagePins:
@@ -150,8 +150,7 @@ async def reconcile_pass(
     return Outcome(
         Observation(
             generation, caps, image=image, image_condition=image_ok, vm=vm.to_status(), vm_condition=ok
-        ),
-        events=vm.events,
+        )
     )
 
 

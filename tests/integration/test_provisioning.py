@@ -724,3 +724,80 @@ async def test_invalid_patch_settings_are_refused(
     assert error.code == "InvalidParameter" and error.status == 400
     assert raw.value.error is not None and raw.value.error.target == target
     assert error.azure_message in error.message
+
+
+# ----------------------------------------------------------------------------- the async driver against ARM
+
+
+async def test_non_blocking_create_records_and_resumes_from_the_state_alone(world: World) -> None:
+    """A slow create: each pass returns at once; a new process resumes from the serialised state only."""
+    from azure_edition_operator.azure.driver import InProgress, OperationState
+
+    world.control.set_provisioning_seconds(3.0)
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    image = resolve(spec.capabilities)
+    state = OperationState()
+    since = world.mark()
+    async with azure_clients(world) as first:
+        for _ in range(20):  # public IP? no; NIC, then VM: each started and handed back
+            try:
+                await ensure_vm(first, ident, spec, image, LOGIN, state=state)
+            except InProgress as progress:
+                if progress.record.kind == "virtualMachines":
+                    break
+        else:
+            pytest.fail("the VM create was never handed back in progress")
+    saved = state.dumps()
+    assert "virtualMachines" in saved and LOGIN.password not in saved
+    async with azure_clients(world) as second:  # a restarted operator: only the annotation survives
+        restored = OperationState.loads(saved)
+        for _ in range(100):
+            try:
+                vm = await ensure_vm(second, ident, spec, image, LOGIN, state=restored)
+                break
+            except InProgress as progress:
+                assert progress.record.kind == "virtualMachines"
+                await asyncio.sleep(0.2)
+        else:
+            pytest.fail("never finished")
+    assert vm.provisioning_state == "Succeeded"
+    assert restored.operation is None and restored.vm_id == vm.vm_id
+    puts = [r for r in world.arm_requests(since) if r[:2] == ("PUT", "VirtualMachines_CreateOrUpdate")]
+    assert len(puts) == 1
+
+
+async def test_a_garbage_operation_record_is_dropped_and_the_resource_read(
+    world: World, clients: AzureClients
+) -> None:
+    from azure_edition_operator.azure.driver import OperationRecord, OperationState
+
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    ident = identity_for(world, spec)
+    state = OperationState(OperationRecord("virtualMachines", ident.vm_name, "put", "not-a-token", "garbage"))
+    since = world.mark()
+    vm = await ensure(clients, world, spec, state=state)
+    assert vm.provisioning_state == "Succeeded" and state.operation is None
+    assert world.writes(since) == []
+
+
+async def test_vm_deleted_outside_is_recreated_or_reported(world: World, clients: AzureClients) -> None:
+    from azure_edition_operator.azure.driver import OperationState
+
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    state = OperationState()
+    first = await ensure(clients, world, spec, state=state)
+    assert state.vm_id == first.vm_id
+    cmp = clients.compute(ident.subscription_id)
+    await (await cmp.virtual_machines.begin_delete(ident.resource_group, ident.vm_name)).result()
+
+    report = spec.model_copy(update={"azure": spec.azure.model_copy(update={"on_missing": "Report"})})
+    with pytest.raises(AzurePermanentError) as caught:
+        await ensure(clients, world, report, state=state)
+    assert caught.value.reason == "VMNotFound"
+
+    again = await ensure(clients, world, spec, state=state)
+    assert again.vm_id != first.vm_id and state.vm_id == again.vm_id
+    assert [e[1] for e in again.events] == ["VMRecreated"]

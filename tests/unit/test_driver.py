@@ -212,3 +212,14 @@ def test_state_round_trips() -> None:
 def test_garbage_start_time_reads_as_now() -> None:
     record = OperationRecord("disks", "d", "delete", "tok", "yesterday-ish")
     assert abs((record.started_at() - datetime.now(UTC)).total_seconds()) < 5
+
+
+async def test_an_unreadable_token_is_dropped_not_fatal() -> None:
+    class Broken(FakeResource):
+        async def resume(self, verb: Verb, token: str) -> FakeOperation:
+            raise ValueError("not a continuation token")
+
+    res = Broken()
+    d = driver(OperationState(OperationRecord("virtualMachines", "vm1", "put", "garbage", T0.isoformat())))
+    assert await d.finish_recorded({("virtualMachines", "vm1"): res}) is None
+    assert d.state.operation is None

@@ -193,7 +193,12 @@ class Driver:
         if spec is None:  # spec changed meanwhile: the next GET tells the rest
             self.state.operation = None
             return None
-        op = await spec.resume(Verb(record.verb), record.token)
+        try:
+            op = await spec.resume(Verb(record.verb), record.token)
+        except (ValueError, TypeError, KeyError) as exc:  # an unreadable token (hand-edited annotation)
+            log.warning("dropping unreadable operation record for %s/%s: %s", record.kind, record.name, exc)
+            self.state.operation = None
+            return None
         try:
             result = await op.poll()
         except Exception:

@@ -285,20 +285,23 @@ async def ensure_vm(
     state: OperationState | None = None,
     instance_view: bool = False,
     wait: bool = False,
+    events: list[tuple[str, str, str]] | None = None,
 ) -> ObservedVM:
     """Create what is missing, correct what we own and drifted, and report the VM.
 
     Non-blocking: raises ``InProgress`` while an operation runs (``state`` records it); with
     ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
     ``credentials`` may be an async loader: it is only called when the VM has to be created.
+    ``events`` collects Events to post (e.g. ``VMRecreated``), also from a pass that ends in progress.
     """
     state = state if state is not None else OperationState()
     deadline = time.monotonic() + clients.settings.operation_timeout
     actions: list[str] = []
+    events = events if events is not None else []  # Events survive a pass that ends in progress
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(clients, identity, Driver(state, on_write=actions.append), actions)
+                p = _Pass(clients, identity, Driver(state, on_write=actions.append), actions, events)
                 return await _ensure(p, spec, image, credentials, instance_view)
         except InProgress as progress:
             if not wait:
@@ -360,7 +363,7 @@ async def _ensure(
             if missing:
                 raise ImageChangeRequired(runs.sku, missing)
     elif p.driver.state.vm_id:
-        if spec.azure.on_missing is OnMissing.REPORT:
+        if spec.azure.on_missing == OnMissing.REPORT:
             raise AzurePermanentError(
                 vocab.VM_NOT_FOUND,
                 f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
