@@ -20,6 +20,10 @@ def test_handlers_run_in_process_to_ready(crd, kubeconfig, kubectl, namespace, t
     try:
         for key, value in operator_env(kubeconfig, sim_env).items():
             monkeypatch.setenv(key, value)
+        # kopf logs in through the kubernetes client, whose default kubeconfig path is fixed at import.
+        import kubernetes.config.kube_config
+
+        monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
         monkeypatch.setattr(handlers, "CONFIG", OperatorConfig(metrics_address=f"127.0.0.1:{free_port()}"))
         args = ["run", "--standalone", "--namespace", namespace, "-m", "azure_edition_operator.handlers"]
         with KopfRunner(args, timeout=120) as runner:

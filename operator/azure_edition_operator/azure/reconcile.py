@@ -354,6 +354,7 @@ async def _ensure(
         log.info("%s: %s of %s/%s finished", identity.owner.ref, finished.verb, finished.kind, finished.name)
 
     vm = await vm_res.get()
+    login: AdminLogin | None = None
     if vm is not None:
         _refuse_if_not_ours("Virtual machine", identity.vm_name, vm.tags, identity)
         _refuse_if_busy("VM", identity.vm_name, vm)
@@ -362,7 +363,7 @@ async def _ensure(
             missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
             if missing:
                 raise ImageChangeRequired(runs.sku, missing)
-    elif p.driver.state.vm_id:
+    if vm is None and p.driver.state.vm_id:
         if spec.azure.on_missing == OnMissing.REPORT:
             raise AzurePermanentError(
                 vocab.VM_NOT_FOUND,
@@ -374,6 +375,9 @@ async def _ensure(
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
                          "creating it again (spec.azure.onMissing: Recreate)"))  # fmt: skip
         p.driver.state.vm_id = None
+    if vm is None:
+        # Before anything is created: without the admin login no VM can be, so create no network either.
+        login = await _credentials(credentials)
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.reconcile(pip_res) if plan.public_ip else None
@@ -407,8 +411,7 @@ async def _ensure(
 
     async def vm_params(existing: Any | None) -> Any | None:
         if existing is None:
-            login = await _credentials(credentials)
-            return specs.vm_parameters(identity, spec, image, login, tags)
+            return specs.vm_parameters(identity, spec, image, login or await _credentials(credentials), tags)
         desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
         if specs.is_failed(specs.provisioning_state(existing)):
             return specs.repair_parameters(desired, existing)  # Azure's remedy: send the model again
