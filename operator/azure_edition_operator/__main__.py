@@ -120,12 +120,24 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     )
 
 
+def _progress_is_not_an_error(record: logging.LogRecord) -> bool:
+    """kopf logs every TemporaryError at ERROR; an Azure operation that is still running is INFO."""
+    if (
+        record.levelno == logging.ERROR
+        and record.name.startswith("kopf")
+        and "failed temporarily: in progress" in (record.getMessage())
+    ):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
+
+
 def configure_logging(config: OperatorConfig) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if config.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(_progress_is_not_an_error)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level)

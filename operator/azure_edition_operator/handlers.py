@@ -178,8 +178,20 @@ async def reconcile(
         raise kopf.PermanentError(outcome.permanent)
     if outcome.retry_after is not None:
         delay = outcome.retry_after * random.uniform(1.0, 1.2)  # a fleet must not come back in lockstep
-        raise kopf.TemporaryError("waiting: see status.conditions", delay=delay)
+        raise kopf.TemporaryError(_waiting(outcome), delay=delay)
     logger.info("reconciled: %s", status.get("phase"))
+
+
+IN_PROGRESS = "in progress"  # kopf logs a TemporaryError at ERROR; __main__ lowers these to INFO
+
+
+def _waiting(outcome: reconciler.Outcome) -> str:
+    """The TemporaryError text: an Azure operation that runs is progress, not an error."""
+    failed = outcome.observation.vm_condition or outcome.observation.image_condition
+    reason = failed.reason if failed else "Unknown"
+    if vocab.kind_of(reason) is vocab.Kind.PROGRESS:
+        return f"{IN_PROGRESS}: {reason} (see status.conditions)"
+    return f"waiting after {reason} (see status.conditions)"
 
 
 def _handler_pending(meta: Mapping[str, Any]) -> bool:
@@ -200,7 +212,7 @@ async def resync(
     if outcome.retry_after is not None and not outcome.permanent:
         # Work started (a VM recreated) or an error: kopf calls the timer again after this delay,
         # not after the whole interval.
-        raise kopf.TemporaryError("resync continues: see status.conditions", delay=outcome.retry_after)
+        raise kopf.TemporaryError(_waiting(outcome), delay=outcome.retry_after)
 
 
 def register_resync(interval: float) -> None:
@@ -235,7 +247,7 @@ async def delete(
         report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy, state=state)
     except InProgress as progress:
         _save_state(meta, patch, state)
-        raise kopf.TemporaryError(str(progress), delay=progress.retry_after) from None
+        raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
     except (AzureRetryableError, AzurePermanentError) as err:
         _save_state(meta, patch, state)
         never_created = state.vm_id is None and state.operation is None

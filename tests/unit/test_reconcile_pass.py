@@ -248,3 +248,19 @@ def test_condition_types_used() -> None:
 def test_an_azure_retryable_error_keeps_its_reason() -> None:
     err = AzureRetryableError("X", "m", reason="Retrying")
     assert err.reason == "Retrying"
+
+
+def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
+    import logging
+
+    from azure_edition_operator.__main__ import _progress_is_not_an_error
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, message, None, None)
+
+    progress = record("Handler 'reconcile' failed temporarily: in progress: Creating (see status.conditions)")
+    assert _progress_is_not_an_error(progress) and progress.levelno == logging.INFO
+    failure = record(
+        "Handler 'reconcile' failed temporarily: waiting after QuotaExceeded (see status.conditions)"
+    )
+    assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
