@@ -87,6 +87,14 @@ def start_simulator(
     return proc, load_env_file(env_file)
 
 
+def simulator_timing_args(time_scale: float, *, consistency_rate: float | None = None) -> list[str]:
+    """Simulator flags for Azure's timing profile, shrunk by ``time_scale`` (demo, e2e, benchmarks)."""
+    args = ["--profile", "azure", "--time-scale", f"{time_scale:g}"]
+    if consistency_rate is not None:
+        args += ["--consistency-rate", f"{consistency_rate:g}"]
+    return args
+
+
 def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides: str) -> dict[str, str]:
     """The operator's environment: the cluster, the simulator's Azure endpoints, ports on loopback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AEO_"))}

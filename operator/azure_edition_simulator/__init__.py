@@ -11,7 +11,8 @@ Running it
   0 = random), ``--no-throttling``, ``--throttle-{subscription-reads,subscription-writes,vm-get,vm-update,
   vm-guest-patch} CAPACITY/PER_MINUTE``, ``--subscription-id``, ``--tenant-id``, ``--client-id``,
   ``--client-secret``, ``--location``, ``--token-lifetime``, ``--tls-san NAME`` (repeatable: extra names
-  for the serving certificate, e.g. a Kubernetes Service). Runs until SIGINT/SIGTERM. Responses (LRO
+  for the serving certificate, e.g. a Kubernetes Service), ``--profile instant|azure`` (timing, see
+  below), ``--time-scale F``, ``--seed N``, ``--consistency-rate R``, ``--no-policy``. Runs until SIGINT/SIGTERM. Responses (LRO
   URLs, OIDC endpoints, accepted token audiences) use the origin the client addressed, so any name in
   the certificate works. The state dir holds ``ca.pem`` (also copied to ``ca.crt``), ``ca-bundle.pem``,
   ``server.pem``, ``federated-token``, ``identity.json`` and ``world.json``.
@@ -37,9 +38,10 @@ Env file (``--env-file``; ``KEY=value`` lines, shell-quoted; :func:`load_env_fil
 ``ARMSIM_CA_CERT``                   the simulator CA alone (for ``connection_verify=``)
 ``ARMSIM_CONTROL_URL``               ``<endpoint>/_simulator`` (control API)
 ``ARMSIM_QUIC_PORT``                 UDP port of the VMs' SMB over QUIC endpoints
+``ARMSIM_LOOPBACK_BLOCK``            this simulator's own ``127.X.0.0/16`` for guest addresses (:mod:`.loopback`)
 ``ARMSIM_LOCATION``, ``ARMSIM_RESOURCE_GROUP``, ``ARMSIM_SUBNET_ID``, ``ARMSIM_EXTENDED_SUBNET_ID``,
-``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.0.1.0/24,
-                                     ``extended`` 127.0.2.0/24 in ``vnet-branch-a``)
+``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.X.1.0/24,
+                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``)
 ===================================  ==============================================================
 
 Real SDK construction that works (verified by tests/integration/test_simulator_sdk.py)
@@ -96,8 +98,26 @@ GET/list/DELETE (a VM's OS disk, and empty data disks, are created with it and d
 ``deleteOption: Delete``); ``locations/{l}/publishers/../skus[/{sku}/versions[/{v}]]`` (platform image
 catalog, :mod:`.images`). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
 PUT/GET/list/DELETE, ``virtualNetworks/{v}/subnets/{s}`` GET (subnets are registered through the control
-API). ``resourceGroups/{rg}`` GET. Any ``api-version`` of the form ``YYYY-MM-DD[-preview]`` from
-2015-06-15 on is accepted (missing → ``MissingApiVersionParameter``).
+API). ``resourceGroups/{rg}`` GET. Each provider and resource type has its own ``api-version`` list
+(:mod:`.apiversions`:
+missing → ``MissingApiVersionParameter``, malformed → ``InvalidApiVersionParameter``, unknown →
+``NoRegisteredProviderFound``). Also ``disks`` PATCH (tags), ``virtualMachines`` lists with
+``statusOnly=true`` (each VM with its instanceView), and Resource SKUs (``GET
+/subscriptions/{s}/providers/Microsoft.Compute/skus?$filter=location eq '<region>'``, :mod:`.skus`).
+
+Timing profiles (:mod:`.timing`): ``instant`` (default; the behaviour below: ``--provisioning-seconds``,
+``Retry-After: --retry-after``, network operations done at once) and ``azure`` (real durations: VM create
+30-60 s, update 5-15 s, delete 15-30 s, NIC/public IP 2-10 s, Run Command 20-60 s, assessPatches 30-120 s;
+``Retry-After`` 10-35 s or absent, all times ``--time-scale``; the env file then also carries
+``AZURE_POLLING_INTERVAL`` = 15 s x scale). Azure profile lifecycles: NICs and public IPs show
+``Updating``, deleted ones stay readable as ``Deleting``; a VM create's 201 lacks ``timeCreated``,
+``exactVersion``, disk ids and sizes. Choices are deterministic under ``--seed``.
+
+Others (:mod:`.others`): eventual consistency (a write referencing a resource that is not Succeeded, or at
+``--consistency-rate`` — default 0.02 in the azure profile — any such write: ``429 RetryableError`` with a
+``ReferencedResourceNotProvisioned`` detail), ``AuthorizationFailed`` while a role assignment propagates,
+``ResourceGroupNotFound`` while a group is created, operation URLs that 404 after a while, an Azure Policy
+model (tags, system-assigned identity) and out-of-band changes, all through the control API.
 
 Protocol: PUT answers 201 (create) / 200 (update) with ``Azure-AsyncOperation``; VM PATCH 200 with it;
 POST actions and DELETE answer 202 with ``Location`` and ``Azure-AsyncOperation``. VMs go
@@ -122,6 +142,12 @@ image → ``BadRequest``; a VM referencing a missing NIC → 400 ``NotFound``; c
 unknown subnet / public IP → 400 ``InvalidResourceReference``; deleting a NIC used by a VM → 400
 ``NicInUse``; deleting an associated public IP → 400 ``PublicIPAddressCannotBeDeleted``; deleting an
 attached disk → 409 ``OperationNotAllowed``; operations on a VM being deleted → 409 ``OperationNotAllowed``.
+``vmSize`` against the catalogue (:mod:`.skus`): unknown → 400 ``InvalidParameter``, restricted → 409
+``SkuNotAvailable``, Hyper-V generation the size cannot boot → 400 ``BadRequest``, premium disk on a size
+without premium IO → 400 ``InvalidParameter``, accelerated networking on a size without it → 400
+``VMSizeIsNotPermittedToEnableAcceleratedNetworking``. Tags, names and credentials (:mod:`.limits`): 50 tags,
+name ≤ 512, value ≤ 256, no ``<>%&\\?/`` in names; VM/NIC/public IP names; Windows computer name, admin
+user name and password complexity (400 ``InvalidParameter``).
 
 Throttling (:mod:`.throttle`): ARM token buckets per subscription+principal — reads 250 (+25/s), writes
 200 (+10/s), 429 ``SubscriptionRequestsThrottled``; Compute per VM — GET/instanceView 36 (+12/min), Update
@@ -152,8 +178,14 @@ The result is ``{"value": [{"code": "ComponentStatus/StdOut/succeeded", "level":
 
 Real QUIC: a provisioned VM whose guest has SMB over QUIC enabled and a certificate mapping serves a real
 QUIC/TLS 1.3 endpoint (ALPN ``smb``, :mod:`.quic_endpoint`) with the first mapping's certificate on the
-VM's address: its primary NIC's public IP (pool 127.0.100.0/22) or, without one, its private IP (from
+VM's address: its primary NIC's public IP (pool 127.X.100.0/22) or, without one, its private IP (from
 the subnet's prefix; the seeded subnets are loopback ranges), UDP port ``--quic-port``.
+
+Isolation: each simulator claims its own loopback block ``127.X.0.0/16`` (X ≥ 32) by binding a UDP claim
+socket on ``127.X.0.1:47443`` for its lifetime (and proving the QUIC port free on the block), so two
+simulators on one machine never serve or probe each other's guests. Subnets added through the control
+API without ``addressPrefix`` get a free /24 of the block; a persisted world whose block is taken is
+renumbered into the new one.
 
 Control API (``<endpoint>/_simulator``, no auth; client: :class:`SimulatorControl`)
 ==============================================================================
@@ -164,14 +196,21 @@ Control API (``<endpoint>/_simulator``, no auth; client: :class:`SimulatorContro
 ``POST throttling/refill``; ``POST faults {method, pathRegex, operation, status, code, message, headers,
 latencySeconds, drop, times}``, ``DELETE faults[/{id}]``; ``POST operation-failures {operation, code,
 message, times, httpStatus}`` (next LROs of that operation end Failed); ``POST subscriptions``,
-``POST resource-groups {name, location}``, ``POST subnets {virtualNetwork, name, addressPrefix,
+``POST resource-groups {name, location}``, ``POST subnets {virtualNetwork, name, addressPrefix?,
 resourceGroup, location}``; ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults
 {enableSmbQuic, rebootPending, availablePatches, certificate: {<spec>, serverName}}`` (without
-serverName, new VMs use tag ``azureedition.io/smb-over-quic-server-name`` or
+serverName, new VMs use tag ``azureedition.io_smb-over-quic-server-name`` or
 ``<computerName>.simulated.test``); ``POST identity/federated-tokens {subject, audience,
-lifetimeSeconds}``; ``GET|POST identity/principals``.
+lifetimeSeconds}``; ``GET|POST identity/principals``; ``PUT settings {profile, timeScale, seed, consistencyRate,
+operationExpirySeconds, policy: {tags, systemAssignedIdentity}}``; ``POST authorization-delays {clientId,
+scope, seconds}``; ``POST resource-groups {..., readyAfterSeconds}``; ``POST vms/{rg}/{vm}/out-of-band
+{action: delete|resize|remove-nic|set-tags|stop|start, ...}``; ``GET|POST|DELETE sku-restrictions
+{location, vmSize}``; faults take ``details`` and ``additionalInfo``. Client methods (simcontract):
+``set_timing``, ``set_consistency_rate``, ``expire_operations``, ``set_policy``, ``delay_authorization``,
+``out_of_band``, ``add_resource_group(ready_after_seconds=)``, ``inject_fault(details=, additional_info=)``,
+``restrict_sku``.
 """
 
 from .client import ControlError, SimulatorControl, load_env_file

@@ -48,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra DNS name or IP for the serving certificate (repeatable), e.g. a Kubernetes Service name",
     )
     parser.add_argument("--token-lifetime", type=int, default=3600, help="access token lifetime in seconds")
+    parser.add_argument(
+        "--profile",
+        choices=("instant", "azure"),
+        default="instant",
+        help="timing: instant (provisioning-seconds, retry-after) or azure (real durations, Retry-After "
+        "10-35 s or absent)",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply azure-profile durations (e.g. 0.05 in CI)"
+    )
+    parser.add_argument("--seed", type=int, help="seed for every random choice (deterministic runs)")
+    parser.add_argument(
+        "--consistency-rate",
+        type=float,
+        help="probability of a transient eventual-consistency answer (default: 0.02 with --profile azure, else 0)",
+    )
+    parser.add_argument("--no-policy", action="store_true", help="no Azure Policy model (set_policy refused)")
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
     for name, flag in (
         (throttle.SUBSCRIPTION_READS, "--throttle-subscription-reads"),
@@ -90,6 +107,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         location=args.location,
         token_lifetime_seconds=args.token_lifetime,
         tls_hosts=tuple(args.tls_san),
+        profile=args.profile,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        consistency_rate=args.consistency_rate,
+        policy=not args.no_policy,
     )
 
 

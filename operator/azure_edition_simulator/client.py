@@ -145,6 +145,45 @@ class SimulatorControl:
         """``Retry-After`` sent on LRO responses and polls."""
         self._call("PUT", "/settings", {"retryAfterSeconds": seconds})
 
+    def set_timing(self, profile: str, time_scale: float = 1.0, seed: int | None = None) -> dict[str, Any]:
+        """Timing profile ``"azure"`` (real durations, Retry-After 10-35 s or absent, scaled by
+        ``time_scale``) or ``"instant"`` (provisioning seconds / retry-after as set). A ``seed`` reseeds
+        the random choices."""
+        body: dict[str, Any] = {"profile": profile, "timeScale": time_scale}
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("PUT", "/settings", body)
+
+    def set_consistency_rate(self, rate: float) -> None:
+        """Probability of a transient eventual-consistency answer (429 RetryableError with a
+        ReferencedResourceNotProvisioned detail) on writes that reference another resource; 0: off."""
+        self._call("PUT", "/settings", {"consistencyRate": rate})
+
+    def expire_operations(self, after_seconds: float | None) -> None:
+        """Operation status URLs (Azure-AsyncOperation and Location) answer 404 once the operation is
+        older than this (None: never)."""
+        self._call("PUT", "/settings", {"operationExpirySeconds": after_seconds})
+
+    def set_policy(self, tags: dict[str, str] | None, system_assigned_identity: bool) -> None:
+        """The Azure Policy model: tags appended to, and a system-assigned identity given to, every VM PUT."""
+        self._call(
+            "PUT",
+            "/settings",
+            {"policy": {"tags": tags or {}, "systemAssignedIdentity": system_assigned_identity}},
+        )
+
+    def delay_authorization(self, client_id: str, scope: str, seconds: float) -> None:
+        """``403 AuthorizationFailed`` for that principal on that scope (an ARM id prefix) for the next
+        ``seconds`` (role assignment propagation)."""
+        self._call(
+            "POST", "/authorization-delays", {"clientId": client_id, "scope": scope, "seconds": seconds}
+        )
+
+    def out_of_band(self, action: str, resource_group: str, vm: str, **args: Any) -> dict[str, Any]:
+        """A change made by someone else: ``delete``, ``resize`` (size=), ``remove-nic`` (nic_id=),
+        ``set-tags`` (tags= replaces the VM's tags), ``stop`` (deallocate: bool = True), ``start``."""
+        return self._call("POST", f"/vms/{resource_group}/{vm}/out-of-band", {"action": action, **args})
+
     def set_token_lifetime(self, seconds: int) -> None:
         self._call("PUT", "/settings", {"tokenLifetimeSeconds": seconds})
 
@@ -152,9 +191,15 @@ class SimulatorControl:
         return self._call("POST", "/subscriptions", {"subscriptionId": subscription_id})
 
     def add_resource_group(
-        self, name: str, location: str | None = None, subscription_id: str | None = None
+        self,
+        name: str,
+        location: str | None = None,
+        subscription_id: str | None = None,
+        ready_after_seconds: float = 0,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
+        """Add a resource group; ARM answers ``404 ResourceGroupNotFound`` for it until
+        ``ready_after_seconds`` have passed (a group still being created)."""
+        body: dict[str, Any] = {"name": name, "readyAfterSeconds": ready_after_seconds}
         if location:
             body["location"] = location
         if subscription_id:
@@ -165,18 +210,19 @@ class SimulatorControl:
         self,
         virtual_network: str,
         name: str,
-        address_prefix: str,
+        address_prefix: str | None = None,
         resource_group: str | None = None,
         location: str | None = None,
         subscription_id: str | None = None,
     ) -> str:
-        """Register a subnet (creating its resource group if needed); returns the subnet id."""
-        body: dict[str, Any] = {
-            "virtualNetwork": virtual_network,
-            "name": name,
-            "addressPrefix": address_prefix,
-        }
+        """Register a subnet (creating its resource group if needed); returns the subnet id.
+
+        Without ``address_prefix`` the simulator picks a free /24 of its own loopback block, so the
+        guests' SMB over QUIC endpoints cannot collide with another simulator's.
+        """
+        body: dict[str, Any] = {"virtualNetwork": virtual_network, "name": name}
         for field_name, value in (
+            ("addressPrefix", address_prefix),
             ("resourceGroup", resource_group),
             ("location", location),
             ("subscriptionId", subscription_id),
@@ -184,6 +230,11 @@ class SimulatorControl:
             if value:
                 body[field_name] = value
         return str(self._call("POST", "/subnets", body)["id"])
+
+    def restrict_sku(self, location: str, vm_size: str) -> list[str]:
+        """Make ``vm_size`` unavailable in ``location`` (VM PUT: 409 SkuNotAvailable; Resource SKUs lists
+        the restriction)."""
+        return self._call("POST", "/sku-restrictions", {"location": location, "vmSize": vm_size})["value"]
 
     # --- faults and throttling ---------------------------------------------------------------------------
 
@@ -200,8 +251,11 @@ class SimulatorControl:
         drop: bool = False,
         times: int | None = 1,
         operation: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        additional_info: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Add a fault; returns its id. ``times=None`` keeps it until removed."""
+        """Add a fault; returns its id. ``times=None`` keeps it until removed. ``details`` and
+        ``additional_info`` become ARM's ``error.details`` and ``error.additionalInfo``."""
         body: dict[str, Any] = {
             "method": method,
             "pathRegex": path_regex,
@@ -214,6 +268,8 @@ class SimulatorControl:
             ("code", code),
             ("message", message),
             ("operation", operation),
+            ("details", details),
+            ("additionalInfo", additional_info),
         ):
             if value is not None:
                 body[field_name] = value

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, lro, throttle
+from . import errors, guest, images, limits, lro, others, skus, throttle
 from .context import Reply, RequestContext
 from .world import (
+    REGIONS,
     World,
     check_location,
     check_location_unchanged,
@@ -47,7 +49,7 @@ WINDOWS_COMMAND_IDS = (
     "RDPSettings",
     "ResetRDPConfig",
 )
-SERVER_NAME_TAG = "azureedition.io/smb-over-quic-server-name"
+SERVER_NAME_TAG = "azureedition.io_smb-over-quic-server-name"
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -189,6 +191,66 @@ def validate_patch_settings(
         )
 
 
+def validate_vm_size(
+    world: World, location: str, props: dict[str, Any], image: images.PlatformImage, nic_ids: list[str]
+) -> None:
+    """``vmSize`` against the catalogue (skus.py): offered here, bootable generation, premium IO, AN."""
+    name = (props.get("hardwareProfile") or {}).get("vmSize")
+    if not name:
+        return
+    size = skus.find(name)
+    if size is None:
+        offered = ",".join(s.name for s in skus.CATALOGUE if not world.sku_restricted(location, s.name))
+        raise errors.ArmError(
+            400,
+            "InvalidParameter",
+            f"The requested VM size {name} is not available in the current region. The sizes available in the "
+            f"current region are: {offered}. Find out more on the available VM sizes in each region at "
+            "https://aka.ms/azure-regions.",
+            target="vmSize",
+        )
+    if world.sku_restricted(location, size.name):
+        raise errors.ArmError(
+            409,
+            "SkuNotAvailable",
+            f"The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: {size.name}' "
+            f"is currently not available in location '{location}'. Please try another size or deploy to a "
+            "different location or different zone. See https://aka.ms/azureskunotavailable for details.",
+        )
+    if image.hyper_v_generation not in size.hyper_v_generations:
+        generation = image.hyper_v_generation.removeprefix("V")
+        raise errors.ArmError(
+            400,
+            "BadRequest",
+            f"The selected VM size '{size.name}' cannot boot Hypervisor Generation '{generation}'. If this was a "
+            "Create operation please check that the Hypervisor Generation of the Image matches the Hypervisor "
+            "Generation of the selected VM Size. If this was an Update operation please select a Hypervisor "
+            f"Generation '{generation}' VM Size. For more information, see https://aka.ms/azuregen2vm",
+        )
+    storage = props.get("storageProfile") or {}
+    for disk in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
+        account = (disk.get("managedDisk") or {}).get("storageAccountType", "")
+        if account.startswith("Premium") and not size.premium_io:
+            # Wording: a captured 400 (google/cloud-forensics-utils#488).
+            raise errors.ArmError(
+                400,
+                "InvalidParameter",
+                f"Requested operation cannot be performed because the VM size {size.name} does not support the "
+                f"storage account type {account} of disk '{disk.get('name', '')}'. Consider updating the VM to a "
+                "size that supports Premium storage.",
+            )
+    for nic_id in nic_ids:
+        nic = world.nics.get(key(nic_id))
+        if nic and nic["properties"].get("enableAcceleratedNetworking") and not size.accelerated_networking:
+            # Code from Network's error list; wording: simulator.
+            raise errors.ArmError(
+                400,
+                "VMSizeIsNotPermittedToEnableAcceleratedNetworking",
+                f"VM size {size.name} is not compatible with Accelerated Networking on NIC(s) [{nic['id']}]. "
+                "Please use a size that supports Accelerated Networking or disable it on the NIC.",
+            )
+
+
 def validate_network_profile(world: World, vm_id: str, props: dict[str, Any]) -> list[str]:
     """Ids of the NICs the model references; each must exist and be free (or already this VM's)."""
     nics = (props.get("networkProfile") or {}).get("networkInterfaces") or []
@@ -300,6 +362,19 @@ def render_vm(world: World, vm: dict[str, Any], expand: str = "") -> dict[str, A
     return doc
 
 
+def power_state(world: World, vm: dict[str, Any]) -> str:
+    """running, starting, stopped or deallocated (the last two only after an out-of-band stop)."""
+    stopped = world.vm_internal.get(key(vm["id"]), {}).get("powerState")
+    if stopped:
+        return str(stopped)
+    return "running" if vm["properties"].get("provisioningState") in ("Succeeded", "Updating") else "starting"
+
+
+def power_status(world: World, vm: dict[str, Any]) -> dict[str, str]:
+    state = power_state(world, vm)
+    return {"code": f"PowerState/{state}", "level": "Info", "displayStatus": f"VM {state}"}
+
+
 def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
     """``virtualMachines/{vm}/instanceView`` (shape of VirtualMachine_Get_InstanceView.json)."""
     props = vm["properties"]
@@ -356,11 +431,7 @@ def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
                 "displayStatus": display,
                 "time": status_time,
             },
-            {
-                "code": "PowerState/running" if running else "PowerState/starting",
-                "level": "Info",
-                "displayStatus": "VM running" if running else "VM starting",
-            },
+            power_status(world, vm),
         ],
     }
     boot = (props.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
@@ -397,7 +468,14 @@ def list_vms(ctx: RequestContext, sub: str, rg: str | None) -> Reply:
     )
     if rg is not None:
         ctx.world.resource_group(sub, rg)
-    value = [render_vm(ctx.world, vm) for k, vm in sorted(ctx.world.vms.items()) if k.startswith(prefix)]
+    status_only = ctx.query.get("statusOnly", "").lower() == "true"
+    value = []
+    for k, vm in sorted(ctx.world.vms.items()):
+        if k.startswith(prefix):
+            doc = render_vm(ctx.world, vm)
+            if status_only:  # each VM with its instanceView (CRP's statusOnly=true listing)
+                doc["properties"]["instanceView"] = instance_view(ctx.world, vm)
+            value.append(doc)
     return Reply(200, {"value": value})
 
 
@@ -416,8 +494,12 @@ def put_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     check_location_unchanged(existing, location, rg)
     if existing is not None:
         ctx.vm_token(throttle.VM_UPDATE, vm_id)
+    else:
+        ctx.response_headers["x-ms-ratelimit-remaining-resource"] = others.meter(ctx.settings, "PutVM", sub)
     props_in, password = _strip_input(body.get("properties") or {})
+    limits.check_tags(body.get("tags"))
     if existing is None:
+        limits.check_vm_name(name)
         os_profile = props_in.get("osProfile")
         if os_profile is None:
             raise errors.missing_parameter("osProfile")
@@ -425,6 +507,7 @@ def put_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
             raise errors.missing_parameter("adminUsername")
         if not password:
             raise errors.missing_parameter("adminPassword")
+        limits.check_windows_os_profile(os_profile, password)
         merged = props_in
     else:
         merged = deep_merge(existing["properties"], props_in)
@@ -438,6 +521,7 @@ def patch_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     vm = find_vm(world, sub, rg, name)
     _refuse_if_deleting(world, vm, "PATCH")
+    limits.check_tags(body.get("tags"))
     ctx.vm_token(throttle.VM_UPDATE, vm["id"])
     props_in, _ = _strip_input(body.get("properties") or {})
     merged = deep_merge(vm["properties"], props_in)
@@ -463,6 +547,9 @@ def _apply_vm_model(
     image, exact = validate_image(merged)
     validate_patch_settings(image, _windows(merged), ctx.api_version)
     nic_ids = validate_network_profile(world, vm_id, merged)
+    validate_vm_size(world, location, merged, image, nic_ids)
+    for nic_id in nic_ids:
+        others.check_reference(ctx.settings, world.nics[key(nic_id)], vm_id, "PutNicOperation")
     model = _with_defaults(name, merged, image, exact)
     if existing is not None:
         _check_create_only(existing["properties"], model)
@@ -493,6 +580,7 @@ def _apply_vm_model(
             vm[passthrough] = copy.deepcopy(body[passthrough])
         elif existing is not None and passthrough in existing:
             vm[passthrough] = existing[passthrough]
+    others.apply_policy(ctx.settings, world, sub, vm)
     world.vms[key(vm_id)] = vm
     internal = _internal(world, vm)
     internal["stateTime"] = now_iso
@@ -511,10 +599,31 @@ def _apply_vm_model(
         kind="vm.create" if creating else "vm.update",
         operation_name=ctx.operation,
         resource_id=vm_id,
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("vm.create" if creating else "vm.update"),
     )
     internal["operation"] = op["id"]
-    return Reply(201 if creating else 200, render_vm(world, vm), lro.lro_headers(ctx, op))
+    doc = render_vm(world, vm)
+    if creating and ctx.settings.timing.realistic:
+        doc = first_create_response(doc)
+    return Reply(201 if creating else 200, doc, lro.lro_headers(ctx, op))
+
+
+def first_create_response(doc: dict[str, Any]) -> dict[str, Any]:
+    """A VM create's 201 as real CRP sends it: without what it fills in while provisioning.
+
+    The published create examples' 201 bodies have no ``timeCreated``, no ``exactVersion``, no disk ids
+    or sizes and no ``etag``; a client must read those from the resource once the operation finished.
+    """
+    doc = copy.deepcopy(doc)
+    doc.pop("etag", None)
+    props = doc["properties"]
+    props.pop("timeCreated", None)
+    storage = props.get("storageProfile", {})
+    storage.get("imageReference", {}).pop("exactVersion", None)
+    storage.get("osDisk", {}).pop("diskSizeGB", None)
+    for disk in [storage.get("osDisk", {}), *storage.get("dataDisks", [])]:
+        (disk.get("managedDisk") or {}).pop("id", None)
+    return doc
 
 
 def _new_disk(
@@ -610,11 +719,11 @@ def _attach_nics(world: World, vm: dict[str, Any], nic_ids: list[str]) -> None:
             nic["properties"]["primary"] = primary.get(nic_key, False)
             nic["properties"].setdefault("macAddress", _mac())
         elif owner and key(owner) == key(vm["id"]):
-            _detach_nic(world, nic)
+            detach_nic(world, nic)
     world.touch()
 
 
-def _detach_nic(world: World, nic: dict[str, Any]) -> None:
+def detach_nic(world: World, nic: dict[str, Any]) -> None:
     nic["properties"].pop("virtualMachine", None)
     nic["properties"].pop("primary", None)
     nic["properties"].pop("macAddress", None)
@@ -644,7 +753,7 @@ def delete_vm(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         kind="vm.delete",
         operation_name=ctx.operation,
         resource_id=vm["id"],
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("vm.delete"),
         params={"forceDeletion": ctx.query.get("forceDeletion", "false")},
     )
     internal["operation"] = op["id"]
@@ -665,7 +774,7 @@ def _action(ctx: RequestContext, vm: dict[str, Any], sub: str, kind: str, params
         kind=kind,
         operation_name=ctx.operation,
         resource_id=vm["id"],
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration(kind),
         params=params,
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
@@ -769,7 +878,7 @@ def put_run_command(ctx: RequestContext, sub: str, rg: str, name: str, command: 
         kind="runCommand.put",
         operation_name=ctx.operation,
         resource_id=rc_id,
-        duration=ctx.settings.provisioning_seconds,
+        duration=ctx.settings.duration("runCommand.put"),
         params={"vm": vm["id"]},
     )
     return Reply(
@@ -809,7 +918,7 @@ def delete_run_command(ctx: RequestContext, sub: str, rg: str, name: str, comman
         kind="runCommand.delete",
         operation_name=ctx.operation,
         resource_id=doc["id"],
-        duration=0,
+        duration=ctx.settings.duration("runCommand.delete"),
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 
@@ -836,6 +945,33 @@ def list_disks(ctx: RequestContext, sub: str, rg: str) -> Reply:
     )
 
 
+def patch_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
+    """Disks - Update: tags (replaced when given) and a few mutable properties, as an LRO."""
+    body = ctx.body_object()
+    disk = ctx.world.disks.get(key(_disk_id(ctx.world, sub, rg, name)))
+    if disk is None:
+        raise errors.resource_not_found(DISK_TYPE, name, rg)
+    if "tags" in body:
+        limits.check_tags(body["tags"])
+        disk["tags"] = dict(body["tags"] or {})
+    for prop in ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess"):
+        if prop in (body.get("properties") or {}):
+            disk["properties"][prop] = body["properties"][prop]
+    if "sku" in body:
+        disk["sku"] = body["sku"]
+    ctx.world.touch()
+    op = ctx.world.new_operation(
+        provider=COMPUTE,
+        subscription=sub,
+        location=disk["location"],
+        kind="disk.update",
+        operation_name=ctx.operation,
+        resource_id=disk["id"],
+        duration=ctx.settings.duration("disk.update"),
+    )
+    return Reply(200, copy.deepcopy(disk), lro.lro_headers(ctx, op))
+
+
 def delete_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     disk_key = key(_disk_id(ctx.world, sub, rg, name))
     disk = ctx.world.disks.get(disk_key)
@@ -852,7 +988,7 @@ def delete_disk(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         kind="disk.delete",
         operation_name=ctx.operation,
         resource_id=disk["id"],
-        duration=0,
+        duration=ctx.settings.duration("disk.delete"),
     )
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 
@@ -865,6 +1001,30 @@ def _image_base(sub: str, location: str, publisher: str, offer: str) -> str:
         f"/Subscriptions/{sub}/Providers/Microsoft.Compute/Locations/{location}/Publishers/{publisher}"
         f"/ArtifactTypes/VMImage/Offers/{offer}"
     )
+
+
+_LOCATION_FILTER = re.compile(r"^\s*location\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+
+
+def list_resource_skus(ctx: RequestContext, sub: str) -> Reply:
+    """Resource SKUs - List: the VM sizes per region (``$filter=location eq '<region>'`` narrows it)."""
+    wanted = ctx.query.get("$filter")
+    if wanted:
+        match = _LOCATION_FILTER.match(wanted)
+        if not match:
+            # (wording: simulator) Resource SKUs supports only a location filter.
+            raise errors.ArmError(
+                400, "InvalidFilter", f"The filter '{wanted}' is not supported; use location eq '<region>'."
+            )
+        locations = [check_location(match.group(1), "Microsoft.Compute/skus")]
+    else:
+        locations = sorted(REGIONS)
+    value = [
+        skus.resource_sku(size, loc, ctx.world.sku_restricted(loc, size.name))
+        for loc in locations
+        for size in skus.CATALOGUE
+    ]
+    return Reply(200, {"value": value})
 
 
 def list_image_skus(ctx: RequestContext, sub: str, location: str, publisher: str, offer: str) -> Reply:
@@ -946,7 +1106,7 @@ def complete(world: World, op: dict[str, Any]) -> None:
         world.finish_operation(op, "Succeeded")
     elif kind == "vm.delete":
         if vm is not None:
-            _remove_vm(world, vm)
+            remove_vm(world, vm)
         world.finish_operation(op, "Succeeded")
     elif kind in ("vm.assessPatches", "vm.installPatches", "vm.runCommand"):
         g = world.guests.get(key(op["resourceId"]))
@@ -1022,7 +1182,7 @@ def _on_provisioned(world: World, vm: dict[str, Any], *, first: bool) -> None:
             g["mappings"] = [mapping]
 
 
-def _remove_vm(world: World, vm: dict[str, Any]) -> None:
+def remove_vm(world: World, vm: dict[str, Any]) -> None:
     vm_key = key(vm["id"])
     storage = vm["properties"].get("storageProfile", {})
     for disk_ref in [storage.get("osDisk", {}), *storage.get("dataDisks", [])]:
@@ -1039,7 +1199,7 @@ def _remove_vm(world: World, vm: dict[str, Any]) -> None:
         nic = world.nics.get(key(ref["id"]))
         if nic is None:
             continue
-        _detach_nic(world, nic)
+        detach_nic(world, nic)
         if ref["properties"].get("deleteOption") == "Delete":
             from . import network
 

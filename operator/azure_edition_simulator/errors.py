@@ -70,12 +70,14 @@ def missing_api_version() -> ArmError:
     )
 
 
-def invalid_api_version(api_version: str, resource_type: str, supported: str) -> ArmError:
+def invalid_api_version(
+    api_version: str, resource_type: str, supported: str, location: str = "global"
+) -> ArmError:
     """400 for an api-version the resource type does not know."""
     return ArmError(
         400,
         "NoRegisteredProviderFound",
-        f"No registered resource provider found for location 'global' and API version '{api_version}' "
+        f"No registered resource provider found for location '{location}' and API version '{api_version}' "
         f"for type '{resource_type}'. The supported api-versions are '{supported}'.",
     )
 

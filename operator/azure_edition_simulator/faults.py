@@ -46,6 +46,8 @@ class Fault:
     latency_seconds: float = 0.0
     drop: bool = False
     times: int | None = 1
+    details: list[dict[str, Any]] | None = None  # ARM error.details
+    additional_info: list[dict[str, Any]] | None = None  # ARM error.additionalInfo
     hits: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +66,8 @@ class Fault:
             "latencySeconds",
             "drop",
             "times",
+            "details",
+            "additionalInfo",
         }
         unknown = set(data) - known
         if unknown:
@@ -83,6 +87,8 @@ class Fault:
             latency_seconds=float(data.get("latencySeconds", 0.0)),
             drop=bool(data.get("drop", False)),
             times=None if data.get("times", 1) is None else int(data.get("times", 1)),
+            details=list(data["details"]) if data.get("details") is not None else None,
+            additional_info=list(data["additionalInfo"]) if data.get("additionalInfo") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +104,8 @@ class Fault:
             "latencySeconds": self.latency_seconds,
             "drop": self.drop,
             "times": self.times,
+            "details": self.details,
+            "additionalInfo": self.additional_info,
             "hits": self.hits,
         }
 
@@ -113,7 +121,15 @@ class Fault:
     def error_body(self) -> dict[str, Any]:
         status = self.status or 500
         code = self.code or DEFAULT_CODES.get(status, "InjectedFault")
-        return {"error": {"code": code, "message": self.message or f"Injected fault ({status} {code})."}}
+        error: dict[str, Any] = {
+            "code": code,
+            "message": self.message or f"Injected fault ({status} {code}).",
+        }
+        if self.details is not None:
+            error["details"] = self.details
+        if self.additional_info is not None:
+            error["additionalInfo"] = self.additional_info
+        return {"error": error}
 
 
 class FaultInjector:

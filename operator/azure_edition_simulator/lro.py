@@ -5,12 +5,14 @@
 ``Location`` → Compute: the same URL with ``monitor=true``; Network: ``.../operationResults/{id}``. It answers
 ``202`` while running and, when done, ``200`` with the action's result (assessPatches, installPatches,
 runCommand) or ``204``; a failed operation answers its error envelope.
-``Retry-After`` (``Settings.retry_after_seconds``) is sent on every initial LRO response and on every
-poll that is still running.
+``Retry-After`` comes from the timing profile (:mod:`.timing`): ``instant`` sends
+``Settings.retry_after_seconds`` on every initial LRO response and running poll; ``azure`` sends 10–35 s
+(scaled) or, where real Azure often does, none.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import errors
@@ -35,7 +37,7 @@ def lro_headers(
     ctx: RequestContext, op: dict[str, Any], *, async_operation: bool = True, location: bool = False
 ) -> dict[str, str]:
     """Headers of an initial LRO response."""
-    headers = {"Retry-After": str(ctx.settings.retry_after_seconds)}
+    headers = ctx.settings.retry_after(op["kind"])
     if async_operation:
         headers["Azure-AsyncOperation"] = async_operation_url(ctx, op)
     if location:
@@ -46,6 +48,10 @@ def lro_headers(
 def _operation(ctx: RequestContext, subscription: str, operation_id: str) -> dict[str, Any]:
     op = ctx.world.operations.get(operation_id)
     if op is None or op["subscription"].lower() != subscription.lower():
+        raise errors.ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+    expiry = ctx.settings.operation_expiry_seconds
+    if expiry is not None and time.time() - op["startEpoch"] > expiry:
+        # Operation records are kept for a limited time; a client must then re-read the resource.
         raise errors.ArmError(404, "NotFound", "The entity was not found in this Azure location.")
     return op
 
@@ -75,7 +81,7 @@ def get_status(ctx: RequestContext, subscription: str, operation_id: str) -> Rep
     op = _operation(ctx, subscription, operation_id)
     if ctx.query.get("monitor", "").lower() == "true":
         return get_result(ctx, subscription, operation_id)
-    headers = {"Retry-After": str(ctx.settings.retry_after_seconds)} if op["status"] == "InProgress" else {}
+    headers = ctx.settings.retry_after("poll") if op["status"] == "InProgress" else {}
     if op["provider"] == "Microsoft.Network":
         doc: dict[str, Any] = {"status": op["status"]}
         if op["status"] == "Failed":
@@ -91,7 +97,7 @@ def get_result(ctx: RequestContext, subscription: str, operation_id: str) -> Rep
         return Reply(
             202,
             None,
-            {"Location": location_url(ctx, op), "Retry-After": str(ctx.settings.retry_after_seconds)},
+            {"Location": location_url(ctx, op), **ctx.settings.retry_after("poll")},
         )
     if op["status"] == "Failed":
         return _failed_reply(op)

@@ -4,8 +4,10 @@ Subnets are not created through ARM here: the world is seeded with a VNet and su
 more through the control API. A NIC that references an unknown subnet or public IP gets Network's
 ``InvalidResourceReference``; a NIC still used by a VM cannot be deleted (``NicInUse``); a public IP still
 associated with a NIC cannot be deleted (``PublicIPAddressCannotBeDeleted``). Network PUTs complete
-immediately (``provisioningState: Succeeded`` in the 201, as in the published examples) but still carry
-``Azure-AsyncOperation``; DELETEs answer 202 with ``Azure-AsyncOperation`` and ``Location``.
+immediately in the ``instant`` profile (``provisioningState: Succeeded`` in the 201, as in the published
+examples) but still carry ``Azure-AsyncOperation``; in the ``azure`` profile they show ``Updating`` for
+2–10 s (scaled), and a deleted NIC or public IP stays readable as ``Deleting`` until its operation ends.
+DELETEs answer 202 with ``Azure-AsyncOperation`` and ``Location``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 import uuid
 from typing import Any
 
-from . import errors, lro
+from . import errors, limits, lro, others
 from .context import Reply, RequestContext
 from .world import World, check_location, check_location_unchanged, key, resource_id
 
@@ -46,8 +48,25 @@ def _network_operation(ctx: RequestContext, sub: str, location: str, kind: str, 
         kind=kind,
         operation_name=ctx.operation,
         resource_id=rid,
-        duration=0,
+        duration=ctx.settings.duration(kind),
     )
+
+
+def _start_provisioning(ctx: RequestContext, doc: dict[str, Any]) -> None:
+    """Azure profile: a network PUT shows ``Updating`` until its operation finishes (instant: Succeeded)."""
+    if ctx.settings.timing.realistic:
+        doc["properties"]["provisioningState"] = "Updating"
+        for cfg in doc["properties"].get("ipConfigurations", []):
+            cfg["properties"]["provisioningState"] = "Updating"
+
+
+def _start_deleting(ctx: RequestContext, doc: dict[str, Any]) -> bool:
+    """Azure profile: a deleted resource stays readable as ``Deleting`` until its operation finishes."""
+    if not ctx.settings.timing.realistic:
+        return False
+    doc["properties"]["provisioningState"] = "Deleting"
+    ctx.world.touch()
+    return True
 
 
 # --- network interfaces ------------------------------------------------------------------------------------
@@ -84,6 +103,9 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     nic_id = _nic_id(world, sub, rg, name)
     existing = world.nics.get(key(nic_id))
+    if existing is None:
+        limits.check_network_name(name)
+    limits.check_tags(body.get("tags"))
     location = check_location(body.get("location"), NIC_TYPE)
     check_location_unchanged(existing, location, rg)
     props_in = copy.deepcopy(body.get("properties") or {})
@@ -113,11 +135,13 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         subnet = world.subnets.get(key(subnet_ref))
         if subnet is None:
             raise errors.invalid_resource_reference(subnet_ref, nic_id)
+        others.check_reference(ctx.settings, subnet, nic_id, "PutSubnetOperation")
         pip_ref = (cfg_props.pop("publicIPAddress", None) or {}).get("id")
         if pip_ref:
             pip = world.public_ips.get(key(pip_ref))
             if pip is None:
                 raise errors.invalid_resource_reference(pip_ref, nic_id)
+            others.check_reference(ctx.settings, pip, nic_id, "PutPublicIpAddressOperation")
             owner = (pip["properties"].get("ipConfiguration") or {}).get("id")
             if owner and key(owner) != key(cfg_id):
                 raise errors.public_ip_in_use_attach(pip["id"], owner)
@@ -208,6 +232,7 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         "properties": props,
     }
     _reassociate_public_ips(world, existing, nic)
+    _start_provisioning(ctx, nic)
     world.nics[key(nic_id)] = nic
     world.touch()
     op = _network_operation(ctx, sub, location, "network.put", nic_id)
@@ -256,7 +281,8 @@ def delete_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     vm_ref = nic["properties"].get("virtualMachine")
     if vm_ref:
         raise errors.nic_in_use(nic["id"], vm_ref["id"])
-    remove_nic(ctx.world, nic)
+    if not _start_deleting(ctx, nic):
+        remove_nic(ctx.world, nic)
     op = _network_operation(ctx, sub, nic["location"], "network.delete", nic["id"])
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 
@@ -283,6 +309,9 @@ def put_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     body = ctx.body_object()
     pip_id = _pip_id(world, sub, rg, name)
     existing = world.public_ips.get(key(pip_id))
+    if existing is None:
+        limits.check_network_name(name)
+    limits.check_tags(body.get("tags"))
     location = check_location(body.get("location"), PIP_TYPE)
     check_location_unchanged(existing, location, rg)
     sku = body.get("sku") or (existing or {}).get("sku") or {"name": "Basic", "tier": "Regional"}
@@ -323,6 +352,7 @@ def put_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     }
     if not pip["zones"]:
         pip.pop("zones")
+    _start_provisioning(ctx, pip)
     world.public_ips[key(pip_id)] = pip
     world.touch()
     op = _network_operation(ctx, sub, location, "network.put", pip_id)
@@ -336,8 +366,9 @@ def delete_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply
     owner = pip["properties"].get("ipConfiguration")
     if owner:
         raise errors.public_ip_in_use_delete(pip["id"], owner["id"])
-    del ctx.world.public_ips[key(pip["id"])]
-    ctx.world.touch()
+    if not _start_deleting(ctx, pip):
+        del ctx.world.public_ips[key(pip["id"])]
+        ctx.world.touch()
     op = _network_operation(ctx, sub, pip["location"], "network.delete", pip["id"])
     return Reply(202, None, lro.lro_headers(ctx, op, location=True))
 
@@ -369,6 +400,32 @@ def get_subnet(ctx: RequestContext, sub: str, rg: str, vnet: str, name: str) -> 
 
 
 def complete(world: World, op: dict[str, Any]) -> None:
-    """Network operations have already taken effect when they are accepted."""
+    """Finish a network operation: a PUT's resource turns Succeeded (or Failed), a delete's goes away.
+
+    In the instant profile both took effect when accepted, and there is nothing left to do here.
+    """
     failure = op.get("injectedFailure")
+    rid = key(op["resourceId"])
+    table = world.nics if rid in world.nics else world.public_ips
+    doc = table.get(rid)
+    if doc is not None and op["kind"] == "network.delete" and not failure:
+        if table is world.nics:
+            remove_nic(world, doc)
+        else:
+            del world.public_ips[rid]
+    elif doc is not None and op["kind"] == "network.put":
+        newer = any(
+            o is not op
+            and o["status"] == "InProgress"
+            and key(o["resourceId"]) == rid
+            and o["kind"] == op["kind"]
+            for o in world.operations.values()
+        )
+        if not newer:
+            state = "Failed" if failure else "Succeeded"
+            doc["properties"]["provisioningState"] = state
+            for cfg in doc["properties"].get("ipConfigurations", []):
+                cfg["properties"]["provisioningState"] = state
+    elif doc is not None and failure:  # a failed delete leaves the resource as it was
+        doc["properties"]["provisioningState"] = "Succeeded"
     world.finish_operation(op, "Failed" if failure else "Succeeded", error=failure)

@@ -38,6 +38,7 @@ class Simulator:
         self.subscription_id: str = server.config.subscription_id
         self.federated_token_file: Path = server.federated_token_path
         self.quic_port: int = server.quic.port
+        self.loopback_block: str = server.block.cidr
         self.state_dir: Path = Path(str(server.state_dir))
         self.control = SimulatorControl(self.control_url, self.ca_path)
 

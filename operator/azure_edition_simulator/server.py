@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 import secrets
 import shlex
@@ -25,10 +26,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import compute, errors, guest, lro, network, throttle
+from . import apiversions, compute, errors, guest, loopback, lro, network, others, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
+from .timing import Timing
 from .tls import TlsMaterial, ensure_tls_material
 from .world import (
     DEFAULT_CLIENT_ID,
@@ -38,9 +40,11 @@ from .world import (
     DEFAULT_SUBSCRIPTION_ID,
     DEFAULT_TENANT_ID,
     DEFAULT_VNET,
+    LEGACY_BLOCK,
     Settings,
     World,
     key,
+    normalize_location,
 )
 
 log = logging.getLogger("azure_edition_simulator")
@@ -49,8 +53,6 @@ CONTROL_PREFIX = "/_simulator"
 WORLD_FILE = "world.json"
 IDENTITY_FILE = "identity.json"
 FEDERATED_TOKEN_FILE = "federated-token"
-API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-MIN_API_VERSION = "2015-06-15"
 
 
 @dataclass
@@ -72,6 +74,11 @@ class SimulatorConfig:
     location: str = DEFAULT_LOCATION
     token_lifetime_seconds: int = 3600
     tls_hosts: tuple[str, ...] = ()  # extra DNS names / IPs for the serving certificate
+    profile: str = "instant"  # timing profile (timing.py): "instant" or "azure"
+    time_scale: float = 1.0  # multiplies every azure-profile duration and Retry-After
+    seed: int | None = None  # the same seed and requests give the same choices
+    consistency_rate: float | None = None  # None: others.DEFAULT_AZURE_RATE in the azure profile, else 0
+    policy: bool = True  # False (--no-policy): no Azure Policy model
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -96,9 +103,14 @@ class Route:
     handler: Handler
     resource_type: str
     rg_scoped: bool
+    provider: str
 
 
 def _r(method: str, pattern: str, operation: str, handler: Handler, resource_type: str) -> Route:
+    provider = next(
+        (p for p in ("Microsoft.Compute", "Microsoft.Network") if p.replace(".", r"\.") in pattern),
+        "Microsoft.Resources",
+    )
     return Route(
         method,
         re.compile(pattern + r"/?$", re.IGNORECASE),
@@ -106,6 +118,7 @@ def _r(method: str, pattern: str, operation: str, handler: Handler, resource_typ
         handler,
         resource_type,
         "(?P<rg>" in pattern,
+        provider,
     )
 
 
@@ -168,6 +181,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r("GET", _C + r"/disks", "Disks_ListByResourceGroup", compute.list_disks, "disks"),
     _r("GET", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Get", compute.get_disk, "disks"),
+    _r("PATCH", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Update", compute.patch_disk, "disks"),
     _r("DELETE", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Delete", compute.delete_disk, "disks"),
     _r(
         "GET",
@@ -175,6 +189,13 @@ ROUTES: tuple[Route, ...] = (
         "Compute_GetOperation",
         lambda c, sub, loc, op: lro.get_status(c, sub, op),
         "locations/operations",
+    ),
+    _r(
+        "GET",
+        _S + r"/providers/Microsoft\.Compute/skus",
+        "ResourceSkus_List",
+        compute.list_resource_skus,
+        "skus",
     ),
     _r("GET", _IMG, "VirtualMachineImages_ListSkus", compute.list_image_skus, "locations/publishers"),
     _r(
@@ -335,7 +356,7 @@ class QuicEndpoints:
             g = world.guests.get(vm_key)
             if g is None or not g["enableSmbQuic"] or not g["mappings"]:
                 continue
-            if vm["properties"].get("provisioningState") not in ("Succeeded", "Updating"):
+            if compute.power_state(world, vm) != "running":
                 continue
             address = compute.vm_address(world, vm)
             if _is_loopback(address):
@@ -408,14 +429,31 @@ class SimulatorServer:
         if self.state_dir is None:
             raise ValueError("a state directory (or a temporary one) is required for the CA and token files")
         self.persistent = config.state_dir is not None
-        self.settings = Settings(config.provisioning_seconds, config.retry_after_seconds)
+        self.settings = Settings(
+            config.provisioning_seconds,
+            config.retry_after_seconds,
+            Timing(config.profile, config.time_scale, config.seed),
+        )
+        rate = config.consistency_rate
+        if rate is None:
+            rate = others.DEFAULT_AZURE_RATE if config.profile == "azure" else 0.0
+        self.settings.consistency_rate = rate
+        self.settings.consistency_rng = random.Random(None if config.seed is None else config.seed + 1)
+        self.settings.policy_enabled = config.policy
         self.throttler = throttle.Throttler(config.throttling)
         self.faults = FaultInjector()
         self.requests = RequestLog()
-        self.world = self._load_world()
+        self.quic = QuicEndpoints(config.quic_port if config.quic_port else _free_udp_port(config.host))
+        world = self._load_world()
+        preferred = None if world.loopback_block == LEGACY_BLOCK else world.loopback_block
+        # Held until stop(): another simulator's claim of this block then fails (see loopback.py).
+        self.block, self._block_claim = loopback.claim_block(self.quic.port, preferred)
+        if world.loopback_block != self.block.cidr:
+            fresh = not (self.persistent and (self.state_dir / WORLD_FILE).is_file())
+            world = self._seeded(self.block) if fresh else world.moved_to(self.block.cidr)
+        self.world = world
         self.identity = self._load_identity()
         self.tls: TlsMaterial | None = None
-        self.quic = QuicEndpoints(config.quic_port if config.quic_port else _free_udp_port(config.host))
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._generation = 0  # bumped when the world object is replaced (reset)
@@ -429,7 +467,15 @@ class SimulatorServer:
         path = self.state_dir / WORLD_FILE
         if self.persistent and path.is_file():
             return World.load(path)
-        return World.seeded(self.config.subscription_id, self.config.tenant_id, self.config.location)
+        return World()  # seeded once the loopback block is claimed
+
+    def _seeded(self, block: loopback.Block) -> World:
+        return World.seeded(
+            self.config.subscription_id,
+            self.config.tenant_id,
+            self.config.location,
+            loopback_block=block.cidr,
+        )
 
     def _load_identity(self) -> IdentityPlatform:
         assert self.state_dir is not None
@@ -499,6 +545,7 @@ class SimulatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
         self.save(force=True)
+        self._block_claim.close()
 
     async def _ticker(self) -> None:
         """Finish due operations even when nobody polls, persist, and wake the QUIC reconciler."""
@@ -570,6 +617,9 @@ class SimulatorServer:
             "ARMSIM_CA_CERT": str(self.tls.ca_cert),
             "ARMSIM_CONTROL_URL": self.control_url,
             "ARMSIM_QUIC_PORT": str(self.quic.port),
+            "ARMSIM_LOOPBACK_BLOCK": self.block.cidr,
+            "ARMSIM_PROFILE": self.settings.timing.profile,
+            "ARMSIM_TIME_SCALE": f"{self.settings.timing.time_scale:g}",
             "ARMSIM_LOCATION": self.config.location,
             "ARMSIM_RESOURCE_GROUP": DEFAULT_RESOURCE_GROUP,
             "ARMSIM_SUBNET_ID": f"{subnet_base}/{subnets[0]}",
@@ -578,7 +628,13 @@ class SimulatorServer:
         }
 
     def write_env_file(self, path: Path) -> None:
-        lines = [f"{name}={shlex.quote(value)}" for name, value in self.env().items()]
+        env = self.env()
+        timing = self.settings.timing
+        if timing.realistic and timing.time_scale != 1.0:
+            # A scaled world scales its clients' fallback poll period too (azure-core's when Retry-After
+            # is absent; the operator's default is 15 s): AZURE_POLLING_INTERVAL, which the operator reads.
+            env["AZURE_POLLING_INTERVAL"] = f"{max(0.05, 15.0 * timing.time_scale):g}"
+        lines = [f"{name}={shlex.quote(value)}" for name, value in env.items()]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text("\n".join(lines) + "\n")
@@ -626,20 +682,22 @@ class SimulatorServer:
                 raise errors.method_not_allowed(method, path) if known else errors.unknown_route(path)
             caller = self.identity.authenticate(request.headers.get("Authorization"), origin)
             client_id = caller.client_id
+            others.check_authorization(
+                self.settings, caller.client_id, caller.object_id, path, others.arm_action(path, method)
+            )
             body = await self._body(request, method)
-            api_version = query.get("api-version")
-            if not api_version:
-                raise errors.missing_api_version()
-            if not API_VERSION_RE.match(api_version) or api_version < MIN_API_VERSION:
-                raise errors.invalid_api_version(
-                    api_version, route.resource_type, f"{MIN_API_VERSION} or later, as YYYY-MM-DD[-preview]"
-                )
+            api_version = query.get("api-version", "")
+            apiversions.check(api_version, route.provider, route.resource_type)
             sub = params["sub"]
             self.world.subscription(sub)
             bucket = throttle.SUBSCRIPTION_READS if method == "GET" else throttle.SUBSCRIPTION_WRITES
             decision = self.throttler.take(bucket, f"{sub.lower()}:{caller.object_id}")
             header = "x-ms-ratelimit-remaining-subscription-" + ("reads" if method == "GET" else "writes")
             extra[header] = str(decision.remaining)
+            # ARM's regional token buckets report a global count too (same bucket here).
+            extra[header.replace("subscription-", "subscription-global-")] = str(decision.remaining)
+            if route.operation == "Compute_GetOperation":  # CRP meters operation polls per subscription
+                extra["x-ms-ratelimit-remaining-resource"] = others.meter(self.settings, "GetOperation", sub)
             if not decision.allowed:
                 verb = "read" if method == "GET" else "write"
                 raise errors.ArmError(
@@ -811,6 +869,11 @@ class SimulatorServer:
             ("POST", "/resource-groups", self._c_resource_groups),
             ("GET", "/subnets", self._c_subnets),
             ("POST", "/subnets", self._c_subnets),
+            ("POST", "/authorization-delays", self._c_authorization_delays),
+            ("POST", "/vms/{rg}/{vm}/out-of-band", self._c_out_of_band),
+            ("GET", "/sku-restrictions", self._c_sku_restrictions),
+            ("POST", "/sku-restrictions", self._c_sku_restrictions),
+            ("DELETE", "/sku-restrictions", self._c_sku_restrictions),
             ("GET", "/vms", self._c_vms),
             ("GET", "/vms/{rg}/{vm}/guest", self._c_guest),
             ("PATCH", "/vms/{rg}/{vm}/guest", self._c_guest),
@@ -867,6 +930,7 @@ class SimulatorServer:
             "federatedTokenFile": str(self.federated_token_path),
             "controlUrl": self.control_url,
             "quicPort": self.quic.port,
+            "loopbackBlock": self.block.cidr,
             "stateDir": str(self.state_dir),
             "persistent": self.persistent,
             "settings": self.settings.to_dict()
@@ -881,8 +945,11 @@ class SimulatorServer:
         return _json(200, self.env())
 
     async def _c_reset(self, request: web.Request) -> web.Response:
-        self.world = World.seeded(self.config.subscription_id, self.identity.tenant_id, self.config.location)
+        self.world = World.seeded(
+            self.config.subscription_id, self.identity.tenant_id, self.config.location, self.block.cidr
+        )
         self._generation += 1
+        self.settings.authorization_delays.clear()
         self.faults.clear()
         self.throttler.reset()
         self.requests.reset()
@@ -909,6 +976,30 @@ class SimulatorServer:
                 self.settings.retry_after_seconds = max(0, int(data["retryAfterSeconds"]))
             if "tokenLifetimeSeconds" in data:
                 self.identity.token_lifetime_seconds = max(1, int(data["tokenLifetimeSeconds"]))
+            if "consistencyRate" in data:
+                rate = float(data["consistencyRate"])
+                if not 0 <= rate <= 1:
+                    raise ValueError("consistencyRate is a probability (0..1)")
+                self.settings.consistency_rate = rate
+            if "operationExpirySeconds" in data:
+                expiry = data["operationExpirySeconds"]
+                self.settings.operation_expiry_seconds = None if expiry is None else float(expiry)
+            if "policy" in data:
+                policy = data["policy"]
+                if not self.settings.policy_enabled and (
+                    policy.get("tags") or policy.get("systemAssignedIdentity")
+                ):
+                    raise ValueError("the Azure Policy model is off (--no-policy)")
+                self.settings.policy_tags = {str(k): str(v) for k, v in (policy.get("tags") or {}).items()}
+                self.settings.policy_identity = bool(policy.get("systemAssignedIdentity", False))
+            if "profile" in data or "timeScale" in data or "seed" in data:
+                timing = self.settings.timing
+                seed = data.get("seed", timing.seed)
+                timing.configure(
+                    str(data.get("profile", timing.profile)),
+                    float(data.get("timeScale", timing.time_scale)),
+                    None if seed is None else int(seed),
+                )
         return _json(
             200, self.settings.to_dict() | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds}
         )
@@ -968,6 +1059,9 @@ class SimulatorServer:
             record = self.world.add_resource_group(
                 sub, str(data["name"]), str(data.get("location", self.config.location))
             )
+            ready_after = float(data.get("readyAfterSeconds", 0))
+            if ready_after > 0:  # ARM answers ResourceGroupNotFound while it is being created
+                self.world.rg_ready_at[f"{sub}/{data['name']}".lower()] = time.time() + ready_after
             return _json(201, record)
         return _json(200, {"value": list(self.world.resource_groups.values())})
 
@@ -980,11 +1074,41 @@ class SimulatorServer:
             self.world.subscription(sub)
             if f"{sub}/{rg}".lower() not in self.world.resource_groups:
                 self.world.add_resource_group(sub, rg, location)
+            prefix = str(data.get("addressPrefix") or self.world.next_free_subnet_prefix())
             record = self.world.add_subnet(
-                sub, rg, str(data["virtualNetwork"]), str(data["name"]), str(data["addressPrefix"]), location
+                sub, rg, str(data["virtualNetwork"]), str(data["name"]), prefix, location
             )
             return _json(201, record)
         return _json(200, {"value": list(self.world.subnets.values())})
+
+    async def _c_authorization_delays(self, request: web.Request) -> web.Response:
+        """403 AuthorizationFailed for a principal on a scope for N seconds (role assignment propagation)."""
+        data = await self._json_body(request)
+        until = time.time() + float(data["seconds"])
+        self.settings.authorization_delays.append((str(data["clientId"]), str(data["scope"]).lower(), until))
+        return _json(201, {"clientId": data["clientId"], "scope": data["scope"], "until": until})
+
+    async def _c_out_of_band(self, request: web.Request) -> web.Response:
+        data = await self._json_body(request)
+        vm = self._vm_from_request(request)
+        args = {k: v for k, v in data.items() if k != "action"}
+        others.out_of_band(self.world, vm, str(data["action"]), args)
+        await self.quic.reconcile(self.world)
+        gone = key(vm["id"]) not in self.world.vms
+        return _json(200, {"deleted": True} if gone else compute.render_vm(self.world, vm))
+
+    async def _c_sku_restrictions(self, request: web.Request) -> web.Response:
+        """Restrict a VM size in a region for the subscription (Resource SKUs ``restrictions``)."""
+        if request.method == "POST":
+            data = await self._json_body(request)
+            entry = f"{normalize_location(str(data['location']))}/{data['vmSize']}".lower()
+            if entry not in self.world.sku_restrictions:
+                self.world.sku_restrictions.append(entry)
+                self.world.touch()
+        elif request.method == "DELETE":
+            self.world.sku_restrictions.clear()
+            self.world.touch()
+        return _json(200, {"value": list(self.world.sku_restrictions)})
 
     def _vm_from_request(self, request: web.Request) -> dict[str, Any]:
         sub = request.query.get("subscriptionId", self.config.subscription_id)

@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import json
 import os
+import random
 import re
 import time
 import uuid
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import errors
+from . import errors, loopback
+from .timing import Timing
 
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TENANT_ID = "10000000-0000-4000-8000-000000000001"
@@ -28,8 +30,8 @@ DEFAULT_CLIENT_ID = "20000000-0000-4000-8000-000000000002"
 DEFAULT_LOCATION = "westeurope"
 DEFAULT_RESOURCE_GROUP = "rg-branch-a"
 DEFAULT_VNET = "vnet-branch-a"
-DEFAULT_SUBNETS = {"servers": "127.0.1.0/24", "extended": "127.0.2.0/24"}
-PUBLIC_IP_POOL = "127.0.100.0/22"
+DEFAULT_SUBNETS = {"servers": 1, "extended": 2}  # name → the /24 of the simulator's loopback block
+LEGACY_BLOCK = "127.0.0.0/16"  # worlds persisted before each simulator had a block of its own
 
 REGIONS = (
     "eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northcentralus", "southcentralus",
@@ -149,11 +151,39 @@ class Settings:
 
     provisioning_seconds: float = 0.5
     retry_after_seconds: int = 1
+    timing: Timing = field(default_factory=Timing)
+    # Eventual consistency (others.py): probability of a transient "not provisioned yet" answer.
+    consistency_rate: float = 0.0
+    consistency_rng: random.Random = field(default_factory=random.Random)
+    operation_expiry_seconds: float | None = None  # operation URLs 404 once older than this
+    # (client id, lower-case scope prefix, until epoch): 403 AuthorizationFailed until then
+    authorization_delays: list[tuple[str, str, float]] = field(default_factory=list)
+    policy_enabled: bool = True  # --no-policy: no Azure Policy model at all
+    policy_tags: dict[str, str] = field(default_factory=dict)
+    policy_identity: bool = False
+    meters: dict[str, list[float]] = field(default_factory=dict)  # others.meter: call times per policy
+
+    def duration(self, kind: str) -> float:
+        """Seconds an operation of ``kind`` takes under the active timing profile."""
+        return self.timing.duration(kind, self.provisioning_seconds)
+
+    def retry_after(self, kind: str) -> dict[str, str]:
+        """The Retry-After header (or none) for a response about an operation of ``kind``."""
+        value = self.timing.retry_after(kind, self.retry_after_seconds)
+        return {} if value is None else {"Retry-After": value}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "provisioningSeconds": self.provisioning_seconds,
             "retryAfterSeconds": self.retry_after_seconds,
+            **self.timing.to_dict(),
+            "consistencyRate": self.consistency_rate,
+            "operationExpirySeconds": self.operation_expiry_seconds,
+            "policy": {
+                "enabled": self.policy_enabled,
+                "tags": self.policy_tags,
+                "systemAssignedIdentity": self.policy_identity,
+            },
         }
 
 
@@ -174,6 +204,11 @@ class World:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
     guest_defaults: dict[str, Any] = field(default_factory=lambda: {"enableSmbQuic": True})
+    sku_restrictions: list[str] = field(default_factory=list)
+    rg_ready_at: dict[str, float] = field(
+        default_factory=dict
+    )  # resource groups still being created  # "location/size", lower case
+    loopback_block: str = LEGACY_BLOCK  # guests' addresses (subnets, public IPs) live here: loopback.py
     revision: int = 0
 
     # --- seeding ----------------------------------------------------------------------------------------
@@ -184,13 +219,35 @@ class World:
         subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
         tenant_id: str = DEFAULT_TENANT_ID,
         location: str = DEFAULT_LOCATION,
+        loopback_block: str = LEGACY_BLOCK,
     ) -> World:
         """A world with one subscription, one resource group and a VNet with two loopback subnets."""
-        world = cls()
+        world = cls(loopback_block=loopback_block)
         world.add_subscription(subscription_id, tenant_id)
         world.add_resource_group(subscription_id, DEFAULT_RESOURCE_GROUP, location)
-        for name, prefix in DEFAULT_SUBNETS.items():
+        for name, index in DEFAULT_SUBNETS.items():
+            prefix = world.block.subnet(index)
             world.add_subnet(subscription_id, DEFAULT_RESOURCE_GROUP, DEFAULT_VNET, name, prefix, location)
+        return world
+
+    @property
+    def block(self) -> loopback.Block:
+        return loopback.Block.parse(self.loopback_block)
+
+    def next_free_subnet_prefix(self) -> str:
+        """A /24 of this world's block that no subnet uses yet (for subnets added without a prefix)."""
+        used = {s["properties"]["addressPrefix"] for s in self.subnets.values()}
+        for index in range(10, 100):
+            if self.block.subnet(index) not in used:
+                return self.block.subnet(index)
+        raise ValueError(f"no free /24 left in {self.loopback_block}")
+
+    def moved_to(self, block: str) -> World:
+        """This world with every address of its block renumbered into ``block`` (its own was taken)."""
+        old, new = self.block, loopback.Block.parse(block)
+        text = json.dumps(self.to_dict()).replace(f'"127.{old.octet}.', f'"127.{new.octet}.')
+        world = World.from_dict(json.loads(text))
+        world.loopback_block = block
         return world
 
     def add_subscription(self, subscription_id: str, tenant_id: str) -> dict[str, Any]:
@@ -246,9 +303,13 @@ class World:
 
     def resource_group(self, subscription_id: str, name: str) -> dict[str, Any]:
         record = self.resource_groups.get(f"{subscription_id}/{name}".lower())
-        if record is None:
+        if record is None or self.rg_ready_at.get(f"{subscription_id}/{name}".lower(), 0) > time.time():
             raise errors.resource_group_not_found(name)
         return record
+
+    def sku_restricted(self, location: str, size: str) -> bool:
+        """A size restricted for this subscription in ``location`` (Resource SKUs ``restrictions``)."""
+        return f"{normalize_location(location)}/{size}".lower() in self.sku_restrictions
 
     def touch(self) -> None:
         self.revision += 1
@@ -346,7 +407,7 @@ class World:
         )
 
     def allocate_public_ip(self) -> str:
-        network = ipaddress.ip_network(PUBLIC_IP_POOL)
+        network = ipaddress.ip_network(self.block.public_ip_pool)
         used = {pip["properties"].get("ipAddress") for pip in self.public_ips.values()}
         for candidate in list(network.hosts())[3:]:
             if str(candidate) not in used:
@@ -369,6 +430,9 @@ class World:
         "operations",
         "operation_failures",
         "guest_defaults",
+        "sku_restrictions",
+        "rg_ready_at",
+        "loopback_block",
     )
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 
-from azure_edition_envtest.stack import Process, operator_env, start_operator, start_simulator
+from azure_edition_envtest.stack import (
+    Process,
+    operator_env,
+    simulator_timing_args,
+    start_operator,
+    start_simulator,
+)
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
 from azure_edition_operator.azure.specs import Owner, vm_identity, vm_name_for
 from azure_edition_simulator.client import SimulatorControl
@@ -23,13 +29,13 @@ from tests.conftest import SAMPLES
 
 RG = "rg-branch-a"
 OWN_OPERATOR_PREFIX = "e2e-test-operator-killed"
+E2E_TIME_SCALE = 0.1
 
 
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, dict[str, str]]]:
-    proc, env = start_simulator(
-        tmp_path_factory.mktemp("armsim"), "--provisioning-seconds", "1", "--retry-after", "1"
-    )
+    # Azure's timing (durations, Retry-After 10-35 s or absent) shrunk for CI: VM create 3-6 s.
+    proc, env = start_simulator(tmp_path_factory.mktemp("armsim"), *simulator_timing_args(E2E_TIME_SCALE))
     yield proc, env
     proc.stop()
 

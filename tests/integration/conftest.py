@@ -48,6 +48,10 @@ def sim(simulator_session: Simulator) -> Simulator:
     control.reset_world()
     defaults = {name: spec.to_dict() for name, spec in ThrottleConfig().buckets.items()}
     control.configure_throttling(enabled=True, **defaults)
+    control.set_timing("instant")
+    control.set_consistency_rate(0)
+    control.expire_operations(None)
+    control.set_policy(None, False)
     control.set_provisioning_seconds(0)
     control.set_retry_after(0)
     control.set_token_lifetime(3600)

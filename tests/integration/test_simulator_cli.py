@@ -15,7 +15,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from azure_edition_simulator import SimulatorControl
+from azure_edition_simulator import ControlError, SimulatorControl
 
 from .conftest import RESOURCE_GROUP, SimulatorProcess, start_simulator_process
 
@@ -35,11 +35,14 @@ ENV_NAMES = {
     "ARMSIM_CA_CERT",
     "ARMSIM_CONTROL_URL",
     "ARMSIM_QUIC_PORT",
+    "ARMSIM_LOOPBACK_BLOCK",
     "ARMSIM_LOCATION",
     "ARMSIM_RESOURCE_GROUP",
     "ARMSIM_SUBNET_ID",
     "ARMSIM_EXTENDED_SUBNET_ID",
     "ARMSIM_STATE_DIR",
+    "ARMSIM_PROFILE",
+    "ARMSIM_TIME_SCALE",
 }
 
 # A client that knows nothing but the environment: DefaultAzureCredential, sync and aio SDK clients,
@@ -206,5 +209,23 @@ def test_cli_flags_reach_the_running_simulator(tmp_path: Path) -> None:
         assert info["settings"]["retryAfterSeconds"] == 3
         assert info["throttling"]["enabled"] is False
         assert info["throttling"]["buckets"]["vmUpdate"] == {"capacity": 5.0, "refillPerSecond": 0.5}
+    finally:
+        assert proc.stop() == 0
+
+
+def test_cli_azure_profile_flags(tmp_path: Path) -> None:
+    proc = start_simulator_process(
+        tmp_path / "azure", "--profile", "azure", "--time-scale", "0.5", "--seed", "3", "--no-policy"
+    )
+    try:
+        env = proc.env
+        assert env["ARMSIM_PROFILE"] == "azure" and env["ARMSIM_TIME_SCALE"] == "0.5"
+        assert env["AZURE_POLLING_INTERVAL"] == "7.5"  # the client's fallback poll period, scaled too
+        control = SimulatorControl.from_env(env)
+        settings = control.set_timing("azure", 0.5)  # returns the settings; seed kept
+        assert settings["seed"] == 3 and settings["consistencyRate"] == 0.02
+        assert settings["policy"]["enabled"] is False
+        with pytest.raises(ControlError):
+            control.set_policy({"a": "b"}, False)
     finally:
         assert proc.stop() == 0

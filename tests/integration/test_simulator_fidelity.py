@@ -1,4 +1,4 @@
-"""Fidelity: every published example in ``../shared/azure-rest-examples`` replayed against the simulator.
+"""Fidelity: every published example in ``tests/fixtures/azure-rest-examples`` replayed against the simulator.
 
 For each example the test sets up what the example presupposes (resource group, subnet, NIC, VM, guest
 state), sends the example's request through the real SDK pipeline (``client.send_request``: the same
@@ -25,17 +25,19 @@ Tolerated differences (features the simulator does not model), by example:
   nothing; the example shows one associated).
 * ``VirtualMachineImage_ListSkus_MaximumSet_Gen``: ``tags`` and ``extendedLocation`` (edge zones).
 
-Quirks from SOURCES.md: the Hotpatch create example uses ``2016-Datacenter``, which Azure rejects with
+Quirks from tests/fixtures/azure-rest-examples/SOURCES.md: the Hotpatch create example uses ``2016-Datacenter``, which Azure rejects with
 ``enableHotpatching: true`` — replayed verbatim it must fail with ``InvalidParameter``; replayed with an
 Azure Edition SKU it must match. The example ``Location`` headers start their query with ``&``; the
-simulator's are well-formed URLs, and only their presence is compared.
+simulator's are well-formed URLs, and only their presence is compared. Both create examples ask for
+``Standard_D1_v2`` with a ``Premium_LRS`` OS disk, which Azure refuses (Dv2 has no premium storage:
+``InvalidParameter``); replayed verbatim they must fail so, and replayed with ``Standard_DS1_v2`` (the
+size their responses show) they must match.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -51,9 +53,9 @@ from .conftest import Clients
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = Path(os.environ.get("ARMSIM_EXAMPLES_DIR", REPO.parent / "shared" / "azure-rest-examples"))
+EXAMPLES = REPO / "tests" / "fixtures" / "azure-rest-examples"  # copies with source and licence: SOURCES.md
 AE_SKU = "2022-datacenter-azure-edition-core"
-SUBNET_PREFIX = "127.0.9.0/24"
+PREMIUM_SIZE = "Standard_DS1_v2"  # the create examples' Standard_D1_v2 has no premium storage
 
 TOLERATED: dict[str, set[str]] = {
     "VirtualMachine_Get.json": {"$.resources", "$.managedBy"},
@@ -134,7 +136,7 @@ def test_shape_diff_finds_missing_keys_and_type_changes() -> None:
 def load(name: str) -> dict[str, Any]:
     path = EXAMPLES / name
     if not path.is_file():
-        pytest.fail(f"published example {path} is missing (set ARMSIM_EXAMPLES_DIR or check out ../shared)")
+        pytest.fail(f"published example {path} is missing (copy it into tests/fixtures with its source)")
     return json.loads(path.read_text())
 
 
@@ -150,6 +152,7 @@ class Replay:
         text = json.dumps(value)
         for placeholder, real in {
             "{subscription-id}": self.sub,
+            "{your-password}": "Sim-Passw0rd!2026",  # a placeholder a user fills in; Azure checks complexity
             "/subscriptions/subid/": f"/subscriptions/{self.sub}/",
             **names,
         }.items():
@@ -165,7 +168,7 @@ class Replay:
 
     def poll_location(self, response: HttpResponse) -> HttpResponse:
         location = response.headers["Location"]
-        for _ in range(200):
+        for _ in range(1000):
             result = self.client.send_request(HttpRequest("GET", location))
             result.read()
             if result.status_code != 202:
@@ -178,7 +181,7 @@ class Replay:
         return f"/subscriptions/{self.sub}/resourceGroups/{name}"
 
     def subnet(self, rg: str, vnet: str, name: str, location: str) -> str:
-        return self.sim.control.add_subnet(vnet, name, SUBNET_PREFIX, resource_group=rg, location=location)
+        return self.sim.control.add_subnet(vnet, name, resource_group=rg, location=location)
 
     def nic(self, rg: str, name: str, location: str, subnet: str, **properties: Any) -> dict[str, Any]:
         body = {
@@ -197,11 +200,27 @@ class Replay:
         path = f"/subscriptions/{self.sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
         response = self.send("PUT", path, "2025-04-01", body)
         assert response.status_code in (200, 201), response.text()
-        return response.json()
+        return self.provisioned(path)
+
+    def provisioned(self, path: str) -> dict[str, Any]:
+        """The resource once its operation finished (the azure profile takes a while, as Azure does)."""
+        for _ in range(1000):
+            doc = self.send("GET", path, "2025-04-01").json()
+            if doc["properties"]["provisioningState"] in ("Succeeded", "Failed"):
+                return doc
+            time.sleep(0.01)
+        raise AssertionError(f"{path} never finished provisioning")
 
 
-@pytest.fixture
-def replay(sim: Simulator, clients: Clients) -> Replay:
+# The azure profile at a time scale that keeps a replay fast: a VM create takes 60-120 ms, an
+# assessPatches 60-240 ms, Retry-After 20-70 ms or absent; shapes must match in both profiles.
+AZURE_TIME_SCALE = 0.002
+
+
+@pytest.fixture(params=["instant", "azure"])
+def replay(request: pytest.FixtureRequest, sim: Simulator, clients: Clients) -> Replay:
+    if request.param == "azure":
+        sim.control.set_timing("azure", AZURE_TIME_SCALE, seed=11)
     return Replay(sim, clients)
 
 
@@ -271,6 +290,7 @@ def test_vm_create_examples(replay: Replay, example: str, sku: str | None) -> No
     rg, _ = _my_vm_world(replay)
     params = replay.substitute(data["parameters"], {"{existing-nic-name}": "existing-nic"})
     body = copy.deepcopy(params["parameters"])
+    body["properties"]["hardwareProfile"]["vmSize"] = PREMIUM_SIZE  # see the module docstring
     if sku:
         body["properties"]["storageProfile"]["imageReference"]["sku"] = sku
     path = f"/subscriptions/{replay.sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{params['vmName']}"
@@ -292,6 +312,18 @@ def test_hotpatch_example_verbatim_is_refused_as_azure_does(replay: Replay) -> N
     response = replay.send("PUT", path, params["api-version"], params["parameters"])
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidParameter"
+
+
+def test_create_example_verbatim_is_refused_for_premium_disk_on_dv2(replay: Replay) -> None:
+    example = "VirtualMachine_Create_WindowsVmWithAutomaticByPlatformSettings.json"
+    data = load(example)
+    rg, _ = _my_vm_world(replay)
+    params = replay.substitute(data["parameters"], {"{existing-nic-name}": "existing-nic"})
+    path = f"/subscriptions/{replay.sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{params['vmName']}"
+    response = replay.send("PUT", path, params["api-version"], params["parameters"])
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidParameter"
+    assert "does not support the storage account type Premium_LRS" in response.json()["error"]["message"]
 
 
 def test_vm_get_example(replay: Replay) -> None:

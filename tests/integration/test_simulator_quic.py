@@ -133,7 +133,7 @@ async def test_deleting_the_vm_stops_its_endpoint(sim: Simulator, arm: Arm, clie
 async def test_guest_defaults_give_new_vms_a_certificate_named_by_tag(sim: Simulator, arm: Arm) -> None:
     sim.control.set_guest_defaults(enableSmbQuic=True, certificate={"expiresInDays": 90})
     vm = await asyncio.to_thread(
-        lambda: arm.vm(tags={"azureedition.io/smb-over-quic-server-name": "fs02.branch-a.contoso.com"})
+        lambda: arm.vm(tags={"azureedition.io_smb-over-quic-server-name": "fs02.branch-a.contoso.com"})
     )
     mapping = sim.control.guest(RESOURCE_GROUP, vm.name)["mappings"][0]
     assert mapping["name"] == "fs02.branch-a.contoso.com"

@@ -192,9 +192,10 @@ def test_create_public_ip_nic_and_hotpatch_vm_through_lro_pollers(
 ) -> None:
     pip = arm.public_ip()
     assert pip.provisioning_state == "Succeeded"
-    assert pip.ip_address and pip.ip_address.startswith("127.0.100.")
+    octet = sim.loopback_block.split(".")[1]  # the simulator's own block (loopback.py)
+    assert pip.ip_address and pip.ip_address.startswith(f"127.{octet}.100.")
     nic = arm.nic(public_ip_id=pip.id)
-    assert nic.ip_configurations[0].private_ip_address == "127.0.1.4"
+    assert nic.ip_configurations[0].private_ip_address == f"127.{octet}.1.4"
     poller = clients.compute.virtual_machines.begin_create_or_update(
         RESOURCE_GROUP, "branch-fs-01", vm_model([nic.id])
     )
@@ -629,7 +630,8 @@ def test_guest_defaults_seed_new_vms_and_unknown_guest_fields_are_rejected(sim: 
 def test_extended_network_vm_with_two_nics(sim: Simulator, arm: Arm, clients: Clients) -> None:
     primary = arm.nic("nic-servers")
     extended = arm.nic("nic-extended", subnet=subnet_id(sim, "extended"))
-    assert extended.ip_configurations[0].private_ip_address.startswith("127.0.2.")
+    octet = sim.loopback_block.split(".")[1]
+    assert extended.ip_configurations[0].private_ip_address.startswith(f"127.{octet}.2.")
     vm = clients.compute.virtual_machines.begin_create_or_update(
         RESOURCE_GROUP, "branch-fs-02", vm_model([primary.id, extended.id])
     ).result()

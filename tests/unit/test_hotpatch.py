@@ -104,7 +104,9 @@ def test_drift_lists_what_changed_including_reboot_setting():
 
 def test_published_instance_view_example():
     example = json.loads(
-        (REPO.parent / "shared" / "azure-rest-examples" / "VirtualMachine_Get_InstanceView.json").read_text()
+        (
+            REPO / "tests" / "fixtures" / "azure-rest-examples" / "VirtualMachine_Get_InstanceView.json"
+        ).read_text()
     )
     patch_status = example["responses"]["200"]["body"]["patchStatus"]
     v = evaluate_hotpatch(ENROLLED, patch_status, TODAY)
