@@ -23,21 +23,29 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import HardwareProfile, VirtualMachineUpdate
 
-from azure_edition_envtest.stack import Process, operator_env, start_operator, start_simulator
+from azure_edition_envtest.stack import (
+    Process,
+    operator_env,
+    simulator_timing_args,
+    start_operator,
+    start_simulator,
+)
 from azure_edition_operator.azure.specs import Owner, vm_name_for
 from azure_edition_simulator.client import SimulatorControl
 from tests.conftest import SAMPLES
 
 RG = "rg-branch-a"
 RESYNC_SECONDS = 3
+TIME_SCALE = 0.1
 FULL = os.environ.get("E2E_FULL") == "1"
 full_only = pytest.mark.skipif(not FULL, reason="slow scenario: `make e2e` (E2E_FULL=1) runs it")
 
 
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, dict[str, str]]]:
+    # Azure's timing profile (durations, Retry-After 10-35 s or none, eventual consistency) at CI scale.
     proc, env = start_simulator(
-        tmp_path_factory.mktemp("armsim"), "--provisioning-seconds", "1", "--retry-after", "1"
+        tmp_path_factory.mktemp("armsim"), *simulator_timing_args(TIME_SCALE), "--seed", "12"
     )
     yield proc, env
     proc.stop()
@@ -210,14 +218,17 @@ def test_a_resize_outside_is_corrected_with_one_write(operator, kubectl, namespa
     apply_plain(kubectl, namespace)
     obj = wait_ready(kubectl, namespace)
     name = vm_name(obj)
+    seq = control.last_seq()
     compute.virtual_machines.begin_update(
         RG, name, VirtualMachineUpdate(hardware_profile=HardwareProfile(vm_size="Standard_D4as_v5"))
     ).result()
-    seq = control.last_seq()
-    wait_for(lambda: compute.virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D2as_v5",
-             what="the size restored")  # fmt: skip
+    wait_for(
+        lambda: compute.virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D2as_v5",
+        what="the size restored",
+    )
     time.sleep(RESYNC_SECONDS + 1)
-    assert len(vm_writes(control, name, seq)) == 1
+    writes = vm_writes(control, name, seq)
+    assert len(writes) == 2, writes  # the resize made outside, and exactly one correction
 
 
 @full_only
