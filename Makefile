@@ -70,7 +70,7 @@ cluster-down: ## Stop the background local control plane
 
 .PHONY: e2e
 e2e: controlplane venv ## e2e tests against KUBECONFIG if set, else a fresh local control plane
-	$(PY) -m pytest -q -m e2e tests
+	E2E_FULL=1 $(PY) -m pytest -q -m e2e tests
 
 ## -----------------------------------------------------------------------------------------------
 ## Deploy & tooling (issue #7): kustomize deploy/, Argo CD health, monitoring, Dockerfile, docs.

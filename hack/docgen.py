@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from azure_edition_operator import reasons as vocab
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "operator" / "azure_edition_operator"
@@ -105,6 +108,11 @@ REASONS: dict[str, dict[str, Reason]] = {
             "Repeated from `VMProvisioned`: the admin Secret is missing or incomplete.",
             "See `VMProvisioned` / `AdminCredentialsMissing`.",
         ),
+        "NotPermitted": Reason(
+            "False",
+            "Repeated from `VMProvisioned`: the namespace may not target that subscription, resource group or subnet.",
+            "See `VMProvisioned` / `NotPermitted`.",
+        ),
     },
     "ImageResolved": {
         "ImageResolved": Reason(
@@ -120,74 +128,10 @@ REASONS: dict[str, dict[str, Reason]] = {
             "(a VM cannot change its image in place).",
         ),
     },
+    # Generated from the vocabulary module (azure_edition_operator.reasons), the single source.
     "VMProvisioned": {
-        "Succeeded": Reason(
-            "True", "Azure reports the VM provisioned (`provisioningState: Succeeded`).", "Nothing."
-        ),
-        "Creating": Reason(
-            "False",
-            "A create/update is in flight, or Azure answered with a retryable error (5xx, a busy resource).",
-            "Wait; the operator polls the long-running operation and retries.",
-        ),
-        "Throttled": Reason(
-            "False",
-            "Azure Resource Manager answered 429; the operator waits for `Retry-After`.",
-            "Wait. Frequent throttling means too many VMs share one subscription and principal, or "
-            "`spec.checkInterval` is too short (alert AzureEditionAzureThrottling).",
-        ),
-        "Retrying": Reason(
-            "False",
-            "A transient Azure error; the operator retries with back-off.",
-            "Wait; if it persists, the message carries Azure's error.",
-        ),
-        "QuotaExceeded": Reason(
-            "False",
-            "The subscription's vCPU (or other) quota in the region does not fit the VM.",
-            "Request a quota increase, or pick another `spec.azure.vmSize` (location is immutable).",
-        ),
-        "Failed": Reason(
-            "False",
-            "Azure refused the request or the operation ended Failed; the message carries Azure's code.",
-            "Act on the message (permissions, policy, a wrong subnet ID...). The operator retries when "
-            "the spec changes.",
-        ),
-        "InvalidParameter": Reason(
-            "False", "Azure refused a VM parameter.", "Change the spec field the message names."
-        ),
-        "SkuNotAvailable": Reason(
-            "False",
-            "The VM size is not offered in the region (or not to this subscription).",
-            "Pick another `spec.azure.vmSize`.",
-        ),
-        "ImageNotFound": Reason(
-            "False",
-            "The marketplace image (or pinned `spec.image.version`) does not exist in the region.",
-            "Use `version: latest` or a version Azure lists for the SKU in that region.",
-        ),
-        "Conflict": Reason(
-            "False",
-            "Azure reports a conflicting operation or resource state.",
-            "Read the message; usually wait.",
-        ),
-        "OwnershipConflict": Reason(
-            "False",
-            "An Azure resource with the name the operator would use exists but does not belong to this "
-            "AzureEditionVM (its tags name another owner, or none).",
-            "Rename the AzureEditionVM, or delete/adopt the stray Azure resource deliberately.",
-        ),
-        "AdminCredentialsMissing": Reason(
-            "False",
-            "The Secret named by `spec.adminCredentialsSecretRef` does not exist, lacks `username` or "
-            "`password`, or the operator may not read it (RBAC).",
-            "Create the Secret in the AzureEditionVM's namespace with both keys; with "
-            "`deploy/components/namespaced-secrets`, also bind the secret-reader role in that namespace. "
-            "The operator retries every few seconds.",
-        ),
-        "InvalidSpec": Reason(
-            "False",
-            "The operator could not read the spec (an object stored before the CRD's current validation).",
-            "Fix the field the message names; re-apply the CRD from this release.",
-        ),
+        r.name: Reason("True" if r.kind is vocab.Kind.OK else "False", r.meaning, r.action)
+        for r in vocab.VM_PROVISIONED.values()
     },
     "HotpatchHealthy": {
         "HotpatchEnabled": Reason(
@@ -293,6 +237,7 @@ def emitted_reasons() -> dict[str, set[str]]:
     result: dict[str, set[str]] = {value: set() for value in types.values()}
     result["SMBOverQUICCertificateValid"].update(str(r) for r in CertificateReason)
     result["VMProvisioned"].update(conditions.PASS_THROUGH_REASONS, conditions.FAILED_PROVISIONING_REASONS)
+    result["VMProvisioned"].update(vocab.VM_PROVISIONED)
     result["Ready"].update(conditions.PASS_THROUGH_REASONS)
     try:
         from azure_edition_operator import metrics
@@ -543,6 +488,23 @@ def render_reference() -> str:
         "",
         *_table(("VMProvisioned reason", "Ready reason", "Phase"), vm_rows),
         "",
+        "## Azure error codes",
+        "",
+        "How the operator classifies each Azure error code it knows (``reasons.AZURE_CODES``). *Transient* "
+        f"codes are retried with back-off (Azure's Retry-After, else {vocab.TRANSIENT_BASE_SECONDS:.0f} s "
+        f"doubling up to {vocab.TRANSIENT_CAP_SECONDS:.0f} s); *user* codes stop and say what to change, "
+        f"and are tried again every {vocab.USER_RETRY_SECONDS / 60:.0f} minutes so a fix made outside "
+        "Kubernetes heals without an edit. 429 is always `Throttled`; an unknown code is `Retrying` "
+        "(no answer, 5xx, 409) or `Failed` (other 4xx, or an operation that ended Failed).",
+        "",
+        *_table(
+            ("Azure code", "Kind", "VMProvisioned reason", "Source"),
+            (
+                (f"`{c.code}`", "transient" if c.transient else "user", f"`{c.reason_name}`", _cell(c.source))
+                for c in vocab.AZURE_CODES.values()
+            ),
+        ),
+        "",
     ]
     return "\n".join(out).rstrip() + "\n"
 
@@ -629,11 +591,38 @@ def render_crd_copy() -> str:
     return CRD_SOURCE.read_text()
 
 
+TROUBLESHOOTING = REPO / "docs" / "troubleshooting.md"
+_BEGIN = "<!-- BEGIN generated by hack/docgen.py from azure_edition_operator.reasons: do not edit -->"
+_END = "<!-- END generated -->"
+
+
+def render_troubleshooting() -> str:
+    """troubleshooting.md with a section for every VMProvisioned reason that has no hand-written one
+    (from the vocabulary's meaning and action), between the markers; the rest is hand-written."""
+    text = TROUBLESHOOTING.read_text()
+    head, _, rest = text.partition(_BEGIN)
+    _, _, tail = rest.partition(_END) if rest else ("", "", "")
+    hand_written = set(re.findall(r"^### (\w+)", head + tail, re.M))
+    lines = [_BEGIN, ""]
+    for reason in vocab.VM_PROVISIONED.values():
+        if reason.kind is vocab.Kind.OK or reason.name in hand_written:
+            continue
+        lines += [f"### {reason.name}", "", reason.meaning, reason.action, ""]
+    lines.append(_END)
+    if not rest:  # first generation: after the VMProvisioned hand-written sections
+        marker = "\n## HotpatchHealthy"
+        head, _, tail = text.partition(marker)
+        tail = marker + tail
+        return head.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" + tail
+    return head + "\n".join(lines) + tail
+
+
 GENERATORS: dict[Path, Callable[[], str]] = {
     REFERENCE: render_reference,
     CRD_COPY: render_crd_copy,
     ARGOCD_CM_PATCH: render_argocd_cm_patch,
     PROMETHEUS_RULE: render_prometheus_rule,
+    TROUBLESHOOTING: render_troubleshooting,
 }
 
 

@@ -97,6 +97,13 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         default=float(_env("AEO_IN_GUEST_MIN_INTERVAL", "600")),
         help="least seconds between in-guest checks when the probe fails. Env AEO_IN_GUEST_MIN_INTERVAL",
     )
+    p.add_argument(
+        "--resync-interval",
+        type=float,
+        default=float(_env("AEO_RESYNC_INTERVAL", "3600")),
+        help="seconds between full resyncs of every object with Azure (GETs only; writes on drift). "
+        "Env AEO_RESYNC_INTERVAL",
+    )
     args = p.parse_args(argv)
     namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
     return OperatorConfig(
@@ -109,7 +116,19 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         priority=args.priority,
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
+        resync_interval_seconds=args.resync_interval,
     )
+
+
+def _progress_is_not_an_error(record: logging.LogRecord) -> bool:
+    """kopf logs every TemporaryError at ERROR; an Azure operation that is still running is INFO."""
+    if (
+        record.levelno == logging.ERROR
+        and record.name.startswith("kopf")
+        and "failed temporarily: in progress" in (record.getMessage())
+    ):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
 
 
 def configure_logging(config: OperatorConfig) -> None:
@@ -118,6 +137,7 @@ def configure_logging(config: OperatorConfig) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(_progress_is_not_an_error)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level)
@@ -131,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from . import handlers  # registers the handlers with kopf's default registry
 
     handlers.CONFIG = config
+    handlers.register_resync(config.resync_interval_seconds)
     liveness = f"http://{config.health_address}/healthz" if config.health_address else None
     asyncio.run(
         kopf.operator(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
+from . import reasons as vocab
 from .api.v1alpha1 import ConditionStatus, Phase
 
 
@@ -51,19 +52,37 @@ class Condition:
 
     @classmethod
     def from_wire(cls, data: dict[str, object]) -> Condition:
-        stamp = data.get("lastTransitionTime")
+        """Read a condition from status; anyone can write status, so garbage reads as absent values."""
+        try:
+            status = ConditionStatus(str(data.get("status", "Unknown")))
+        except ValueError:
+            status = ConditionStatus.UNKNOWN
+        try:
+            generation = int(data.get("observedGeneration", 0) or 0)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            generation = 0
         return cls(
             type=str(data["type"]),
-            status=ConditionStatus(str(data.get("status", "Unknown"))),
+            status=status,
             reason=str(data.get("reason", "")),
             message=str(data.get("message", "")),
-            last_transition_time=datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None,
-            observed_generation=int(data.get("observedGeneration", 0) or 0),  # type: ignore[call-overload]
+            last_transition_time=_timestamp(data.get("lastTransitionTime")),
+            observed_generation=generation,
         )
 
     @property
     def is_true(self) -> bool:
         return self.status is ConditionStatus.TRUE
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _order_key(condition: Condition) -> tuple[int, str]:
@@ -127,13 +146,10 @@ def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = (
 
 
 # VMProvisioned reasons Ready repeats as they are: they name what the user must provide.
-PASS_THROUGH_REASONS = frozenset({"AdminCredentialsMissing"})
+PASS_THROUGH_REASONS = vocab.READY_PASS_THROUGH
 
-# VMProvisioned reasons that need a user's change rather than time.
-FAILED_PROVISIONING_REASONS = frozenset(
-    {"Failed", "QuotaExceeded", "OwnershipConflict", "InvalidParameter", "SkuNotAvailable", "ImageNotFound", "Conflict",
-     "InvalidSpec"}
-)  # fmt: skip
+# VMProvisioned reasons that need a user's change rather than time (the vocabulary's "user" kind).
+FAILED_PROVISIONING_REASONS = vocab.USER_REASONS
 
 
 def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Phase:

@@ -20,3 +20,5 @@ class OperatorConfig:
     # routinely this often, and when the probe fails at most this often.
     in_guest_interval_seconds: float = 6 * 3600.0
     in_guest_min_interval_seconds: float = 600.0
+    # A full resync with Azure (drift, out-of-band deletes): GETs only, writes only on difference.
+    resync_interval_seconds: float = 3600.0

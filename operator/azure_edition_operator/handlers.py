@@ -17,12 +17,14 @@ from azure.core.exceptions import AzureError as CoreAzureError
 from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 
 from . import conditions as cond
-from . import metrics
+from . import metrics, reconciler
+from . import reasons as vocab
 from .api.v1alpha1 import FINALIZER, GROUP, PLURAL, VERSION, AzureEditionVMSpec, parse_duration
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import reconcile as azure_reconcile
 from .azure import specs as azure_specs
+from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
@@ -30,7 +32,7 @@ from .config import OperatorConfig
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .reconciler import CredentialsLoader, reconcile_pass
-from .status import Observation, compute_status, status_patch
+from .status import Observation, compute_status, conditions_of, status_patch
 
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -61,6 +63,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.peering.clusterwide = not CONFIG.namespaces
     memo.kube = await Kube.connect()
+    memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
     memo.azure = azure_clients.AzureClients.from_settings(
         AzureSettings.from_env(), metrics.record_azure_request
     )
@@ -79,8 +82,8 @@ def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
 
 def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """One Event when Ready changes, not one per pass; returns the reason announced, if any."""
-    before = cond.find([cond.Condition.from_wire(c) for c in old.get("conditions") or []], "Ready")
-    after = cond.find([cond.Condition.from_wire(c) for c in new.get("conditions") or []], "Ready")
+    before = cond.find(conditions_of(old), "Ready")
+    after = cond.find(conditions_of(new), "Ready")
     if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
         return None
     progressing = after.reason == "Provisioning"
@@ -91,6 +94,77 @@ def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[
     return after.reason
 
 
+STATE_ANNOTATION = f"{KOPF_PREFIX}/azure-state"
+"""The driver's memory (operation in flight, vmId last seen): under kopf's prefix, so writing it is not a
+spec change, and in metadata, not status: status is output, never input."""
+
+
+def _load_state(meta: Mapping[str, Any]) -> OperationState:
+    return OperationState.loads((meta.get("annotations") or {}).get(STATE_ANNOTATION))
+
+
+def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationState) -> None:
+    """Write the annotation only when it changed (never PUT what has not changed)."""
+    old = (meta.get("annotations") or {}).get(STATE_ANNOTATION)
+    new = state.dumps() if (state.operation or state.vm_id) else None
+    if new != old:
+        patch.metadata.annotations[STATE_ANNOTATION] = new
+
+
+async def _reconcile(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
+) -> reconciler.Outcome:  # fmt: skip
+    """One pass: Azure toward the spec, status (only what changed), the driver's state, Events."""
+    owner = _owner(meta)
+    kube: Kube = memo.kube
+    secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
+    state = _load_state(meta)
+    azure_events: list[tuple[str, str, str]] = []  # e.g. VMRecreated, posted whatever the pass ends in
+
+    async def load_credentials() -> Any:
+        return await kube.admin_credentials(owner.namespace, secret_name)
+
+    async def ensure(
+        vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
+    ) -> azure_reconcile.ObservedVM:
+        identity = azure_specs.vm_identity(owner, vm_spec.azure)
+        observed = await azure_reconcile.ensure_vm(
+            memo.azure, identity, vm_spec, image, creds, state=state, events=azure_events
+        )
+        for action in observed.actions:
+            logger.info("azure: %s", action)
+        return observed
+
+    old = dict(status)
+    outcome = await reconcile_pass(
+        spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
+        retry=retry, now=now(),
+    )  # fmt: skip
+    if outcome.observation.vm is not None:
+        memo.observed[owner.uid] = dict(outcome.observation.vm)
+    _save_state(meta, patch, state)
+    new = compute_status(old, outcome.observation, now())
+    changes = status_patch(old, new)
+    if changes:
+        patch.status.update(changes)
+    announced = _event_for_transition(body, old, new)
+    for kind, reason, message in azure_events:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
+        if "conditions" in changes and reason != announced:
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
+    if (
+        vm_condition is not None
+        and not vm_condition.is_true
+        and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
+    ):
+        metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
+    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
+    return outcome
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
@@ -98,57 +172,69 @@ async def reconcile(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
     memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
-    """Bring Azure to the spec and report it in status; level-triggered, safe to repeat."""
-    owner = _owner(meta)
-    kube: Kube = memo.kube
-    secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
-
-    async def load_credentials() -> Any:
-        return await kube.admin_credentials(owner.namespace, secret_name)
-
-    async def ensure(
-        vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
-    ) -> Mapping[str, Any]:
-        identity = azure_specs.vm_identity(owner, vm_spec.azure)
-        observed = await azure_reconcile.ensure_vm(memo.azure, identity, vm_spec, image, creds)
-        for action in observed.actions:
-            logger.info("azure: %s", action)
-        return observed.to_status()
-
-    old = dict(status)
-    outcome = await reconcile_pass(
-        spec, old, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds
-    )
-    new = compute_status(old, outcome.observation, now())
-    changes = status_patch(old, new)
-    if changes:
-        patch.status.update(changes)
-    announced = _event_for_transition(body, old, new)
-    if outcome.event and "conditions" in changes:  # an error Event once per new error, not per retry
-        kind, reason, message = outcome.event
-        if reason != announced:
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])
-    if outcome.permanent or outcome.retry_after is not None:
-        failed = outcome.observation.vm_condition or outcome.observation.image_condition
-        metrics.RECONCILE_ERRORS.labels(reason=failed.reason if failed else "Unknown").inc()
-    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
+    """Bring Azure to the spec and report it in status; never waits for Azure, safe to repeat."""
+    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if outcome.retry_after is not None:
-        throttled = (
-            outcome.observation.vm_condition and outcome.observation.vm_condition.reason == "Throttled"
-        )
-        delay = backoff(outcome.retry_after, retry) if throttled else outcome.retry_after
-        raise kopf.TemporaryError("waiting: see status.conditions", delay=delay)
-    logger.info("reconciled: %s", new.get("phase"))
+        delay = outcome.retry_after * random.uniform(1.0, 1.2)  # a fleet must not come back in lockstep
+        raise kopf.TemporaryError(_waiting(outcome), delay=delay)
+    logger.info("reconciled: %s", status.get("phase"))
+
+
+IN_PROGRESS = "in progress"  # kopf logs a TemporaryError at ERROR; __main__ lowers these to INFO
+
+
+def _waiting(outcome: reconciler.Outcome) -> str:
+    """The TemporaryError text: an Azure operation that runs is progress, not an error."""
+    failed = outcome.observation.vm_condition or outcome.observation.image_condition
+    reason = failed.reason if failed else "Unknown"
+    if vocab.kind_of(reason) is vocab.Kind.PROGRESS:
+        return f"{IN_PROGRESS}: {reason} (see status.conditions)"
+    return f"waiting after {reason} (see status.conditions)"
+
+
+def _handler_pending(meta: Mapping[str, Any]) -> bool:
+    """kopf is still retrying ``reconcile`` (its progress annotation is there): the resync stays out of its way."""
+    annotations = meta.get("annotations") or {}
+    return any(k.startswith(f"{KOPF_PREFIX}/reconcile") for k in annotations)
+
+
+async def resync(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
+    memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
+) -> None:  # fmt: skip
+    """Every resyncInterval: the same pass as ``reconcile`` (GETs; writes only on drift), so a VM resized,
+    retagged, stopped or deleted outside the operator is noticed even when nothing in Kubernetes changed."""
+    if meta.get("deletionTimestamp") or _handler_pending(meta):
+        return
+    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    if outcome.retry_after is not None and not outcome.permanent:
+        # Work started (a VM recreated) or an error: kopf calls the timer again after this delay,
+        # not after the whole interval.
+        raise kopf.TemporaryError(_waiting(outcome), delay=outcome.retry_after)
+
+
+def register_resync(interval: float) -> None:
+    """The resync timer, with the interval from the operator's settings (known only after parsing flags)."""
+    kopf.timer(*RESOURCE, interval=interval, initial_delay=interval, id="resync")(resync)
+
+
+# Azure refuses a delete this way when the operator may not (or no longer) see anything there.
+_REFUSED = frozenset({"AuthorizationFailed", "LinkedAuthorizationFailed", "SubscriptionNotFound"})
 
 
 @kopf.on.delete(*RESOURCE)
 async def delete(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-    memo: kopf.Memo, logger: logging.Logger, **_: Any,
+    memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
-    """Remove (Delete) or disown (Orphan) the Azure resources, then let the finalizer go."""
+    """Remove (Delete) or disown (Orphan) the Azure resources, then let the finalizer go.
+
+    Never blocks: a delete in flight comes back after Retry-After. Always finishes: when Azure says
+    nothing can exist (resource group or subscription gone, or nothing ever created), the finalizer
+    is released with a Warning Event.
+    """
     if status.get("phase") != "Deleting":
         patch.status["phase"] = "Deleting"
     try:
@@ -156,15 +242,26 @@ async def delete(
     except Exception:  # an object that never validated never reached Azure
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    state = _load_state(meta)
     try:
-        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy)
-    except AzureRetryableError as err:
-        raise kopf.TemporaryError(
-            f"Azure asked us to retry ({err.code})", delay=err.retry_after or 5
-        ) from err
-    except AzurePermanentError as err:
-        kopf.event(body, type="Warning", reason=err.code, message=err.message[:1000])
+        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy, state=state)
+    except InProgress as progress:
+        _save_state(meta, patch, state)
+        raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
+    except (AzureRetryableError, AzurePermanentError) as err:
+        _save_state(meta, patch, state)
+        never_created = state.vm_id is None and state.operation is None
+        if err.code in azure_reconcile.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
+            kopf.event(body, type="Warning", reason="NothingToDelete",
+                       message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
+            metrics.forget(meta["namespace"], meta["name"])
+            return
+        if isinstance(err, AzureRetryableError):
+            raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
+                                      delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
+        kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
+    memo.observed.pop(meta["uid"], None)
     if report.skipped:
         kopf.event(body, type="Warning", reason="NotOurs",
                    message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
@@ -180,7 +277,7 @@ WARNED_ANNOTATION = f"{GROUP}/certificate-warned"
 
 def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
     """Check only a VM that exists and whose spec has been reconciled (no race with ``reconcile``)."""
-    conditions = [cond.Condition.from_wire(c) for c in status.get("conditions") or []]
+    conditions = conditions_of(status)
     provisioned = cond.find(conditions, cond.ConditionType.VM_PROVISIONED)
     return bool(
         provisioned and provisioned.is_true and status.get("observedGeneration") == meta.get("generation")
@@ -210,7 +307,7 @@ async def keep_checking(
             break
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
         delay = _next_delay(interval)
-        if not _checks_due(status, meta):
+        if not _checks_due(status, meta) or meta["uid"] not in memo.observed:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
             # first capability check — which Ready waits for — follows provisioning closely.
             delay = random.uniform(0.5, 1.0)
@@ -220,6 +317,9 @@ async def keep_checking(
         except Conflict as err:
             logger.debug("check round raced with another write: %s", err)
             delay = min(delay, 5.0)
+        except AzurePermanentError as err:  # the VM's owner tag is not ours: touch nothing
+            metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(err.reason)).inc()
+            logger.warning("check skipped (%s): %s", err.code, err.message)
         except CoreAzureError as err:
             mapped = azure_errors.from_exception(err)
             metrics.RECONCILE_ERRORS.labels(reason=mapped.code).inc()
@@ -257,6 +357,7 @@ async def _check_round(
     result = await run_checks(
         spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
         restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
+        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
     )  # fmt: skip
     observation = Observation(
         generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
@@ -312,6 +413,10 @@ async def assess_patches(
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
     try:
+        vm = await compute.virtual_machines.get(identity.resource_group, identity.vm_name)
+        if azure_specs.ownership(vm.tags, identity.owner) is not azure_specs.Ownership.OURS:
+            raise kopf.PermanentError(azure_specs.ownership_conflict_message(
+                "Virtual machine", identity.vm_name, vm.tags, identity.owner))  # fmt: skip
         poller = await compute.virtual_machines.begin_assess_patches(
             identity.resource_group, identity.vm_name
         )

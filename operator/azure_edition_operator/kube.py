@@ -7,6 +7,7 @@ checks, which run outside kopf's handler cycle and so cannot use kopf's ``patch`
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 from kubernetes_asyncio import client, config
@@ -37,7 +38,8 @@ class Kube:
         try:
             config.load_incluster_config()
         except config.ConfigException:
-            await config.load_kube_config()
+            # $KUBECONFIG read now, not at import (the library's default is fixed when it is imported).
+            await config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
         return cls(client.ApiClient())
 
     async def close(self) -> None:

@@ -2,31 +2,27 @@
 
 This is the shell between kopf and the Azure layer. Decisions (image choice, VM parameters,
 conditions) are made by pure functions elsewhere; this module sequences them and turns failures
-into conditions plus kopf's retry semantics (``TemporaryError`` for what time fixes,
-``PermanentError`` for what needs the user).
+into conditions plus when to come back: an operation in flight after Azure's Retry-After, a
+transient error with back-off, an error that needs the user every ``USER_RETRY_SECONDS`` (so a
+fix made outside Kubernetes heals without an edit). Only an unreadable spec is final.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from . import reasons as vocab
 from .api.v1alpha1 import AzureEditionVMSpec
+from .azure.driver import InProgress, OperationRecord
 from .azure.errors import AzurePermanentError, AzureRetryableError
-from .conditions import ConditionType
-from .images import (
-    Capability,
-    Experience,
-    ImagePins,
-    ImageReference,
-    UnsupportedCapabilitiesError,
-    WindowsServerVersion,
-    resolve,
-    row_for_sku,
-)
+from .azure.reconcile import ImageChangeRequired, ObservedVM
+from .conditions import Condition, ConditionType
+from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
 from .kube import AdminCredentials, CredentialsUnavailable
 from .status import Observation, condition
 
@@ -37,8 +33,13 @@ class Outcome:
 
     observation: Observation
     retry_after: float | None = None  # TemporaryError(delay=...)
-    permanent: str | None = None  # PermanentError(message)
-    event: tuple[str, str, str] | None = None  # (type, reason, message) for an error Event
+    permanent: str | None = None  # PermanentError(message): only for what no time can fix (the spec itself)
+    events: tuple[tuple[str, str, str], ...] = ()  # (type, reason, message)
+
+    @property
+    def event(self) -> tuple[str, str, str] | None:
+        """The error Event of this pass, if any (posted once per new error)."""
+        return next((e for e in self.events if e[0] == "Warning"), None)
 
 
 def pins_of(spec: AzureEditionVMSpec) -> ImagePins:
@@ -48,59 +49,55 @@ def pins_of(spec: AzureEditionVMSpec) -> ImagePins:
     return ImagePins(image.windows_server_version, image.experience, image.small_disk, image.version)
 
 
-def image_from_status(status: Mapping[str, Any]) -> ImageReference | None:
-    """The image recorded in status: once chosen it is kept, because a VM cannot change image in place."""
-    image = status.get("image")
-    if not image:
-        return None
-    return ImageReference(
-        sku=image["sku"],
-        version=image["version"],
-        windows_server_version=WindowsServerVersion(image["windowsServerVersion"]),
-        experience=Experience(image["experience"]),
-        reason=f"{image['sku']}: the image the VM was created from (an image cannot change in place)",
-        publisher=image["publisher"],
-        offer=image["offer"],
+def transient_delay(asked: float | None, retry: int) -> float:
+    """Back-off for a transient failure: what Azure asked for, or doubling from the base, capped."""
+    grown = vocab.TRANSIENT_BASE_SECONDS * 2.0 ** min(retry, 10)
+    return min(vocab.TRANSIENT_CAP_SECONDS, max(asked or 0.0, grown))
+
+
+_PROGRESS_REASON = {"created": vocab.CREATING, "updated": vocab.UPDATING, "deleted": vocab.DELETING}
+_KIND_NAMES = {
+    "virtualMachines": "VM",
+    "disks": "OS disk",
+    "networkInterfaces": "NIC",
+    "publicIPAddresses": "public IP",
+}
+
+
+def progress_condition(record: OperationRecord, now: datetime) -> Condition:
+    """VMProvisioned=False while an operation runs. The message names what runs, since when, and for
+    how long in whole minutes: status is rewritten at most once a minute, not on every poll."""
+    reason = _PROGRESS_REASON.get(record.action) or (
+        vocab.DELETING if record.verb == "delete" else vocab.UPDATING
     )
+    minutes = max(0, int((now - record.started_at()).total_seconds() // 60))
+    verb = {vocab.CREATING: "creating", vocab.UPDATING: "updating", vocab.DELETING: "deleting"}[reason]
+    what = f"{_KIND_NAMES.get(record.kind, record.kind)} {record.name}"
+    since = record.started_at().strftime("%Y-%m-%dT%H:%M:%SZ")
+    running = "less than a minute" if minutes < 1 else f"{minutes} min"
+    return condition(ConditionType.VM_PROVISIONED, False, reason,
+                     f"Azure is {verb} {what} (started {since}, running for {running})")  # fmt: skip
 
 
-def choose_image(spec: AzureEditionVMSpec, status: Mapping[str, Any]) -> ImageReference:
-    """Keep the recorded image if it still carries every capability; otherwise resolve afresh."""
-    capabilities = set(spec.capabilities)
-    recorded = image_from_status(status)
-    if recorded is None:
-        return resolve(capabilities, pins_of(spec))
-    row = row_for_sku(recorded.sku)
-    missing = tuple(c for c in capabilities if row is None or not row.carries(c))
-    if missing:
-        raise ImageChangeRequired(recorded, missing)
-    return recorded
-
-
-class ImageChangeRequired(Exception):
-    """The spec now asks for something the VM's image cannot carry; we never replace a VM silently."""
-
-    def __init__(self, image: ImageReference, missing: tuple[Capability, ...]) -> None:
-        caps = ", ".join(missing)
-        super().__init__(
-            f"the VM runs {image.sku}, which cannot carry {caps}; a VM cannot change its image in place: "
-            f"remove {caps} from spec.capabilities, or create a new AzureEditionVM for it"
-        )
-
-
+EnsureVM = Callable[[AzureEditionVMSpec, ImageReference, "CredentialsLoader"], Awaitable[ObservedVM]]
 CredentialsLoader = Callable[[], Awaitable[AdminCredentials]]
-EnsureVM = Callable[[AzureEditionVMSpec, ImageReference, CredentialsLoader], Awaitable[Mapping[str, Any]]]
 
 
 async def reconcile_pass(
     raw_spec: Mapping[str, Any],
-    status: Mapping[str, Any],
     generation: int,
     ensure_vm: EnsureVM,
     load_credentials: CredentialsLoader,
     missing_secret_retry: float,
+    *,
+    retry: int = 0,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Run one pass and describe it; never raises for expected failures."""
+    """Run one pass and describe it; never raises for expected failures.
+
+    Decides from the spec, the catalog and what ``ensure_vm`` reads from Azure: never from status.
+    """
+    now = now or datetime.now(UTC)
     try:
         spec = AzureEditionVMSpec.model_validate(raw_spec)
     except ValidationError as err:
@@ -108,40 +105,58 @@ async def reconcile_pass(
         obs = Observation(
             generation,
             frozenset(),
-            vm_condition=condition(ConditionType.VM_PROVISIONED, False, "InvalidSpec", message),
+            vm_condition=condition(ConditionType.VM_PROVISIONED, False, vocab.INVALID_SPEC, message),
         )
-        return Outcome(obs, permanent=message, event=("Warning", "InvalidSpec", message))
+        return Outcome(obs, permanent=message, events=(("Warning", vocab.INVALID_SPEC, message),))
     caps = frozenset(spec.capabilities)
     try:
-        image = choose_image(spec, status)
-    except (UnsupportedCapabilitiesError, ImageChangeRequired) as err:
-        reason = "UnsupportedCapabilities"
-        obs = Observation(
-            generation, caps, image_condition=condition(ConditionType.IMAGE_RESOLVED, False, reason, str(err))
-        )
-        return Outcome(obs, permanent=str(err), event=("Warning", reason, str(err)))
-    image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", image.reason)
+        catalog = resolve(set(spec.capabilities), pins_of(spec))
+    except UnsupportedCapabilitiesError as err:
+        return _unsupported(generation, caps, str(err))
+    image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", catalog.reason)
+
+    def failed(reason: str, message: str) -> Observation:
+        vm_condition = condition(ConditionType.VM_PROVISIONED, False, reason, message)
+        return Observation(generation, caps, image_condition=image_ok, vm_condition=vm_condition)
+
+    # Pre-flight checks that must pass before any Azure call belong here (e.g. NotPermitted:
+    # may this namespace target that subscription, resource group and subnet?).
     try:
-        vm = await ensure_vm(spec, image, load_credentials)
+        vm = await ensure_vm(spec, catalog, load_credentials)
+    except InProgress as progress:
+        obs = Observation(generation, caps, image_condition=image_ok,
+                          vm_condition=progress_condition(progress.record, now))  # fmt: skip
+        return Outcome(obs, retry_after=progress.retry_after)
+    except ImageChangeRequired as err:
+        return _unsupported(generation, caps, str(err))
     except CredentialsUnavailable as err:
-        failed = condition(ConditionType.VM_PROVISIONED, False, "AdminCredentialsMissing", str(err))
-        obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
-        return Outcome(
-            obs, retry_after=missing_secret_retry, event=("Warning", "AdminCredentialsMissing", str(err))
-        )
+        reason = vocab.ADMIN_CREDENTIALS_MISSING
+        return Outcome(failed(reason, str(err)), retry_after=missing_secret_retry,
+                       events=(("Warning", reason, str(err)),))  # fmt: skip
     except AzureRetryableError as err:
-        reason = "Throttled" if err.reason == "Throttled" else "Creating"
-        message = f"Azure asked us to retry ({err.code}): {err.message}"
-        failed = condition(ConditionType.VM_PROVISIONED, False, reason, message)
-        obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
-        return Outcome(obs, retry_after=err.retry_after or 5.0)
+        message = f"Azure asked to retry ({err.code}): {err.message}"
+        return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))
     except AzurePermanentError as err:
-        reason = err.reason if err.reason in ("QuotaExceeded", "OwnershipConflict") else "Failed"
-        message = f"Azure refused the VM ({err.code}): {err.message}"
-        failed = condition(ConditionType.VM_PROVISIONED, False, reason, message)
-        obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
-        return Outcome(obs, permanent=message, event=("Warning", err.code, message))
-    ok = condition(ConditionType.VM_PROVISIONED, True, "Succeeded", "the VM is provisioned")
+        message = f"Azure refused ({err.code}): {err.message}; tried again every {vocab.USER_RETRY_SECONDS / 60:.0f} min"
+        return Outcome(failed(err.reason, message), retry_after=vocab.USER_RETRY_SECONDS,
+                       events=(("Warning", err.reason, message),))  # fmt: skip
+    message = "the VM is provisioned"
+    if vm.drift:
+        message += "; not corrected (needs a person): " + "; ".join(vm.drift)
+    ok = condition(ConditionType.VM_PROVISIONED, True, vocab.SUCCEEDED, message)
+    image = vm.image_ref or catalog
+    if vm.image_ref is not None:
+        image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", vm.image_ref.reason)
     return Outcome(
-        Observation(generation, caps, image=image, image_condition=image_ok, vm=vm, vm_condition=ok)
+        Observation(
+            generation, caps, image=image, image_condition=image_ok, vm=vm.to_status(), vm_condition=ok
+        )
     )
+
+
+def _unsupported(generation: int, caps: frozenset[Capability], message: str) -> Outcome:
+    reason = "UnsupportedCapabilities"
+    obs = Observation(
+        generation, caps, image_condition=condition(ConditionType.IMAGE_RESOLVED, False, reason, message)
+    )
+    return Outcome(obs, retry_after=vocab.USER_RETRY_SECONDS, events=(("Warning", reason, message),))

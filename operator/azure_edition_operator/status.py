@@ -52,14 +52,18 @@ def image_status(image: ImageReference) -> dict[str, Any]:
     }
 
 
-def _conditions_of(status: Mapping[str, Any]) -> list[Condition]:
-    return [Condition.from_wire(c) for c in status.get("conditions") or []]
+def conditions_of(status: Mapping[str, Any]) -> list[Condition]:
+    """The conditions in status, skipping anything that is not one (status can be hand-edited)."""
+    raw = status.get("conditions")
+    if not isinstance(raw, list):
+        return []
+    return [Condition.from_wire(c) for c in raw if isinstance(c, dict) and isinstance(c.get("type"), str)]
 
 
 def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> dict[str, Any]:
     """The complete new status, given the old one and an observation."""
     new: dict[str, Any] = {k: v for k, v in old.items() if k != "conditions"}
-    conditions = _conditions_of(old)
+    conditions = conditions_of(old)
     for update in (obs.image_condition, obs.vm_condition, *obs.capability_conditions):
         if update is not None:
             conditions = cond.upsert(conditions, update, now, obs.generation)

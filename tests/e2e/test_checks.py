@@ -51,12 +51,20 @@ def metric(proc: Process, metric_name: str, **labels: str) -> float | None:
 @pytest.fixture
 def smb_vm(checking_operator, kubectl, namespace, control):  # noqa: F811
     apply_sample(kubectl, namespace, "smb-over-quic")
-    obj = wait_for(lambda: condition(o := get(kubectl, namespace, "smb-over-quic"), "VMProvisioned") and o)
+    obj = wait_for(
+        lambda: (
+            (condition(o := get(kubectl, namespace, "smb-over-quic"), "VMProvisioned") or {}).get("status")
+            == "True"
+            and o
+        )
+    )
     name = vm_name(obj)
     control.set_certificate(RG, name, "fs02.branch-a.contoso.com", {"expiresInDays": 90})
-    kubectl(
-        "wait", "--for=condition=Ready", "aevm/smb-over-quic", "-n", namespace, "--timeout=60s", timeout=90
-    )
+    ready = kubectl(
+        "wait", "--for=condition=Ready", "aevm/smb-over-quic", "-n", namespace, "--timeout=60s", timeout=90,
+        check=False,
+    )  # fmt: skip
+    assert ready.returncode == 0, json.dumps(get(kubectl, namespace, "smb-over-quic")["status"]["conditions"])
     return name
 
 

@@ -157,7 +157,11 @@ def test_delete_policies(operator, kubectl, namespace, arm, policy):
     docs[1]["spec"]["deletionPolicy"] = policy
     kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
     wait_for(
-        lambda: condition(get(kubectl, namespace, "smb-over-quic"), "VMProvisioned"), what="VMProvisioned"
+        lambda: (
+            (condition(get(kubectl, namespace, "smb-over-quic"), "VMProvisioned") or {}).get("status")
+            == "True"
+        ),
+        what="VMProvisioned",
     )
     obj = get(kubectl, namespace, "smb-over-quic")
     assert condition(obj, "VMProvisioned")["status"] == "True", obj["status"]

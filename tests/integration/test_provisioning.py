@@ -146,6 +146,7 @@ async def ensure(
     clients: AzureClients, world: World, spec: AzureEditionVMSpec, owner: specs.Owner = OWNER, **kw: Any
 ) -> ObservedVM:
     image = kw.pop("image", None) or resolve(spec.capabilities)
+    kw.setdefault("wait", True)
     return await ensure_vm(clients, identity_for(world, spec, owner), spec, image, LOGIN, **kw)
 
 
@@ -181,9 +182,9 @@ async def test_create_sends_exactly_the_expected_calls(world: World, clients: Az
     assert vm.image["sku"] == resolve(spec.capabilities).sku and vm.image["exactVersion"]
     assert vm.drift == ()
     assert vm.actions == (
-        f"created public IP {ident.public_ip_name}",
-        f"created NIC {ident.nic_name}",
-        f"created VM {ident.vm_name}",
+        f"created publicIPAddresses/{ident.public_ip_name}",
+        f"created networkInterfaces/{ident.nic_name}",
+        f"created virtualMachines/{ident.vm_name}",
     )
     assert vm.to_status() == {
         "resourceId": vm.resource_id,
@@ -312,7 +313,7 @@ async def test_an_owned_field_change_is_exactly_one_patch(
 
     assert world.writes(since) == [("PATCH", "VirtualMachines_Update")]
     assert check(vm)
-    assert len(vm.actions) == 1 and vm.actions[0].startswith("updated VM")
+    assert len(vm.actions) == 1 and vm.actions[0].startswith("updated virtualMachines/")
     since = world.mark()
     await ensure(clients, world, changed)
     assert world.writes(since) == [], "once applied, the change must not be sent again"
@@ -480,7 +481,7 @@ async def test_failed_lro_is_mapped_and_repaired(world: World, clients: AzureCli
     vm = await ensure(clients, world, spec)
     assert vm.provisioning_state == "Succeeded"
     assert world.writes(since) == [("PUT", "VirtualMachines_CreateOrUpdate")]
-    assert vm.actions == (f"re-sent VM {identity_for(world, spec).vm_name} (it was Failed)",)
+    assert vm.actions == (f"updated virtualMachines/{identity_for(world, spec).vm_name}",)
 
 
 async def test_failed_lro_with_unknown_code_is_permanent(world: World, clients: AzureClients) -> None:
@@ -557,9 +558,10 @@ async def test_delete_leaves_nothing(world: World, clients: AzureClients) -> Non
     await ensure(clients, world, spec)
     since = world.mark()
 
-    report = await delete_vm(clients, ident, DeletionPolicy.DELETE)
+    report = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
 
     writes = world.writes(since)
+    assert writes, (report, world.arm_requests(since))
     assert writes[0] == ("DELETE", "VirtualMachines_Delete"), "the VM goes first: it holds the NICs"
     assert ("DELETE", "PublicIPAddresses_Delete") in writes
     assert report.of(DeletionOutcome.DELETED)[0] == ident.vm_name
@@ -568,7 +570,7 @@ async def test_delete_leaves_nothing(world: World, clients: AzureClients) -> Non
     assert world.control.vms() == []
 
     since = world.mark()
-    again = await delete_vm(clients, ident, DeletionPolicy.DELETE)
+    again = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
     assert world.writes(since) == [], "deleting what is gone is a no-op"
     assert {o for _, _, o, _ in again.outcomes} == {DeletionOutcome.ABSENT}
 
@@ -576,7 +578,7 @@ async def test_delete_leaves_nothing(world: World, clients: AzureClients) -> Non
 async def test_delete_of_a_vm_that_never_existed(world: World, clients: AzureClients) -> None:
     ident = identity_for(world, world.spec())
     since = world.mark()
-    report = await delete_vm(clients, ident, DeletionPolicy.DELETE)
+    report = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
     assert world.writes(since) == []
     assert len(report.of(DeletionOutcome.ABSENT)) == 5
 
@@ -587,7 +589,7 @@ async def test_orphan_keeps_everything_and_removes_our_tags(world: World, client
     await ensure(clients, world, spec)
     since = world.mark()
 
-    report = await delete_vm(clients, ident, DeletionPolicy.ORPHAN)
+    report = await delete_vm(clients, ident, DeletionPolicy.ORPHAN, wait=True)
 
     assert not [w for w in world.writes(since) if w[0] == "DELETE"]
     assert report.skipped == []
@@ -606,7 +608,7 @@ async def test_orphan_keeps_everything_and_removes_our_tags(world: World, client
     await cmp.disks.get(rg, ident.os_disk_name)  # still there
 
     since = world.mark()
-    await delete_vm(clients, ident, DeletionPolicy.ORPHAN)
+    await delete_vm(clients, ident, DeletionPolicy.ORPHAN, wait=True)
     assert world.writes(since) == []
 
 
@@ -624,7 +626,7 @@ async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clien
     assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", REASON_CONFLICT)
     assert "branch-a/branch-fs-01" in caught.value.message
 
-    report = await delete_vm(clients, identity_for(world, spec, intruder), DeletionPolicy.DELETE)
+    report = await delete_vm(clients, identity_for(world, spec, intruder), DeletionPolicy.DELETE, wait=True)
     assert world.writes(since) == []
     assert identity_for(world, spec).vm_name in report.skipped
     assert len(world.control.vms()) == 1
@@ -633,7 +635,7 @@ async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clien
 async def test_an_orphaned_vm_is_not_adopted_silently(world: World, clients: AzureClients) -> None:
     spec = world.spec()
     await ensure(clients, world, spec)
-    await delete_vm(clients, identity_for(world, spec), DeletionPolicy.ORPHAN)
+    await delete_vm(clients, identity_for(world, spec), DeletionPolicy.ORPHAN, wait=True)
     since = world.mark()
     with pytest.raises(AzurePermanentError) as caught:
         await ensure(clients, world, spec)
@@ -669,21 +671,22 @@ async def test_unknown_image_is_refused(world: World, clients: AzureClients) -> 
     assert "spec.image" in caught.value.message
 
 
-async def test_unknown_subnet_is_refused(world: World, clients: AzureClients) -> None:
+async def test_unknown_subnet_is_retried_with_its_code(world: World, clients: AzureClients) -> None:
+    """Under GitOps the subnet may be applied a moment later: transient, shown with Azure's code."""
     missing = world.env["ARMSIM_SUBNET_ID"].rsplit("/", 1)[0] + "/does-not-exist"
     spec = world.spec(azure={"subnetId": missing})
-    with pytest.raises(AzurePermanentError) as caught:
+    with pytest.raises(AzureRetryableError) as caught:
         await ensure(clients, world, spec)
-    assert caught.value.code == "InvalidResourceReference"
+    assert caught.value.code == caught.value.reason == "InvalidResourceReference"
     assert "spec.azure.subnetId" in caught.value.message and "does-not-exist" in caught.value.message
 
 
-async def test_unknown_resource_group_is_refused(world: World, clients: AzureClients) -> None:
+async def test_unknown_resource_group_is_retried_with_its_code(world: World, clients: AzureClients) -> None:
     spec = world.spec(azure={"resourceGroup": "rg-nowhere"})
     since = world.mark()
-    with pytest.raises(AzurePermanentError) as caught:
+    with pytest.raises(AzureRetryableError) as caught:
         await ensure(clients, world, spec)
-    assert caught.value.code == "ResourceGroupNotFound"
+    assert caught.value.code == caught.value.reason == "ResourceGroupNotFound"
     assert world.writes(since) == []
 
 
@@ -721,3 +724,80 @@ async def test_invalid_patch_settings_are_refused(
     assert error.code == "InvalidParameter" and error.status == 400
     assert raw.value.error is not None and raw.value.error.target == target
     assert error.azure_message in error.message
+
+
+# ----------------------------------------------------------------------------- the async driver against ARM
+
+
+async def test_non_blocking_create_records_and_resumes_from_the_state_alone(world: World) -> None:
+    """A slow create: each pass returns at once; a new process resumes from the serialised state only."""
+    from azure_edition_operator.azure.driver import InProgress, OperationState
+
+    world.control.set_provisioning_seconds(3.0)
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    image = resolve(spec.capabilities)
+    state = OperationState()
+    since = world.mark()
+    async with azure_clients(world) as first:
+        for _ in range(20):  # public IP? no; NIC, then VM: each started and handed back
+            try:
+                await ensure_vm(first, ident, spec, image, LOGIN, state=state)
+            except InProgress as progress:
+                if progress.record.kind == "virtualMachines":
+                    break
+        else:
+            pytest.fail("the VM create was never handed back in progress")
+    saved = state.dumps()
+    assert "virtualMachines" in saved and LOGIN.password not in saved
+    async with azure_clients(world) as second:  # a restarted operator: only the annotation survives
+        restored = OperationState.loads(saved)
+        for _ in range(100):
+            try:
+                vm = await ensure_vm(second, ident, spec, image, LOGIN, state=restored)
+                break
+            except InProgress as progress:
+                assert progress.record.kind == "virtualMachines"
+                await asyncio.sleep(0.2)
+        else:
+            pytest.fail("never finished")
+    assert vm.provisioning_state == "Succeeded"
+    assert restored.operation is None and restored.vm_id == vm.vm_id
+    puts = [r for r in world.arm_requests(since) if r[:2] == ("PUT", "VirtualMachines_CreateOrUpdate")]
+    assert len(puts) == 1
+
+
+async def test_a_garbage_operation_record_is_dropped_and_the_resource_read(
+    world: World, clients: AzureClients
+) -> None:
+    from azure_edition_operator.azure.driver import OperationRecord, OperationState
+
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    ident = identity_for(world, spec)
+    state = OperationState(OperationRecord("virtualMachines", ident.vm_name, "put", "not-a-token", "garbage"))
+    since = world.mark()
+    vm = await ensure(clients, world, spec, state=state)
+    assert vm.provisioning_state == "Succeeded" and state.operation is None
+    assert world.writes(since) == []
+
+
+async def test_vm_deleted_outside_is_recreated_or_reported(world: World, clients: AzureClients) -> None:
+    from azure_edition_operator.azure.driver import OperationState
+
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    state = OperationState()
+    first = await ensure(clients, world, spec, state=state)
+    assert state.vm_id == first.vm_id
+    cmp = clients.compute(ident.subscription_id)
+    await (await cmp.virtual_machines.begin_delete(ident.resource_group, ident.vm_name)).result()
+
+    report = spec.model_copy(update={"azure": spec.azure.model_copy(update={"on_missing": "Report"})})
+    with pytest.raises(AzurePermanentError) as caught:
+        await ensure(clients, world, report, state=state)
+    assert caught.value.reason == "VMNotFound"
+
+    again = await ensure(clients, world, spec, state=state)
+    assert again.vm_id != first.vm_id and state.vm_id == again.vm_id
+    assert [e[1] for e in again.events] == ["VMRecreated"]

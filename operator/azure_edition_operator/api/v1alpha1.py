@@ -78,6 +78,13 @@ class DeletionPolicy(enum.StrEnum):
     ORPHAN = "Orphan"
 
 
+class OnMissing(enum.StrEnum):
+    """What to do about a VM deleted outside the operator."""
+
+    RECREATE = "Recreate"
+    REPORT = "Report"
+
+
 class ImageSpec(ApiModel):
     """Optional pins on the Azure Edition image; resolution fills in whatever is not pinned."""
 
@@ -146,6 +153,11 @@ class AzureSpec(ApiModel):
         default_factory=dict,
         max_length=40,
         description="Azure tags for every resource the operator creates (its own tags are added).",
+    )
+    on_missing: OnMissing = Field(
+        OnMissing.RECREATE,
+        description="A VM deleted outside the operator: Recreate it from the recorded image (a Warning "
+        "Event VMRecreated), or only Report it (VMProvisioned=False, reason VMNotFound).",
     )
 
 

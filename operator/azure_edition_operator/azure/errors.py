@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,20 +24,23 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-# Condition reasons (DESIGN §2, VMProvisioned) an error maps to.
-REASON_THROTTLED = "Throttled"
-REASON_QUOTA = "QuotaExceeded"
-REASON_RETRYING = "Retrying"
-REASON_FAILED = "Failed"
-REASON_CONFLICT = "OwnershipConflict"
+from .. import reasons as vocab
+from ..reasons import AZURE_CODES, WRAPPER_CODES
 
-# Default wait for capacity problems, which clear on the scale of minutes, not seconds.
-ALLOCATION_RETRY_AFTER = 300.0
+# Kept for callers and tests that name them; the vocabulary is ``reasons``.
+REASON_THROTTLED = vocab.THROTTLED
+REASON_QUOTA = vocab.QUOTA_EXCEEDED
+REASON_RETRYING = vocab.RETRYING
+REASON_FAILED = vocab.FAILED
+REASON_CONFLICT = vocab.OWNERSHIP_CONFLICT
+
+ALLOCATION_RETRY_AFTER = vocab.ALLOCATION_RETRY_SECONDS
 
 
 @dataclass(eq=False)
 class AzureError(Exception):
-    """An Azure call failed. ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do."""
+    """An Azure call failed. ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do;
+    ``reason`` is the VMProvisioned reason of ``reasons.VM_PROVISIONED``."""
 
     code: str
     message: str
@@ -55,7 +57,7 @@ class AzureError(Exception):
 
 @dataclass(eq=False)
 class AzureRetryableError(AzureError):
-    """Time fixes this one (throttling, a busy resource, a 5xx, a dropped connection)."""
+    """Time fixes this one (throttling, a busy resource, RBAC propagation, a 5xx, a dropped connection)."""
 
     retry_after: float | None = None
     reason: str = REASON_RETRYING
@@ -63,102 +65,12 @@ class AzureRetryableError(AzureError):
 
 @dataclass(eq=False)
 class AzurePermanentError(AzureError):
-    """Retrying the same request will fail the same way; a person must change something."""
+    """Retrying the same request soon will fail the same way; a person must change something."""
 
 
-# ----------------------------------------------------------------------------- what to tell the user
-
-_SUBNETS = "spec.azure.subnetId (and spec.extendedNetwork.extendedSubnetId)"
-_RBAC = (
-    "grant the operator's Azure identity Virtual Machine Contributor and Network Contributor on the "
-    "resource group, and Microsoft.Network/virtualNetworks/subnets/join/action on the subnets"
-)
-
-PERMANENT_HINTS: Mapping[str, str] = {
-    "InvalidParameter": "Azure refused a VM parameter; change the spec field it concerns",
-    "BadRequest": "Azure refused the request; change the spec field it concerns",
-    "InvalidRequestContent": "Azure could not read the request; this is an operator bug, please report it",
-    "SkuNotAvailable": (
-        "the VM size is not offered in this region for this subscription: choose another spec.azure.vmSize "
-        "(az vm list-skus --location <region>) or another spec.azure.location"
-    ),
-    "QuotaExceeded": (
-        "the subscription's vCPU quota would be exceeded: request a quota increase, free capacity, or "
-        "choose a smaller spec.azure.vmSize"
-    ),
-    "PlatformImageNotFound": (
-        "the Marketplace image is not available here: unpin or change spec.image.version, or use another "
-        "spec.azure.location"
-    ),
-    "ImageNotFound": "the image does not exist: unpin or change spec.image",
-    "InvalidResourceReference": (
-        f"a referenced resource does not exist or is in another region: check {_SUBNETS}"
-    ),
-    "InvalidSubnetReference": f"the subnet is invalid: check {_SUBNETS}",
-    "AuthorizationFailed": f"the operator is not allowed to do this: {_RBAC}",
-    "LinkedAuthorizationFailed": f"the operator may not use a linked resource (usually the subnet): {_RBAC}",
-    "AuthenticationFailed": "Azure rejected the operator's credential: check its Azure identity settings",
-    "InvalidAuthenticationToken": "Azure rejected the operator's token: check its Azure identity settings",
-    "InvalidAuthenticationTokenTenant": (
-        "the operator's identity belongs to another tenant than the subscription: check AZURE_TENANT_ID"
-    ),
-    "CredentialUnavailable": "no Azure credential is configured: see the operator's Azure identity settings",
-    "ResourceGroupNotFound": (
-        "the resource group does not exist: create it or fix spec.azure.resourceGroup "
-        "(the operator does not create resource groups)"
-    ),
-    "SubscriptionNotFound": (
-        "the subscription does not exist or the operator cannot see it: check spec.azure.subscriptionId"
-    ),
-    "LocationNotAvailableForResourceType": "the region cannot host this resource: change spec.azure.location",
-    "NoRegisteredProviderFound": "the subscription cannot serve this API: register the resource provider",
-    "MissingSubscriptionRegistration": (
-        "register the Microsoft.Compute and Microsoft.Network resource providers in the subscription"
-    ),
-    "PropertyChangeNotAllowed": (
-        "that property cannot change after creation: revert the change, or create a new AzureEditionVM"
-    ),
-    "OperationNotAllowed": "Azure does not allow this operation on the VM now",
-    "OwnershipConflict": "",  # our own error: its message already says what to do
-    "ImageDrift": "",
-}
-
-RETRYABLE_CODES = frozenset(
-    {
-        "RetryableError",
-        "Conflict",
-        "AnotherOperationInProgress",
-        "OperationPreempted",
-        "InternalServerError",
-        "InternalExecutionError",
-        "InternalOperationError",
-        "ServerTimeout",
-        "GatewayTimeout",
-        "ServiceUnavailable",
-        "TooManyRequests",
-        "NicInUse",
-        "PublicIPAddressCannotBeDeleted",
-        "ReferencedResourceNotProvisioned",
-        "RequestTimeout",
-        "AllocationFailed",
-        "ZonalAllocationFailed",
-        "OverconstrainedAllocationRequest",
-        "OverconstrainedZonalAllocationRequest",
-        "ResourceBeingDeleted",
-        "ResourceNotFound",  # only ever reaches classify for a resource we just created or are polling
-    }
-)
-ALLOCATION_CODES = frozenset(
-    {
-        "AllocationFailed",
-        "ZonalAllocationFailed",
-        "OverconstrainedAllocationRequest",
-        "OverconstrainedZonalAllocationRequest",
-    }
-)
-QUOTA_CODES = frozenset({"QuotaExceeded", "OperationNotAllowedQuota", "SubscriptionQuotaExceeded"})
-# Generic wrapper codes whose first detail says what actually went wrong.
-WRAPPER_CODES = frozenset({"DeploymentFailed", "ResourceDeploymentFailure", "MultipleErrorsOccurred"})
+ALLOCATION_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == "AllocationFailed")
+QUOTA_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == vocab.QUOTA_EXCEEDED)
+RETRYABLE_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.transient)
 
 _QUOTA_TEXT = re.compile(r"\bquota\b", re.IGNORECASE)
 _BUSY_TEXT = re.compile(
@@ -173,46 +85,39 @@ def classify(
     azure_message: str = "",
     retry_after: float | None = None,
 ) -> AzureError:
-    """Decide what an Azure failure means. ``status`` None means no HTTP answer arrived (or an LRO failed)."""
+    """Decide what an Azure failure means, by ``reasons.AZURE_CODES`` first and HTTP status second.
+
+    ``status`` None means no HTTP answer arrived (or an LRO failed).
+    """
     code = code or (f"HTTP{status}" if status else "ConnectionError")
     text = azure_message.strip()
+    entry = AZURE_CODES.get(code)
 
-    def retryable(
-        reason: str = REASON_RETRYING, wait: float | None = retry_after, hint: str = ""
-    ) -> AzureError:
-        msg = (
-            f"{hint} (Azure {code}: {text})" if hint else f"Azure {code}: {text}" if text else f"Azure {code}"
-        )
-        return AzureRetryableError(code, msg, status, text, reason, retry_after=wait)
+    def message(hint: str) -> str:
+        azure = f"Azure {code}: {text}" if text else f"Azure {code}"
+        return f"{hint} ({azure})" if hint else azure
 
-    def permanent(reason: str = REASON_FAILED, hint: str | None = None) -> AzureError:
-        hint = PERMANENT_HINTS.get(code, "") if hint is None else hint
-        msg = f"{hint} (Azure {code}: {text})" if hint and text else hint or text or f"Azure {code}"
-        return AzurePermanentError(code, msg, status, text, reason)
+    def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureError:
+        return AzureRetryableError(code, message(hint), status, text, reason, retry_after=wait)
+
+    def permanent(reason: str, hint: str = "") -> AzureError:
+        return AzurePermanentError(code, message(hint), status, text, reason)
 
     if status == 429:
-        return retryable(REASON_THROTTLED, hint="Azure is throttling the operator's requests; it will retry")
-    if code in QUOTA_CODES or (code == "OperationNotAllowed" and _QUOTA_TEXT.search(text)):
-        return permanent(REASON_QUOTA, PERMANENT_HINTS["QuotaExceeded"])
-    if code == "OperationNotAllowed":
-        if _BUSY_TEXT.search(text):
-            return retryable(hint="the resource is busy with another operation; it will retry")
-        return permanent()
-    if code in ALLOCATION_CODES:
-        hint = (
-            "Azure has no capacity for this VM size here right now; it will retry, or choose another "
-            "spec.azure.vmSize or spec.azure.location"
-        )
-        return retryable(wait=retry_after or ALLOCATION_RETRY_AFTER, hint=hint)
-    if code in RETRYABLE_CODES:
-        return retryable()
-    if code in PERMANENT_HINTS:
-        return permanent()
-    if status is None or status == 408 or status >= 500:
-        return retryable()
-    if status == 409:  # unknown conflicts are concurrency, which time resolves
-        return retryable()
-    return permanent()
+        return retryable(vocab.THROTTLED, AZURE_CODES["TooManyRequests"].hint)
+    if code == "OperationNotAllowed" and _QUOTA_TEXT.search(text):
+        return permanent(vocab.QUOTA_EXCEEDED, AZURE_CODES["QuotaExceeded"].hint)
+    if code in ("OperationNotAllowed", "Conflict") and _BUSY_TEXT.search(text):
+        return retryable("Conflict", AZURE_CODES["Conflict"].hint)
+    if entry is not None:
+        if entry.code in ALLOCATION_CODES:
+            return retryable(entry.reason_name, entry.hint, retry_after or ALLOCATION_RETRY_AFTER)
+        if entry.transient:
+            return retryable(entry.reason_name, entry.hint)
+        return permanent(entry.reason_name, entry.hint)
+    if status is None or status == 408 or status >= 500 or status == 409:
+        return retryable(vocab.RETRYING)  # unknown conflicts are concurrency, which time resolves
+    return permanent(vocab.FAILED)
 
 
 # ----------------------------------------------------------------------------- reading azure-core errors
@@ -302,7 +207,6 @@ def _lro_failure(code: str, message: str) -> AzureError:
     """A long-running operation ended Failed. Codes we know keep their meaning; an unknown code is
     permanent, because the resource is now Failed and resending the same request rarely helps."""
     error = classify(None, code, message)
-    known = code in RETRYABLE_CODES or code in ALLOCATION_CODES or code == "OperationNotAllowed"
-    if isinstance(error, AzureRetryableError) and not known:
+    if isinstance(error, AzureRetryableError) and code not in AZURE_CODES:
         return AzurePermanentError(error.code, error.message, None, error.azure_message, REASON_FAILED)
     return error

@@ -1,14 +1,14 @@
 """The thin shell: make Azure match the spec (``ensure_vm``) or let go of it (``delete_vm``).
 
 Every decision is made in ``specs`` (what to send, what differs) and ``errors`` (what a failure
-means); this module only sequences the calls. It keeps them few and countable:
+means); every write goes through the one asynchronous ``driver``, which never waits for Azure: a
+long operation raises ``InProgress`` and is polled on the next pass (``OperationState`` remembers
+it, also across restarts). The calls stay few and countable:
 
-* create: GET VM (404) → [GET/PUT public IP] → GET/PUT NIC(s) → PUT VM, each PUT awaited as an LRO;
+* create: GET VM (404) → [GET/PUT public IP] → GET/PUT NIC(s) → PUT VM, one operation per pass;
 * steady state: GET VM, GET NIC(s), [GET public IP] and **no writes**;
-* change of VM size / tags / reboot setting: the same GETs and exactly one PATCH of the VM;
-* an operation found in flight after a restart (provisioningState Creating/Updating) is waited
-  for with GETs, never re-sent; names are deterministic and PUT is idempotent, so even a re-sent
-  create could not duplicate a VM;
+* change of VM size / tags / patch settings: the same GETs and exactly one PATCH of the VM;
+* a resource in flight without a recorded operation (someone else's) is waited for with GETs;
 * a resource whose owner-uid tag is another object's (or that has none) is never touched.
 
 Every Azure failure leaves as ``AzureRetryableError`` or ``AzurePermanentError``.
@@ -19,34 +19,41 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.polling import AsyncLROPoller
 from azure.mgmt.compute import models as compute
-from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network import models as network
-from azure.mgmt.network.aio import NetworkManagementClient
 
-from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, VMStatus
-from ..images import ImageReference
+from .. import reasons as vocab
+from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
+from ..images import Capability, ImageReference, row_for_sku
 from . import specs
 from .clients import AzureClients
+from .driver import (
+    DEFAULT_POLL_SECONDS,
+    Driver,
+    InProgress,
+    OperationRecord,
+    OperationState,
+    ResourceSpec,
+    Verb,
+)
 from .errors import REASON_CONFLICT, AzurePermanentError, AzureRetryableError, from_exception
+from .resources import SdkResource
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CredentialsSource = AdminLogin | Callable[[], Awaitable[AdminLogin]]
 """The admin login, or an async loader that is only called when a VM must be created."""
@@ -58,11 +65,8 @@ _AZURE_FAILURES = (
     ClientAuthenticationError,
     TimeoutError,
 )
-# 404 codes that mean "this resource is absent" (anything else, e.g. ResourceGroupNotFound, is an error).
-_ABSENT_CODES = frozenset({"ResourceNotFound", "NotFound", "NotFoundError"})
 # For diffs only: the password never takes part in a comparison.
 _NO_LOGIN = AdminCredentials("", "")
-
 
 # ----------------------------------------------------------------------------- results
 
@@ -87,6 +91,10 @@ class ObservedVM:
     """Differences the operator reports but does not fix (the image, NICs that can only change when stopped)."""
     actions: tuple[str, ...] = ()
     """The writes this pass made, e.g. ``created VM x`` or ``updated VM x: vmSize``; empty in steady state."""
+    events: tuple[tuple[str, str, str], ...] = ()
+    """Events to post (type, reason, message), e.g. ``VMRecreated``."""
+    image_ref: ImageReference | None = None
+    """The image the VM runs, from Azure (status.image is written from it, never read back)."""
 
     def to_status(self) -> dict[str, Any]:
         return VMStatus(
@@ -117,6 +125,16 @@ class DeletionReport:
     outcomes: list[tuple[str, str, DeletionOutcome, str]] = field(default_factory=list)
 
     def add(self, kind: str, name: str, outcome: DeletionOutcome, note: str = "") -> None:
+        """Record an outcome; a resource deleted (or untagged) by an earlier pass stays so."""
+        for i, (k, n, o, _) in enumerate(self.outcomes):
+            if (k, n) == (kind, name):
+                if (
+                    o in (DeletionOutcome.DELETED, DeletionOutcome.UNTAGGED)
+                    and outcome is DeletionOutcome.ABSENT
+                ):
+                    return
+                self.outcomes[i] = (kind, name, outcome, note)
+                return
         self.outcomes.append((kind, name, outcome, note))
 
     def of(self, outcome: DeletionOutcome) -> list[str]:
@@ -135,58 +153,10 @@ async def _azure_errors() -> AsyncIterator[None]:
     """Turn azure-core/identity/timeout failures into AzureRetryableError/AzurePermanentError."""
     try:
         yield
-    except (AzurePermanentError, AzureRetryableError):
+    except (AzurePermanentError, AzureRetryableError, InProgress):
         raise
     except _AZURE_FAILURES as exc:
         raise from_exception(exc) from exc
-
-
-def _is_absent(exc: ResourceNotFoundError) -> bool:
-    code = exc.error.code if exc.error is not None else None
-    return code is None or code in _ABSENT_CODES
-
-
-async def _get_or_none(call: Awaitable[T]) -> T | None:
-    """The resource, or None on a plain 404 (ResourceGroupNotFound and friends still raise)."""
-    try:
-        return await call
-    except ResourceNotFoundError as exc:
-        if _is_absent(exc):
-            return None
-        raise
-
-
-async def _finish(poller_call: Awaitable[AsyncLROPoller[T]], limit: float, what: str) -> T:
-    """Start an LRO and wait for its result, at most ``limit`` seconds (it keeps running in Azure)."""
-    poller = await poller_call
-    try:
-        async with asyncio.timeout(limit):
-            return await poller.result()
-    except TimeoutError:
-        raise AzureRetryableError(
-            "OperationTimeout",
-            f"{what} did not finish within {limit:.0f}s; it continues in Azure and will be picked up",
-            retry_after=None,
-        ) from None
-
-
-async def _wait_while_in_flight(
-    get: Callable[[], Awaitable[T]], first: T, interval: float, limit: float
-) -> T:
-    """Poll GET until the resource leaves Creating/Updating: resume an operation, never re-send it."""
-    current = first
-    try:
-        async with asyncio.timeout(limit):
-            while specs.is_in_flight(specs.provisioning_state(current)):
-                await asyncio.sleep(interval)
-                current = await get()
-    except TimeoutError:
-        raise AzureRetryableError(
-            "OperationInProgress",
-            f"an operation on the resource is still {specs.provisioning_state(current)} after {limit:.0f}s",
-            retry_after=interval,
-        ) from None
-    return current
 
 
 def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, identity: VMIdentity) -> None:
@@ -199,10 +169,56 @@ def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, id
         )
 
 
+def _refuse_if_busy(kind: str, name: str, resource: Any) -> None:
+    """A resource in flight without a recorded operation is someone else's operation: wait for it."""
+    state = specs.provisioning_state(resource)
+    if specs.is_deleting(state):
+        raise AzureRetryableError(
+            "ResourceBeingDeleted",
+            f"{kind} {name} is being deleted; it will be created again once the deletion finishes",
+            reason="ResourceBeingDeleted",
+            retry_after=DEFAULT_POLL_SECONDS,
+        )
+    if specs.is_in_flight(state):
+        # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
+        record = OperationRecord(
+            kind, name, str(Verb.PUT), "", datetime.now(UTC).replace(microsecond=0).isoformat()
+        )
+        raise InProgress(record, DEFAULT_POLL_SECONDS)
+
+
 async def _credentials(source: CredentialsSource) -> AdminLogin:
     if callable(source):
         return await source()
     return source
+
+
+class ImageChangeRequired(Exception):
+    """The spec asks for a capability the VM's image (read from Azure) cannot carry."""
+
+    def __init__(self, sku: str, missing: tuple[Capability, ...]) -> None:
+        caps = ", ".join(missing)
+        super().__init__(
+            f"the VM runs {sku}, which cannot carry {caps}; a VM cannot change its image in place: "
+            f"remove {caps} from spec.capabilities, or create a new AzureEditionVM for it"
+        )
+
+
+def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
+    """The image a VM runs, from Azure's storageProfile.imageReference and the catalog (never status)."""
+    ref = specs.attr_path(vm, "properties", "storage_profile", "image_reference")
+    row = row_for_sku(ref.sku) if ref is not None and ref.sku else None
+    if row is None:
+        return None
+    return ImageReference(
+        sku=row.sku,
+        version=ref.version or "latest",
+        windows_server_version=row.version,
+        experience=row.experience,
+        reason=f"{row.sku}: the image the VM runs (read from Azure; an image cannot change in place)",
+        publisher=ref.publisher or "MicrosoftWindowsServer",
+        offer=ref.offer or "WindowsServer",
+    )
 
 
 # ----------------------------------------------------------------------------- ensure
@@ -210,110 +226,53 @@ async def _credentials(source: CredentialsSource) -> AdminLogin:
 
 @dataclass
 class _Pass:
-    """State of one ensure pass: the clients, the names, and the writes made so far."""
+    """One pass over one object: the clients, the names, the driver and the writes made so far."""
 
     clients: AzureClients
     identity: VMIdentity
+    driver: Driver
     actions: list[str] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def rg(self) -> str:
         return self.identity.resource_group
 
-    @property
-    def compute(self) -> ComputeManagementClient:
-        return self.clients.compute(self.identity.subscription_id)
-
-    @property
-    def network(self) -> NetworkManagementClient:
-        return self.clients.network(self.identity.subscription_id)
-
     def did(self, action: str) -> None:
-        """Record (and log) a write: steady state is recognisable as a pass that did nothing."""
         log.info("%s: %s", self.identity.owner.ref, action)
         self.actions.append(action)
 
-    @property
-    def interval(self) -> float:
-        return self.clients.settings.polling_interval
+    def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
+                 patch_type: type | None = None) -> SdkResource:  # fmt: skip
+        sub = self.identity.subscription_id
+        ops = {
+            "virtualMachines": lambda: self.clients.compute(sub).virtual_machines,
+            "disks": lambda: self.clients.compute(sub).disks,
+            "networkInterfaces": lambda: self.clients.network(sub).network_interfaces,
+            "publicIPAddresses": lambda: self.clients.network(sub).public_ip_addresses,
+        }[kind]()
 
-    @property
-    def timeout(self) -> float:
-        return self.clients.settings.operation_timeout
+        async def nothing(_: Any) -> None:
+            return None
 
-    async def ensure_public_ip(self, tags: Mapping[str, str]) -> network.PublicIPAddress:
-        name = self.identity.public_ip_name
-        ops = self.network.public_ip_addresses
-        pip = await _get_or_none(ops.get(self.rg, name))
-        if pip is None:
-            pip = await _finish(
-                ops.begin_create_or_update(self.rg, name, specs.public_ip_parameters(self.identity, tags)),
-                self.timeout,
-                f"creating public IP {name}",
-            )
-            self.did(f"created public IP {name}")
-            return pip
-        _refuse_if_not_ours("Public IP address", name, pip.tags, self.identity)
-        pip = await _wait_while_in_flight(lambda: ops.get(self.rg, name), pip, self.interval, self.timeout)
-        if (merged := specs.merged_tags(tags, pip.tags)) is not None:
-            body = specs.with_tags(pip, merged)
-            pip = await _finish(
-                ops.begin_create_or_update(self.rg, name, body), self.timeout, f"tagging {name}"
-            )
-            self.did(f"updated public IP {name}: tags")
-        return pip
+        return SdkResource(kind, name, self.rg, ops, params or nothing, patch_type)
 
-    async def ensure_nic(
-        self, name: str, subnet_id: str, tags: Mapping[str, str], public_ip_id: str | None
-    ) -> tuple[network.NetworkInterface, str | None]:
-        """The NIC, created or corrected; also the public IP id it dropped, if it dropped one."""
-        ops = self.network.network_interfaces
-        desired = specs.nic_parameters(self.identity, subnet_id, tags, public_ip_id)
-        nic = await _get_or_none(ops.get(self.rg, name))
-        if nic is None:
-            nic = await _finish(
-                ops.begin_create_or_update(self.rg, name, desired), self.timeout, f"creating NIC {name}"
-            )
-            self.did(f"created NIC {name}")
-            return nic, None
-        _refuse_if_not_ours("Network interface", name, nic.tags, self.identity)
-        nic = await _wait_while_in_flight(lambda: ops.get(self.rg, name), nic, self.interval, self.timeout)
-        change = specs.diff_nic(desired, nic)
-        dropped = None
-        if change is specs.NicChange.PUT:
-            had = specs.nic_public_ip_id(nic)
-            if had and not public_ip_id:
-                dropped = had
-            body = specs.nic_update_parameters(desired, nic)
-            nic = await _finish(
-                ops.begin_create_or_update(self.rg, name, body), self.timeout, f"updating NIC {name}"
-            )
-            self.did(f"updated NIC {name}: ip configuration")
-        elif change is specs.NicChange.TAGS:
-            body = specs.with_tags(nic, specs.merged_tags(tags, nic.tags) or {})
-            nic = await _finish(
-                ops.begin_create_or_update(self.rg, name, body), self.timeout, f"tagging {name}"
-            )
-            self.did(f"updated NIC {name}: tags")
-        return nic, dropped
 
-    async def delete_dropped_public_ip(self, pip_id: str) -> None:
-        """After the NIC let go of our public IP (spec.azure.publicIP turned off), delete it."""
-        if not specs.same_id(pip_id, self.identity.public_ip_id):
-            return  # not the one we create: leave it
-        ops = self.network.public_ip_addresses
-        pip = await _get_or_none(ops.get(self.rg, self.identity.public_ip_name))
-        if pip is not None and specs.ownership(pip.tags, self.identity.owner) is Ownership.OURS:
-            await _finish(
-                ops.begin_delete(self.rg, self.identity.public_ip_name), self.timeout, "deleting public IP"
-            )
-            self.did(f"deleted public IP {self.identity.public_ip_name}")
+def _tagged_params(p: _Pass, kind: str, name: str, create: Callable[[], Any], tags: Mapping[str, str],
+                   update: Callable[[Any], Any | None] | None = None) -> Callable[[Any], Awaitable[Any]]:  # fmt: skip
+    """parameters() for a network resource: create it, or correct what we own of it."""
 
-    async def get_vm(self, instance_view: bool) -> compute.VirtualMachine | None:
-        expand = "instanceView" if instance_view else None
-        return await _get_or_none(
-            self.compute.virtual_machines.get(self.rg, self.identity.vm_name, expand=expand)
-        )
+    async def params(existing: Any | None) -> Any | None:
+        if existing is None:
+            return create()
+        _refuse_if_not_ours(kind, name, existing.tags, p.identity)
+        _refuse_if_busy(kind, name, existing)
+        if update is not None and (body := update(existing)) is not None:
+            return body
+        merged = specs.merged_tags(tags, existing.tags)
+        return specs.with_tags(existing, merged) if merged is not None else None
+
+    return params
 
 
 async def ensure_vm(
@@ -323,16 +282,36 @@ async def ensure_vm(
     image: ImageReference,
     credentials: CredentialsSource,
     *,
+    state: OperationState | None = None,
     instance_view: bool = False,
+    wait: bool = False,
+    events: list[tuple[str, str, str]] | None = None,
 ) -> ObservedVM:
     """Create what is missing, correct what we own and drifted, and report the VM.
 
-    ``instance_view=True`` reads the VM with ``$expand=instanceView`` (same number of calls) so
-    ``power_state`` is filled; leave it off when a Hotpatch check reads the instance view anyway.
+    Non-blocking: raises ``InProgress`` while an operation runs (``state`` records it); with
+    ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
     ``credentials`` may be an async loader: it is only called when the VM has to be created.
+    ``events`` collects Events to post (e.g. ``VMRecreated``), also from a pass that ends in progress.
     """
-    async with _azure_errors():
-        return await _ensure(_Pass(clients, identity), spec, image, credentials, instance_view)
+    state = state if state is not None else OperationState()
+    deadline = time.monotonic() + clients.settings.operation_timeout
+    actions: list[str] = []
+    events = events if events is not None else []  # Events survive a pass that ends in progress
+    while True:
+        try:
+            async with _azure_errors():
+                p = _Pass(clients, identity, Driver(state, on_write=actions.append), actions, events)
+                return await _ensure(p, spec, image, credentials, instance_view)
+        except InProgress as progress:
+            if not wait:
+                raise
+            if time.monotonic() + progress.retry_after > deadline:
+                raise AzureRetryableError(
+                    "OperationTimeout", f"{progress} after {clients.settings.operation_timeout:.0f}s",
+                    reason=vocab.RETRYING, retry_after=progress.retry_after,
+                ) from None  # fmt: skip
+            await asyncio.sleep(min(progress.retry_after, clients.settings.polling_interval))
 
 
 async def _ensure(
@@ -345,34 +324,69 @@ async def _ensure(
     identity = p.identity
     tags = specs.desired_tags(spec, identity.owner)
     plan = specs.network_plan(spec)
-    vms = p.compute.virtual_machines
     drift: list[str] = []
 
-    vm = await p.get_vm(instance_view)
+    pip_res = p.resource("publicIPAddresses", identity.public_ip_name)
+    pip_res.params = _tagged_params(p, "Public IP address", identity.public_ip_name,
+                                    lambda: specs.public_ip_parameters(identity, tags), tags)  # fmt: skip
+
+    def nic_res(name: str, subnet_id: str, pip_id: str | None) -> SdkResource:
+        desired = specs.nic_parameters(identity, subnet_id, tags, pip_id)
+
+        def update(nic: Any) -> Any | None:
+            if specs.diff_nic(desired, nic) is specs.NicChange.PUT:
+                return specs.nic_update_parameters(desired, nic)
+            return None
+
+        res = p.resource("networkInterfaces", name)
+        res.params = _tagged_params(p, "Network interface", name, lambda: desired, tags, update)
+        return res
+
+    pip_id = identity.public_ip_id if plan.public_ip else None
+    nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id)
+    ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None)
+    vm_res = p.resource("virtualMachines", identity.vm_name, patch_type=compute.VirtualMachineUpdate)
+    if instance_view:
+        vm_res.ops = _ExpandInstanceView(vm_res.ops)
+    everything: list[ResourceSpec] = [pip_res, nic, ext, vm_res]
+    finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
+    if finished is not None:
+        log.info("%s: %s of %s/%s finished", identity.owner.ref, finished.verb, finished.kind, finished.name)
+
+    vm = await vm_res.get()
+    login: AdminLogin | None = None
     if vm is not None:
         _refuse_if_not_ours("Virtual machine", identity.vm_name, vm.tags, identity)
-        if specs.is_deleting(specs.provisioning_state(vm)):
-            raise AzureRetryableError(
-                "ResourceBeingDeleted",
-                f"VM {identity.vm_name} is being deleted; it will be created again once the deletion finishes",
-                retry_after=p.interval,
-            )
-        vm = await _wait_while_in_flight(lambda: p.get_vm(instance_view), vm, p.interval, p.timeout)
-        if vm is None:
-            raise AzureRetryableError(
-                "ResourceNotFound", f"VM {identity.vm_name} disappeared while we waited"
-            )
+        _refuse_if_busy("VM", identity.vm_name, vm)
+        runs = image_of_vm(vm)
+        if runs is not None:
+            missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
+            if missing:
+                raise ImageChangeRequired(runs.sku, missing)
+    if vm is None and p.driver.state.vm_id:
+        if spec.azure.on_missing == OnMissing.REPORT:
+            raise AzurePermanentError(
+                vocab.VM_NOT_FOUND,
+                f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
+                "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
+                404, reason=vocab.VM_NOT_FOUND,
+            )  # fmt: skip
+        p.events.append(("Warning", "VMRecreated",
+                         f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
+                         "creating it again (spec.azure.onMissing: Recreate)"))  # fmt: skip
+        p.driver.state.vm_id = None
+    if vm is None:
+        # Before anything is created: without the admin login no VM can be, so create no network either.
+        login = await _credentials(credentials)
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
-    pip = await p.ensure_public_ip(tags) if plan.public_ip else None
-    nic, dropped_pip = await p.ensure_nic(
-        identity.nic_name, plan.primary_subnet_id, tags, pip.id if pip else None
-    )
-    ext_nic = None
+    pip = await p.driver.reconcile(pip_res) if plan.public_ip else None
+    nic_model = await p.driver.reconcile(nic)
+    ext_model = None
     attached = _attached_nic_ids(vm)
     if plan.extended_subnet_id is not None:
         if vm is None or identity.extended_nic_id.lower() in attached:
-            ext_nic, _ = await p.ensure_nic(identity.extended_nic_name, plan.extended_subnet_id, tags, None)
+            ext_model = await p.driver.reconcile(ext)
         else:
             drift.append(
                 "ExtendedNetwork was requested after the VM was created: a second NIC can only be attached to a "
@@ -383,48 +397,55 @@ async def _ensure(
             "ExtendedNetwork is no longer requested but the VM still has its second NIC; it can only be detached "
             "from a deallocated VM, which the operator does not do on its own"
         )
-    if dropped_pip:
-        await p.delete_dropped_public_ip(dropped_pip)
+    if vm is not None and identity.nic_id.lower() not in attached:
+        drift.append(f"the VM's primary NIC {identity.nic_name} was detached outside the operator; "
+                     "NICs can only be attached to a deallocated VM, which the operator does not do on its own")  # fmt: skip
+    nic_written = f"updated networkInterfaces/{identity.nic_name}" in p.actions or (
+        finished is not None and finished.is_for(nic)
+    )
+    if nic_written and not plan.public_ip:
+        # spec.azure.publicIP turned off: once the NIC has let go of our public IP, delete it.
+        dropped = await pip_res.get()
+        if dropped is not None and specs.ownership(dropped.tags, identity.owner) is Ownership.OURS:
+            await p.driver.delete(pip_res, dropped)
 
-    if vm is None:
-        login = await _credentials(credentials)
-        body = specs.vm_parameters(identity, spec, image, login, tags)
-        vm = await _finish(
-            vms.begin_create_or_update(identity.resource_group, identity.vm_name, body),
-            p.timeout,
-            f"creating VM {identity.vm_name}",
-        )
-        p.did(f"created VM {identity.vm_name}")
-        if instance_view:
-            vm = await p.get_vm(True) or vm
-    else:
+    async def vm_params(existing: Any | None) -> Any | None:
+        if existing is None:
+            return specs.vm_parameters(identity, spec, image, login or await _credentials(credentials), tags)
+        desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
+        if specs.is_failed(specs.provisioning_state(existing)):
+            return specs.repair_parameters(desired, existing)  # Azure's remedy: send the model again
+        return specs.diff_vm(desired, existing)
+
+    vm_res.params = vm_params
+    if vm is not None:
         desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
         if (message := specs.image_drift(desired, vm)) is not None:
             drift.append(message)
-        wrote = False
-        if specs.is_failed(specs.provisioning_state(vm)):
-            # Azure's remedy for a Failed VM is to send its model again (PUT is idempotent).
-            vm = await _finish(
-                vms.begin_create_or_update(
-                    identity.resource_group, identity.vm_name, specs.repair_parameters(desired, vm)
-                ),
-                p.timeout,
-                f"re-sending VM {identity.vm_name}",
-            )
-            p.did(f"re-sent VM {identity.vm_name} (it was Failed)")
-            wrote = True
-        elif (update := specs.diff_vm(desired, vm)) is not None:
-            changed = specs.describe_vm_changes(desired, vm)
-            vm = await _finish(
-                vms.begin_update(identity.resource_group, identity.vm_name, update),
-                p.timeout,
-                f"updating VM {identity.vm_name}",
-            )
-            p.did(f"updated VM {identity.vm_name}: {', '.join(changed)}")
-            wrote = True
-        if instance_view and wrote:  # the LRO's final GET carries no instance view
-            vm = await p.get_vm(True) or vm
-    return _observe(identity, vm, nic, ext_nic, pip, drift, p.actions)
+    vm = await p.driver.reconcile(vm_res, vm)
+    if vm is None:
+        raise AzureRetryableError(
+            "ResourceNotFound", f"VM {identity.vm_name} is not visible yet", reason="ResourceNotFound"
+        )
+    if specs.provisioning_state(vm) and specs.provisioning_state(vm).lower() == "succeeded":
+        p.driver.state.vm_id = specs.attr_path(vm, "properties", "vm_id") or p.driver.state.vm_id or vm.id
+    return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
+
+
+_NOROW = type("_NoRow", (), {"carries": staticmethod(lambda c: False)})()
+
+
+class _ExpandInstanceView:
+    """The VM operations with ``$expand=instanceView`` on GET (power state at no extra call)."""
+
+    def __init__(self, ops: Any) -> None:
+        self._ops = ops
+
+    def get(self, rg: str, name: str) -> Any:
+        return self._ops.get(rg, name, expand="instanceView")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ops, name)
 
 
 def _attached_nic_ids(vm: compute.VirtualMachine | None) -> set[str]:
@@ -440,6 +461,7 @@ def _observe(
     pip: network.PublicIPAddress | None,
     drift: list[str],
     actions: list[str],
+    events: list[tuple[str, str, str]] | None = None,
 ) -> ObservedVM:
     ref = specs.attr_path(vm, "properties", "storage_profile", "image_reference")
     image = {
@@ -464,135 +486,104 @@ def _observe(
         image=image,
         drift=tuple(drift),
         actions=tuple(actions),
+        events=tuple(events or ()),
+        image_ref=image_of_vm(vm),
     )
 
 
 # ----------------------------------------------------------------------------- delete
 
+# Codes that, on delete, mean "nothing of ours can exist there": the finalizer may go.
+NOTHING_THERE_CODES = frozenset({"ResourceGroupNotFound", "SubscriptionNotFound"})
 
-async def delete_vm(clients: AzureClients, identity: VMIdentity, policy: DeletionPolicy) -> DeletionReport:
+
+async def delete_vm(
+    clients: AzureClients, identity: VMIdentity, policy: DeletionPolicy, *,
+    state: OperationState | None = None, wait: bool = False,
+) -> DeletionReport:  # fmt: skip
     """Let go of the VM and everything created for it; idempotent (a 404 means done).
 
     Delete: the VM (its OS disk and NICs go with it by deleteOption), then whatever is left of the
-    OS disk, the NICs and the public IP, in dependency order, each awaited. Orphan: remove the
-    operator's tags from every resource and leave them running. Resources that are not ours
-    (another owner-uid, or none) are skipped and reported, never deleted.
+    OS disk, the NICs and the public IP, in dependency order, one operation per pass (``InProgress``
+    while Azure deletes). Orphan: remove the operator's tags from every resource and leave them
+    running. Resources that are not ours (another owner-uid, or none) are skipped and reported.
     """
-    async with _azure_errors():
-        if policy is DeletionPolicy.ORPHAN:
-            return await _orphan(clients, identity)
-        return await _delete(clients, identity)
-
-
-async def _delete(clients: AzureClients, identity: VMIdentity) -> DeletionReport:
+    state = state if state is not None else OperationState()
+    deadline = time.monotonic() + clients.settings.operation_timeout
     report = DeletionReport()
-    rg, timeout = identity.resource_group, clients.settings.operation_timeout
-    cmp = clients.compute(identity.subscription_id)
-    net = clients.network(identity.subscription_id)
+    while True:
+        try:
+            async with _azure_errors():
+                p = _Pass(clients, identity, Driver(state))
+                if state.operation is not None and state.operation.verb != "delete":
+                    state.operation = None  # a create/update in flight: deleting supersedes it
+                if policy is DeletionPolicy.ORPHAN:
+                    return await _orphan(p, report)
+                return await _delete(p, report)
+        except InProgress as progress:
+            if not wait or time.monotonic() + progress.retry_after > deadline:
+                raise
+            await asyncio.sleep(min(progress.retry_after, clients.settings.polling_interval))
 
-    vm = await _get_or_none(cmp.virtual_machines.get(rg, identity.vm_name))
-    if vm is None:
-        report.add("virtualMachines", identity.vm_name, DeletionOutcome.ABSENT)
-    elif specs.ownership(vm.tags, identity.owner) is not Ownership.OURS:
-        report.add("virtualMachines", identity.vm_name, DeletionOutcome.SKIPPED, "not ours")
-    else:
-        await _finish(cmp.virtual_machines.begin_delete(rg, identity.vm_name), timeout, "deleting the VM")
-        report.add("virtualMachines", identity.vm_name, DeletionOutcome.DELETED)
 
-    # The OS disk is created by Compute from the VM model and carries no tags of ours unless Azure
-    # copied them: it is ours unless it says otherwise or is attached to some VM.
-    disk = await _get_or_none(cmp.disks.get(rg, identity.os_disk_name))
-    if disk is None:
-        report.add("disks", identity.os_disk_name, DeletionOutcome.ABSENT)
-    elif specs.ownership(disk.tags, identity.owner) is Ownership.FOREIGN or disk.managed_by:
-        report.add("disks", identity.os_disk_name, DeletionOutcome.SKIPPED, "not ours, or attached")
-    else:
-        await _finish(cmp.disks.begin_delete(rg, identity.os_disk_name), timeout, "deleting the OS disk")
-        report.add("disks", identity.os_disk_name, DeletionOutcome.DELETED)
+def _order(p: _Pass) -> list[SdkResource]:
+    i = p.identity
+    return [
+        p.resource("virtualMachines", i.vm_name, patch_type=compute.VirtualMachineUpdate),
+        p.resource("disks", i.os_disk_name, patch_type=compute.DiskUpdate),
+        p.resource("networkInterfaces", i.nic_name),
+        p.resource("networkInterfaces", i.extended_nic_name),
+        p.resource("publicIPAddresses", i.public_ip_name),
+    ]
 
-    for name in (identity.nic_name, identity.extended_nic_name):
-        await _delete_network(net.network_interfaces, "networkInterfaces", name, identity, report, timeout)
-    await _delete_network(
-        net.public_ip_addresses, "publicIPAddresses", identity.public_ip_name, identity, report, timeout
-    )
+
+async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
+    order = _order(p)
+    await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in order})
+    for res in order:
+        existing = await res.get()
+        if existing is None:
+            report.add(res.kind, res.name, DeletionOutcome.ABSENT)
+            continue
+        if res.kind == "disks":
+            # Compute creates the OS disk from the VM model; it carries no tags of ours unless Azure
+            # copied them: it is ours unless it says otherwise or is attached to some VM.
+            if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN or existing.managed_by:
+                report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours, or attached")
+                continue
+        elif specs.ownership(existing.tags, p.identity.owner) is not Ownership.OURS:
+            report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours")
+            continue
+        report.add(res.kind, res.name, DeletionOutcome.DELETED)  # before: the delete may still run
+        await p.driver.delete(res, existing)
     return report
 
 
-async def _delete_network(
-    ops: Any, kind: str, name: str, identity: VMIdentity, report: DeletionReport, limit: float
-) -> None:
-    resource = await _get_or_none(ops.get(identity.resource_group, name))
-    if resource is None:
-        report.add(kind, name, DeletionOutcome.ABSENT)
-    elif specs.ownership(resource.tags, identity.owner) is not Ownership.OURS:
-        report.add(kind, name, DeletionOutcome.SKIPPED, "not ours")
-    else:
-        await _finish(ops.begin_delete(identity.resource_group, name), limit, f"deleting {name}")
-        report.add(kind, name, DeletionOutcome.DELETED)
+async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
+    order = _order(p)
+    await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in order})
+    for res in order:
+        existing = await res.get()
+        if existing is None:
+            report.add(res.kind, res.name, DeletionOutcome.ABSENT)
+            continue
+        if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN:
+            report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "another owner's")
+            continue
+        remaining = specs.without_our_tags(existing.tags)
 
+        async def untag(
+            current: Any, remaining: dict[str, str] | None = remaining, kind: str = res.kind
+        ) -> Any:
+            if remaining is None:
+                return None
+            if kind == "virtualMachines":
+                return compute.VirtualMachineUpdate(tags=remaining)
+            if kind == "disks":
+                return compute.DiskUpdate(tags=remaining)
+            return specs.with_tags(current, remaining)
 
-async def _orphan(clients: AzureClients, identity: VMIdentity) -> DeletionReport:
-    report = DeletionReport()
-    rg, timeout = identity.resource_group, clients.settings.operation_timeout
-    cmp = clients.compute(identity.subscription_id)
-    net = clients.network(identity.subscription_id)
-
-    async def untag(
-        kind: str, name: str, get: Awaitable[Any], write: Callable[[Any, dict[str, str]], Awaitable[Any]]
-    ) -> None:
-        resource = await _get_or_none(get)
-        if resource is None:
-            report.add(kind, name, DeletionOutcome.ABSENT)
-            return
-        if specs.ownership(resource.tags, identity.owner) is Ownership.FOREIGN:
-            report.add(kind, name, DeletionOutcome.SKIPPED, "another owner's")
-            return
-        remaining = specs.without_our_tags(resource.tags)
-        if remaining is not None:
-            await write(resource, remaining)
-        report.add(kind, name, DeletionOutcome.UNTAGGED)
-
-    await untag(
-        "virtualMachines",
-        identity.vm_name,
-        cmp.virtual_machines.get(rg, identity.vm_name),
-        lambda _, tags: _finish(
-            cmp.virtual_machines.begin_update(rg, identity.vm_name, compute.VirtualMachineUpdate(tags=tags)),
-            timeout,
-            "untagging the VM",
-        ),
-    )
-    await untag(
-        "disks",
-        identity.os_disk_name,
-        cmp.disks.get(rg, identity.os_disk_name),
-        lambda _, tags: _finish(
-            cmp.disks.begin_update(rg, identity.os_disk_name, compute.DiskUpdate(tags=tags)),
-            timeout,
-            "untagging the OS disk",
-        ),
-    )
-    for name in (identity.nic_name, identity.extended_nic_name):
-        await untag(
-            "networkInterfaces",
-            name,
-            net.network_interfaces.get(rg, name),
-            lambda nic, tags, name=name: _finish(
-                net.network_interfaces.begin_create_or_update(rg, name, specs.with_tags(nic, tags)),
-                timeout,
-                f"untagging {name}",
-            ),
-        )
-    await untag(
-        "publicIPAddresses",
-        identity.public_ip_name,
-        net.public_ip_addresses.get(rg, identity.public_ip_name),
-        lambda pip, tags: _finish(
-            net.public_ip_addresses.begin_create_or_update(
-                rg, identity.public_ip_name, specs.with_tags(pip, tags)
-            ),
-            timeout,
-            "untagging the public IP",
-        ),
-    )
+        res.params = untag
+        report.add(res.kind, res.name, DeletionOutcome.UNTAGGED)
+        await p.driver.reconcile(res, existing, read=False)
     return report

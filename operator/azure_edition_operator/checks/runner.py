@@ -13,10 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.core.exceptions import AzureError as CoreAzureError
 from azure.mgmt.compute.models import RunCommandInput
 
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
+from ..azure.errors import AzurePermanentError
+from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message
 from ..conditions import Condition, ConditionType
 from ..images import Capability
 from ..status import condition
@@ -25,6 +28,7 @@ from .smb_certificate import CertificateObservation, EndpointUnreachable, evalua
 from .smb_guest import (
     ENABLE_SCRIPT,
     STATUS_SCRIPT,
+    GuestOutputError,
     GuestState,
     mapping_problems,
     parse_guest_state,
@@ -45,6 +49,14 @@ class CheckMemory:
     in_guest_min_interval: float
     guest: GuestState | None = None
     guest_checked_at: float = field(default=-1e18)
+    guest_failures: int = 0  # consecutive failed Run Commands: each doubles the wait before the next
+    guest_error: str = ""
+
+    def guest_wait(self) -> float:
+        """Least seconds between in-guest looks now: the minimum, doubled per consecutive failure."""
+        if self.guest_failures == 0:
+            return self.in_guest_min_interval
+        return min(self.in_guest_interval, self.in_guest_min_interval * 2.0**self.guest_failures)
 
 
 @dataclass(frozen=True)
@@ -100,13 +112,23 @@ async def run_checks(
     memory: CheckMemory,
     emit: EventSink,
     now: dt.datetime,
+    owner: Owner | None = None,
+    known_vm: Mapping[str, Any] | None = None,
 ) -> CheckResult:
+    """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
+    who may write status could point at another machine. ``owner``: the VM's owner tag is checked
+    before any remediation or Run Command touches it."""
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
     vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
+    if owner is not None and ownership(vm.tags, owner) is not Ownership.OURS:
+        raise AzurePermanentError(
+            "OwnershipConflict", ownership_conflict_message("Virtual machine", vm_name, vm.tags, owner), 409,
+            reason="OwnershipConflict",
+        )  # fmt: skip
     vm_wire = _wire(vm)
-    vm_status = vm_status_of(vm_wire, status.get("vm") or {})
+    vm_status = vm_status_of(vm_wire, known_vm or {})
     conditions: list[Condition] = []
     hotpatch_status = None
     if Capability.HOTPATCH in caps:
@@ -171,20 +193,32 @@ async def _check_smb(
     served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
     known = memory.guest.mapping_for(smb.server_name) if memory.guest else None
     changed = served is not None and (known is None or known.thumbprint != served)
-    worried = (
-        isinstance(observed, EndpointUnreachable) or changed
-    ) and since_guest >= memory.in_guest_min_interval
-    if due or worried:
+    worried = (isinstance(observed, EndpointUnreachable) or changed) and since_guest >= memory.guest_wait()
+    looked = False
+    if (due and since_guest >= memory.guest_wait()) or worried:
         started = time.perf_counter()
-        memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
         memory.guest_checked_at = clock
-        if not memory.guest.smb_quic_enabled:
-            enabled = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
-            memory.guest = GuestState(enabled.smb_quic_enabled, memory.guest.mappings)
-            emit("Warning", "SMBOverQUICReEnabled",
-                 f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
-            observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
-                if address else observed  # fmt: skip
+        try:
+            memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
+            if not memory.guest.smb_quic_enabled:
+                enabled = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
+                memory.guest = GuestState(enabled.smb_quic_enabled, memory.guest.mappings)
+                emit("Warning", "SMBOverQUICReEnabled",
+                     f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
+                observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
+                    if address else observed  # fmt: skip
+            memory.guest_failures, memory.guest_error, looked = 0, "", True
+        except (CoreAzureError, GuestOutputError) as err:
+            # Back off per VM (Run Command counts against the VM's update budget) and say so in the
+            # condition, instead of repeating the Run Command every round.
+            memory.guest_failures += 1
+            memory.guest_error = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+            if memory.guest_failures == 1:
+                emit(
+                    "Warning",
+                    "InGuestCheckFailed",
+                    f"the in-guest SMB over QUIC check failed: {memory.guest_error}",
+                )
         metrics.CHECK_DURATION.labels("smb_in_guest").observe(time.perf_counter() - started)
         metrics.LAST_CHECK.labels(namespace, name, "smb_in_guest").set(time.time())
 
@@ -193,10 +227,16 @@ async def _check_smb(
                                    smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip
     cert = verdict.certificate
     reason, message, ok = str(verdict.reason), verdict.message, verdict.condition_status
-    if guest is not None and isinstance(observed, CertificateObservation):
+    # A certificate rotated since the last in-guest look: the remembered mapping is stale, not wrong.
+    # Judge by the probe until the next look (no false CertificateInvalid after a rotation).
+    mapping_known = looked or not changed
+    if guest is not None and isinstance(observed, CertificateObservation) and mapping_known:
         problems = mapping_problems(guest, smb.server_name, observed.thumbprint)
         if problems and ok:
             reason, message, ok = "CertificateInvalid", "; ".join(problems), False
+    if memory.guest_failures:
+        retry = memory.guest_wait() / 60
+        message += f" (in-guest check failing {memory.guest_failures}x, next try in {retry:.0f} min: {memory.guest_error})"
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:

@@ -6,8 +6,9 @@
 --     looked at the latest spec yet; Argo CD must not call a stale Ready "Healthy")
 --   * Ready=True                                       -> Healthy
 --   * Ready=False, reason Provisioning                 -> Progressing (time fixes it)
---   * Ready=False, reason Degraded, ProvisioningFailed,
---     ImageUnresolved or AdminCredentialsMissing       -> Degraded (a person must act)
+--   * Ready=False, reason Degraded, ProvisioningFailed, ImageUnresolved,
+--     AdminCredentialsMissing or NotPermitted          -> Degraded (a person must act)
+--     (this list is tested against azure_edition_operator.reasons.READY_DEGRADED_REASONS)
 --   * anything else: the phase decides (Pending/Provisioning -> Progressing,
 --     Degraded/Failed -> Degraded), else Progressing
 -- Install it through argocd-cm (deploy/argocd/argocd-cm-patch.yaml).
@@ -18,6 +19,7 @@ local degradedReasons = {
   ProvisioningFailed = true,
   ImageUnresolved = true,
   AdminCredentialsMissing = true,
+  NotPermitted = true,
 }
 
 local function withReason(reason, message)

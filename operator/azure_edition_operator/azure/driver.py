@@ -1,0 +1,235 @@
+"""One asynchronous driver for every Azure resource kind (cluster-api-provider-azure's
+``azure/services/async`` is the model).
+
+A resource is a small ``ResourceSpec``: its name, how to read it, how to start a PUT or DELETE and
+how to resume one from a token, and ``parameters(existing) -> body | None`` (None: nothing to do).
+``reconcile`` and ``delete`` drive them all the same way and never wait for Azure:
+
+* an operation that is started and not finished at once is recorded in ``OperationState`` (kind,
+  name, verb, poller continuation token, start time) and ``InProgress`` is raised with the delay
+  Azure asked for (Retry-After) or ``DEFAULT_POLL_SECONDS``; the shell persists the state outside
+  status (an annotation) and comes back then;
+* a recorded operation is polled once per pass, never started a second time, also after a restart;
+* an operation URL that answers 404 (Azure forgets finished operations) is answered by reading the
+  resource itself;
+* only one operation per object runs at a time: a recorded one is finished before anything else.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_SECONDS = 15.0
+"""When Azure sends no Retry-After (the documented default client behaviour is to poll every ~15-30 s)."""
+MIN_POLL_SECONDS = 1.0
+
+
+class Verb(enum.StrEnum):
+    PUT = "put"
+    DELETE = "delete"
+
+
+class PollResult(enum.Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    GONE = "gone"  # the operation URL answers 404: read the resource to learn the outcome
+
+
+class Operation(Protocol):
+    """A started Azure long-running operation, polled one step at a time."""
+
+    def token(self) -> str: ...
+
+    def retry_after(self) -> float | None: ...
+
+    async def poll(self) -> PollResult:
+        """One status request; raises the classified error when the operation ended Failed."""
+        ...
+
+    def done(self) -> bool:
+        """Finished already in the initial answer (a 200/201 with a terminal state)."""
+        ...
+
+
+class ResourceSpec(Protocol):
+    """One Azure resource the operator manages (CAPZ's ResourceSpecGetter + the client calls)."""
+
+    kind: str  # e.g. "virtualMachines"
+    name: str
+
+    async def get(self) -> Any | None:
+        """The resource, or None when it does not exist."""
+        ...
+
+    async def parameters(self, existing: Any | None) -> Any | None:
+        """The body to PUT to reach the spec from ``existing``, or None when nothing differs."""
+        ...
+
+    async def begin_put(self, body: Any) -> Operation: ...
+
+    async def begin_delete(self) -> Operation: ...
+
+    async def resume(self, verb: Verb, token: str) -> Operation: ...
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """What a restarted operator needs to resume polling instead of starting again."""
+
+    kind: str
+    name: str
+    verb: str
+    token: str
+    started: str  # ISO 8601 UTC
+    action: str = ""  # "created" | "updated" | "deleted": what the user is shown
+
+    def started_at(self) -> datetime:
+        try:
+            when = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
+        except ValueError:
+            return datetime.now(UTC)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    def is_for(self, spec: ResourceSpec) -> bool:
+        return (self.kind, self.name.lower()) == (spec.kind, spec.name.lower())
+
+
+@dataclass
+class OperationState:
+    """The per-object memory the shell keeps in an annotation (never status: status is output).
+
+    ``vm_id`` is the vmId of the VM this object last saw provisioned: with it, a VM that is gone was
+    deleted outside the operator (``spec.azure.onMissing``); without it, it was never created.
+    """
+
+    operation: OperationRecord | None = None
+    vm_id: str | None = None
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str | None) -> OperationState:
+        """Anything unreadable counts as empty: at worst a GET finds the resource in flight."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            op = data.get("operation")
+            fields = ("kind", "name", "verb", "token", "started")
+            record = (
+                OperationRecord(**{k: str(op[k]) for k in fields}, action=str(op.get("action") or ""))
+                if op
+                else None
+            )
+            vm_id = data.get("vm_id")
+            return cls(record, str(vm_id) if vm_id else None)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return cls()
+
+
+class InProgress(Exception):
+    """An operation runs in Azure; come back after ``retry_after`` seconds."""
+
+    def __init__(self, record: OperationRecord, retry_after: float) -> None:
+        super().__init__(f"{record.verb} of {record.kind}/{record.name} in progress")
+        self.record = record
+        self.retry_after = retry_after
+
+    @property
+    def verb(self) -> Verb:
+        return Verb(self.record.verb)
+
+
+def _delay(op: Operation | None) -> float:
+    asked = op.retry_after() if op is not None else None
+    return max(MIN_POLL_SECONDS, asked if asked is not None else DEFAULT_POLL_SECONDS)
+
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Driver:
+    """Drives ResourceSpecs for one object; ``state`` is loaded before the pass and saved after it."""
+
+    state: OperationState
+    clock: Clock = _now
+    on_write: Callable[[str], None] | None = None
+
+    def _did(self, what: str) -> None:
+        log.info("%s", what)
+        if self.on_write is not None:
+            self.on_write(what)
+
+    async def _start(self, spec: ResourceSpec, verb: Verb, begin: Awaitable[Operation], what: str) -> None:
+        op = await begin
+        self._did(f"{what} {spec.kind}/{spec.name}")
+        if op.done():
+            return
+        record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat(), what)
+        self.state.operation = record
+        raise InProgress(record, _delay(op))
+
+    async def finish_recorded(self, specs: dict[tuple[str, str], ResourceSpec]) -> OperationRecord | None:
+        """Poll the recorded operation once. Returns the record when it has finished (state cleared),
+        None when none was recorded or its resource is no longer managed; raises InProgress while it runs."""
+        record = self.state.operation
+        if record is None:
+            return None
+        spec = specs.get((record.kind, record.name.lower()))
+        if spec is None:  # spec changed meanwhile: the next GET tells the rest
+            self.state.operation = None
+            return None
+        try:
+            op = await spec.resume(Verb(record.verb), record.token)
+        except (ValueError, TypeError, KeyError) as exc:  # an unreadable token (hand-edited annotation)
+            log.warning("dropping unreadable operation record for %s/%s: %s", record.kind, record.name, exc)
+            self.state.operation = None
+            return None
+        try:
+            result = await op.poll()
+        except Exception:
+            self.state.operation = None  # a Failed operation is over: the error is classified by the caller
+            raise
+        if result is PollResult.RUNNING:
+            raise InProgress(record, _delay(op))
+        self.state.operation = None
+        log.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
+        return record
+
+    async def reconcile(
+        self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True
+    ) -> Any | None:
+        """Bring one resource to its spec: GET, ``parameters(existing)``, PUT if needed, then the fresh resource.
+
+        ``existing`` may be passed when the caller has just read it (no second GET).
+        """
+        if existing is ...:
+            existing = await spec.get()
+        body = await spec.parameters(existing)
+        if body is None:
+            return existing
+        await self._start(spec, Verb.PUT, spec.begin_put(body), "created" if existing is None else "updated")
+        return await spec.get() if read else None
+
+    async def delete(self, spec: ResourceSpec, existing: Any | None = ...) -> bool:
+        """Delete one resource; True when it was there. Raises InProgress while Azure deletes it."""
+        if existing is ...:
+            existing = await spec.get()
+        if existing is None:
+            return False
+        await self._start(spec, Verb.DELETE, spec.begin_delete(), "deleted")
+        return True
