@@ -4,9 +4,11 @@ SHELL := /bin/bash
 
 CACHE_DIR ?= $(HOME)/.cache/azure-edition-operator
 PYTHON ?= python3
-# The virtualenv lives outside the repo, keyed by the hash of pyproject.toml and this checkout's
-# path (the project is installed editable, so two checkouts must not share one); .venv links to it.
-VENV_KEY := $(shell { cat pyproject.toml; echo $(CURDIR); } | sha256sum | cut -c1-16)
+# The virtualenv lives outside the repo, keyed by the hash of both pyproject.toml files and this
+# checkout's path (the projects are installed editable, so two checkouts must not share one); .venv
+# links to it. Two distributions: the operator (pyproject.toml, what the image carries) and
+# azure-edition-devtools (operator/pyproject.toml: simulator, control-plane launcher, bench).
+VENV_KEY := $(shell { cat pyproject.toml operator/pyproject.toml; echo $(CURDIR); } | sha256sum | cut -c1-16)
 VENV_DIR := $(CACHE_DIR)/venv/$(VENV_KEY)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,16 +17,16 @@ PY := $(VENV)/bin/python
 help: ## List targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV_DIR)/.ready: pyproject.toml
+$(VENV_DIR)/.ready: pyproject.toml operator/pyproject.toml
 	$(PYTHON) -m venv $(VENV_DIR)
 	$(VENV_DIR)/bin/pip install --quiet --upgrade pip
-	$(VENV_DIR)/bin/pip install --quiet -e '.[test]'
+	$(VENV_DIR)/bin/pip install --quiet -e '.[test]' -e ./operator
 	touch $@
 
 .PHONY: venv
 venv: $(VENV_DIR)/.ready ## Create .venv (cached outside the repo by pyproject hash)
 	@ln -sfn $(VENV_DIR) $(VENV)
-	@$(PY) -m pip install --quiet --no-deps -e . >/dev/null
+	@$(PY) -m pip install --quiet --no-deps -e . -e ./operator >/dev/null
 
 .PHONY: lint
 lint: venv ## ruff
@@ -139,3 +141,22 @@ demo: venv controlplane ## Operator + ARM simulator on a local control plane; sa
 bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, throttled Azure (QUICK=1: ~2 min)
 	$(PY) -m azure_edition_envtest.bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 ## ------------------------------------------------------------------------------ end of Benchmarks
+
+## -----------------------------------------------------------------------------------------------
+## Image and one-node cluster (issue #13): `make image` builds the operator image with podman from a
+## Debian base made by debootstrap (no registry here) or a digest-pinned registry base; `make node-up`
+## runs kubelet + containerd + scheduler + controller-manager on the local control plane;
+## `make e2e-node` installs deploy/ into it and runs tests/node. Owned by hack/node/ and hack/image/.
+## -----------------------------------------------------------------------------------------------
+NODE_PACKAGES := podman runc debootstrap containernetworking-plugins prometheus jq
+
+.PHONY: node-tools
+node-tools: ## podman, runc, debootstrap, CNI plugins, prometheus from Debian (only when missing)
+	@missing=""; \
+	for pkg in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  for pkg in $$missing; do apt-cache show $$pkg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq; break; }; done; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
