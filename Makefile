@@ -160,3 +160,14 @@ node-tools: ## podman, runc, debootstrap, CNI plugins, prometheus from Debian (o
 	  for pkg in $$missing; do apt-cache show $$pkg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq; break; }; done; \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+IMAGE_VERSION := $(shell sed -nE 's/^version = "([^"]+)"/\1/p' pyproject.toml | head -1)
+IMAGE ?= localhost/azure-edition-operator:$(IMAGE_VERSION)
+
+.PHONY: image
+image: node-tools ## Build the operator image (podman; Debian base via debootstrap unless BASE_IMAGE=pinned|<ref>) + SBOM in dist/sbom
+	@IMAGE=$(IMAGE) AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh
+
+.PHONY: image-lock
+image-lock: venv ## Regenerate requirements/*.lock (hash-locked) from the pyproject pins
+	$(PY) hack/image/lock.py
