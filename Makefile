@@ -171,3 +171,13 @@ image: node-tools ## Build the operator image (podman; Debian base via debootstr
 .PHONY: image-lock
 image-lock: venv ## Regenerate requirements/*.lock (hash-locked) from the pyproject pins
 	$(PY) hack/image/lock.py
+
+NODE_DIR ?= .node
+
+.PHONY: node-up
+node-up: node-tools controlplane venv ## One-node cluster (kubelet, containerd v2, scheduler, controller-manager); $(NODE_DIR)/cluster/kubeconfig
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/node/up.sh $(PY) $(NODE_DIR)
+
+.PHONY: node-down
+node-down: ## Stop the one-node cluster; fails if a process, mount, cgroup or kernel setting is left behind
+	@if [ -x $(PY) ]; then $(PY) hack/node/node.py down --dir $(NODE_DIR); fi
