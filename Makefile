@@ -168,6 +168,10 @@ IMAGE ?= localhost/azure-edition-operator:$(IMAGE_VERSION)
 image: node-tools ## Build the operator image (podman; Debian base via debootstrap unless BASE_IMAGE=pinned|<ref>) + SBOM in dist/sbom
 	@IMAGE=$(IMAGE) AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh
 
+.PHONY: image-armsim
+image-armsim: node-tools ## The ARM simulator image (simulator-demo overlay, e2e-node; never production)
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh --armsim
+
 .PHONY: image-lock
 image-lock: venv ## Regenerate requirements/*.lock (hash-locked) from the pyproject pins
 	$(PY) hack/image/lock.py
@@ -181,3 +185,13 @@ node-up: node-tools controlplane venv ## One-node cluster (kubelet, containerd v
 .PHONY: node-down
 node-down: ## Stop the one-node cluster; fails if a process, mount, cgroup or kernel setting is left behind
 	@if [ -x $(PY) ]; then $(PY) hack/node/node.py down --dir $(NODE_DIR); fi
+
+# The rollout test needs a second image: the same content with one more label (a new image ID).
+ROLLOUT_IMAGE ?= $(IMAGE)-rollout
+
+.PHONY: e2e-node
+e2e-node: image image-armsim node-up ## The operator image as a pod on the one-node cluster (tests/node), then node-down
+	@IMAGE=$(ROLLOUT_IMAGE) IMAGE_LABEL=io.azureedition.e2e.rollout=1 SBOM_DIR=$(NODE_DIR)/sbom hack/image/build.sh >/dev/null
+	@rc=0; NODE_DIR=$(NODE_DIR) E2E_OPERATOR_IMAGE=$(IMAGE) E2E_ROLLOUT_IMAGE=$(ROLLOUT_IMAGE) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/node $(E2E_NODE_ARGS) || rc=$$?; \
+	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc

@@ -337,6 +337,7 @@ def up(directory: Path, bin_dir: Path, containerd_dir: Path, pause_image: str, t
         "sysctls": read_sysctls(),
         "cgroups_before": [str(p) for p in cgroup_dirs()],
         "started": dt.datetime.now(dt.UTC).isoformat(),
+        "containerd_dir": str(containerd_dir),
     }
     LOCK.write_text(json.dumps(state))
     try:
