@@ -346,7 +346,7 @@ def up(directory: Path, bin_dir: Path, containerd_dir: Path, pause_image: str, t
         hostname = socket.gethostname()
         ca, ca_key = (pki / "ca.crt").read_bytes(), (pki / "ca.key").read_bytes()
         certs = {
-            "kubelet-client": issue(ca, ca_key, f"system:node:{hostname}", org="system:nodes"),
+            "node-client": issue(ca, ca_key, f"system:node:{hostname}", org="system:nodes"),
             "kubelet-serving": issue(
                 ca,
                 ca_key,
@@ -365,7 +365,7 @@ def up(directory: Path, bin_dir: Path, containerd_dir: Path, pause_image: str, t
             (pki / f"{name}.key").write_bytes(key)
             (pki / f"{name}.key").chmod(0o600)
         for name, user in (
-            ("kubelet-client", f"system:node:{hostname}"),
+            ("node-client", f"system:node:{hostname}"),
             ("scheduler", "scheduler"),
             ("controller-manager", "controller-manager"),
         ):
@@ -408,7 +408,7 @@ def up(directory: Path, bin_dir: Path, containerd_dir: Path, pause_image: str, t
             [
                 str(exe["kubelet"]),
                 f"--config={kubelet_yaml}",
-                f"--kubeconfig={directory / 'kubelet-client.kubeconfig'}",
+                f"--kubeconfig={directory / 'node-client.kubeconfig'}",
                 f"--root-dir={directory / 'kubelet'}",
                 f"--hostname-override={hostname}",
                 f"--cert-dir={directory / 'kubelet' / 'pki'}",
