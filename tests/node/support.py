@@ -67,57 +67,40 @@ def simulator_ca() -> tuple[bytes, bytes]:
     return cert.public_bytes(pem), key_pem
 
 
-def scrape_config(service_monitor: dict, *, api_server: str, pki: Path, address: str) -> dict:
-    """One Prometheus scrape job for the ServiceMonitor's first endpoint, as the Prometheus Operator
-    would generate it: Kubernetes service discovery, the target labels it adds (namespace, pod,
-    service, container, endpoint, job) and the endpoint's honorLabels, path and interval.
+def scrape_config(service_monitor: dict, pod: dict, *, address: str) -> dict:
+    """One Prometheus scrape job for the ServiceMonitor's first endpoint and one live operator pod,
+    with the target labels the Prometheus Operator gives it (namespace, pod, container, service,
+    endpoint, job) and the endpoint's honorLabels and path.
 
-    Discovery is by pod (role: pod) rather than endpoints: with hostNetwork the pod IP is the
-    machine's interface address while the operator listens on loopback, so `address` replaces it.
+    Static, from the pod kubectl returns: Debian's prometheus is built without Kubernetes service
+    discovery. With hostNetwork the pod IP is the machine's interface address while the operator
+    listens on loopback, so `address` is the target.
     """
     spec = service_monitor["spec"]
     endpoint = spec["endpoints"][0]
     selector = spec["selector"]["matchLabels"]
-    tls = {
-        "ca_file": str(pki / "ca.crt"),
-        "cert_file": str(pki / "admin.crt"),
-        "key_file": str(pki / "admin.key"),
-    }
-    relabel = [
-        {
-            "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
-            "regex": selector["app.kubernetes.io/name"],
-            "action": "keep",
-        },
-        {
-            "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
-            "regex": "operator",
-            "action": "keep",
-        },
-        {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
-        {"target_label": "__address__", "replacement": address},
-        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
-        {"target_label": "service", "replacement": "azure-edition-operator-metrics"},
-        {"target_label": "endpoint", "replacement": endpoint["port"]},
-        {"target_label": "job", "replacement": "azure-edition-operator-metrics"},
-    ]
+    labels = pod["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in selector.items() if k != "app.kubernetes.io/component"), labels
+    service = "azure-edition-operator-metrics"
     return {
         "job_name": f"serviceMonitor/{service_monitor['metadata']['namespace']}/{service_monitor['metadata']['name']}/0",
         "honor_labels": bool(endpoint.get("honorLabels", False)),
         "metrics_path": endpoint.get("path", "/metrics"),
         "scrape_interval": "2s",  # the shipped 30s, shortened so the test sees several scrapes
         "scrape_timeout": "1s",
-        "kubernetes_sd_configs": [
+        "static_configs": [
             {
-                "role": "pod",
-                "api_server": api_server,
-                "tls_config": tls,
-                "namespaces": {"names": spec["namespaceSelector"]["matchNames"]},
+                "targets": [address],
+                "labels": {
+                    "namespace": pod["metadata"]["namespace"],
+                    "pod": pod["metadata"]["name"],
+                    "container": pod["spec"]["containers"][0]["name"],
+                    "service": service,
+                    "endpoint": endpoint["port"],
+                    "job": service,
+                },
             }
         ],
-        "relabel_configs": relabel,
     }
 
 
