@@ -51,7 +51,25 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 BINARY_NAMES = ("etcd", "kube-apiserver", "kubectl")
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Service-account tokens are issued by the API server's own URL (https://127.0.0.1:PORT), which
+# serves the OIDC discovery document and JWKS there, so a verifier (the simulator's Entra endpoint,
+# as Entra for AKS) can fetch them: workload identity federation against this cluster's real keys.
+OIDC_DISCOVERY_PATH = "/.well-known/openid-configuration"
+OIDC_JWKS_PATH = "/openid/v1/jwks"
+# Like a real cluster's public OIDC issuer: anyone may read discovery and JWKS (not the API).
+ANONYMOUS_DISCOVERY_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "service-account-issuer-discovery-unauthenticated"},
+    "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "system:service-account-issuer-discovery",
+    },
+    "subjects": [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}
+    ],
+}
 STATE_FILE = "state.json"
 BIN_DIR_ENV = "AZURE_EDITION_CONTROLPLANE_BIN_DIR"
 TEMP_PREFIX = "azure-edition-envtest-"
@@ -311,6 +329,11 @@ def etcd_args(data_dir: Path, client_port: int, peer_port: int) -> list[str]:
     ]
 
 
+def service_account_issuer(secure_port: int) -> str:
+    """The issuer URL in service-account tokens: the API server itself (it serves discovery there)."""
+    return f"https://127.0.0.1:{secure_port}"
+
+
 def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int, *, node: bool = False) -> list[str]:
     """kube-apiserver with real authn (client certs, SA tokens) and RBAC; defaults kept otherwise.
 
@@ -321,6 +344,7 @@ def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int, *, node: bool
     server reaches the kubelet by hostname (kubelet refuses a loopback node IP; the hostname resolves
     to loopback here) with its own client certificate.
     """
+    issuer = service_account_issuer(secure_port)
     node_args = [
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
@@ -341,7 +365,8 @@ def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int, *, node: bool
         f"--tls-private-key-file={pki_dir / 'serving.key'}",
         f"--client-ca-file={pki_dir / 'ca.crt'}",
         *(node_args if node else ["--authorization-mode=RBAC"]),
-        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-issuer={issuer}",
+        f"--service-account-jwks-uri={issuer}{OIDC_JWKS_PATH}",
         f"--service-account-key-file={pki_dir / 'sa.pub'}",
         f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
@@ -478,6 +503,19 @@ def _https_get(url: str, pki_dir: Path, timeout: float = 2.0) -> tuple[int, str]
     context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
     try:
         with urllib.request.urlopen(url, context=context, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def _https_post_json(url: str, body: object, pki_dir: Path, timeout: float = 10.0) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+    context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as response:
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -628,6 +666,7 @@ class ControlPlane:
             )
             control_plane.processes.append(apiserver)
             _wait_until(control_plane.is_ready, [etcd, apiserver], "kube-apiserver /readyz", timeout)
+            control_plane._allow_anonymous_discovery()
         except BaseException:
             control_plane.stop()
             raise
@@ -656,6 +695,22 @@ class ControlPlane:
         self.kubeconfig.write_text(render_kubeconfig(self.server, pki))
         self.kubeconfig.chmod(0o600)
 
+    @property
+    def service_account_issuer(self) -> str:
+        """The `iss` of this cluster's service-account tokens (discovery and JWKS are served there)."""
+        return self.server
+
+    def _allow_anonymous_discovery(self) -> None:
+        status, body = _https_post_json(
+            f"{self.server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            ANONYMOUS_DISCOVERY_BINDING,
+            self.pki_dir,
+        )
+        if status not in (201, 409):
+            raise ControlPlaneError(
+                f"creating the issuer-discovery ClusterRoleBinding: HTTP {status}: {body}"
+            )
+
     def readyz(self) -> tuple[int, str]:
         """(HTTP status, body) of GET /readyz as the admin user."""
         return _https_get(f"{self.server}/readyz", self.pki_dir)
@@ -683,6 +738,7 @@ class ControlPlane:
             "server": self.server,
             "etcd": self.etcd_url,
             "kubeconfig": str(self.kubeconfig),
+            "service_account_issuer": self.service_account_issuer,
             "bin_dir": str(self.bin_dir),
             "pids": self.pids,
             "versions": pinned_versions(),

@@ -86,6 +86,9 @@ envelope: ``AuthenticationFailed`` (no/invalid header), ``InvalidAuthenticationT
 The federated token file is signed by the simulator's workload issuer ``<endpoint>/_simulator/
 workload-identity`` (subject ``system:serviceaccount:azure-edition-system:azure-edition-operator``,
 audience ``api://AzureADTokenExchange``), trusted by a federated credential of the default app.
+A real cluster's service-account tokens are trusted through ``--federated-credential ISSUER SUBJECT``
+and ``--oidc-ca-file`` (or ``POST identity/federated-credentials``): the assertion's signature is then
+checked against the issuer's own OIDC discovery and JWKS, fetched over HTTPS (identity.py).
 
 ARM surface
 ===========
@@ -171,7 +174,8 @@ vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back
 {enableSmbQuic, rebootPending, availablePatches, certificate: {<spec>, serverName}}`` (without
 serverName, new VMs use tag ``azureedition.io/smb-over-quic-server-name`` or
 ``<computerName>.simulated.test``); ``POST identity/federated-tokens {subject, audience,
-lifetimeSeconds}``; ``GET|POST identity/principals``.
+lifetimeSeconds}``; ``GET|POST identity/principals``; ``POST identity/federated-credentials {issuer,
+subject, audiences?, issuerCaPem?, clientId?}`` (trust a cluster's service-account tokens).
 """
 
 from .client import ControlError, SimulatorControl, load_env_file

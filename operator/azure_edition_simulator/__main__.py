@@ -47,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="extra DNS name or IP for the serving certificate (repeatable), e.g. a Kubernetes Service name",
     )
+    parser.add_argument(
+        "--federated-credential",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("ISSUER", "SUBJECT"),
+        help="trust service-account tokens of this issuer and subject (audience api://AzureADTokenExchange) "
+        "for the default app, e.g. https://127.0.0.1:6443 system:serviceaccount:NS:SA (repeatable)",
+    )
+    parser.add_argument(
+        "--oidc-ca-file",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="CA to fetch issuers' OIDC discovery and JWKS with, e.g. the cluster's ca.crt (repeatable)",
+    )
     parser.add_argument("--token-lifetime", type=int, default=3600, help="access token lifetime in seconds")
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
     for name, flag in (
@@ -90,6 +107,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         location=args.location,
         token_lifetime_seconds=args.token_lifetime,
         tls_hosts=tuple(args.tls_san),
+        federated_credentials=tuple((issuer, subject) for issuer, subject in args.federated_credential),
+        oidc_ca_files=tuple(args.oidc_ca_file),
     )
 
 

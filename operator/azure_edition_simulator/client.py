@@ -318,6 +318,25 @@ class SimulatorControl:
             body["lifetimeSeconds"] = lifetime_seconds
         return str(self._call("POST", "/identity/federated-tokens", body)["token"])
 
+    def add_federated_credential(
+        self,
+        issuer: str,
+        subject: str,
+        *,
+        audiences: list[str] | None = None,
+        issuer_ca_pem: str | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Trust a cluster's service-account tokens (issuer, subject) for an app (default: the default app)."""
+        body: dict[str, Any] = {"issuer": issuer, "subject": subject}
+        if audiences:
+            body["audiences"] = audiences
+        if issuer_ca_pem:
+            body["issuerCaPem"] = issuer_ca_pem
+        if client_id:
+            body["clientId"] = client_id
+        return self._call("POST", "/identity/federated-credentials", body)
+
     def add_principal(self, **fields: Any) -> dict[str, Any]:
         """Register an app: clientId, clientSecret, federatedCredentials=[{issuer, subject, audiences}]."""
         return self._call("POST", "/identity/principals", fields)

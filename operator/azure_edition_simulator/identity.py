@@ -11,19 +11,30 @@ also the *authority host*):
   ``instance_discovery`` at the simulator.
 
 Access tokens are RS256 JWTs signed by the simulator; ARM requests are validated against them
-(signature, expiry, audience, tenant of the subscription). Federated assertions are JWTs signed by the
-simulator's *workload issuer* (``{origin}/_simulator/workload-identity``), standing in for a Kubernetes
-service-account issuer; a principal trusts an (issuer, subject) pair through a federated credential.
-Errors use Entra's ``AADSTS`` codes and wording.
+(signature, expiry, audience, tenant of the subscription).
+
+Federated assertions (workload identity) are checked as Entra checks them: a principal trusts an
+(issuer, subject, audience) triple through a *federated credential*; the assertion's signature is
+verified with the keys the issuer publishes through OIDC discovery (``{iss}/.well-known/
+openid-configuration`` → ``jwks_uri``), fetched over HTTPS and trusted through ``oidc_ca_pems`` (a
+real cluster's kube-apiserver: its CA). A credential whose issuer is ``None`` trusts the simulator's
+own *workload issuer* (``{origin}/_simulator/workload-identity``, for runs without a cluster), whose
+keys the simulator holds itself. Errors use Entra's ``AADSTS`` codes and wording.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
+import ssl
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +60,11 @@ OTHER_RESOURCES = ("https://graph.microsoft.com", "https://vault.azure.net", "ht
 _RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 # Clock-skew allowance when ARM checks exp/nbf (client and simulator share a clock on loopback).
 TOKEN_LEEWAY_SECONDS = 1
+# Signature algorithms of Kubernetes service-account issuers (RSA or ECDSA keys) and of ours.
+ASSERTION_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]
+# How long an issuer's JWKS is reused before it is fetched again (an unknown kid refetches at once).
+JWKS_CACHE_SECONDS = 300.0
+OIDC_FETCH_TIMEOUT_SECONDS = 5.0
 
 
 def _b64url_uint(value: int) -> str:
@@ -186,6 +202,90 @@ class TokenError(Exception):
         }
 
 
+class OidcFetchError(Exception):
+    """An issuer's discovery document or JWKS could not be fetched or made no sense."""
+
+
+def _https_json(url: str, context: ssl.SSLContext) -> dict[str, Any]:
+    if not url.startswith("https://"):
+        raise OidcFetchError(f"'{url}' is not an https URL")
+    # kube-apiserver serves the JWKS only as application/jwk-set+json (406 for application/json).
+    request = urllib.request.Request(url, headers={"Accept": "application/json, application/jwk-set+json"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=OIDC_FETCH_TIMEOUT_SECONDS) as response:
+            data = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise OidcFetchError(f"GET {url} failed: {exc}") from exc
+    if not isinstance(data, dict):
+        raise OidcFetchError(f"GET {url} did not return a JSON object")
+    return data
+
+
+def fetch_issuer_jwks(issuer: str, context: ssl.SSLContext) -> dict[str, Any]:
+    """OIDC discovery as Entra does it: the document must name the same issuer; then its jwks_uri."""
+    discovery = _https_json(f"{issuer.rstrip('/')}/.well-known/openid-configuration", context)
+    if discovery.get("issuer") != issuer:
+        raise OidcFetchError(f"discovery document names issuer '{discovery.get('issuer')}', not '{issuer}'")
+    jwks_uri = discovery.get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise OidcFetchError("discovery document has no jwks_uri")
+    jwks = _https_json(jwks_uri, context)
+    if not isinstance(jwks.get("keys"), list):
+        raise OidcFetchError(f"{jwks_uri} has no 'keys'")
+    return jwks
+
+
+class OidcKeyCache:
+    """Issuers' signing keys, fetched through discovery and kept for a while (thread-safe)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str, ssl.SSLContext], dict[str, Any]] = fetch_issuer_jwks,
+        ttl_seconds: float = JWKS_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._fetch = fetch
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.fetches = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def signing_key(self, issuer: str, kid: str | None, context: ssl.SSLContext) -> Any:
+        """The public key for ``kid`` (refetching once if it is unknown: keys rotate)."""
+        for refresh in (False, True):
+            jwks = self._jwks(issuer, context, refresh=refresh)
+            key = select_jwk(jwks, kid)
+            if key is not None:
+                return key
+        raise jwt.InvalidSignatureError(f"issuer '{issuer}' publishes no key with kid '{kid}'")
+
+    def _jwks(self, issuer: str, context: ssl.SSLContext, *, refresh: bool) -> dict[str, Any]:
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(issuer)
+        if cached and not refresh and now - cached[0] < self._ttl:
+            return cached[1]
+        jwks = self._fetch(issuer, context)
+        self.fetches += 1
+        with self._lock:
+            self._entries[issuer] = (now, jwks)
+        return jwks
+
+
+def select_jwk(jwks: dict[str, Any], kid: str | None) -> Any:
+    """The public key of the JWK with this kid (or the only one when the token names none)."""
+    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+    candidates = [k for k in keys if k.get("kid") == kid] if kid else keys[:1] if len(keys) == 1 else []
+    if not candidates:
+        return None
+    return jwt.PyJWK.from_dict(candidates[0]).key
+
+
 class IdentityPlatform:
     """Tenant, principals and keys; issues and validates tokens."""
 
@@ -203,6 +303,58 @@ class IdentityPlatform:
         self.workload_key = workload_key
         self.token_lifetime_seconds = token_lifetime_seconds
         self.origin = ""  # set by the server once the port is known
+        # CA certificates (PEM) trusted when fetching issuers' discovery documents and JWKS.
+        self.oidc_ca_pems: list[str] = []
+        self.oidc_keys = OidcKeyCache()
+
+    def trust_oidc_ca(self, pem: str) -> None:
+        """Trust this CA (PEM) for issuers' discovery and JWKS fetches (e.g. a kube-apiserver's CA)."""
+        pem = pem.strip() + "\n"
+        try:  # refuse garbage now, not at the first token request
+            ssl.create_default_context(cadata=pem)
+        except ssl.SSLError as exc:
+            raise ValueError(f"not a PEM CA certificate: {exc}") from exc
+        if pem not in self.oidc_ca_pems:
+            self.oidc_ca_pems.append(pem)
+            self.oidc_keys.clear()
+
+    def add_federated_credential(self, client_id: str, credential: FederatedCredential) -> Principal:
+        """Trust (issuer, subject, audiences) for an app; a repeat of an existing one changes nothing."""
+        principal = self.principals.get(client_id)
+        if principal is None:
+            raise KeyError(client_id)
+        if credential not in principal.federated_credentials:
+            principal.federated_credentials.append(credential)
+        return principal
+
+    def configure_federation(self, data: dict[str, Any], default_client_id: str) -> dict[str, Any]:
+        """The control API's ``POST identity/federated-credentials`` body → the app it trusts now.
+
+        ``{clientId?, issuer, subject, audiences?, issuerCaPem?}``: ``issuer`` is the cluster's
+        service-account issuer URL (its discovery and JWKS are fetched from there), ``issuerCaPem``
+        the CA to fetch them with.
+        """
+        issuer, subject = data.get("issuer"), data.get("subject")
+        if not isinstance(issuer, str) or not issuer.startswith("https://"):
+            raise ValueError("'issuer' must be the issuer's https URL")
+        if not isinstance(subject, str) or not subject:
+            raise ValueError("'subject' is required, e.g. system:serviceaccount:NAMESPACE:NAME")
+        if data.get("issuerCaPem"):
+            self.trust_oidc_ca(str(data["issuerCaPem"]))
+        credential = FederatedCredential.from_dict(
+            {"issuer": issuer, "subject": subject, "audiences": data.get("audiences")}
+        )
+        client_id = str(data.get("clientId") or default_client_id)
+        try:
+            return self.add_federated_credential(client_id, credential).to_dict()
+        except KeyError:
+            raise ValueError(f"no app with clientId '{client_id}'") from None
+
+    def _oidc_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.oidc_ca_pems:
+            context.load_verify_locations(cadata="".join(self.oidc_ca_pems))
+        return context
 
     # --- construction / persistence -------------------------------------------------------------
 
@@ -224,18 +376,21 @@ class IdentityPlatform:
             "tokenKey": self.token_key.to_dict(),
             "workloadKey": self.workload_key.to_dict(),
             "tokenLifetimeSeconds": self.token_lifetime_seconds,
+            "oidcCaPems": list(self.oidc_ca_pems),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IdentityPlatform:
         principals = [Principal.from_dict(p) for p in data["principals"]]
-        return cls(
+        platform = cls(
             data["tenantId"],
             {p.client_id: p for p in principals},
             SigningKey.from_dict(data["tokenKey"]),
             SigningKey.from_dict(data["workloadKey"]),
             int(data.get("tokenLifetimeSeconds", 3600)),
         )
+        platform.oidc_ca_pems = list(data.get("oidcCaPems", []))
+        return platform
 
     # --- well-known documents ---------------------------------------------------------------------
 
@@ -422,6 +577,7 @@ class IdentityPlatform:
         return resource
 
     def _check_assertion(self, principal: Principal, form: dict[str, str]) -> None:
+        """Entra's federated-credential checks, in its order: issuer, signature, lifetime, audience, subject."""
         if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
             raise TokenError(
                 400,
@@ -432,13 +588,15 @@ class IdentityPlatform:
             )
         assertion = form["client_assertion"]
         try:
+            header = jwt.get_unverified_header(assertion)
             unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise TokenError(
                 400, "invalid_request", 50027, f"JWT token is invalid or malformed. ({exc})"
             ) from exc
-        issuer = unverified.get("iss", "")
-        if issuer != self.workload_issuer:
+        issuer = str(unverified.get("iss", ""))
+        trusted = [c for c in principal.federated_credentials if (c.issuer or self.workload_issuer) == issuer]
+        if not trusted:
             raise TokenError(
                 400,
                 "invalid_client",
@@ -448,43 +606,76 @@ class IdentityPlatform:
                 "presented assertion.",
             )
         try:
+            key = self._assertion_key(issuer, header.get("kid"))
+        except OidcFetchError as exc:
+            raise TokenError(
+                400, "invalid_request", 90061, f"Request to External OIDC endpoint failed. ({exc})"
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(
+                401, "invalid_client", 700027, f"Client assertion failed signature validation. ({exc})"
+            ) from exc
+        try:
             claims = jwt.decode(
                 assertion,
-                self.workload_key.private_key.public_key(),
-                algorithms=["RS256"],
-                audience=TOKEN_EXCHANGE_AUDIENCE,
+                key,
+                algorithms=ASSERTION_ALGORITHMS,
+                options={"verify_aud": False, "require": ["exp", "iss", "sub"]},
                 leeway=5,
             )
         except jwt.ExpiredSignatureError as exc:
+            expiry = dt.datetime.fromtimestamp(int(unverified.get("exp", 0)), dt.UTC)
+            raise TokenError(
+                400,
+                "invalid_client",
+                700024,
+                "Client assertion is not within its valid time range. Current time: "
+                f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}, expiry time of assertion "
+                f"{expiry:%Y-%m-%dT%H:%M:%S.%fZ}.",
+            ) from exc
+        except jwt.ImmatureSignatureError as exc:
             raise TokenError(
                 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
             ) from exc
-        except jwt.InvalidAudienceError as exc:
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError(
+                401, "invalid_client", 700027, f"Client assertion failed signature validation. ({exc})"
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(
+                400, "invalid_request", 50027, f"JWT token is invalid or malformed. ({exc})"
+            ) from exc
+        audiences = claims.get("aud", [])
+        audiences = [audiences] if isinstance(audiences, str) else list(audiences)
+        trusted = [c for c in trusted if set(audiences) & set(c.audiences)]
+        if not trusted:
             raise TokenError(
                 400,
                 "invalid_client",
                 700212,
                 f"No matching federated identity record found for presented assertion audience "
-                f"'{unverified.get('aud')}'.",
-            ) from exc
-        except jwt.PyJWTError as exc:
-            raise TokenError(
-                401,
-                "invalid_client",
-                5002738,
-                f"Invalid JWT token. The token signature is not valid. ({exc})",
-            ) from exc
-        subject = claims.get("sub", "")
-        for credential in principal.federated_credentials:
-            if (credential.issuer or self.workload_issuer) == issuer and credential.subject == subject:
-                return
+                f"'{', '.join(audiences)}'. Please note that the matching is done using a case-sensitive "
+                "comparison. Please check your federated identity credential Subject, Audience and Issuer "
+                "against the presented assertion.",
+            )
+        subject = str(claims.get("sub", ""))
+        if any(c.subject == subject for c in trusted):
+            return
         raise TokenError(
             400,
             "invalid_client",
             70021,
             f"No matching federated identity record found for presented assertion. Assertion Issuer: "
-            f"'{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{TOKEN_EXCHANGE_AUDIENCE}'.",
+            f"'{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{', '.join(audiences)}'.",
         )
+
+    def _assertion_key(self, issuer: str, kid: str | None) -> Any:
+        """The issuer's public key: ours for the built-in workload issuer, else from its OIDC discovery."""
+        if issuer == self.workload_issuer:
+            if kid not in (None, self.workload_key.kid):
+                raise jwt.InvalidSignatureError(f"issuer '{issuer}' publishes no key with kid '{kid}'")
+            return self.workload_key.private_key.public_key()
+        return self.oidc_keys.signing_key(issuer, kid, self._oidc_context())
 
     def authenticate(self, authorization: str | None, arm_origin: str) -> CallerIdentity:
         """Validate an ARM request's bearer token, raising ARM's 401 errors."""

@@ -72,6 +72,10 @@ class SimulatorConfig:
     location: str = DEFAULT_LOCATION
     token_lifetime_seconds: int = 3600
     tls_hosts: tuple[str, ...] = ()  # extra DNS names / IPs for the serving certificate
+    # Workload identity: (issuer, subject) pairs the default app trusts, and the CAs to fetch the
+    # issuers' OIDC discovery and JWKS with (identity.py checks assertions against them).
+    federated_credentials: tuple[tuple[str, str], ...] = ()
+    oidc_ca_files: tuple[Path, ...] = ()
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -441,6 +445,10 @@ class SimulatorServer:
                 self.config.tenant_id, self.config.client_id, self.config.client_secret
             )
             identity.token_lifetime_seconds = self.config.token_lifetime_seconds
+        for ca_file in self.config.oidc_ca_files:
+            identity.trust_oidc_ca(Path(ca_file).read_text())
+        for issuer, subject in self.config.federated_credentials:
+            identity.configure_federation({"issuer": issuer, "subject": subject}, self.config.client_id)
         return identity
 
     def save(self, force: bool = False) -> None:
@@ -718,6 +726,9 @@ class SimulatorServer:
                 200, self.identity.instance_discovery(request.query.get("authorization_endpoint", ""), origin)
             )
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        if form.get("client_assertion"):  # may fetch the issuer's JWKS: not on the event loop
+            token = await asyncio.to_thread(self.identity.issue_token, tenant, form, origin)
+            return Reply(200, token, {"Cache-Control": "no-store"})
         return Reply(200, self.identity.issue_token(tenant, form, origin), {"Cache-Control": "no-store"})
 
     async def _drop(self, request: web.Request) -> web.StreamResponse:
@@ -822,6 +833,7 @@ class SimulatorServer:
             ("POST", "/identity/federated-tokens", self._c_federated_token),
             ("GET", "/identity/principals", self._c_principals),
             ("POST", "/identity/principals", self._c_principals),
+            ("POST", "/identity/federated-credentials", self._c_federated_credentials),
             ("GET", "/quic", self._c_quic),
             ("GET", "/workload-identity/.well-known/openid-configuration", self._c_workload_discovery),
             ("GET", "/workload-identity/openid/v1/jwks", self._c_workload_jwks),
@@ -1077,6 +1089,12 @@ class SimulatorServer:
             self.world.touch()
             return _json(201, principal.to_dict())
         return _json(200, {"value": [p.to_dict() for p in self.identity.principals.values()]})
+
+    async def _c_federated_credentials(self, request: web.Request) -> web.Response:
+        data = await self._json_body(request)
+        principal = self.identity.configure_federation(data, self.config.client_id)
+        self.world.touch()
+        return _json(200, principal)
 
     async def _c_quic(self, request: web.Request) -> web.Response:
         return _json(200, self.quic.describe(self.world))

@@ -56,7 +56,8 @@ def test_multi_stage_with_a_base_pinned_by_digest_matching_the_python_version():
     required = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     minor = required.removeprefix(">=")
     assert re.fullmatch(
-        rf"docker\.io/library/python:{re.escape(minor)}\.\d+-slim-\w+@sha256:[0-9a-f]{{64}}", args["BASE_IMAGE"]
+        rf"docker\.io/library/python:{re.escape(minor)}\.\d+-slim-\w+@sha256:[0-9a-f]{{64}}",
+        args["BASE_IMAGE"],
     ), args["BASE_IMAGE"]
 
 

@@ -55,6 +55,14 @@ def test_crd_is_the_generated_one_not_an_edited_copy():
     assert built["spec"] == generated["spec"]
 
 
+@pytest.mark.parametrize("directory", OVERLAYS, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_overlay_ships_the_crd_with_gitops_prune_protection(directory):
+    """No overlay may drop the annotations that keep Argo CD and Flux from deleting every VM."""
+    annotations = find(kustomize(directory), "CustomResourceDefinition", CRD_NAME)["metadata"]["annotations"]
+    assert annotations["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
+    assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
+
+
 def test_base_deployment_is_locked_down():
     objects = kustomize(DEPLOY / "base")
     deployment = find(objects, "Deployment", "azure-edition-operator")

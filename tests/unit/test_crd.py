@@ -89,3 +89,22 @@ def test_to_structural_flattens_optional_refs():
     assert crdgen.to_structural(node, defs) == {
         "type": "object", "properties": {"x": {"type": "string"}}, "description": "d"
     }  # fmt: skip
+
+
+def _sync_options(annotations: dict[str, str]) -> dict[str, str]:
+    """Argo CD's comma-separated ``Key=value`` list (white space trimmed, as Argo CD reads it)."""
+    raw = annotations.get("argocd.argoproj.io/sync-options", "")
+    pairs = (item.strip().partition("=") for item in raw.split(",") if item.strip())
+    return {key: value for key, _, value in pairs}
+
+
+def test_crd_is_never_pruned_or_deleted_by_gitops_tools():
+    """Deleting the CRD deletes every AzureEditionVM: Argo CD and Flux must leave it alone."""
+    for found in (
+        crdgen.crd()["metadata"]["annotations"],
+        yaml.safe_load(CRD_PATH.read_text())["metadata"]["annotations"],
+    ):
+        options = _sync_options(found)
+        assert options["Prune"] == "false"
+        assert options["Delete"] == "false"
+        assert found["kustomize.toolkit.fluxcd.io/prune"] == "disabled"

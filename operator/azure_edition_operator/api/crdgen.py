@@ -99,6 +99,16 @@ def openapi_schema() -> Schema:
     return schema
 
 
+# Deleting the CRD deletes every AzureEditionVM (and, through the finalizer, every Azure VM), so
+# GitOps tools must never do it on their own: Argo CD neither prunes it (a path or overlay change
+# that drops it) nor deletes it with its Application; Flux's kustomize-controller does not prune it.
+# Removing the CRD stays a deliberate `kubectl delete crd` (docs/install.md#uninstalling).
+PRUNE_PROTECTION = {
+    "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+
+
 def crd() -> Schema:
     """The whole CustomResourceDefinition object."""
     return {
@@ -107,6 +117,7 @@ def crd() -> Schema:
         "metadata": {
             "name": f"{api.PLURAL}.{api.GROUP}",
             "labels": {"app.kubernetes.io/name": "azure-edition-operator"},
+            "annotations": dict(PRUNE_PROTECTION),
         },
         "spec": {
             "group": api.GROUP,
