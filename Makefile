@@ -47,10 +47,11 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 .PHONY: test
-test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark
-	$(PY) -m pytest -q tests
+test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark, e2e-node
+	$(PY) -m pytest -q tests --ignore=tests/node
 	$(PY) -m azure_edition_envtest.demo --once
 	$(MAKE) --no-print-directory bench QUICK=1
+	$(MAKE) --no-print-directory e2e-node
 
 ## -----------------------------------------------------------------------------------------------
 ## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module

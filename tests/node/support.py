@@ -21,8 +21,16 @@ OPERATOR_HEALTH = "127.0.0.1:18080"
 ARMSIM_ORIGIN = "https://127.0.0.1:18443"
 
 
-def wrapper_kustomization(into: Path, apiserver_port: int) -> str:
-    """The test overlay plus the one per-run value: the API server's loopback address for the pods."""
+OPERATOR_SUBJECT = f"system:serviceaccount:{NAMESPACE}:azure-edition-operator"
+
+
+def wrapper_kustomization(into: Path, apiserver_port: int, issuer: str) -> str:
+    """The test overlay plus the per-run values: the API server's loopback address for the pods, and
+    the simulator's federated credential for this cluster's service-account issuer."""
+    federated = ["--federated-credential", issuer, OPERATOR_SUBJECT]
+    args_patch = [
+        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": a} for a in federated
+    ]
     return yaml.safe_dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -36,6 +44,12 @@ def wrapper_kustomization(into: Path, apiserver_port: int) -> str:
                         "KUBERNETES_SERVICE_HOST=127.0.0.1",
                         f"KUBERNETES_SERVICE_PORT={apiserver_port}",
                     ],
+                }
+            ],
+            "patches": [
+                {
+                    "target": {"kind": "Deployment", "name": "azure-edition-armsim"},
+                    "patch": yaml.safe_dump(args_patch),
                 }
             ],
         },

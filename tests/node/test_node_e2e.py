@@ -121,7 +121,8 @@ def control(node: Node, tmp_path_factory):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     port = int(node.server.rsplit(":", 1)[1])
-    (work / "kustomization.yaml").write_text(wrapper_kustomization(work, port))
+    issuer = json.loads(node.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)["issuer"]
+    (work / "kustomization.yaml").write_text(wrapper_kustomization(work, port, issuer))
     ca_cert, ca_key = simulator_ca()
     (work / "ca.pem").write_bytes(ca_cert)
     (work / "ca-key.pem").write_bytes(ca_key)
@@ -181,6 +182,35 @@ def test_operator_pod_runs_the_image_with_the_shipped_security_context_and_rbac(
     ):
         result = node.kubectl("auth", "can-i", verb, resource, "--as", sa, "-A", check=False)
         assert result.stdout.strip() == allowed, (verb, resource, result.stdout, result.stderr)
+
+
+def test_the_operator_authenticates_by_workload_identity_with_no_secret(node: Node, control):
+    """The pod holds a projected token for Entra's audience and no client secret; the simulator's
+    secret is random, so every ARM call the later tests see was authorised by a client assertion
+    verified against this cluster's OIDC discovery and JWKS."""
+    spec = node.operator_pod()["spec"]
+    container = spec["containers"][0]
+    assert not any("secretRef" in source for source in container.get("envFrom", [])), container["envFrom"]
+    assert not any(e["name"] == "AZURE_CLIENT_SECRET" for e in container.get("env", []))
+    tokens = [
+        source["serviceAccountToken"]
+        for volume in spec["volumes"]
+        for source in volume.get("projected", {}).get("sources", [])
+        if "serviceAccountToken" in source
+    ]
+    assert {
+        "audience": "api://AzureADTokenExchange",
+        "expirationSeconds": 3600,
+        "path": "azure-identity-token",
+    } in tokens
+    assert (
+        node.kubectl("-n", NAMESPACE, "get", "secret", "azure-edition-operator-azure", check=False).returncode
+        != 0
+    )
+    config = node.json("-n", NAMESPACE, "get", "configmap", container["envFrom"][0]["configMapRef"]["name"])[
+        "data"
+    ]
+    assert config["AZURE_CREDENTIAL_MODE"] == "workload-identity"
 
 
 def test_probes_pass(node: Node, control):
