@@ -33,7 +33,7 @@ if ! [[ -s "$TARBALL" ]]; then
   mv "$TARBALL.part" "$TARBALL"
   echo "base.sh: base made in $((SECONDS - start)) s" >&2
 fi
-if ! "$PODMAN" image exists "$IMAGE"; then
+if ! "$PODMAN" image inspect "$IMAGE" >/dev/null 2>&1; then  # (podman or docker)
   "$PODMAN" import --quiet "$TARBALL" "$IMAGE" >&2
 fi
 echo "$IMAGE"
