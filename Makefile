@@ -4,9 +4,11 @@ SHELL := /bin/bash
 
 CACHE_DIR ?= $(HOME)/.cache/azure-edition-operator
 PYTHON ?= python3
-# The virtualenv lives outside the repo, keyed by the hash of pyproject.toml and this checkout's
-# path (the project is installed editable, so two checkouts must not share one); .venv links to it.
-VENV_KEY := $(shell { cat pyproject.toml; echo $(CURDIR); } | sha256sum | cut -c1-16)
+# The virtualenv lives outside the repo, keyed by the hash of both pyproject.toml files and this
+# checkout's path (the projects are installed editable, so two checkouts must not share one); .venv
+# links to it. Two distributions: the operator (pyproject.toml, what the image carries) and
+# azure-edition-devtools (operator/pyproject.toml: simulator, control-plane launcher, bench).
+VENV_KEY := $(shell { cat pyproject.toml operator/pyproject.toml; echo $(CURDIR); } | sha256sum | cut -c1-16)
 VENV_DIR := $(CACHE_DIR)/venv/$(VENV_KEY)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,16 +17,16 @@ PY := $(VENV)/bin/python
 help: ## List targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV_DIR)/.ready: pyproject.toml
+$(VENV_DIR)/.ready: pyproject.toml operator/pyproject.toml
 	$(PYTHON) -m venv $(VENV_DIR)
 	$(VENV_DIR)/bin/pip install --quiet --upgrade pip
-	$(VENV_DIR)/bin/pip install --quiet -e '.[test]'
+	$(VENV_DIR)/bin/pip install --quiet -e '.[test]' -e ./operator
 	touch $@
 
 .PHONY: venv
 venv: $(VENV_DIR)/.ready ## Create .venv (cached outside the repo by pyproject hash)
 	@ln -sfn $(VENV_DIR) $(VENV)
-	@$(PY) -m pip install --quiet --no-deps -e . >/dev/null
+	@$(PY) -m pip install --quiet --no-deps -e . -e ./operator >/dev/null
 
 .PHONY: lint
 lint: venv ## ruff
@@ -45,10 +47,11 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 .PHONY: test
-test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark
-	$(PY) -m pytest -q tests
+test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark, e2e-node
+	$(PY) -m pytest -q tests --ignore=tests/node
 	$(PY) -m azure_edition_envtest.demo --once
 	$(MAKE) --no-print-directory bench QUICK=1
+	$(MAKE) --no-print-directory e2e-node
 
 ## -----------------------------------------------------------------------------------------------
 ## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module
@@ -141,6 +144,61 @@ bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, thr
 ## ------------------------------------------------------------------------------ end of Benchmarks
 
 ## -----------------------------------------------------------------------------------------------
+## Image and one-node cluster (issue #13): `make image` builds the operator image with podman from a
+## Debian base made by debootstrap (no registry here) or a digest-pinned registry base; `make node-up`
+## runs kubelet + containerd + scheduler + controller-manager on the local control plane;
+## `make e2e-node` installs deploy/ into it and runs tests/node. Owned by hack/node/ and hack/image/.
+## -----------------------------------------------------------------------------------------------
+NODE_PACKAGES := podman runc debootstrap containernetworking-plugins prometheus jq
+
+.PHONY: node-tools
+node-tools: ## podman, runc, debootstrap, CNI plugins, prometheus from Debian (only when missing)
+	@missing=""; \
+	for pkg in $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (Debian)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  for pkg in $$missing; do apt-cache show $$pkg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq; break; }; done; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+IMAGE_VERSION := $(shell sed -nE 's/^version = "([^"]+)"/\1/p' pyproject.toml | head -1)
+IMAGE ?= localhost/azure-edition-operator:$(IMAGE_VERSION)
+
+.PHONY: image
+image: node-tools ## Build the operator image (podman; Debian base via debootstrap unless BASE_IMAGE=pinned|<ref>) + SBOM in dist/sbom
+	@IMAGE=$(IMAGE) AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh
+
+.PHONY: image-armsim
+image-armsim: node-tools ## The ARM simulator image (simulator-demo overlay, e2e-node; never production)
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh --armsim
+
+.PHONY: image-lock
+image-lock: venv ## Regenerate requirements/*.lock (hash-locked) from the pyproject pins
+	$(PY) hack/image/lock.py
+
+NODE_DIR ?= .node
+
+.PHONY: node-up
+# (The virtualenv as a file prerequisite, not `venv`: that one re-installs the editable packages each
+# time, which would cost node-up most of its 30 s budget.)
+node-up: node-tools controlplane $(VENV_DIR)/.ready ## One-node cluster (kubelet, containerd v2, scheduler, controller-manager); $(NODE_DIR)/cluster/kubeconfig
+	@ln -sfn $(VENV_DIR) $(VENV)
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/node/up.sh $(PY) $(NODE_DIR)
+
+.PHONY: node-down
+node-down: ## Stop the one-node cluster; fails if a process, mount, cgroup or kernel setting is left behind
+	@if [ -x $(PY) ]; then $(PY) hack/node/node.py down --dir $(NODE_DIR); fi
+
+# The rollout test needs a second image: the same content with one more label (a new image ID).
+ROLLOUT_IMAGE ?= $(IMAGE)-rollout
+
+.PHONY: e2e-node
+e2e-node: image image-armsim node-up ## The operator image as a pod on the one-node cluster (tests/node), then node-down
+	@IMAGE=$(ROLLOUT_IMAGE) IMAGE_LABEL=io.azureedition.e2e.rollout=1 SBOM_DIR=$(NODE_DIR)/sbom hack/image/build.sh >/dev/null
+	@rc=0; NODE_DIR=$(NODE_DIR) E2E_OPERATOR_IMAGE=$(IMAGE) E2E_ROLLOUT_IMAGE=$(ROLLOUT_IMAGE) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/node $(E2E_NODE_ARGS) || rc=$$?; \
+	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc
 ## kind (issue #13): for users with Docker or Podman and registry access (kind pulls its node image;
 ## this project's own machines cannot, so `make test` checks only what needs no cluster: tests/deploy/
 ## test_kind.py). kind is built from the Go module proxy (hack/kind/module pins it), cached outside the

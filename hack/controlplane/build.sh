@@ -3,6 +3,8 @@
 # then symlink them into <repo>/bin. A warm run only checks that the binaries exist (seconds).
 #
 # Usage: hack/controlplane/build.sh            build if needed, link into bin/
+#        hack/controlplane/build.sh --node     also kubelet, kube-scheduler, kube-controller-manager
+#                                              (the one-node cluster, hack/node), same cache and key
 #        hack/controlplane/build.sh --print-dir print the cache directory and exit
 set -euo pipefail
 
@@ -16,6 +18,7 @@ KEY="${KUBERNETES_VERSION#v}-etcd${ETCD_VERSION#v}"
 OUT="$CACHE_ROOT/controlplane/$KEY"
 BIN="$REPO/bin"
 BINARIES=(kube-apiserver kubectl etcd)
+NODE_BINARIES=(kubelet kube-scheduler kube-controller-manager)
 
 if [[ "${1:-}" == "--print-dir" ]]; then
   echo "$OUT"
@@ -34,12 +37,27 @@ grep -qE "^\s*(require\s+)?go\.etcd\.io/etcd/server/v3 ${ETCD_VERSION}( |$)" "$H
 
 have_all() {
   local name
-  for name in "${BINARIES[@]}"; do
+  for name in "$@"; do
     [[ -x "$OUT/$name" ]] || return 1
   done
 }
 
-if ! have_all; then
+# Stamp the version the way kubernetes' hack/lib/version.sh does; without it the binaries report
+# v0.0.0-master and kubectl warns about version skew. Build date = the release's publication time.
+k8s_ldflags() {
+  local k8s_minor release_date flags pkg
+  k8s_minor="${KUBERNETES_VERSION#v1.}"
+  k8s_minor="${k8s_minor%%.*}"
+  release_date="$(cd "$HERE/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+  flags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=${KUBERNETES_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${k8s_minor}"
+    flags+=" -X $pkg.gitTreeState=archive -X $pkg.gitCommit= -X $pkg.buildDate=${release_date}"
+  done
+  echo "$flags"
+}
+
+if ! have_all "${BINARIES[@]}"; then
   command -v go >/dev/null || { echo "build.sh: 'go' not found on PATH (need Go >= 1.26)" >&2; exit 1; }
   mkdir -p "$OUT"
   # Build into a private staging dir and rename at the end, so an interrupted build never
@@ -49,16 +67,7 @@ if ! have_all; then
   export GOFLAGS="${GOFLAGS:--mod=mod}" CGO_ENABLED=0
   start=$SECONDS
   echo "build.sh: building kube-apiserver + kubectl ${KUBERNETES_VERSION} into $OUT (cold build: ~6-30 min on 2 cores)"
-  # Stamp the version the way kubernetes' hack/lib/version.sh does; without it the binaries report
-  # v0.0.0-master and kubectl warns about version skew. Build date = the release's publication time.
-  k8s_minor="${KUBERNETES_VERSION#v1.}"
-  k8s_minor="${k8s_minor%%.*}"
-  release_date="$(cd "$HERE/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
-  k8s_ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    k8s_ldflags+=" -X $pkg.gitVersion=${KUBERNETES_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${k8s_minor}"
-    k8s_ldflags+=" -X $pkg.gitTreeState=archive -X $pkg.gitCommit= -X $pkg.buildDate=${release_date}"
-  done
+  k8s_ldflags="$(k8s_ldflags)"
   (cd "$HERE/kubernetes" && go build -trimpath -ldflags "$k8s_ldflags" -o "$STAGE/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
   echo "build.sh: building etcd ${ETCD_VERSION}"
@@ -67,6 +76,24 @@ if ! have_all; then
     mv -f "$STAGE/$name" "$OUT/$name"
   done
   echo "build.sh: built in $((SECONDS - start)) s"
+fi
+
+if [[ "${1:-}" == "--node" ]]; then
+  BINARIES+=("${NODE_BINARIES[@]}")
+  if ! have_all "${NODE_BINARIES[@]}"; then
+    command -v go >/dev/null || { echo "build.sh: 'go' not found on PATH (need Go >= 1.26)" >&2; exit 1; }
+    STAGE="$(mktemp -d "$OUT/.build.XXXXXX")"
+    trap 'rm -rf "$STAGE"' EXIT
+    export GOFLAGS="${GOFLAGS:--mod=mod}" CGO_ENABLED=0
+    start=$SECONDS
+    echo "build.sh: building kubelet, kube-scheduler, kube-controller-manager ${KUBERNETES_VERSION} into $OUT (cold: ~4 min after kube-apiserver)"
+    (cd "$HERE/kubernetes" && go build -trimpath -ldflags "$(k8s_ldflags)" -o "$STAGE/" \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-controller-manager)
+    for name in "${NODE_BINARIES[@]}"; do
+      mv -f "$STAGE/$name" "$OUT/$name"
+    done
+    echo "build.sh: built in $((SECONDS - start)) s"
+  fi
 fi
 
 mkdir -p "$BIN"

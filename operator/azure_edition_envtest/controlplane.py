@@ -155,6 +155,11 @@ class Pki:
     admin_key: bytes
     service_account_key: bytes
     service_account_pub: bytes
+    # The CA key signs node and component certificates (hack/node): kept in node mode only.
+    ca_key: bytes = b""
+    # kube-apiserver's client certificate towards kubelets (logs, exec, port-forward).
+    kubelet_client_cert: bytes = b""
+    kubelet_client_key: bytes = b""
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -244,7 +249,23 @@ def generate_pki() -> Pki:
 
     sa_key = ec.generate_private_key(ec.SECP256R1())
     pem = serialization.Encoding.PEM
+    kubelet_client_key = ec.generate_private_key(ec.SECP256R1())
+    kubelet_client = _issue(
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-kubelet-client"),
+            ]
+        ),
+        kubelet_client_key.public_key(),
+        ca_name,
+        ca_key,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
     return Pki(
+        ca_key=_pem_key(ca_key),
+        kubelet_client_cert=kubelet_client.public_bytes(pem),
+        kubelet_client_key=_pem_key(kubelet_client_key),
         ca_cert=ca.public_bytes(pem),
         serving_cert=serving.public_bytes(pem),
         serving_key=_pem_key(serving_key),
@@ -313,14 +334,25 @@ def service_account_issuer(secure_port: int) -> str:
     return f"https://127.0.0.1:{secure_port}"
 
 
-def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int) -> list[str]:
+def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int, *, node: bool = False) -> list[str]:
     """kube-apiserver with real authn (client certs, SA tokens) and RBAC; defaults kept otherwise.
 
     Admission plugins and CEL (CRD x-kubernetes-validations, ValidatingAdmissionPolicy) stay at
     their defaults so behaviour matches a real cluster. Priority-and-fairness is off: it only
-    matters under load and its bootstrap adds startup time.
+    matters under load and its bootstrap adds startup time. With `node` (a kubelet joins,
+    hack/node), the Node authorizer and NodeRestriction admit it as a real cluster does, and the API
+    server reaches the kubelet by hostname (kubelet refuses a loopback node IP; the hostname resolves
+    to loopback here) with its own client certificate.
     """
     issuer = service_account_issuer(secure_port)
+    node_args = [
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        f"--kubelet-client-certificate={pki_dir / 'kubelet-client.crt'}",
+        f"--kubelet-client-key={pki_dir / 'kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}",
+        "--kubelet-preferred-address-types=Hostname",
+    ]
     return [
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1",
@@ -332,7 +364,7 @@ def apiserver_args(pki_dir: Path, etcd_url: str, secure_port: int) -> list[str]:
         f"--tls-cert-file={pki_dir / 'serving.crt'}",
         f"--tls-private-key-file={pki_dir / 'serving.key'}",
         f"--client-ca-file={pki_dir / 'ca.crt'}",
-        "--authorization-mode=RBAC",
+        *(node_args if node else ["--authorization-mode=RBAC"]),
         f"--service-account-issuer={issuer}",
         f"--service-account-jwks-uri={issuer}{OIDC_JWKS_PATH}",
         f"--service-account-key-file={pki_dir / 'sa.pub'}",
@@ -566,6 +598,7 @@ class ControlPlane:
         timeout: float = 90.0,
         detach: bool = False,
         attempts: int = 3,
+        node: bool = False,
     ) -> ControlPlane:
         """Start etcd and kube-apiserver and wait for /readyz. Caller must `stop()` (unless detached).
 
@@ -575,7 +608,7 @@ class ControlPlane:
         resolved_bin = find_bin_dir(bin_dir)
         for attempt in range(1, attempts + 1):
             try:
-                return cls._launch_once(resolved_bin, work_dir, timeout=timeout, detach=detach)
+                return cls._launch_once(resolved_bin, work_dir, timeout=timeout, detach=detach, node=node)
             except ControlPlaneError as error:
                 # Free ports are picked before the binaries bind them; lose that race, try again.
                 if "address already in use" not in str(error) or attempt == attempts:
@@ -584,7 +617,7 @@ class ControlPlane:
 
     @classmethod
     def _launch_once(
-        cls, bin_dir: Path, work_dir: Path | str | None, *, timeout: float, detach: bool
+        cls, bin_dir: Path, work_dir: Path | str | None, *, timeout: float, detach: bool, node: bool = False
     ) -> ControlPlane:
         owns_work_dir = work_dir is None
         if owns_work_dir:
@@ -622,12 +655,12 @@ class ControlPlane:
                 detach=detach,
             )
             control_plane.processes.append(etcd)
-            control_plane._write_pki(generate_pki())  # overlaps with etcd starting up
+            control_plane._write_pki(generate_pki(), node=node)  # overlaps with etcd starting up
             _wait_until(lambda: _http_ok(f"{etcd_url}/health"), [etcd], "etcd /health", timeout)
 
             apiserver = _Proc.spawn(
                 bin_dir / "kube-apiserver",
-                apiserver_args(work / "pki", etcd_url, apiserver_port),
+                apiserver_args(work / "pki", etcd_url, apiserver_port, node=node),
                 work / "kube-apiserver.log",
                 detach=detach,
             )
@@ -639,8 +672,14 @@ class ControlPlane:
             raise
         return control_plane
 
-    def _write_pki(self, pki: Pki) -> None:
+    def _write_pki(self, pki: Pki, *, node: bool = False) -> None:
+        node_files = {
+            "ca.key": pki.ca_key,
+            "kubelet-client.crt": pki.kubelet_client_cert,
+            "kubelet-client.key": pki.kubelet_client_key,
+        }
         files = {
+            **(node_files if node else {}),
             "ca.crt": pki.ca_cert,
             "serving.crt": pki.serving_cert,
             "serving.key": pki.serving_key,
@@ -789,17 +828,22 @@ def down(directory: Path) -> bool:
     return stopped
 
 
-def up(directory: Path, bin_dir: Path | None = None, timeout: float = 90.0) -> tuple[dict[str, object], bool]:
-    """Ensure a healthy background control plane in `directory`; (state, started_now)."""
+def up(
+    directory: Path, bin_dir: Path | None = None, timeout: float = 90.0, *, node: bool = False
+) -> tuple[dict[str, object], bool]:
+    """Ensure a healthy background control plane in `directory`; (state, started_now).
+
+    `node`: ready for a kubelet to join (CA key kept, Node authorizer; hack/node/node.py).
+    """
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     state = _read_state(directory)
-    if state is not None and _state_healthy(directory, state):
+    if state is not None and bool(state.get("node")) == node and _state_healthy(directory, state):
         return state, False
-    down(directory)  # half-dead leftovers from a crash or reboot
-    control_plane = ControlPlane.launch(bin_dir, directory, timeout=timeout, detach=True)
+    down(directory)  # half-dead leftovers from a crash or reboot, or the other mode
+    control_plane = ControlPlane.launch(bin_dir, directory, timeout=timeout, detach=True, node=node)
     try:
-        state = control_plane.state()
+        state = {**control_plane.state(), "node": node}
         for name, pid in control_plane.pids.items():
             (directory / f"{name}.pid").write_text(f"{pid}\n")
         (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
@@ -816,13 +860,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(".cluster"), help="state dir (default .cluster)")
     parser.add_argument("--bin-dir", type=Path, default=None, help="dir with etcd, kube-apiserver, kubectl")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for /readyz")
+    parser.add_argument("--node", action="store_true", help="ready for a kubelet to join (hack/node)")
     args = parser.parse_args(argv)
     directory: Path = args.dir.resolve()
 
     if args.command == "up":
         started = time.monotonic()
         try:
-            state, fresh = up(directory, args.bin_dir, args.timeout)
+            state, fresh = up(directory, args.bin_dir, args.timeout, node=args.node)
         except ControlPlaneError as error:
             print(f"control plane failed to start: {error}", file=sys.stderr)
             return 1

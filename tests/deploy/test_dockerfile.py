@@ -1,6 +1,6 @@
 """The Dockerfile: hadolint-clean and built the way deploy/ expects to run it.
 
-No image is built here (no container engine on this machine or in CI); these checks are static.
+These checks are static; `make image` builds it and tests/node (`make e2e-node`) runs it as a pod.
 """
 
 from __future__ import annotations
@@ -46,14 +46,19 @@ def test_hadolint_config_fails_a_bad_dockerfile(tmp_path):
         assert rule in result.stdout, result.stdout
 
 
-def test_multi_stage_with_pinned_base_matching_the_python_version():
-    bases = [args.split()[0] for keyword, args in instructions() if keyword == "FROM"]
+def test_multi_stage_with_a_base_pinned_by_digest_matching_the_python_version():
+    """The base is a build argument (a debootstrap base where no registry is reachable); its default,
+    the registry image, is pinned by tag and by digest (supply chain, issue #14)."""
+    args = dict(a.partition("=")[::2] for keyword, a in instructions() if keyword == "ARG" and "=" in a)
+    bases = [a.split()[0] for keyword, a in instructions() if keyword == "FROM"]
     assert len(bases) >= 2, "multi-stage: build, then a runtime stage"
+    assert set(bases) == {"${BASE_IMAGE}"}, "every stage uses the one base"
     required = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     minor = required.removeprefix(">=")
-    for base in bases:
-        name, _, tag = base.partition(":")
-        assert name == "python" and re.fullmatch(rf"{re.escape(minor)}\.\d+-slim-\w+", tag), base
+    assert re.fullmatch(
+        rf"docker\.io/library/python:{re.escape(minor)}\.\d+-slim-\w+@sha256:[0-9a-f]{{64}}",
+        args["BASE_IMAGE"],
+    ), args["BASE_IMAGE"]
 
 
 def test_runtime_stage_runs_the_operator_unprivileged_as_deploy_expects():
@@ -70,16 +75,23 @@ def test_runtime_stage_runs_the_operator_unprivileged_as_deploy_expects():
     assert exposed == {8080, 9090}
 
 
-def test_only_the_runtime_package_is_installed():
-    runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
-    installs = re.findall(r"pip install ([^&]+)", runs)
+def test_only_hash_locked_dependencies_and_the_operator_wheel_are_installed():
+    commands = [c for keyword, args in instructions() if keyword == "RUN" for c in args.split("&&")]
+    installs = [m[1] for c in commands if (m := re.search(r"pip (?:--python \S+ )?install (.+)", c))]
     assert installs, "the package is installed with pip"
     for args in installs:
         assert "[test]" not in args and "-e " not in args
-        assert args.split()[-1] == "."
+        if "--require-hashes" in args:
+            assert re.fullmatch(r".*-r requirements/\w+\.lock\s*", args), args
+        else:  # the project's own wheel, built in the same stage: nothing from an index
+            assert "--no-deps" in args and "--no-index" in args, args
+            assert re.search(r"azure_edition_operator-[\d.]+-py3-none-any\.whl", args), args
+    assert any("requirements/image.lock" in a for a in installs)
 
 
-@pytest.mark.parametrize("needed", ["pyproject.toml", "README.md", "operator/"])
+@pytest.mark.parametrize(
+    "needed", ["pyproject.toml", "README.md", "requirements/image.lock", "operator/azure_edition_operator/"]
+)
 def test_dockerignore_keeps_the_build_context_minimal(needed):
     lines = [
         line.strip()
@@ -88,3 +100,10 @@ def test_dockerignore_keeps_the_build_context_minimal(needed):
     ]
     assert lines[0] == "*", "start from nothing"
     assert f"!{needed}" in lines
+
+
+def test_dockerignore_keeps_the_simulator_and_launcher_out():
+    """The image carries the operator distribution only (azure-edition-devtools stays out)."""
+    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()]
+    assert "operator/*" in lines
+    assert not any(line.startswith("!operator/azure_edition_s") or "envtest" in line for line in lines)

@@ -1,0 +1,3 @@
+module azure-edition-operator/hack/node/pause
+
+go 1.26

@@ -1,0 +1,450 @@
+"""The operator as its users run it: the image, as a pod from deploy/, on a real one-node cluster.
+
+Needs `make node-up` (kubelet + containerd v2 on the local control plane) and the images from
+`make image image-armsim`; `make e2e-node` does all of that, runs this module and stops the node.
+The tests run in order and share one install (module-scoped fixtures): each builds on the last.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, SAMPLES
+from tests.node.support import (
+    ARMSIM_ORIGIN,
+    NAMESPACE,
+    OPERATOR_HEALTH,
+    OPERATOR_METRICS,
+    prometheus_config,
+    scrape_config,
+    simulator_ca,
+    wrapper_kustomization,
+)
+
+pytestmark = pytest.mark.node
+
+NODE_DIR = Path(os.environ.get("NODE_DIR", REPO / ".node")).resolve()
+SAMPLES_NS = "e2e-samples"
+OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", "localhost/azure-edition-operator:0.1.0")
+ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", "localhost/azure-edition-operator:0.1.0-rollout")
+ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", "localhost/azure-edition-armsim:0.1.0")
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+READY_TIMEOUT = 300.0
+
+
+class Node:
+    """The running node (hack/node/node.py state) and kubectl against it."""
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+        self.kubeconfig = state["kubeconfig"]
+        self.kubectl_bin = state["kubectl"]
+        self.server = json.loads((NODE_DIR / "cluster" / "state.json").read_text())["server"]
+        self.pki = NODE_DIR / "cluster" / "pki"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120):
+        result = subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
+            capture_output=True, text=True, input=input, timeout=timeout,
+        )  # fmt: skip
+        if check and result.returncode:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
+        return result
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def ctr(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        """containerd's own client, on this node's private socket."""
+        exe = str(Path(self.state["containerd_dir"]) / "ctr")
+        sock = self.state["containerd_socket"]
+        return subprocess.run([exe, "--address", sock, "--namespace", "k8s.io", *args], check=True, **kw)
+
+    def operator_pod(self) -> dict:
+        pods = self.json("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=operator")[
+            "items"
+        ]
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        assert len(live) == 1, [p["metadata"]["name"] for p in pods]
+        return live[0]
+
+
+def wait_until(what: str, check, timeout: float = READY_TIMEOUT, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def podman_image_id(image: str) -> str:
+    return subprocess.run([*PODMAN, "image", "inspect", "--format", "{{.Id}}", image],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def node() -> Node:
+    try:
+        state = json.loads((NODE_DIR / "node.json").read_text())
+    except OSError:
+        pytest.fail(f"no one-node cluster in {NODE_DIR}: run `make node-up` (or `make e2e-node`)")
+    node = Node(state)
+    # The images reach containerd as they would from a registry pull: whole, by content.
+    for image in (OPERATOR_IMAGE, ROLLOUT_IMAGE, ARMSIM_IMAGE):
+        with subprocess.Popen([*PODMAN, "save", "--format", "docker-archive", image],
+                              stdout=subprocess.PIPE) as save:  # fmt: skip
+            node.ctr("images", "import", "-", stdin=save.stdout, capture_output=True)
+        assert save.returncode == 0, f"podman save {image} failed"
+    return node
+
+
+@pytest.fixture(scope="module")
+def control(node: Node, tmp_path_factory):
+    """Apply the test overlay (through a wrapper adding the API server address) and the simulator's CA."""
+    work = NODE_DIR / "e2e"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    port = int(node.server.rsplit(":", 1)[1])
+    issuer = json.loads(node.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)["issuer"]
+    (work / "kustomization.yaml").write_text(wrapper_kustomization(work, port, issuer))
+    ca_cert, ca_key = simulator_ca()
+    (work / "ca.pem").write_bytes(ca_cert)
+    (work / "ca-key.pem").write_bytes(ca_key)
+    node.kubectl("apply", "-k", str(work))
+    for kind in (["secret", "generic"], ["configmap"]):
+        files = [f"--from-file={work / 'ca.pem'}", f"--from-file={work / 'ca-key.pem'}"] if kind[0] == "secret" \
+            else [f"--from-file=ca.crt={work / 'ca.pem'}"]  # fmt: skip
+        manifest = node.kubectl("-n", NAMESPACE, "create", *kind, "azure-edition-armsim-ca", *files,
+                                "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
+        node.kubectl("apply", "-f", "-", input=manifest)
+    for deployment in ("azure-edition-armsim", "azure-edition-operator"):
+        node.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{deployment}", "--timeout=240s",
+                     timeout=260)  # fmt: skip
+    from azure_edition_simulator.client import SimulatorControl
+
+    return SimulatorControl(f"{ARMSIM_ORIGIN}/_simulator", work / "ca.pem")
+
+
+def rendered(overlay: Path) -> list[dict]:
+    out = subprocess.run([str(REPO / "bin" / "kubectl"), "kustomize", str(overlay)], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    return list(yaml.safe_load_all(out))
+
+
+def deployment_of(docs: list[dict], name: str) -> dict:
+    return next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_operator_pod_runs_the_image_with_the_shipped_security_context_and_rbac(node: Node, control):
+    pod = node.operator_pod()
+    status = pod["status"]["containerStatuses"][0]
+    assert status["image"].endswith(OPERATOR_IMAGE.split("/", 1)[1]), status["image"]
+    assert status["imageID"].endswith(podman_image_id(OPERATOR_IMAGE)), (status["imageID"], OPERATOR_IMAGE)
+    shipped = deployment_of(rendered(REPO / "deploy" / "base"), "azure-edition-operator")["spec"]["template"][
+        "spec"
+    ]
+    assert pod["spec"]["securityContext"] == shipped["securityContext"]
+    assert pod["spec"]["containers"][0]["securityContext"] == shipped["containers"][0]["securityContext"]
+    assert pod["spec"]["serviceAccountName"] == shipped["serviceAccountName"]
+    # What the process really is, seen from inside: uid/gid 10001, root filesystem read-only.
+    probe = (
+        "import os\ntry:\n open('/opt/venv/x','w')\n print('writable')\n"
+        "except OSError as e:\n print('ro', e.errno)\nprint(os.getuid(), os.getgid())"
+    )
+    out = node.kubectl("-n", NAMESPACE, "exec", pod["metadata"]["name"], "--", "python", "-c", probe).stdout
+    assert out.split() == ["ro", "30", "10001", "10001"], out
+    sa = f"system:serviceaccount:{NAMESPACE}:azure-edition-operator"
+    for verb, resource, allowed in (
+        ("patch", "azureeditionvms.azureedition.io", "yes"),
+        ("patch", "azureeditionvms.azureedition.io/status", "yes"),
+        ("delete", "azureeditionvms.azureedition.io", "no"),
+        ("list", "secrets", "no"),
+        ("create", "pods", "no"),
+    ):
+        result = node.kubectl("auth", "can-i", verb, resource, "--as", sa, "-A", check=False)
+        assert result.stdout.strip() == allowed, (verb, resource, result.stdout, result.stderr)
+
+
+def test_the_operator_authenticates_by_workload_identity_with_no_secret(node: Node, control):
+    """The pod holds a projected token for Entra's audience and no client secret; the simulator's
+    secret is random, so every ARM call the later tests see was authorised by a client assertion
+    verified against this cluster's OIDC discovery and JWKS."""
+    spec = node.operator_pod()["spec"]
+    container = spec["containers"][0]
+    assert not any("secretRef" in source for source in container.get("envFrom", [])), container["envFrom"]
+    assert not any(e["name"] == "AZURE_CLIENT_SECRET" for e in container.get("env", []))
+    tokens = [
+        source["serviceAccountToken"]
+        for volume in spec["volumes"]
+        for source in volume.get("projected", {}).get("sources", [])
+        if "serviceAccountToken" in source
+    ]
+    assert {
+        "audience": "api://AzureADTokenExchange",
+        "expirationSeconds": 3600,
+        "path": "azure-identity-token",
+    } in tokens
+    assert (
+        node.kubectl("-n", NAMESPACE, "get", "secret", "azure-edition-operator-azure", check=False).returncode
+        != 0
+    )
+    config = node.json("-n", NAMESPACE, "get", "configmap", container["envFrom"][0]["configMapRef"]["name"])[
+        "data"
+    ]
+    assert config["AZURE_CREDENTIAL_MODE"] == "workload-identity"
+
+
+def test_probes_pass(node: Node, control):
+    pod = node.operator_pod()
+    ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+    assert ready["Ready"] == "True" and ready["ContainersReady"] == "True", ready
+    status = pod["status"]["containerStatuses"][0]
+    assert status["started"] and status["ready"] and status["restartCount"] == 0, status
+    with urllib.request.urlopen(f"http://{OPERATOR_HEALTH}/healthz", timeout=5) as response:
+        assert response.status == 200
+
+
+def sample_objects() -> list[dict]:
+    docs = [d for p in sorted(SAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())]
+    return [d for d in docs if d]
+
+
+def ready_names(node: Node) -> set[str]:
+    items = node.json("get", "aevm", "-n", SAMPLES_NS)["items"]
+    return {
+        i["metadata"]["name"]
+        for i in items
+        if any(
+            c["type"] == "Ready" and c["status"] == "True" for c in i.get("status", {}).get("conditions", [])
+        )
+    }
+
+
+def map_certificates(node: Node, control, names: set[str]) -> None:
+    """Give each SMB over QUIC guest a certificate for its serverName as soon as its VM exists (as an
+    administrator would, and as `make demo` does). Soon matters: the operator's first in-guest look
+    happens once the VM is provisioned, and a mapping made after it is only seen at its next look
+    (rate-limited to AEO_IN_GUEST_MIN_INTERVAL)."""
+    from azure_edition_operator.azure.specs import Owner, vm_name_for
+
+    docs = {d["metadata"]["name"]: d for d in sample_objects() if d["metadata"]["name"] in names}
+    uids = {
+        i["metadata"]["name"]: i["metadata"]["uid"]
+        for i in node.json("get", "aevm", "-n", SAMPLES_NS)["items"]
+    }
+    vms = {vm_name_for(Owner(SAMPLES_NS, name, uids[name])): doc for name, doc in docs.items()}
+    deadline = time.monotonic() + 120
+    while vms and time.monotonic() < deadline:
+        for vm in {v["name"] for v in control.vms()} & set(vms):
+            doc = vms.pop(vm)
+            server = doc["spec"]["smbOverQuic"]["serverName"]
+            spec = {"commonName": server, "dnsNames": [server], "validDays": 211}
+            control.set_certificate(doc["spec"]["azure"]["resourceGroup"], vm, server, spec)
+        time.sleep(0.1)
+    assert not vms, f"VMs never appeared in the simulator: {sorted(vms)}"
+
+
+def test_the_samples_reach_ready(node: Node, control):
+    node.kubectl(
+        "apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SAMPLES_NS}\n"
+    )
+    node.kubectl("apply", "-n", SAMPLES_NS, "-f", str(SAMPLES))  # one call: the files, not invalid/
+    names = {d["metadata"]["name"] for d in sample_objects() if d["kind"] == "AzureEditionVM"}
+    pending = {
+        d["metadata"]["name"]
+        for d in sample_objects()
+        if d["kind"] == "AzureEditionVM" and "SMBOverQUIC" in d["spec"].get("capabilities", [])
+    }
+
+    map_certificates(node, control, pending)
+    try:
+        wait_until("the samples Ready", lambda: ready_names(node) >= names, interval=2)
+    except AssertionError:
+        print(node.kubectl("get", "aevm", "-n", SAMPLES_NS, "-o", "wide").stdout)
+        print(node.kubectl("-n", NAMESPACE, "logs", "deployment/azure-edition-operator", "--tail=40").stdout)
+        raise
+
+
+def test_deleting_the_operator_pod_mid_create_yields_one_vm_per_object(node: Node, control):
+    from azure_edition_operator.azure.specs import Owner, vm_name_for
+
+    template = next(
+        d for d in sample_objects() if d["kind"] == "AzureEditionVM" and d["metadata"]["name"] == "hotpatch"
+    )
+    names = [f"restart-{i}" for i in range(3)]
+    objects = []
+    for name in names:
+        obj = copy.deepcopy(template)
+        obj["metadata"] = {"name": name, "namespace": SAMPLES_NS}
+        objects.append(obj)
+    control.set_provisioning_seconds(8)  # long enough to kill the operator while the LROs run
+    try:
+        node.kubectl("apply", "-f", "-", input="\n---\n".join(yaml.safe_dump(o) for o in objects))
+        uids = {n: node.json("get", "aevm", n, "-n", SAMPLES_NS)["metadata"]["uid"] for n in names}
+        expected = {vm_name_for(Owner(SAMPLES_NS, n, uid)) for n, uid in uids.items()}
+        wait_until("a VM create in flight", lambda: expected & {v["name"] for v in control.vms()}, 60, 0.2)
+        old = node.operator_pod()["metadata"]["name"]
+        node.kubectl("-n", NAMESPACE, "delete", "pod", old, "--wait=false")
+        wait_until("a new operator pod", lambda: node.operator_pod()["metadata"]["name"] != old, 120)
+        wait_until("the restarted objects Ready", lambda: ready_names(node) >= set(names), interval=2)
+    finally:
+        control.set_provisioning_seconds(2)
+    vms = [v["name"] for v in control.vms()]
+    for vm in expected:
+        assert vms.count(vm) == 1, (vm, vms)
+    owned = {vm_name_for(Owner(SAMPLES_NS, i["metadata"]["name"], i["metadata"]["uid"]))
+             for i in node.json("get", "aevm", "-n", SAMPLES_NS)["items"]}  # fmt: skip
+    assert sorted(vms) == sorted(owned), "exactly one VM per object, and no other"
+
+
+def statuses(node: Node) -> dict[str, dict]:
+    return {
+        i["metadata"]["name"]: i.get("status", {})
+        for i in node.json("get", "aevm", "-n", SAMPLES_NS)["items"]
+    }
+
+
+def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Node, control):
+    """Status after a rollout equals status before it; and ideally the rollout writes no status at all.
+
+    Found by this test: on resume the new operator reconciles without the VM's instance view and
+    drops status.powerState until the next periodic check restores it (two needless writes). That
+    part is reported as an expected failure (xfail, with the diff) until the operator keeps it.
+    """
+    assert podman_image_id(ROLLOUT_IMAGE) != podman_image_id(OPERATOR_IMAGE), "the rollout image must differ"
+    before = statuses(node)
+    old = node.operator_pod()["metadata"]["name"]
+    node.kubectl(
+        "-n", NAMESPACE, "set", "image", "deployment/azure-edition-operator", f"operator={ROLLOUT_IMAGE}"
+    )
+    node.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/azure-edition-operator", "--timeout=180s",
+                 timeout=200)  # fmt: skip
+    pod = node.operator_pod()
+    assert pod["metadata"]["name"] != old
+    assert pod["status"]["containerStatuses"][0]["imageID"].endswith(podman_image_id(ROLLOUT_IMAGE))
+    # Watch status while the new operator resumes every object and runs its periodic checks.
+    transient = {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = statuses(node)
+        transient.update({n: now[n] for n in before if now.get(n) != before[n] and n not in transient})
+        time.sleep(1)
+    settled = wait_until(
+        "status back to what it was before the rollout", lambda: statuses(node) == before, 150, 3
+    )
+    assert settled
+    if transient:
+        changed = {
+            n: sorted(
+                set(before[n]) ^ set(transient[n])
+                | {k for k in before[n] if before[n].get(k) != transient[n].get(k)}
+            )
+            for n in transient
+        }
+        pytest.xfail(f"status changed during the rollout, then came back (fields: {changed})")
+
+
+def test_kubectl_logs_are_structured(node: Node, control):
+    lines = node.kubectl("-n", NAMESPACE, "logs", node.operator_pod()["metadata"]["name"]).stdout.splitlines()
+    assert lines, "the operator logged nothing"
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all(isinstance(r, dict) for r in records)
+    keys = set().union(*records)
+    assert {"level", "message"} <= keys or {"levelname", "message"} <= keys, keys
+
+
+def prom_query(base: str, query: str) -> list[dict]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())["data"]["result"]
+
+
+def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namespace(node: Node, control):
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "Debian's prometheus package is missing: `make node-tools` installs it"
+    service_monitor = yaml.safe_load((REPO / "deploy" / "monitoring" / "servicemonitor.yaml").read_text())
+    rules = REPO / "deploy" / "monitoring" / "rules" / "azure-edition-operator.rules.yaml"
+    from azure_edition_envtest.controlplane import free_ports
+
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="aeo-prom-") as tmp:
+        config = Path(tmp) / "prometheus.yml"
+        job = scrape_config(service_monitor, node.operator_pod(), address=OPERATOR_METRICS)
+        config.write_text(prometheus_config(job, rules))
+        log = open(Path(tmp) / "prometheus.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            ready = wait_until(
+                "azureedition_ready scraped",
+                lambda: proc.poll() is None and _safe(lambda: prom_query(base, "azureedition_ready")),
+                90,
+            )
+            # The series keep the AzureEditionVM's own namespace (honorLabels), never exported_namespace.
+            assert {s["metric"]["namespace"] for s in ready} == {SAMPLES_NS}, ready
+            assert not any("exported_namespace" in s["metric"] for s in ready), ready
+            # The shipped rules evaluate against live series: all healthy, and their `by (namespace,
+            # name)` grouping names the VMs' namespace.
+            groups = wait_until("rules evaluated", lambda: _safe(lambda: _rules(base)), 60)
+            bad = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
+            assert not bad, bad
+            grouped = prom_query(base, "min by (namespace, name) (azureedition_ready)")
+            assert {s["metric"]["namespace"] for s in grouped} == {SAMPLES_NS}
+            names = {s["metric"]["name"] for s in grouped}
+            assert {"hotpatch", "restart-0"} <= names, names
+            # absent(azureedition_build_info) goes pending before the first scrape, then resolves.
+            wait_until(
+                "AzureEditionOperatorAbsent resolved",
+                lambda: not _alerts(base, "AzureEditionOperatorAbsent"),
+                30,
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+def _rules(base: str) -> list[dict] | None:
+    with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
+        groups = json.loads(response.read())["data"]["groups"]
+    evaluated = groups and all(g.get("lastEvaluation", "").startswith("20") for g in groups)
+    return groups if evaluated else None
+
+
+def _alerts(base: str, name: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as response:
+        return [a for a in json.loads(response.read())["data"]["alerts"] if a["labels"]["alertname"] == name]
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except OSError:
+        return None
