@@ -326,7 +326,7 @@ async def keep_checking(
             if isinstance(mapped, AzureRetryableError):
                 delay = max(mapped.retry_after or 0.0, 5.0)
             logger.warning("check deferred (%s): %s", mapped.code, mapped.message)
-        except Exception as err:  # a check must never kill the daemon; the next round tries again
+        except Exception:  # a check must never kill the daemon; the next round tries again
             metrics.RECONCILE_ERRORS.labels(reason="Other").inc()
             logger.exception("check failed; retrying next round")
 
