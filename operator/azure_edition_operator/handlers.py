@@ -322,12 +322,12 @@ async def keep_checking(
             logger.warning("check skipped (%s): %s", err.code, err.message)
         except CoreAzureError as err:
             mapped = azure_errors.from_exception(err)
-            metrics.RECONCILE_ERRORS.labels(reason=mapped.code).inc()
+            metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(mapped.reason)).inc()
             if isinstance(mapped, AzureRetryableError):
                 delay = max(mapped.retry_after or 0.0, 5.0)
             logger.warning("check deferred (%s): %s", mapped.code, mapped.message)
-        except Exception as err:  # a check must never kill the daemon; the next round tries again
-            metrics.RECONCILE_ERRORS.labels(reason=type(err).__name__).inc()
+        except Exception:  # a check must never kill the daemon; the next round tries again
+            metrics.RECONCILE_ERRORS.labels(reason="Other").inc()
             logger.exception("check failed; retrying next round")
 
 
