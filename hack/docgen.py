@@ -39,6 +39,9 @@ PACKAGE = REPO / "operator" / "azure_edition_operator"
 
 CRD_SOURCE = REPO / "crds" / "azureeditionvms.azureedition.io.yaml"
 CRD_COPY = REPO / "deploy" / "crd" / "azureeditionvms.azureedition.io.yaml"
+POLICY_CRD_SOURCE = REPO / "crds" / "tenantpolicies.azureedition.io.yaml"
+POLICY_CRD_COPY = REPO / "deploy" / "crd" / "tenantpolicies.azureedition.io.yaml"
+ADMISSION = REPO / "deploy" / "admission" / "policies.yaml"
 REFERENCE = REPO / "docs" / "reference.md"
 HEALTH_LUA = REPO / "deploy" / "argocd" / "azureedition.io" / "AzureEditionVM" / "health.lua"
 ARGOCD_CM_PATCH = REPO / "deploy" / "argocd" / "argocd-cm-patch.yaml"
@@ -629,9 +632,17 @@ def render_crd_copy() -> str:
     return CRD_SOURCE.read_text()
 
 
+def render_admission() -> str:
+    from azure_edition_operator.api import admission
+
+    return admission.render()
+
+
 GENERATORS: dict[Path, Callable[[], str]] = {
     REFERENCE: render_reference,
     CRD_COPY: render_crd_copy,
+    POLICY_CRD_COPY: POLICY_CRD_SOURCE.read_text,
+    ADMISSION: render_admission,
     ARGOCD_CM_PATCH: render_argocd_cm_patch,
     PROMETHEUS_RULE: render_prometheus_rule,
 }

@@ -97,6 +97,18 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         default=float(_env("AEO_IN_GUEST_MIN_INTERVAL", "600")),
         help="least seconds between in-guest checks when the probe fails. Env AEO_IN_GUEST_MIN_INTERVAL",
     )
+    p.add_argument(
+        "--single-tenant",
+        action="store_true",
+        default=_env("AEO_SINGLE_TENANT", "") == "true",
+        help="let namespaces no TenantPolicy selects use the operator's own identity anywhere (off by "
+        "default). Env AEO_SINGLE_TENANT=true",
+    )
+    p.add_argument(
+        "--credentials-namespace",
+        default=_env("AEO_CREDENTIALS_NAMESPACE", _env("POD_NAMESPACE", "azure-edition-system")),
+        help="namespace of tenant credential Secrets (the operator's own). Env AEO_CREDENTIALS_NAMESPACE",
+    )
     args = p.parse_args(argv)
     namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
     return OperatorConfig(
@@ -109,6 +121,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         priority=args.priority,
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
+        single_tenant=args.single_tenant,
+        credentials_namespace=args.credentials_namespace,
     )
 
 

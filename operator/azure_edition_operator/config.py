@@ -20,3 +20,9 @@ class OperatorConfig:
     # routinely this often, and when the probe fails at most this often.
     in_guest_interval_seconds: float = 6 * 3600.0
     in_guest_min_interval_seconds: float = 600.0
+    # Tenancy (issue 14): without a TenantPolicy selecting it, a namespace may target nothing, unless
+    # this explicit single-tenant mode is on (the operator's own identity, anywhere it reaches). The
+    # default install leaves it off; the envtest stack (e2e, demo, bench) turns it on.
+    single_tenant: bool = False
+    # Where tenant credential Secrets (TenantPolicy spec.credential.clientSecret) live: the operator's own.
+    credentials_namespace: str = "azure-edition-system"

@@ -29,6 +29,10 @@ from .images import (
 )
 from .kube import AdminCredentials, CredentialsUnavailable
 from .status import Observation, condition
+from .tenancy import REASON as NOT_PERMITTED
+from .tenancy import NotPermitted
+
+NOT_PERMITTED_RETRY = 60.0  # seconds: until a cluster administrator changes a TenantPolicy
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ async def reconcile_pass(
     image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", image.reason)
     try:
         vm = await ensure_vm(spec, image, load_credentials)
+    except NotPermitted as err:  # tenancy (issue 14): no Azure call was made; a policy change may allow it
+        failed = condition(ConditionType.VM_PROVISIONED, False, NOT_PERMITTED, str(err))
+        obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
+        return Outcome(obs, retry_after=NOT_PERMITTED_RETRY, event=("Warning", NOT_PERMITTED, str(err)))
     except CredentialsUnavailable as err:
         failed = condition(ConditionType.VM_PROVISIONED, False, "AdminCredentialsMissing", str(err))
         obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
