@@ -126,6 +126,9 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     )
 
 
+BODY_LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes.client.rest", "msal", "urllib3.connectionpool")
+
+
 def configure_logging(config: OperatorConfig) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if config.log_format == "json":
@@ -137,6 +140,10 @@ def configure_logging(config: OperatorConfig) -> None:
     root.setLevel(config.log_level)
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Secrets never leave (issue 14): the Kubernetes clients log whole response bodies — Secrets
+    # included — at DEBUG, and MSAL/azure-identity log token requests; never below INFO, at any level.
+    for body_logger in BODY_LOGGERS:
+        logging.getLogger(body_logger).setLevel(max(logging.INFO, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -127,7 +127,7 @@ def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = (
 
 
 # VMProvisioned reasons Ready repeats as they are: they name what the user must provide.
-PASS_THROUGH_REASONS = frozenset({"AdminCredentialsMissing"})
+PASS_THROUGH_REASONS = frozenset({"AdminCredentialsMissing", "AdminCredentialsInvalid", "NotPermitted"})
 
 # VMProvisioned reasons that need a user's change rather than time.
 FAILED_PROVISIONING_REASONS = frozenset(

@@ -13,12 +13,19 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .adminsecret import AdminSecretProblem, admin_values
 from .api.v1alpha1 import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from .azure.specs import AdminCredentials
 
 
 class CredentialsUnavailable(Exception):
     """The referenced Secret or one of its keys is missing; the message says which."""
+
+
+class CredentialsInvalid(CredentialsUnavailable):
+    """The Secret's values break Azure's rules; the message names the key and the rule, never the value."""
+
+    reason = "AdminCredentialsInvalid"
 
 
 class Conflict(Exception):
@@ -67,8 +74,11 @@ class Kube:
                 f"Secret {namespace}/{secret_name} has no {' or '.join(repr(k) for k in missing)} key; "
                 "add it (the VM's local administrator)"
             )
-        decode = lambda k: base64.b64decode(data[k]).decode()  # noqa: E731
-        return AdminCredentials(decode("username"), decode("password"))
+        try:
+            username, password = admin_values(data)
+        except AdminSecretProblem as err:
+            raise CredentialsInvalid(f"Secret {namespace}/{secret_name}: {err}") from None
+        return AdminCredentials(username, password)
 
     async def tenancy_inputs(self, namespace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""

@@ -132,11 +132,10 @@ async def reconcile_pass(
         obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
         return Outcome(obs, retry_after=NOT_PERMITTED_RETRY, event=("Warning", NOT_PERMITTED, str(err)))
     except CredentialsUnavailable as err:
-        failed = condition(ConditionType.VM_PROVISIONED, False, "AdminCredentialsMissing", str(err))
+        reason = getattr(err, "reason", "AdminCredentialsMissing")  # AdminCredentialsInvalid names the rule
+        failed = condition(ConditionType.VM_PROVISIONED, False, reason, str(err))
         obs = Observation(generation, caps, image=image, image_condition=image_ok, vm_condition=failed)
-        return Outcome(
-            obs, retry_after=missing_secret_retry, event=("Warning", "AdminCredentialsMissing", str(err))
-        )
+        return Outcome(obs, retry_after=missing_secret_retry, event=("Warning", reason, str(err)))
     except AzureRetryableError as err:
         reason = "Throttled" if err.reason == "Throttled" else "Creating"
         message = f"Azure asked us to retry ({err.code}): {err.message}"
