@@ -108,6 +108,16 @@ REASONS: dict[str, dict[str, Reason]] = {
             "Repeated from `VMProvisioned`: the admin Secret is missing or incomplete.",
             "See `VMProvisioned` / `AdminCredentialsMissing`.",
         ),
+        "AdminCredentialsInvalid": Reason(
+            "False",
+            "Repeated from `VMProvisioned`: the admin Secret's values break Azure's rules.",
+            "See `VMProvisioned` / `AdminCredentialsInvalid`.",
+        ),
+        "NotPermitted": Reason(
+            "False",
+            "Repeated from `VMProvisioned`: no TenantPolicy allows this namespace that target.",
+            "See `VMProvisioned` / `NotPermitted`.",
+        ),
     },
     "ImageResolved": {
         "ImageResolved": Reason(
@@ -186,6 +196,21 @@ REASONS: dict[str, dict[str, Reason]] = {
             "`deploy/components/namespaced-secrets`, also bind the secret-reader role in that namespace. "
             "The operator retries every few seconds.",
         ),
+        "AdminCredentialsInvalid": Reason(
+            "False",
+            "The admin Secret's `username` or `password` is not UTF-8 text or breaks Azure's rules "
+            "(password 12-123 characters with 3 of 4 character classes, not a well-known value; username "
+            "at most 20 characters, not reserved). The message names the rule, never the value.",
+            "Fix the Secret; the operator retries every few seconds.",
+        ),
+        "NotPermitted": Reason(
+            "False",
+            "No TenantPolicy selects the namespace, or one that does not allow its subscription, resource "
+            "group or subnet, or two name different credentials (the message names the policy and rule). "
+            "No Azure call was made.",
+            "Ask a cluster administrator to change the TenantPolicy (docs/security.md), or target what it "
+            "allows. The operator looks again every minute.",
+        ),
         "InvalidSpec": Reason(
             "False",
             "The operator could not read the spec (an object stored before the CRD's current validation).",
@@ -234,6 +259,13 @@ REASONS: dict[str, dict[str, Reason]] = {
             "False",
             "The certificate has expired: SMB over QUIC clients refuse to connect.",
             "Renew it now and update the certificate mapping.",
+        ),
+        "CertificateUntrusted": Reason(
+            "False",
+            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
+            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
+            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
+            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
         ),
         "CertificateInvalid": Reason(
             "False",

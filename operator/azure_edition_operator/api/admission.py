@@ -28,11 +28,15 @@ from . import v1alpha1 as api
 TENANCY = f"{api.GROUP}-tenancy"
 INPUT = f"{api.GROUP}-input"
 
+# Written with the API server's defaults (scope, matchPolicy, selectors), so a re-apply is "unchanged".
 _MATCH = {
+    "matchPolicy": "Equivalent",
+    "namespaceSelector": {},
+    "objectSelector": {},
     "resourceRules": [{
         "apiGroups": [api.GROUP], "apiVersions": [api.VERSION],
-        "operations": ["CREATE", "UPDATE"], "resources": [api.PLURAL],
-    }]
+        "operations": ["CREATE", "UPDATE"], "resources": [api.PLURAL], "scope": "*",
+    }],
 }  # fmt: skip
 
 _NOT_DELETING = {"name": "not-being-deleted", "expression": "!has(object.metadata.deletionTimestamp)"}

@@ -464,6 +464,7 @@ class CertificateState(enum.StrEnum):
     INVALID = "Invalid"
     UNREACHABLE = "Unreachable"
     DISABLED = "Disabled"
+    UNTRUSTED = "Untrusted"
 
 
 class CertificateSource(enum.StrEnum):
@@ -476,7 +477,7 @@ class SmbOverQuicStatus(ApiModel):
 
     server_name: str | None = Field(None, description="Name probed (SNI).")
     state: CertificateState | None = Field(
-        None, description="Valid, ExpiringSoon, Expired, Invalid, Unreachable, Disabled."
+        None, description="Valid, ExpiringSoon, Expired, Invalid, Untrusted, Unreachable, Disabled."
     )
     not_after: datetime | None = Field(None, description="Certificate expiry.")
     days_remaining: int | None = Field(None, description="Whole days until notAfter (negative once expired).")
