@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ POLICY_CRD = REPO / "crds" / "tenantpolicies.azureedition.io.yaml"
 ADMISSION = REPO / "deploy" / "admission" / "policies.yaml"
 SUB_B = "bbbbbbbb-0000-4000-8000-00000000000b"
 LOCATION = "westeurope"
+PASSWORD = f"Tenancy-{uuid.uuid4().hex[:12]}-Pw!"  # unique, so a leak anywhere is found by grep
 
 
 def _finalize(kubectl, namespace: str, runs_controllers: bool) -> None:
@@ -81,6 +83,7 @@ def world(simulator, cluster, crd, kubectl) -> Iterator[dict]:
         kubectl("create", "namespace", ns)
     for who in ("a", "b"):
         secret = f"secret-{uuid.uuid4().hex}"
+        t[f"client_secret_{who}"] = secret
         control.add_principal(
             clientId=t[f"principal_{who}"], clientSecret=secret, displayName=f"tenant-{who}"
         )
@@ -124,7 +127,11 @@ def world(simulator, cluster, crd, kubectl) -> Iterator[dict]:
 def operator(world, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     env = operator_env(
-        kubeconfig, simulator[1], AEO_SINGLE_TENANT="false", AEO_CREDENTIALS_NAMESPACE=world["ops"]
+        kubeconfig,
+        simulator[1],
+        AEO_SINGLE_TENANT="false",
+        AEO_CREDENTIALS_NAMESPACE=world["ops"],
+        AEO_LOG_LEVEL="DEBUG",
     )
     proc = start_operator(log, env, "--namespace", world["ns_a"], "--namespace", world["ns_b"])
     yield proc
@@ -135,7 +142,7 @@ def operator(world, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process
 def vm(name: str, sub: str, rg: str, subnet: str) -> list[dict]:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-admin"},
               "data": {"username": base64.b64encode(b"azureadmin").decode(),
-                       "password": base64.b64encode(b"Demo-Only-Passw0rd!").decode()}}  # fmt: skip
+                       "password": base64.b64encode(PASSWORD.encode()).decode()}}  # fmt: skip
     obj = {"apiVersion": "azureedition.io/v1alpha1", "kind": "AzureEditionVM", "metadata": {"name": name},
            "spec": {"capabilities": [], "adminCredentialsSecretRef": {"name": f"{name}-admin"}, "checkInterval": "1m",
                     "azure": {"subscriptionId": sub, "resourceGroup": rg, "location": LOCATION, "subnetId": subnet}}}  # fmt: skip
@@ -188,7 +195,7 @@ def test_tenant_a_cannot_target_b_at_admission(world, kubectl):
             message
         )
     # B is refused A's targets the same way (the policies are symmetric, not an accident of order).
-    message = refused_by_admission(kubectl, world["ns_b"], vm("y", sub_a, "rg-a", world["subnet_a"]))
+    message = refused_by_admission(kubectl, world["ns_b"], vm("y-vm", sub_a, "rg-a", world["subnet_a"]))
     assert f"TenantPolicy {world['policy_b']}" in message
 
 
@@ -228,3 +235,32 @@ def test_each_tenant_uses_only_its_own_credential(world, kubectl, operator):
     assert by_sub.get(world["sub_a"].lower()) == {world["principal_a"]}, by_sub
     assert by_sub.get(SUB_B.lower()) == {world["principal_b"]}, by_sub
     assert world["operator_principal"] not in {r["clientId"] for r in arm}
+
+
+def test_no_secret_leaves_at_debug(world, kubectl, operator):
+    """A lifecycle at DEBUG (create, Ready-path, an invalid password, delete), then grep everything the
+    operator emits: its log, Events, status, metrics. Neither admin passwords nor tenant client secrets
+    (nor their base64) may appear."""
+    a = world["ns_a"]
+    weak = vm("weak", world["sub_a"], "rg-a", world["subnet_a"])
+    weak[0]["data"]["password"] = base64.b64encode(b"\xff\xfe-not-utf8-" + PASSWORD.encode()).decode()
+    apply(kubectl, a, weak)
+    found = wait_condition(kubectl, a, "weak", "VMProvisioned")
+    assert (found["status"], found["reason"]) == ("False", "AdminCredentialsInvalid"), found
+    assert "not UTF-8" in found["message"]
+    kubectl("delete", "aevm", "vm-a", "-n", a, "--timeout=60s", timeout=90)
+    secrets = [PASSWORD, world["client_secret_a"], world["client_secret_b"]]
+    needles = secrets + [base64.b64encode(s.encode()).decode() for s in secrets]
+    with urllib.request.urlopen(f"http://{operator.extra['metrics']}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    emitted = {
+        "operator log": operator.log.read_text(errors="replace"),
+        "events": kubectl("get", "events", "-A", "-o", "json").stdout,
+        "status": kubectl("get", "aevm", "-A", "-o", "json").stdout,
+        "metrics": metrics,
+    }
+    assert "DEBUG" in emitted["operator log"]  # the level really was DEBUG
+    assert "client-secret:tenant-a" in metrics  # the credential is named, not its secret
+    for where, text in emitted.items():
+        for needle in needles:
+            assert needle not in text, f"a secret leaked into the {where}"
