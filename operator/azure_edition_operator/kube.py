@@ -84,7 +84,12 @@ class Kube:
         """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""
         now = time.monotonic()
         if now - self._policies[0] > self.TENANCY_TTL:
-            listed = await self.custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
+            try:
+                listed = await self.custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                listed = {}  # the TenantPolicy CRD is not installed: no policy exists
             self._policies = (now, list(listed.get("items") or []))
         cached = self._labels.get(namespace)
         if cached is None or now - cached[0] > self.TENANCY_TTL:
