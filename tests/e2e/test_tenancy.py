@@ -264,3 +264,33 @@ def test_no_secret_leaves_at_debug(world, kubectl, operator):
     for where, text in emitted.items():
         for needle in needles:
             assert needle not in text, f"a secret leaked into the {where}"
+
+
+def test_input_kube_apiserver_refuses(world, kubectl):
+    """The CRD's input rules and the input VAP, as kube-apiserver evaluates them (not only cel-python)."""
+    a, sub_a = world["ns_a"], world["sub_a"]
+
+    def with_spec(name: str, **azure: object) -> list[dict]:
+        docs = vm(name, sub_a, "rg-a", world["subnet_a"])
+        docs[1]["spec"]["azure"].update(azure)
+        return docs
+
+    long_name = "n" * (256 - len(a))  # namespace/name is 257 characters
+    long_vm = vm(long_name, sub_a, "rg-a", world["subnet_a"])[1]
+    long_vm["spec"]["adminCredentialsSecretRef"] = {"name": "admin"}
+    annotated = with_spec("annotated")
+    annotated[1]["metadata"]["annotations"] = {"azureedition.io/assess-patches": "not a token"}
+    cases = {
+        "tag names must not contain": with_spec("bad-tag", tags={"a/b": "v"}),
+        "at most 47": with_spec("many-tags", tags={f"k{i}": "v" for i in range(48)}),
+        "a NIC cannot join a subnet of another subscription": with_spec(
+            "other-sub-subnet", subnetId=world["subnet_b"]
+        ),
+        "use a shorter name": [long_vm],
+        "azureedition.io/assess-patches must be": annotated,
+    }
+    for fragment, docs in cases.items():
+        result = kubectl(
+            "apply", "--dry-run=server", "-n", a, "-f", "-", input=yaml.safe_dump_all(docs), check=False
+        )
+        assert result.returncode != 0 and fragment in result.stderr, (fragment, result.stderr)
