@@ -41,6 +41,7 @@ fmt: venv ## ruff format + autofix
 .PHONY: crds
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m azure_edition_operator.api.crdgen --out crds/azureeditionvms.azureedition.io.yaml
+	$(PY) -m azure_edition_operator.api.crdgen --kind TenantPolicy --out crds/tenantpolicies.azureedition.io.yaml
 
 .PHONY: unit
 unit: venv ## Unit tests only (no control plane)

@@ -42,6 +42,9 @@ PACKAGE = REPO / "operator" / "azure_edition_operator"
 
 CRD_SOURCE = REPO / "crds" / "azureeditionvms.azureedition.io.yaml"
 CRD_COPY = REPO / "deploy" / "crd" / "azureeditionvms.azureedition.io.yaml"
+POLICY_CRD_SOURCE = REPO / "crds" / "tenantpolicies.azureedition.io.yaml"
+POLICY_CRD_COPY = REPO / "deploy" / "crd" / "tenantpolicies.azureedition.io.yaml"
+ADMISSION = REPO / "deploy" / "admission" / "policies.yaml"
 REFERENCE = REPO / "docs" / "reference.md"
 HEALTH_LUA = REPO / "deploy" / "argocd" / "azureedition.io" / "AzureEditionVM" / "health.lua"
 ARGOCD_CM_PATCH = REPO / "deploy" / "argocd" / "argocd-cm-patch.yaml"
@@ -108,9 +111,14 @@ REASONS: dict[str, dict[str, Reason]] = {
             "Repeated from `VMProvisioned`: the admin Secret is missing or incomplete.",
             "See `VMProvisioned` / `AdminCredentialsMissing`.",
         ),
+        "AdminCredentialsInvalid": Reason(
+            "False",
+            "Repeated from `VMProvisioned`: the admin Secret's values break Azure's rules.",
+            "See `VMProvisioned` / `AdminCredentialsInvalid`.",
+        ),
         "NotPermitted": Reason(
             "False",
-            "Repeated from `VMProvisioned`: the namespace may not target that subscription, resource group or subnet.",
+            "Repeated from `VMProvisioned`: no TenantPolicy allows this namespace that target.",
             "See `VMProvisioned` / `NotPermitted`.",
         ),
     },
@@ -175,6 +183,13 @@ REASONS: dict[str, dict[str, Reason]] = {
             "False",
             "The certificate has expired: SMB over QUIC clients refuse to connect.",
             "Renew it now and update the certificate mapping.",
+        ),
+        "CertificateUntrusted": Reason(
+            "False",
+            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
+            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
+            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
+            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
         ),
         "CertificateInvalid": Reason(
             "False",
@@ -617,9 +632,17 @@ def render_troubleshooting() -> str:
     return head + "\n".join(lines) + tail
 
 
+def render_admission() -> str:
+    from azure_edition_operator.api import admission
+
+    return admission.render()
+
+
 GENERATORS: dict[Path, Callable[[], str]] = {
     REFERENCE: render_reference,
     CRD_COPY: render_crd_copy,
+    POLICY_CRD_COPY: POLICY_CRD_SOURCE.read_text,
+    ADMISSION: render_admission,
     ARGOCD_CM_PATCH: render_argocd_cm_patch,
     PROMETHEUS_RULE: render_prometheus_rule,
     TROUBLESHOOTING: render_troubleshooting,

@@ -103,6 +103,11 @@ def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides
         "KUBECONFIG": str(kubeconfig),
         "AZURE_CREDENTIAL_MODE": "client-secret",
         "AZURE_CA_BUNDLE": simulator_env.get("ARMSIM_CA_CERT", ""),
+        # Tenancy (issue 14): e2e, demo and bench run one tenant with the simulator's one principal;
+        # tests/e2e/test_tenancy.py turns this off and uses TenantPolicies.
+        "AEO_SINGLE_TENANT": "true",
+        # SMB over QUIC trust (issue 14): the simulator's guest certificates come from its own CA.
+        "AEO_SMB_TRUST_BUNDLE": simulator_env.get("ARMSIM_GUEST_CA_CERT", ""),
         "AEO_HEALTH_ADDRESS": f"127.0.0.1:{free_port()}",
         "AEO_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     })  # fmt: skip

@@ -104,6 +104,18 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         help="seconds between full resyncs of every object with Azure (GETs only; writes on drift). "
         "Env AEO_RESYNC_INTERVAL",
     )
+    p.add_argument(
+        "--single-tenant",
+        action="store_true",
+        default=_env("AEO_SINGLE_TENANT", "") == "true",
+        help="let namespaces no TenantPolicy selects use the operator's own identity anywhere (off by "
+        "default). Env AEO_SINGLE_TENANT=true",
+    )
+    p.add_argument(
+        "--credentials-namespace",
+        default=_env("AEO_CREDENTIALS_NAMESPACE", _env("POD_NAMESPACE", "azure-edition-system")),
+        help="namespace of tenant credential Secrets (the operator's own). Env AEO_CREDENTIALS_NAMESPACE",
+    )
     args = p.parse_args(argv)
     namespaces = args.namespace or [n for n in _env("AEO_NAMESPACES", "").split(",") if n]
     return OperatorConfig(
@@ -117,6 +129,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
         resync_interval_seconds=args.resync_interval,
+        single_tenant=args.single_tenant,
+        credentials_namespace=args.credentials_namespace,
     )
 
 
@@ -131,6 +145,9 @@ def _progress_is_not_an_error(record: logging.LogRecord) -> bool:
     return True
 
 
+BODY_LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes.client.rest", "msal", "urllib3.connectionpool")
+
+
 def configure_logging(config: OperatorConfig) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if config.log_format == "json":
@@ -143,6 +160,10 @@ def configure_logging(config: OperatorConfig) -> None:
     root.setLevel(config.log_level)
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Secrets never leave (issue 14): the Kubernetes clients log whole response bodies — Secrets
+    # included — at DEBUG, and MSAL/azure-identity log token requests; never below INFO, at any level.
+    for body_logger in BODY_LOGGERS:
+        logging.getLogger(body_logger).setLevel(max(logging.INFO, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

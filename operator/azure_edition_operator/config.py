@@ -22,3 +22,9 @@ class OperatorConfig:
     in_guest_min_interval_seconds: float = 600.0
     # A full resync with Azure (drift, out-of-band deletes): GETs only, writes only on difference.
     resync_interval_seconds: float = 3600.0
+    # Tenancy (issue 14): without a TenantPolicy selecting it, a namespace may target nothing, unless
+    # this explicit single-tenant mode is on (the operator's own identity, anywhere it reaches). The
+    # default install leaves it off; the envtest stack (e2e, demo, bench) turns it on.
+    single_tenant: bool = False
+    # Where tenant credential Secrets (TenantPolicy spec.credential.clientSecret) live: the operator's own.
+    credentials_namespace: str = "azure-edition-system"

@@ -19,7 +19,15 @@ from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 from . import conditions as cond
 from . import metrics, reconciler
 from . import reasons as vocab
-from .api.v1alpha1 import FINALIZER, GROUP, PLURAL, VERSION, AzureEditionVMSpec, parse_duration
+from .api.v1alpha1 import (
+    FINALIZER,
+    GROUP,
+    PLURAL,
+    VERSION,
+    AzureEditionVMSpec,
+    annotation_token_problem,
+    parse_duration,
+)
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import reconcile as azure_reconcile
@@ -29,10 +37,12 @@ from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
+from .credentials import CredentialClients, permitted_clients
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .reconciler import CredentialsLoader, reconcile_pass
 from .status import Observation, compute_status, conditions_of, status_patch
+from .tenancy import NotPermitted
 
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -64,16 +74,26 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.clusterwide = not CONFIG.namespaces
     memo.kube = await Kube.connect()
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
-    memo.azure = azure_clients.AzureClients.from_settings(
-        AzureSettings.from_env(), metrics.record_azure_request
+    settings_ = AzureSettings.from_env()
+    memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
+    memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
+        settings_,
+        memo.azure,
+        lambda name: memo.kube.operator_secret(CONFIG.credentials_namespace, name),
+        metrics.record_azure_request,
     )
     metrics.serve(CONFIG.metrics_address)
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
-    await memo.azure.close()
+    await memo.tenancy.close()  # closes memo.azure too
     await memo.kube.close()
+
+
+async def _azure_for(memo: kopf.Memo, namespace: str, vm_spec: AzureEditionVMSpec) -> Any:
+    """Tenancy (issue 14): the only way to Azure clients; ``NotPermitted`` before any Azure call."""
+    return await permitted_clients(memo.kube, memo.tenancy, namespace, vm_spec, CONFIG.single_tenant)
 
 
 def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
@@ -129,8 +149,9 @@ async def _reconcile(
         vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
     ) -> azure_reconcile.ObservedVM:
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
+        azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         observed = await azure_reconcile.ensure_vm(
-            memo.azure, identity, vm_spec, image, creds, state=state, events=azure_events
+            azure, identity, vm_spec, image, creds, state=state, events=azure_events
         )
         for action in observed.actions:
             logger.info("azure: %s", action)
@@ -244,7 +265,14 @@ async def delete(
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     state = _load_state(meta)
     try:
-        report = await azure_reconcile.delete_vm(memo.azure, identity, vm_spec.deletion_policy, state=state)
+        azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
+    except NotPermitted as err:  # tenancy: never touch what the namespace may not use; Azure is left as is
+        kopf.event(
+            body, type="Warning", reason=vocab.NOT_PERMITTED, message=f"Azure left alone: {err}"[:1000]
+        )
+        return
+    try:
+        report = await azure_reconcile.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
     except InProgress as progress:
         _save_state(meta, patch, state)
         raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
@@ -314,6 +342,8 @@ async def keep_checking(
             continue
         try:
             await _check_round(body, spec, meta, status, memo, memory)
+        except NotPermitted as err:  # tenancy: the policy changed after the VM was created
+            logger.warning("checks skipped: %s", err)
         except Conflict as err:
             logger.debug("check round raced with another write: %s", err)
             delay = min(delay, 5.0)
@@ -337,7 +367,8 @@ async def _check_round(
 ) -> None:  # fmt: skip
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
-    compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
+    azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
+    compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
     namespace, name = meta["namespace"], meta["name"]
     resource_version = meta["resourceVersion"]
 
@@ -407,11 +438,17 @@ async def assess_patches(
     token = str(new or "")
     if not token or (status.get("hotpatch") or {}).get("lastAssessToken") == token:
         return
+    if annotation_token_problem(token):  # input (issue 14): admission refuses it; never copied into status
+        raise kopf.PermanentError(annotation_token_problem(token))
     if not _checks_due(status, meta):
         raise kopf.TemporaryError("the VM is not provisioned yet; assessing once it is", delay=10)
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
-    compute = memo.azure.for_subscription(vm_spec.azure.subscription_id).compute
+    try:
+        azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
+    except NotPermitted as err:
+        raise kopf.PermanentError(str(err)) from err
+    compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
     try:
         vm = await compute.virtual_machines.get(identity.resource_group, identity.vm_name)
         if azure_specs.ownership(vm.tags, identity.owner) is not azure_specs.Ownership.OURS:

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .api.v1alpha1 import GROUP, PLURAL, VERSION
+from . import reasons as vocab
+from .adminsecret import AdminSecretProblem, admin_values
+from .api.v1alpha1 import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from .azure.specs import AdminCredentials
 
 
 class CredentialsUnavailable(Exception):
     """The referenced Secret or one of its keys is missing; the message says which."""
+
+    reason = vocab.ADMIN_CREDENTIALS_MISSING
+
+
+class CredentialsInvalid(CredentialsUnavailable):
+    """The Secret's values break Azure's rules; the message names the key and the rule, never the value."""
+
+    reason = vocab.ADMIN_CREDENTIALS_INVALID
 
 
 class Conflict(Exception):
@@ -28,10 +39,16 @@ class Conflict(Exception):
 class Kube:
     """An async Kubernetes API client configured the way kopf found the cluster."""
 
+    # TenantPolicies and namespace labels are read at most this often (seconds): every reconcile and
+    # check round consults them, and a policy change taking two seconds to apply is fine.
+    TENANCY_TTL = 2.0
+
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self._policies: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._labels: dict[str, tuple[float, dict[str, str]]] = {}
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -62,8 +79,45 @@ class Kube:
                 f"Secret {namespace}/{secret_name} has no {' or '.join(repr(k) for k in missing)} key; "
                 "add it (the VM's local administrator)"
             )
-        decode = lambda k: base64.b64decode(data[k]).decode()  # noqa: E731
-        return AdminCredentials(decode("username"), decode("password"))
+        try:
+            username, password = admin_values(data)
+        except AdminSecretProblem as err:
+            raise CredentialsInvalid(f"Secret {namespace}/{secret_name}: {err}") from None
+        return AdminCredentials(username, password)
+
+    async def tenancy_inputs(self, namespace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""
+        now = time.monotonic()
+        if now - self._policies[0] > self.TENANCY_TTL:
+            try:
+                listed = await self.custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                listed = {}  # the TenantPolicy CRD is not installed: no policy exists
+            self._policies = (now, list(listed.get("items") or []))
+        cached = self._labels.get(namespace)
+        if cached is None or now - cached[0] > self.TENANCY_TTL:
+            ns = await self.core.read_namespace(namespace)
+            cached = (now, dict(ns.metadata.labels or {}))
+            self._labels[namespace] = cached
+        return self._policies[1], cached[1]
+
+    async def operator_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret of the operator's own namespace, decoded; a missing one reads as empty."""
+        try:
+            secret = await self.core.read_namespaced_secret(name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return {}
+            raise
+        out = {}
+        for key, value in (secret.data or {}).items():
+            try:
+                out[key] = base64.b64decode(value).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue  # reported as a missing key, without echoing the bytes
+        return out
 
     async def patch_status(
         self, namespace: str, name: str, resource_version: str, patch: dict[str, Any]

@@ -180,6 +180,7 @@ VM_NOT_FOUND = "VMNotFound"
 NOT_PERMITTED = "NotPermitted"
 OWNERSHIP_CONFLICT = "OwnershipConflict"
 ADMIN_CREDENTIALS_MISSING = "AdminCredentialsMissing"
+ADMIN_CREDENTIALS_INVALID = "AdminCredentialsInvalid"
 INVALID_SPEC = "InvalidSpec"
 QUOTA_EXCEEDED = "QuotaExceeded"
 
@@ -198,8 +199,10 @@ _FIXED: tuple[Reason, ...] = (
            "Act on the message."),
     Reason(VM_NOT_FOUND, Kind.USER, "The VM was deleted outside the operator and `spec.azure.onMissing: Report` "
            "asks only to report it.", "Delete the AzureEditionVM, or set `onMissing: Recreate`."),
-    Reason(NOT_PERMITTED, Kind.USER, "The namespace may not target that subscription, resource group or subnet.",
-           "Ask the platform team to allow it, or change spec.azure."),
+    Reason(NOT_PERMITTED, Kind.USER, "No TenantPolicy selects the namespace, or one that does not allow its "
+           "subscription, resource group or subnet, or two name different credentials (the message names the "
+           "policy and rule). No Azure call was made.", "Ask a cluster administrator to change the "
+           "TenantPolicy (docs/security.md), or target what it allows. The operator looks again every minute."),
     Reason(OWNERSHIP_CONFLICT, Kind.USER, "An Azure resource with the name the operator would use exists but "
            "does not belong to this AzureEditionVM (its owner tag names another owner, or none).",
            "Rename the AzureEditionVM, or delete/adopt the stray Azure resource deliberately."),
@@ -207,6 +210,10 @@ _FIXED: tuple[Reason, ...] = (
            "not exist, lacks `username` or `password`, or the operator may not read it (RBAC).",
            "Create the Secret in the AzureEditionVM's namespace with both keys. The operator retries every "
            "few seconds."),
+    Reason(ADMIN_CREDENTIALS_INVALID, Kind.USER, "The admin Secret's `username` or `password` is not UTF-8 "
+           "text or breaks Azure's rules (password 12-123 characters with 3 of 4 character classes, not a "
+           "well-known value; username at most 20 characters, not reserved). The message names the rule, "
+           "never the value.", "Fix the Secret; the operator retries every few seconds."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),
 )  # fmt: skip
@@ -238,7 +245,7 @@ def kind_of(reason: str) -> Kind | None:
 
 
 # Ready repeats these VMProvisioned reasons as they are: they name what the user must provide.
-READY_PASS_THROUGH = frozenset({ADMIN_CREDENTIALS_MISSING, NOT_PERMITTED})
+READY_PASS_THROUGH = frozenset({ADMIN_CREDENTIALS_MISSING, ADMIN_CREDENTIALS_INVALID, NOT_PERMITTED})
 # VMProvisioned reasons that make Ready=False/ProvisioningFailed (a person must act).
 USER_REASONS = frozenset(r.name for r in VM_PROVISIONED.values() if r.kind is Kind.USER) - READY_PASS_THROUGH
 # Ready reasons; Argo CD's health.lua maps READY_DEGRADED_REASONS to Degraded (tested).

@@ -25,6 +25,9 @@ from .conditions import Condition, ConditionType
 from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
 from .kube import AdminCredentials, CredentialsUnavailable
 from .status import Observation, condition
+from .tenancy import NotPermitted
+
+NOT_PERMITTED_RETRY = 60.0  # seconds: until a cluster administrator changes a TenantPolicy
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ async def reconcile_pass(
         vm_condition = condition(ConditionType.VM_PROVISIONED, False, reason, message)
         return Observation(generation, caps, image_condition=image_ok, vm_condition=vm_condition)
 
-    # Pre-flight checks that must pass before any Azure call belong here (e.g. NotPermitted:
-    # may this namespace target that subscription, resource group and subnet?).
+    # Tenancy is checked inside ``ensure_vm`` before any Azure call: it picks the credential, and
+    # raises NotPermitted when no TenantPolicy allows the namespace that target.
     try:
         vm = await ensure_vm(spec, catalog, load_credentials)
     except InProgress as progress:
@@ -129,8 +132,11 @@ async def reconcile_pass(
         return Outcome(obs, retry_after=progress.retry_after)
     except ImageChangeRequired as err:
         return _unsupported(generation, caps, str(err))
+    except NotPermitted as err:  # tenancy: no Azure call was made; a policy change may allow it
+        return Outcome(failed(vocab.NOT_PERMITTED, str(err)), retry_after=NOT_PERMITTED_RETRY,
+                       events=(("Warning", vocab.NOT_PERMITTED, str(err)),))  # fmt: skip
     except CredentialsUnavailable as err:
-        reason = vocab.ADMIN_CREDENTIALS_MISSING
+        reason = err.reason  # AdminCredentialsMissing, or AdminCredentialsInvalid naming the rule
         return Outcome(failed(reason, str(err)), retry_after=missing_secret_retry,
                        events=(("Warning", reason, str(err)),))  # fmt: skip
     except AzureRetryableError as err:

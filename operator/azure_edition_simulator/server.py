@@ -601,6 +601,17 @@ class SimulatorServer:
         path.write_text(self.identity.mint_federated_token())
         path.chmod(0o600)
 
+    @property
+    def guest_ca_path(self) -> Path:
+        """The root CA of the guests' SMB over QUIC certificates, as PEM: an SMB trust bundle."""
+        assert self.state_dir is not None
+        path = self.state_dir / "guest-ca.crt"
+        if not path.exists():
+            from . import certs
+
+            path.write_text(certs.default_authority().root_pem)
+        return path
+
     def env(self) -> dict[str, str]:
         """What a client needs, as environment variables (see the package docstring)."""
         assert self.tls is not None
@@ -623,6 +634,7 @@ class SimulatorServer:
             "SSL_CERT_FILE": str(self.tls.ca_bundle),
             "REQUESTS_CA_BUNDLE": str(self.tls.ca_bundle),
             "ARMSIM_CA_CERT": str(self.tls.ca_cert),
+            "ARMSIM_GUEST_CA_CERT": str(self.guest_ca_path),
             "ARMSIM_CONTROL_URL": self.control_url,
             "ARMSIM_QUIC_PORT": str(self.quic.port),
             "ARMSIM_LOOPBACK_BLOCK": self.block.cidr,

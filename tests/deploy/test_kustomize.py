@@ -276,3 +276,18 @@ def test_real_apply_of_base_is_idempotent(cluster, kubectl, prerequisites):
         stored["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
         is True
     )
+
+
+def test_networkpolicy_admits_metrics_only_from_monitoring():
+    """/metrics protection (docs/security.md): the port is reachable only from the monitoring namespace."""
+    policy = yaml.safe_load((REPO / "deploy" / "base" / "networkpolicy.yaml").read_text())
+    deployment = yaml.safe_load((REPO / "deploy" / "base" / "deployment.yaml").read_text())
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    rules = {rule["ports"][0]["port"]: rule.get("from") for rule in policy["spec"]["ingress"]}
+    assert rules["metrics"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert set(rules) == {"metrics", "health"}
+    ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert set(rules) <= ports

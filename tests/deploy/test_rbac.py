@@ -102,6 +102,7 @@ VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletec
 RESOURCES = [
     ("azureedition.io", "azureeditionvms", ""),
     ("azureedition.io", "azureeditionvms", "status"),
+    ("azureedition.io", "tenantpolicies", ""),
     ("", "events", ""),
     ("events.k8s.io", "events", ""),
     ("", "secrets", ""),
@@ -126,6 +127,8 @@ ALLOWED = {
     ("events.k8s.io", "events", ""): {"create"},
     ("", "secrets", ""): {"get"},
     ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
+    ("azureedition.io", "tenantpolicies", ""): {"get", "list", "watch"},  # tenancy: read-only
+    ("", "namespaces", ""): {"get"},  # tenancy: a namespace's labels select its TenantPolicy
 }
 
 

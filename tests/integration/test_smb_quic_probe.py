@@ -33,6 +33,7 @@ from azure_edition_operator.checks.smb_certificate import (
 )
 from azure_edition_operator.checks.smb_probe import probe_smb_quic
 from azure_edition_simulator.certs import (
+    CertificateAuthority,
     CertificateSpec,
     IssuedCertificate,
     default_authority,
@@ -87,8 +88,12 @@ async def start_endpoint() -> AsyncIterator[StartEndpoint]:
         await endpoint.stop()
 
 
+# The test PKI's root is the trust bundle, as the simulator's guest CA is in e2e and the demo.
+ROOTS = (x509.load_pem_x509_certificate(default_authority().root_pem.encode()),)
+
+
 async def probe(endpoint: SmbQuicEndpoint, server_name: str = SERVER):
-    return await probe_smb_quic(endpoint.host, endpoint.port, server_name, timeout=PROBE_TIMEOUT)
+    return await probe_smb_quic(endpoint.host, endpoint.port, server_name, timeout=PROBE_TIMEOUT, roots=ROOTS)
 
 
 @pytest.mark.parametrize(
@@ -228,6 +233,24 @@ async def test_probe_reads_certificate_and_evaluation_explains_it(
         assert part in verdict.message
 
 
+async def test_a_certificate_from_an_untrusted_ca_is_untrusted_not_valid(start_endpoint):
+    """A sound, unexpired certificate whose chain leads to a root clients don't trust: an outage."""
+    foreign = CertificateAuthority(name="Not Trusted By Clients")
+    spec = CertificateSpec(common_name=SERVER, dns_names=(SERVER,), not_before=NOW - timedelta(days=1),
+                           not_after=NOW + timedelta(days=200))  # fmt: skip
+    endpoint = await start_endpoint(issue_certificate(spec, authority=foreign), "127.0.0.21")
+    for roots in (ROOTS, None):  # the test PKI's root; the system roots (no AEO_SMB_TRUST_BUNDLE here)
+        observation = await probe_smb_quic(
+            endpoint.host, endpoint.port, SERVER, timeout=PROBE_TIMEOUT, roots=roots
+        )
+        assert isinstance(observation, CertificateObservation) and observation.trust_problem, observation
+        verdict = evaluate_certificate(observation, SERVER, WARN_DAYS, NOW)
+        assert verdict.state is CertificateState.UNTRUSTED and verdict.reason == "CertificateUntrusted"
+        assert not verdict.condition_status and "not trusted" in verdict.message
+    trusted = await probe(await start_endpoint(issue(), "127.0.0.22"))
+    assert isinstance(trusted, CertificateObservation) and trusted.trust_problem is None
+
+
 async def test_set_certificate_swaps_what_the_next_handshake_serves(start_endpoint):
     expiring = issue(expires_in=timedelta(days=5))
     endpoint = await start_endpoint(expiring, "127.0.0.20")
@@ -269,7 +292,7 @@ async def assert_unreachable_fast(
     host: str, port: int, error_part: str, max_seconds: float, probe_timeout: float = PROBE_TIMEOUT
 ) -> EndpointUnreachable:
     started = time.monotonic()
-    result = await probe_smb_quic(host, port, SERVER, timeout=probe_timeout)
+    result = await probe_smb_quic(host, port, SERVER, timeout=probe_timeout, roots=ROOTS)
     elapsed = time.monotonic() - started
 
     assert isinstance(result, EndpointUnreachable), result

@@ -350,3 +350,16 @@ def test_rejects_naive_now_and_negative_warning():
         evaluate_certificate(cert(), SERVER, WARN, NOW.replace(tzinfo=None))
     with pytest.raises(ValueError, match="must not be negative"):
         evaluate_certificate(cert(), SERVER, -1, NOW)
+
+
+def test_untrusted_is_an_outage_after_invalid_and_expired_but_before_the_warning_window():
+    untrusted = "its chain does not lead to a trusted root"
+    verdict = evaluate_certificate(cert(trust_problem=untrusted), SERVER, 30, NOW)
+    assert (verdict.state, verdict.reason) == (CertificateState.UNTRUSTED, "CertificateUntrusted")
+    assert not verdict.condition_status and untrusted in verdict.message
+    soon = cert(trust_problem=untrusted, not_after=NOW + timedelta(days=3))
+    assert evaluate_certificate(soon, SERVER, 30, NOW).state is CertificateState.UNTRUSTED
+    expired = cert(trust_problem=untrusted, not_after=NOW - timedelta(days=3))
+    assert evaluate_certificate(expired, SERVER, 30, NOW).state is CertificateState.EXPIRED
+    misnamed = cert(trust_problem=untrusted, dns_names=("other.contoso.com",))
+    assert evaluate_certificate(misnamed, SERVER, 30, NOW).state is CertificateState.INVALID

@@ -7,6 +7,7 @@ only when the catalog makes it necessary (the per-capability rules do not alread
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable
 from typing import Any
@@ -156,6 +157,13 @@ def combination_rule_needed(catalog: Iterable[CatalogRow] = CATALOG) -> bool:
     )
 
 
+@functools.cache
+def refusal(capability: Capability) -> tuple[frozenset[str], str] | None:
+    """(forbidding pin keys, message) of ``capability_rule`` for the built-in catalog, computed once."""
+    rule = capability_rule(capability)
+    return None if rule is None else (frozenset(forbidding_pins(capability)), rule["message"])
+
+
 def spec_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
     """All rules placed on ``spec``."""
     catalog = tuple(catalog)
@@ -205,3 +213,48 @@ def root_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
             "fieldPath": ".spec.image",
         },
     ]
+
+
+# ----------------------------------------------------------------------------- input rules (issue 14)
+# Each rule refuses at admission what Azure would refuse later; the pydantic model carries the same
+# rule as a Python twin (api.v1alpha1), and tests/unit/test_admission_agreement.py proves they agree.
+
+SUBNET_SUBSCRIPTION_MESSAGE = (
+    "{field} must be in spec.azure.subscriptionId: a NIC cannot join a subnet of another subscription"
+)
+SERVER_NAME_IP_MESSAGE = (
+    "spec.smbOverQuic.serverName must be a DNS name, not an IP address: SMB over QUIC clients match "
+    "the name against the certificate's DNS SAN"
+)
+
+
+def tag_rules() -> list[Rule]:
+    """On ``spec.azure.tags``: Azure's tag-name rules (a structural schema cannot constrain map keys)."""
+    return [
+        {
+            "rule": "self.all(k, k.size() >= 1 && k.size() <= 512)",
+            "message": "spec.azure.tags: tag names must be 1-512 characters (Azure's limit)",
+        },
+        {
+            "rule": "self.all(k, !k.matches('[<>%&\\\\\\\\?/]'))",
+            "message": "spec.azure.tags: tag names must not contain any of < > % & \\ ? / (Azure refuses them)",
+        },
+    ]
+
+
+def _subnet_rule(path: str, field: str) -> Rule:
+    return {
+        "rule": f"{path}.lowerAscii().startsWith('/subscriptions/' + self.azure.subscriptionId.lowerAscii() + '/')",
+        "message": SUBNET_SUBSCRIPTION_MESSAGE.format(field=field),
+    }
+
+
+def input_rules() -> list[Rule]:
+    """Cross-field rules on ``spec``: subnets in the VM's subscription."""
+    extended = _subnet_rule("self.extendedNetwork.extendedSubnetId", "spec.extendedNetwork.extendedSubnetId")
+    extended["rule"] = f"!has(self.extendedNetwork) || {extended['rule']}"
+    return [_subnet_rule("self.azure.subnetId", "spec.azure.subnetId"), extended]
+
+
+def server_name_rules() -> list[Rule]:
+    return [{"rule": "!self.matches('^[0-9.]+$')", "message": SERVER_NAME_IP_MESSAGE}]

@@ -12,10 +12,19 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel, to_snake
 
-from ..images import Capability, Experience, WindowsServerVersion
+from ..images import Capability, Experience, ImagePins, WindowsServerVersion
 from . import cel
 
 GROUP = "azureedition.io"
@@ -27,15 +36,82 @@ SHORT_NAMES = ["aevm"]
 CATEGORIES = ["azure"]
 FINALIZER = f"{GROUP}/finalizer"
 
+
+def _ascii_ci(word: str) -> str:
+    """``word`` matched case-insensitively by ASCII classes only.
+
+    Why not ``(?i)``: Go's RE2 (the API server), Rust's regex (pydantic) and Python all fold case
+    over Unicode, so ``(?i)subscriptions`` also matches ``ſubſcriptions`` (U+017F) and ``K`` matches
+    the Kelvin sign: a non-ASCII ARM ID would be admitted and fail later in Azure.
+    """
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 RESOURCE_GROUP = r"[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]"
 ARM_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,78}[A-Za-z0-9_])?"
 SUBNET_ID_PATTERN = (
-    rf"^(?i)/subscriptions/{GUID}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft\.Network"
-    rf"/virtualNetworks/{ARM_NAME}/subnets/{ARM_NAME}$"
+    rf"^/{_ascii_ci('subscriptions')}/{GUID}/{_ascii_ci('resourceGroups')}/{RESOURCE_GROUP}"
+    rf"/{_ascii_ci('providers')}/{_ascii_ci('Microsoft.Network')}"
+    rf"/{_ascii_ci('virtualNetworks')}/{ARM_NAME}/{_ascii_ci('subnets')}/{ARM_NAME}$"
 )
 SUBSCRIPTION_ID_PATTERN = rf"^{GUID}$"
 DNS_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+# Azure's tag limits (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations):
+# 50 tags per resource, names up to 512 and values up to 256 characters, names without < > % & \ ? /.
+# The operator adds its own three tags (azure.specs.OUR_TAG_KEYS), so a user may set 47.
+AZURE_MAX_TAGS = 50
+OPERATOR_TAG_COUNT = 3
+MAX_USER_TAGS = AZURE_MAX_TAGS - OPERATOR_TAG_COUNT
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+TAG_NAME_FORBIDDEN = "<>%&\\?/"
+TAG_NAME_PATTERN = r"^[^<>%&\\?/]+$"
+RESERVED_TAG_PREFIX = "azureedition.io_"
+# The owner tag's value is "<namespace>/<name>" and must fit Azure's tag value limit; the CRD cannot
+# see the namespace, so the ValidatingAdmissionPolicy (deploy/admission) checks this and
+# ``owner_ref_problem`` is its Python twin.
+MAX_OWNER_REF = MAX_TAG_VALUE
+# Annotation tokens the operator copies into status and Events (azureedition.io/assess-patches).
+ASSESS_ANNOTATION = f"{GROUP}/assess-patches"
+MAX_ANNOTATION_TOKEN = 63
+ANNOTATION_TOKEN_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+
+TagName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_TAG_NAME, pattern=TAG_NAME_PATTERN),
+]
+
+
+def subnet_in_subscription(subnet_id: str, subscription_id: str) -> bool:
+    """The Python twin of ``cel.subnet_rule``: the subnet's subscription segment is ``subscription_id``."""
+    parts = subnet_id.split("/")
+    return len(parts) > 2 and parts[2].lower() == subscription_id.lower()
+
+
+def owner_ref_problem(namespace: str, name: str) -> str | None:
+    """Why ``namespace/name`` cannot be the owner tag's value, or None."""
+    ref = f"{namespace}/{name}"
+    if len(ref) > MAX_OWNER_REF:
+        return (
+            f"namespace/name is {len(ref)} characters but becomes the Azure tag {RESERVED_TAG_PREFIX}owner, "
+            f"whose value may be at most {MAX_OWNER_REF}: use a shorter name"
+        )
+    return None
+
+
+def annotation_token_problem(token: str) -> str | None:
+    """Why an ``azureedition.io/assess-patches`` token is refused, or None."""
+    if not re.fullmatch(ANNOTATION_TOKEN_PATTERN, token):
+        return (
+            f"{ASSESS_ANNOTATION} must be 1-{MAX_ANNOTATION_TOKEN} characters of letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit (e.g. a date: 2026-11-28)"
+        )
+    return None
+
+
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 IMAGE_VERSION_PATTERN = r"^(latest|[0-9]+\.[0-9]+\.[0-9]+)$"
 
@@ -102,7 +178,7 @@ class ImageSpec(ApiModel):
     experience: Experience | None = Field(
         None, description="Core or DesktopExperience. Default: Core unless only Desktop Experience fits."
     )
-    small_disk: bool = Field(False, description="Use the -smalldisk image variant (30 GiB OS disk).")
+    small_disk: StrictBool = Field(False, description="Use the -smalldisk image variant (30 GiB OS disk).")
     version: str = Field(
         "latest",
         max_length=32,
@@ -146,13 +222,18 @@ class AzureSpec(ApiModel):
         pattern=SUBNET_ID_PATTERN,
         description="ARM resource ID of the subnet for the primary NIC.",
     )
-    public_ip: bool = Field(
+    public_ip: StrictBool = Field(
         False, alias="publicIP", description="Create a Standard static public IP on the primary NIC."
     )
-    tags: dict[str, Annotated[str, Field(max_length=256)]] = Field(
+    tags: dict[TagName, Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]] = Field(
         default_factory=dict,
-        max_length=40,
-        description="Azure tags for every resource the operator creates (its own tags are added).",
+        max_length=MAX_USER_TAGS,
+        description=(
+            f"Azure tags for every resource the operator creates (its own {OPERATOR_TAG_COUNT} tags are "
+            f"added, so at most {MAX_USER_TAGS}): names 1-{MAX_TAG_NAME} characters without "
+            f"{' '.join(TAG_NAME_FORBIDDEN)}, values up to {MAX_TAG_VALUE}."
+        ),
+        json_schema_extra={"x-kubernetes-validations": cel.tag_rules()},
     )
     on_missing: OnMissing = Field(
         OnMissing.RECREATE,
@@ -187,9 +268,18 @@ class SmbOverQuicSpec(ApiModel):
         max_length=253,
         pattern=DNS_NAME_PATTERN,
         description="DNS name SMB clients connect to; the certificate must carry it as a DNS SAN (SNI).",
+        json_schema_extra={"x-kubernetes-validations": cel.server_name_rules()},
     )
-    port: int = Field(443, ge=1, le=65535, description="UDP port of the SMB over QUIC listener.")
-    expiry_warning_days: int = Field(
+
+    @field_validator("server_name")
+    @classmethod
+    def _not_an_ip(cls, value: str) -> str:
+        if re.fullmatch(r"[0-9.]+", value):
+            raise ValueError(cel.SERVER_NAME_IP_MESSAGE)
+        return value
+
+    port: StrictInt = Field(443, ge=1, le=65535, description="UDP port of the SMB over QUIC listener.")
+    expiry_warning_days: StrictInt = Field(
         30,
         ge=1,
         le=365,
@@ -210,7 +300,9 @@ class ExtendedNetworkSpec(ApiModel):
 class AzureEditionVMSpec(ApiModel):
     """Desired state: the capabilities wanted, and where the VM runs."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": cel.spec_rules()})
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": cel.spec_rules() + cel.input_rules()}
+    )
 
     capabilities: list[Capability] = Field(
         default_factory=list,
@@ -258,6 +350,32 @@ class AzureEditionVMSpec(ApiModel):
         if not timedelta(seconds=5) <= interval <= timedelta(hours=24):
             raise ValueError("checkInterval must be between 5s and 24h, e.g. 10m")
         return value
+
+    @model_validator(mode="after")
+    def _cel_twins(self) -> AzureEditionVMSpec:
+        """The CRD's cross-field CEL rules (``cel.spec_rules``), same decisions and messages."""
+        requested = set(self.capabilities)
+        for capability, field, message in cel.REQUIRED_WHEN:
+            if capability in requested and getattr(self, to_snake(field)) is None:
+                raise ValueError(message)
+        image = self.image or ImageSpec()
+        pins = ImagePins(image.windows_server_version, image.experience, image.small_disk)
+        for capability in self.capabilities:
+            refusal = cel.refusal(capability)
+            if refusal is not None and cel.pin_key(pins) in refusal[0]:
+                raise ValueError(refusal[1])
+        return self
+
+    @model_validator(mode="after")
+    def _subnets_in_subscription(self) -> AzureEditionVMSpec:
+        subscription = self.azure.subscription_id
+        if not subnet_in_subscription(self.azure.subnet_id, subscription):
+            raise ValueError(cel.SUBNET_SUBSCRIPTION_MESSAGE.format(field="spec.azure.subnetId"))
+        extended = self.extended_network
+        if extended is not None and not subnet_in_subscription(extended.extended_subnet_id, subscription):
+            field = "spec.extendedNetwork.extendedSubnetId"
+            raise ValueError(cel.SUBNET_SUBSCRIPTION_MESSAGE.format(field=field))
+        return self
 
     @property
     def check_interval_seconds(self) -> float:
@@ -358,6 +476,7 @@ class CertificateState(enum.StrEnum):
     INVALID = "Invalid"
     UNREACHABLE = "Unreachable"
     DISABLED = "Disabled"
+    UNTRUSTED = "Untrusted"
 
 
 class CertificateSource(enum.StrEnum):
@@ -370,7 +489,7 @@ class SmbOverQuicStatus(ApiModel):
 
     server_name: str | None = Field(None, description="Name probed (SNI).")
     state: CertificateState | None = Field(
-        None, description="Valid, ExpiringSoon, Expired, Invalid, Unreachable, Disabled."
+        None, description="Valid, ExpiringSoon, Expired, Invalid, Untrusted, Unreachable, Disabled."
     )
     not_after: datetime | None = Field(None, description="Certificate expiry.")
     days_remaining: int | None = Field(None, description="Whole days until notAfter (negative once expired).")
@@ -425,3 +544,121 @@ class AzureEditionVM(ApiModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
     spec: AzureEditionVMSpec = Field(description="Desired state.")
     status: AzureEditionVMStatus | None = Field(None, description="Observed state, written by the operator.")
+
+
+# ----------------------------------------------------------------------------- TenantPolicy (issue 14)
+# Cluster-scoped on purpose: a namespaced policy would live where tenants can write it. Only
+# cluster administrators write TenantPolicies; tenants can at most read them. Several policies may
+# select one namespace: each of them must allow a target (policies only ever narrow), and a
+# namespace no policy selects may target nothing (unless the operator runs --single-tenant).
+
+POLICY_KIND = "TenantPolicy"
+POLICY_PLURAL = "tenantpolicies"
+POLICY_SINGULAR = "tenantpolicy"
+POLICY_SHORT_NAMES = ["aetp"]
+ANY_RESOURCE_GROUP = "*"
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+SUBNET_PREFIX_PATTERN = rf"^/{_ascii_ci('subscriptions')}/{GUID}/[\x21-\x7e]*$"
+
+
+class NamespaceSelector(ApiModel):
+    """Namespaces by label (matchLabels only: every label must be present with that value)."""
+
+    match_labels: dict[StrictStr, Annotated[StrictStr, Field(max_length=63)]] = Field(
+        min_length=1, max_length=16, description="Labels a namespace must carry, all of them."
+    )
+
+
+class TenantWorkloadIdentity(ApiModel):
+    """An Entra application trusted for the operator's service account token (federated credential)."""
+
+    client_id: str = Field(
+        max_length=36, pattern=SUBSCRIPTION_ID_PATTERN, description="Application (client) ID."
+    )
+    tenant_id: str = Field(max_length=36, pattern=SUBSCRIPTION_ID_PATTERN, description="Entra tenant ID.")
+
+
+class TenantClientSecret(ApiModel):
+    """A service principal secret in a Secret of the operator's own namespace (tenants cannot read it)."""
+
+    secret_name: str = Field(
+        max_length=253,
+        pattern=DNS_NAME_PATTERN,
+        description="Secret in the operator's namespace with keys tenantId, clientId and clientSecret.",
+    )
+
+
+class TenantCredential(ApiModel):
+    """The Azure identity used for this tenant's VMs instead of the operator's own: exactly one kind."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{
+            "rule": "has(self.workloadIdentity) != has(self.clientSecret)",
+            "message": "credential: set exactly one of workloadIdentity or clientSecret"}]}
+    )  # fmt: skip
+
+    workload_identity: TenantWorkloadIdentity | None = Field(None, description="Workload identity.")
+    client_secret: TenantClientSecret | None = Field(None, description="Service principal secret.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TenantCredential:
+        if (self.workload_identity is None) == (self.client_secret is None):
+            raise ValueError("credential: set exactly one of workloadIdentity or clientSecret")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Names the credential (metrics, logs, cache key); never contains a secret."""
+        if self.workload_identity is not None:
+            wi = self.workload_identity
+            return f"workload-identity:{wi.tenant_id.lower()}/{wi.client_id.lower()}"
+        assert self.client_secret is not None
+        return f"client-secret:{self.client_secret.secret_name}"
+
+
+class TenantPolicySpec(ApiModel):
+    """Which namespaces may place AzureEditionVMs where, and with which Azure identity."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{
+            "rule": "has(self.namespaces) || has(self.namespaceSelector)",
+            "message": "select namespaces: set namespaces, namespaceSelector, or both"}]}
+    )  # fmt: skip
+
+    namespaces: list[Annotated[StrictStr, Field(max_length=63, pattern=NAMESPACE_PATTERN)]] | None = Field(
+        None, max_length=256, description="Namespaces this policy applies to, by name."
+    )
+    namespace_selector: NamespaceSelector | None = Field(
+        None, description="Namespaces this policy applies to, by label (in addition to namespaces)."
+    )
+    subscription_ids: list[Annotated[StrictStr, Field(max_length=36, pattern=SUBSCRIPTION_ID_PATTERN)]] = (
+        Field(min_length=1, max_length=64, description="Subscriptions the selected namespaces may use.")
+    )
+    resource_groups: list[Annotated[StrictStr, Field(max_length=90, pattern=rf"^({RESOURCE_GROUP}|\*)$")]] = Field(
+        min_length=1, max_length=256,
+        description="Resource groups (compared case-insensitively) they may use; '*' allows any.",
+    )  # fmt: skip
+    subnet_id_prefixes: list[Annotated[StrictStr, Field(max_length=512, pattern=SUBNET_PREFIX_PATTERN)]] = Field(
+        min_length=1, max_length=256,
+        description="ARM ID prefixes (case-insensitive) that spec.azure.subnetId and "
+        "spec.extendedNetwork.extendedSubnetId must start with, e.g. "
+        "/subscriptions/<id>/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-a/",
+    )  # fmt: skip
+    credential: TenantCredential | None = Field(
+        None, description="Azure identity for these namespaces' VMs; default: the operator's own."
+    )
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> TenantPolicySpec:
+        if self.namespaces is None and self.namespace_selector is None:
+            raise ValueError("select namespaces: set namespaces, namespaceSelector, or both")
+        return self
+
+
+class TenantPolicy(ApiModel):
+    """Cluster-scoped: which namespaces may target which Azure subscriptions, resource groups and subnets."""
+
+    api_version: str = Field(f"{GROUP}/{VERSION}", description="azureedition.io/v1alpha1")
+    kind: str = Field(POLICY_KIND, description=POLICY_KIND)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard object metadata.")
+    spec: TenantPolicySpec = Field(description="What the selected namespaces may target.")

@@ -6,12 +6,15 @@ rules are table-tested without a network.
 
 Requirements checked (Microsoft's SMB over QUIC docs, see DESIGN.md section 3): a DNS SAN for
 the name clients use, the Server Authentication EKU, an ECDSA P-256+ or RSA 2048+ key, a
-SHA-256+ signature, and the validity period.
+SHA-256+ signature, the validity period, and a chain to a root clients trust (``verify_chain``
+against a trust bundle: the system roots by default, ``AEO_SMB_TRUST_BUNDLE`` to name another).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..api.v1alpha1 import CertificateState
@@ -42,6 +46,7 @@ class CertificateReason(StrEnum):
     INVALID = "CertificateInvalid"
     UNREACHABLE = "EndpointUnreachable"
     DISABLED = "SMBOverQUICDisabled"
+    UNTRUSTED = "CertificateUntrusted"
 
 
 _REASON_OF_STATE = {
@@ -51,6 +56,7 @@ _REASON_OF_STATE = {
     CertificateState.INVALID: CertificateReason.INVALID,
     CertificateState.UNREACHABLE: CertificateReason.UNREACHABLE,
     CertificateState.DISABLED: CertificateReason.DISABLED,
+    CertificateState.UNTRUSTED: CertificateReason.UNTRUSTED,
 }
 
 
@@ -70,6 +76,7 @@ class CertificateObservation:
     thumbprint: str  # SHA-1 of the DER, uppercase hex, as Windows shows it
     serial: str  # uppercase hex
     chain_subjects: tuple[str, ...] = ()  # the issuer certificates the server sent, in order
+    trust_problem: str | None = None  # why the chain does not verify against the trust bundle; None: it does
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,55 @@ class CertificateVerdict:
         return self.state is CertificateState.VALID
 
 
+# ----------------------------------------------------------------------------- trust
+
+ENV_TRUST_BUNDLE = "AEO_SMB_TRUST_BUNDLE"
+
+
+def load_trust_bundle(path: str | None = None) -> tuple[x509.Certificate, ...]:
+    """Roots from a PEM file: ``path``, else $AEO_SMB_TRUST_BUNDLE, else the system's CA file."""
+    path = path or os.environ.get(ENV_TRUST_BUNDLE) or ssl.get_default_verify_paths().cafile
+    if not path or not os.path.isfile(path):
+        return ()
+    with open(path, "rb") as handle:
+        return tuple(x509.load_pem_x509_certificates(handle.read()))
+
+
+def verify_chain(
+    leaf: x509.Certificate, chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate],
+    server_name: str,
+) -> str | None:  # fmt: skip
+    """Why a client trusting ``roots`` would refuse this chain for ``server_name``, or None.
+
+    Checked at an instant inside the leaf's validity: dates and names are judged (and reported) by
+    ``certificate_problems`` and the expiry rules; this answers only "does it chain to a trusted root".
+    """
+    if not roots:
+        return "no trust bundle to verify it against (set AEO_SMB_TRUST_BUNDLE to a PEM file of roots)"
+    moment = leaf.not_valid_before_utc + (leaf.not_valid_after_utc - leaf.not_valid_before_utc) / 2
+    try:
+        verifier = (
+            verification.PolicyBuilder()
+            .store(verification.Store(list(roots)))
+            .time(moment)
+            .build_server_verifier(x509.DNSName(server_name))
+        )
+        verifier.verify(leaf, list(chain))
+    except verification.VerificationError as err:
+        return f"its chain does not lead to a trusted root ({err})"
+    except ValueError as err:  # a name cryptography cannot take as a DNS name, a malformed chain
+        return f"its chain cannot be verified ({err})"
+    return None
+
+
 def observe_certificate(
-    certificate: x509.Certificate, chain: Sequence[x509.Certificate] = ()
-) -> CertificateObservation:
-    """Extract the evaluation's facts from a parsed certificate (and the chain sent with it)."""
+    certificate: x509.Certificate, chain: Sequence[x509.Certificate] = (),
+    roots: Sequence[x509.Certificate] | None = None, server_name: str | None = None,
+) -> CertificateObservation:  # fmt: skip
+    """Extract the evaluation's facts from a parsed certificate (and the chain sent with it).
+
+    With ``roots`` and ``server_name`` the chain is verified too (``trust_problem``).
+    """
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = tuple(san.get_values_for_type(x509.DNSName))
@@ -130,6 +182,11 @@ def observe_certificate(
         thumbprint=certificate.fingerprint(hashes.SHA1()).hex().upper(),
         serial=_hex_serial(certificate.serial_number),
         chain_subjects=tuple(issuer.subject.rfc4514_string() for issuer in chain),
+        trust_problem=(
+            verify_chain(certificate, chain, roots, server_name)
+            if roots is not None and server_name is not None
+            else None
+        ),
     )
 
 
@@ -142,7 +199,8 @@ def evaluate_certificate(
 ) -> CertificateVerdict:
     """Decide the SMB over QUIC certificate state.
 
-    Precedence, first match wins: Disabled > Unreachable > Invalid > Expired > ExpiringSoon > Valid.
+    Precedence, first match wins: Disabled > Unreachable > Invalid > Expired > Untrusted >
+    ExpiringSoon > Valid (an untrusted certificate is an outage: clients refuse it).
     Each step is what the user must fix first: a disabled feature makes the certificate moot;
     without a reachable endpoint nothing is known; an invalid certificate (wrong name, missing
     EKU, weak key or hash, not yet valid) is still wrong after a renewal from the same template,
@@ -201,6 +259,14 @@ def evaluate_certificate(
             CertificateState.EXPIRED,
             f"certificate for {server_name} expired {expiry_date} ({ago}); SMB over QUIC clients cannot "
             f"connect. Renew it and {_MAPPING_HINT}",
+        )
+    if certificate.trust_problem is not None:
+        return verdict(
+            CertificateState.UNTRUSTED,
+            f"certificate for {server_name} (thumbprint {certificate.thumbprint}, issuer {certificate.issuer}) "
+            f"is not trusted: {certificate.trust_problem}; SMB over QUIC clients refuse it. Issue it from a CA "
+            f"the clients trust (the operator checks against {ENV_TRUST_BUNDLE} or the system roots) and "
+            f"{_MAPPING_HINT}",
         )
     if now >= certificate.not_after - dt.timedelta(days=expiry_warning_days):
         return verdict(

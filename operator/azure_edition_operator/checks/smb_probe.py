@@ -1,8 +1,10 @@
 """Read an SMB over QUIC server's certificate with a QUIC handshake (ALPN `smb`, SNI = server name).
 
 The server sends its certificate in its first flight, before any SMB or client authentication,
-so no SMB session and no credentials are involved. The chain is deliberately NOT verified: the
-point is to read expired, misnamed or otherwise wrong certificates and say what is wrong.
+so no SMB session and no credentials are involved. The handshake itself does not verify the
+chain (the point is to read expired, misnamed or otherwise wrong certificates and say what is
+wrong); the chain is then verified against the trust bundle (``smb_certificate.verify_chain``), so
+"Valid" means what SMB clients see.
 """
 
 from __future__ import annotations
@@ -20,13 +22,27 @@ from aioquic.quic.packet import QuicErrorCode
 from aioquic.tls import AlertDescription
 from cryptography import x509
 
-from .smb_certificate import CertificateObservation, EndpointUnreachable, observe_certificate
+from .smb_certificate import (
+    CertificateObservation,
+    EndpointUnreachable,
+    load_trust_bundle,
+    observe_certificate,
+)
 
 SMB_ALPN = "smb"
 # After a handshake, how long to wait for the connection to close politely before dropping it.
 _CLOSE_GRACE_SECONDS = 1.0
 
 ProbeResult = CertificateObservation | EndpointUnreachable
+_TRUST: tuple[x509.Certificate, ...] | None = None
+
+
+def trust_roots() -> tuple[x509.Certificate, ...]:
+    """The process's trust bundle, read once ($AEO_SMB_TRUST_BUNDLE, else the system roots)."""
+    global _TRUST
+    if _TRUST is None:
+        _TRUST = load_trust_bundle()
+    return _TRUST
 
 
 # The timeout is a parameter (not left to the caller's asyncio.timeout) because it also sets QUIC's
@@ -36,6 +52,7 @@ async def probe_smb_quic(
     port: int,
     server_name: str,
     timeout: float = 5.0,  # noqa: ASYNC109
+    roots: tuple[x509.Certificate, ...] | None = None,
 ) -> ProbeResult:
     """Handshake with `host:port` and return the server certificate's facts, or why it could not.
 
@@ -92,7 +109,7 @@ async def probe_smb_quic(
         handshake_completed = True
         leaf, chain = _peer_certificates(connection)
         try:
-            return observe_certificate(leaf, chain)
+            return observe_certificate(leaf, chain, trust_roots() if roots is None else roots, server_name)
         except ValueError as exc:  # e.g. a malformed extension, parsed lazily by cryptography
             return EndpointUnreachable(host, port, f"the server's certificate cannot be parsed: {exc}")
     finally:
