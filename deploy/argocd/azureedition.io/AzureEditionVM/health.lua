@@ -19,6 +19,7 @@ local degradedReasons = {
   ProvisioningFailed = true,
   ImageUnresolved = true,
   AdminCredentialsMissing = true,
+  AdminCredentialsInvalid = true,
   NotPermitted = true,
 }
 
