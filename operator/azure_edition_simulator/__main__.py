@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability of a transient eventual-consistency answer (default: 0.02 with --profile azure, else 0)",
     )
     parser.add_argument("--no-policy", action="store_true", help="no Azure Policy model (set_policy refused)")
+    parser.add_argument(
+        "--guest-certificates-from-ca",
+        action="store_true",
+        help="issue the guests' SMB over QUIC certificates below the simulator's own CA (the state dir's "
+        "ca.pem), so one trust bundle serves ARM's TLS and SMB over QUIC",
+    )
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
     for name, flag in (
         (throttle.SUBSCRIPTION_READS, "--throttle-subscription-reads"),
@@ -129,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         seed=args.seed,
         consistency_rate=args.consistency_rate,
         policy=not args.no_policy,
+        guest_certificates_from_ca=args.guest_certificates_from_ca,
         federated_credentials=tuple((issuer, subject) for issuer, subject in args.federated_credential),
         oidc_ca_files=tuple(args.oidc_ca_file),
     )

@@ -9,7 +9,6 @@ Authentication EKU, weak keys, SHA-1 signatures. The simulator's control API tak
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,20 +166,31 @@ class CertificateAuthority:
     that certificates of two authorities can never be confused.
     """
 
-    def __init__(self, name: str = "Azure Edition Simulator Test", *, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "Azure Edition Simulator Test",
+        *,
+        now: dt.datetime | None = None,
+        root: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
+    ) -> None:
+        """``root``: an existing CA (certificate, key) to issue below instead of a new one."""
         now = now or dt.datetime.now(dt.UTC)
         suffix = secrets.token_hex(4)
-        self._root_key = ec.generate_private_key(ec.SECP256R1())
-        root_name = _name(f"{name} Root CA {suffix}")
-        self.root_certificate = _ca_builder(
-            subject=root_name,
-            issuer=root_name,
-            public_key=self._root_key.public_key(),
-            issuer_public_key=self._root_key.public_key(),
-            not_before=now - dt.timedelta(days=3650),
-            not_after=now + dt.timedelta(days=3650),
-            path_length=1,
-        ).sign(self._root_key, hashes.SHA256())
+        if root is not None:
+            self.root_certificate, self._root_key = root
+            root_name = self.root_certificate.subject
+        else:
+            self._root_key = ec.generate_private_key(ec.SECP256R1())
+            root_name = _name(f"{name} Root CA {suffix}")
+            self.root_certificate = _ca_builder(
+                subject=root_name,
+                issuer=root_name,
+                public_key=self._root_key.public_key(),
+                issuer_public_key=self._root_key.public_key(),
+                not_before=now - dt.timedelta(days=3650),
+                not_after=now + dt.timedelta(days=3650),
+                path_length=1,
+            ).sign(self._root_key, hashes.SHA256())
 
         self._issuing_key = ec.generate_private_key(ec.SECP256R1())
         self.issuing_certificate = _ca_builder(
@@ -269,10 +279,19 @@ class CertificateAuthority:
         )
 
 
-@functools.cache
+_DEFAULT: list[CertificateAuthority] = []
+
+
 def default_authority() -> CertificateAuthority:
     """One authority per process: generating CA keys for every certificate would be waste."""
-    return CertificateAuthority()
+    if not _DEFAULT:
+        _DEFAULT.append(CertificateAuthority())
+    return _DEFAULT[0]
+
+
+def use_default_authority(authority: CertificateAuthority) -> None:
+    """Issue this process's guest certificates from ``authority`` (a simulator process, at start)."""
+    _DEFAULT[:] = [authority]
 
 
 def issue_certificate(

@@ -31,7 +31,7 @@ from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
 from .timing import Timing
-from .tls import TlsMaterial, ensure_tls_material
+from .tls import CA_KEY_FILE, TlsMaterial, ensure_tls_material
 from .world import (
     DEFAULT_CLIENT_ID,
     DEFAULT_LOCATION,
@@ -79,6 +79,7 @@ class SimulatorConfig:
     seed: int | None = None  # the same seed and requests give the same choices
     consistency_rate: float | None = None  # None: others.DEFAULT_AZURE_RATE in the azure profile, else 0
     policy: bool = True  # False (--no-policy): no Azure Policy model
+    guest_certificates_from_ca: bool = False  # guests' certificates below the simulator's own CA
     # Workload identity: (issuer, subject) pairs the default app trusts, and the CAs to fetch the
     # issuers' OIDC discovery and JWKS with (identity.py checks assertions against them).
     federated_credentials: tuple[tuple[str, str], ...] = ()
@@ -523,6 +524,8 @@ class SimulatorServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         hosts = tuple(dict.fromkeys((self.config.host, "localhost", *self.config.tls_hosts)))
         self.tls = ensure_tls_material(self.state_dir, hosts=hosts)
+        if self.config.guest_certificates_from_ca:
+            self._issue_guest_certificates_below_own_ca()
         app = web.Application(client_max_size=8 * 1024**2)
         self._add_control_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
@@ -600,6 +603,22 @@ class SimulatorServer:
         path = self.federated_token_path
         path.write_text(self.identity.mint_federated_token())
         path.chmod(0o600)
+
+    def _issue_guest_certificates_below_own_ca(self) -> None:
+        """One CA for ARM's TLS and the guests' SMB over QUIC certificates: the CA an administrator gave
+        the simulator (deploy/components/simulator-demo) is then the operator's SMB trust bundle too."""
+        from cryptography import x509 as _x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from . import certs
+
+        assert self.tls is not None and self.state_dir is not None
+        cert = _x509.load_pem_x509_certificate(self.tls.ca_cert.read_bytes())
+        key = serialization.load_pem_private_key((self.state_dir / CA_KEY_FILE).read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        certs.use_default_authority(certs.CertificateAuthority(root=(cert, key)))
+        (self.state_dir / "guest-ca.crt").write_bytes(self.tls.ca_cert.read_bytes())
 
     @property
     def guest_ca_path(self) -> Path:

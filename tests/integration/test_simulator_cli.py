@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ import pytest
 import requests
 from cryptography import x509
 
+from azure_edition_operator.checks.smb_probe import probe_smb_quic
 from azure_edition_simulator import ControlError, SimulatorControl
+from azure_edition_simulator.certs import default_authority
 
 from .conftest import RESOURCE_GROUP, SimulatorProcess, start_simulator_process
 
@@ -33,6 +36,7 @@ ENV_NAMES = {
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
     "ARMSIM_CA_CERT",
+    "ARMSIM_GUEST_CA_CERT",
     "ARMSIM_CONTROL_URL",
     "ARMSIM_QUIC_PORT",
     "ARMSIM_LOOPBACK_BLOCK",
@@ -227,5 +231,30 @@ def test_cli_azure_profile_flags(tmp_path: Path) -> None:
         assert settings["policy"]["enabled"] is False
         with pytest.raises(ControlError):
             control.set_policy({"a": "b"}, False)
+    finally:
+        assert proc.stop() == 0
+
+
+def test_guest_certificates_from_ca_chain_to_the_simulators_own_ca(tmp_path: Path) -> None:
+    """With --guest-certificates-from-ca (deploy/components/simulator-demo) one trust bundle, the CA
+    an administrator gave the simulator, verifies ARM's TLS and the guests' SMB over QUIC certificates."""
+    proc = start_simulator_process(tmp_path / "state", "--guest-certificates-from-ca")
+    try:
+        control = SimulatorControl.from_env(proc.env)
+        ca = x509.load_pem_x509_certificate(Path(proc.env["ARMSIM_CA_CERT"]).read_bytes())
+        assert (
+            Path(proc.env["ARMSIM_GUEST_CA_CERT"]).read_bytes()
+            == Path(proc.env["ARMSIM_CA_CERT"]).read_bytes()
+        )
+        _run_client(proc.env)
+        control.set_certificate(RESOURCE_GROUP, "vm-cli", "fs.example.test", {"validDays": 30})
+        quic = next(vm["quic"] for vm in control.vms() if vm["name"] == "vm-cli")
+        served = asyncio.run(probe_smb_quic(quic["host"], quic["port"], "fs.example.test", roots=(ca,)))
+        assert served.trust_problem is None, served.trust_problem
+        stranger = x509.load_pem_x509_certificate(default_authority().root_pem.encode())
+        refused = asyncio.run(
+            probe_smb_quic(quic["host"], quic["port"], "fs.example.test", roots=(stranger,))
+        )
+        assert refused.trust_problem is not None
     finally:
         assert proc.stop() == 0

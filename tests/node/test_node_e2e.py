@@ -38,6 +38,19 @@ pytestmark = pytest.mark.node
 
 NODE_DIR = Path(os.environ.get("NODE_DIR", REPO / ".node")).resolve()
 SAMPLES_NS = "e2e-samples"
+SAMPLES_POLICY = {
+    "apiVersion": "azureedition.io/v1alpha1",
+    "kind": "TenantPolicy",
+    "metadata": {"name": "node-e2e-samples"},
+    "spec": {
+        "namespaces": [SAMPLES_NS],
+        "subscriptionIds": ["00000000-0000-0000-0000-000000000000"],
+        "resourceGroups": ["rg-branch-a"],
+        "subnetIdPrefixes": [
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-branch-a/"
+        ],
+    },
+}
 OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", "localhost/azure-edition-operator:0.1.0")
 ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", "localhost/azure-edition-operator:0.1.0-rollout")
 ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", "localhost/azure-edition-armsim:0.1.0")
@@ -133,6 +146,10 @@ def control(node: Node, tmp_path_factory):
         manifest = node.kubectl("-n", NAMESPACE, "create", *kind, "azure-edition-armsim-ca", *files,
                                 "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
         node.kubectl("apply", "-f", "-", input=manifest)
+    # Tenancy as a platform team sets it up (docs/security.md): the samples' namespace may use the
+    # simulator's subscription. A custom resource, so after `apply -k` has established its CRD.
+    node.kubectl("wait", "--for=condition=Established", "crd/tenantpolicies.azureedition.io", "--timeout=60s")
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump(SAMPLES_POLICY))
     for deployment in ("azure-edition-armsim", "azure-edition-operator"):
         node.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{deployment}", "--timeout=240s",
                      timeout=260)  # fmt: skip
