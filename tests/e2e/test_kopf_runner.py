@@ -24,7 +24,9 @@ def test_handlers_run_in_process_to_ready(crd, kubeconfig, kubectl, namespace, t
         import kubernetes.config.kube_config
 
         monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-        monkeypatch.setattr(handlers, "CONFIG", OperatorConfig(metrics_address=f"127.0.0.1:{free_port()}"))
+        # single_tenant: as the other e2e tiers run (stack.operator_env); tenancy has its own e2e.
+        config = OperatorConfig(metrics_address=f"127.0.0.1:{free_port()}", single_tenant=True)
+        monkeypatch.setattr(handlers, "CONFIG", config)
         args = ["run", "--standalone", "--namespace", namespace, "-m", "azure_edition_operator.handlers"]
         with KopfRunner(args, timeout=120) as runner:
             kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))
