@@ -151,7 +151,13 @@ async def _reconcile(
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         observed = await azure_reconcile.ensure_vm(
-            azure, identity, vm_spec, image, creds, state=state, events=azure_events,
+            azure,
+            identity,
+            vm_spec,
+            image,
+            creds,
+            state=state,
+            events=azure_events,
             instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
         )
         for action in observed.actions:
