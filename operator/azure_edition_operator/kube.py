@@ -71,6 +71,12 @@ class Kube:
                     f"Secret {namespace}/{secret_name} (spec.adminCredentialsSecretRef) does not exist; "
                     "create it with keys 'username' and 'password'"
                 ) from None
+            if err.status == 403:  # a namespace not onboarded: RBAC grants Secrets per namespace
+                raise CredentialsUnavailable(
+                    f"the operator may not read Secrets in namespace {namespace}: a cluster administrator "
+                    "onboards it with deploy/tenant-namespace (a RoleBinding to ClusterRole "
+                    "azure-edition-operator-tenant; docs/install.md#add-a-tenant-namespace)"
+                ) from None
             raise
         data = secret.data or {}
         missing = [k for k in ("username", "password") if not data.get(k)]

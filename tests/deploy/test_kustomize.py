@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 
 import pytest
@@ -28,6 +29,10 @@ from tests.deploy.support import (
 
 BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *OVERLAYS]
 CRD_NAME = "azureeditionvms.azureedition.io"
+TENANT_ROLE = "azure-edition-operator-tenant"
+SAMPLES_NS = re.search(r'^SAMPLES_NS = "([^"]+)"', (REPO / "tests/node/test_node_e2e.py").read_text(), re.M)[
+    1
+]
 
 
 def relative(target, start) -> str:
@@ -44,8 +49,22 @@ def test_builds(directory):
     objects = kustomize(directory)
     assert objects
     for obj in objects:
-        if obj["kind"] not in CLUSTER_SCOPED_KINDS:
+        if obj["kind"] not in CLUSTER_SCOPED_KINDS and not is_tenant_binding(obj):
             assert obj["metadata"].get("namespace") == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def is_tenant_binding(obj: dict) -> bool:
+    """The RoleBinding deploy/tenant-namespace puts in a tenant namespace (the only object outside
+    the operator's namespace)."""
+    return obj["kind"] == "RoleBinding" and obj["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": TENANT_ROLE,
+    }
+
+
+def tenant_namespaces(objects: list[dict]) -> set[str]:
+    return {o["metadata"]["namespace"] for o in objects if is_tenant_binding(o)}
 
 
 def test_crd_is_the_generated_one_not_an_edited_copy():
@@ -205,19 +224,92 @@ def test_components_compose(tmp_path):
     assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
 
 
-def test_namespaced_secrets_component_removes_the_cluster_wide_secret_binding(tmp_path):
-    (tmp_path / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "resources": [relative(DEPLOY / "base", tmp_path)],
-                "components": [relative(DEPLOY / "components" / "namespaced-secrets", tmp_path)],
-            }
-        )
+def write_kustomization(directory, **fields) -> None:
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(fields))
+
+
+def test_base_grants_secrets_and_events_in_no_tenant_namespace():
+    """Least privilege by default: the tenant role exists, but nothing binds it cluster-wide."""
+    objects = kustomize(DEPLOY / "base")
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"] == [
+        "azure-edition-operator"
+    ]
+    cluster_wide = find(objects, "ClusterRole", "azure-edition-operator")
+    resources = {r for rule in cluster_wide["rules"] for r in rule["resources"]}
+    assert not resources & {"secrets", "events"}, cluster_wide["rules"]
+    tenant = find(objects, "ClusterRole", TENANT_ROLE)
+    assert tenant["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},  # never list or watch
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
+    ]
+    assert not tenant_namespaces(objects)
+    # The operator's own namespace: the credential Secrets TenantPolicies name, nothing else.
+    role = find(objects, "Role", "azure-edition-operator-credentials")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    binding = find(objects, "RoleBinding", "azure-edition-operator-credentials")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+def test_tenant_namespace_template_binds_one_namespace(tmp_path):
+    write_kustomization(
+        tmp_path, namespace="team-x", resources=[relative(DEPLOY / "tenant-namespace", tmp_path)]
     )
     objects = kustomize(tmp_path)
-    bindings = [o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRoleBinding"]
-    assert bindings == ["azure-edition-operator"]
-    assert find(objects, "ClusterRole", "azure-edition-operator-secret-reader")  # kept for RoleBindings
+    (binding,) = objects  # one RoleBinding; never a Namespace (delete -k must not delete one)
+    assert is_tenant_binding(binding) and binding["metadata"]["namespace"] == "team-x"
+    # kustomize's namespace must not move the subject: it is the operator's ServiceAccount.
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "azure-edition-operator", "namespace": NAMESPACE}
+    ]
+
+
+def test_clusterwide_secrets_component_is_the_opt_in(tmp_path):
+    write_kustomization(
+        tmp_path,
+        resources=[relative(DEPLOY / "base", tmp_path)],
+        components=[relative(DEPLOY / "components" / "clusterwide-secrets", tmp_path)],
+    )
+    objects = kustomize(tmp_path)
+    binding = find(objects, "ClusterRoleBinding", TENANT_ROLE)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": TENANT_ROLE,
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "azure-edition-operator", "namespace": NAMESPACE}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        # tests/node applies every sample in SAMPLES_NS; the component brings the walkthrough's branch-a.
+        ("node-e2e", {SAMPLES_NS, "branch-a"}),
+        ("simulator-demo", {"branch-a"}),
+        ("workload-identity", set()),
+        ("client-secret", set()),
+        ("peering", set()),
+    ],
+)
+def test_overlays_onboard_the_namespaces_their_samples_use(overlay, expected):
+    """The demo and node-e2e installs give the operator Secrets and Events where their samples live
+    (and create those namespaces, so one `kubectl apply -k` works); production overlays onboard none."""
+    objects = kustomize(DEPLOY / "overlays" / overlay)
+    assert tenant_namespaces(objects) == expected
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    assert expected <= namespaces
+    assert not [
+        o for o in objects if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == TENANT_ROLE
+    ]
+
+
+def test_simulator_demo_tenant_namespace_is_the_one_its_tenant_policy_allows():
+    policy = yaml.safe_load((DEPLOY / "tenancy" / "simulator-demo.yaml").read_text())
+    objects = kustomize(DEPLOY / "overlays" / "simulator-demo")
+    assert set(policy["spec"]["namespaces"]) == tenant_namespaces(objects)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -235,7 +327,13 @@ def prerequisites(kubectl):
     """
     for directory in (DEPLOY / "crd", DEPLOY / "kopf-peering"):
         kubectl("apply", "-k", str(directory))
-    kubectl("apply", "-f", "-", input=yaml.safe_dump(find(kustomize(DEPLOY / "base"), "Namespace")))
+    namespaces = {
+        o["metadata"]["name"]: o
+        for directory in (*OVERLAYS, DEPLOY / "base")  # base last: its azure-edition-system wins
+        for o in kustomize(directory)
+        if o["kind"] == "Namespace"
+    }  # the operator's, and the tenant namespaces the demo overlays create (branch-a, e2e-samples)
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(namespaces.values()))
     for name in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
         kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s", timeout=90)
 

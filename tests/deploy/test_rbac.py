@@ -2,23 +2,56 @@
 
 Three angles: `kubectl auth can-i --as=<the ServiceAccount>` for what the operator must and must
 not do; a full resource × verb matrix through SubjectAccessReviews (with the groups a real
-ServiceAccount token carries), so any broadened rule fails; and the ServiceAccount's own token
-(the `operator_kubeconfig` fixture) doing and failing real requests.
+ServiceAccount token carries) in a tenant namespace, one that is not onboarded and the operator's
+own, so any broadened rule fails; and the ServiceAccount's own token (the `operator_kubeconfig`
+fixture) doing and failing real requests. Secrets and Events are granted per tenant namespace
+(deploy/tenant-namespace); the `tenant` fixture onboards the test's namespace.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 
+from azure_edition_operator.kube import CredentialsUnavailable, Kube
 from tests.deploy.support import DEPLOY, NAMESPACE, SA_GROUPS, SA_USER, find, kustomize
 
 pytestmark = pytest.mark.e2e
 
 AEVM = "azureeditionvms.azureedition.io"
+TENANT_ROLE = "azure-edition-operator-tenant"
+
+
+def relative(target: Path, start: Path) -> str:
+    return os.path.relpath(target, start)
+
+
+@pytest.fixture
+def tenant(kubectl, operator_rbac, namespace, tmp_path) -> str:
+    """The test's namespace onboarded as a platform team does: deploy/tenant-namespace with the
+    namespace set by a kustomization of its own. Removed with the namespace."""
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {"namespace": namespace, "resources": [relative(DEPLOY / "tenant-namespace", tmp_path)]}
+        )
+    )
+    kubectl("apply", "-k", str(tmp_path))
+    return namespace
+
+
+@pytest.fixture
+def elsewhere(kubectl, namespace) -> Iterator[str]:
+    """A namespace that exists but was never onboarded."""
+    name = f"{namespace}-x"[:63]
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
 
 # (verb, resource, extra args). "-A" means cluster-wide; otherwise a namespace is added.
 MUST = [
@@ -29,7 +62,7 @@ MUST = [
     ("patch", AEVM, "--subresource=status"),
     ("create", "events", ""),
     ("create", "events.events.k8s.io", ""),
-    ("get", "secrets", ""),  # the admin Secret, by name
+    ("get", "secrets", ""),  # the admin Secret, by name (tenant namespaces only)
     ("list", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
 ]
@@ -80,17 +113,33 @@ def can_i(kubectl, verb: str, resource: str, extra: str, namespace: str) -> bool
 
 
 @pytest.mark.parametrize(("verb", "resource", "extra"), MUST, ids=lambda v: v or "ns")
-def test_operator_can(kubectl, operator_rbac, namespace, verb, resource, extra):
-    assert can_i(kubectl, verb, resource, extra, namespace), (
+def test_operator_can(kubectl, tenant, verb, resource, extra):
+    assert can_i(kubectl, verb, resource, extra, tenant), (
         f"the operator must be able to {verb} {resource} {extra}"
     )
 
 
 @pytest.mark.parametrize(("verb", "resource", "extra"), MUST_NOT, ids=lambda v: v or "ns")
-def test_operator_cannot(kubectl, operator_rbac, namespace, verb, resource, extra):
-    assert not can_i(kubectl, verb, resource, extra, namespace), (
+def test_operator_cannot(kubectl, tenant, verb, resource, extra):
+    assert not can_i(kubectl, verb, resource, extra, tenant), (
         f"the operator must not {verb} {resource} {extra}"
     )
+
+
+# What only a tenant namespace grants: nowhere else, and never cluster-wide.
+TENANT_ONLY = [
+    ("get", "secrets", ""),
+    ("create", "events", ""),
+    ("create", "events.events.k8s.io", ""),
+]
+
+
+@pytest.mark.parametrize(("verb", "resource", "extra"), TENANT_ONLY, ids=lambda v: v or "ns")
+def test_secrets_and_events_only_in_tenant_namespaces(kubectl, tenant, elsewhere, verb, resource, extra):
+    assert can_i(kubectl, verb, resource, extra, tenant)
+    for namespace in (elsewhere, "default", "kube-system"):
+        assert not can_i(kubectl, verb, resource, extra, namespace), f"{verb} {resource} in {namespace}"
+    assert not can_i(kubectl, verb, resource, "-A", tenant), f"{verb} {resource} cluster-wide"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,17 +168,24 @@ RESOURCES = [
     ("kopf.dev", "clusterkopfpeerings", ""),
     ("kopf.dev", "kopfpeerings", ""),
 ]
-# Exactly what deploy/base grants, in a namespace (cluster-wide grants show up in every namespace).
-ALLOWED = {
+# Exactly what deploy/base grants in a namespace nobody onboarded: the cluster-wide rules (which
+# show up in every namespace).
+CLUSTER_WIDE = {
     ("azureedition.io", "azureeditionvms", ""): {"get", "list", "watch", "patch"},
     ("azureedition.io", "azureeditionvms", "status"): {"get", "patch"},
-    ("", "events", ""): {"create"},
-    ("events.k8s.io", "events", ""): {"create"},
-    ("", "secrets", ""): {"get"},
     ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
     ("azureedition.io", "tenantpolicies", ""): {"get", "list", "watch"},  # tenancy: read-only
     ("", "namespaces", ""): {"get"},  # tenancy: a namespace's labels select its TenantPolicy
 }
+# A tenant namespace adds the admin Secret (by name) and Events on the objects there.
+TENANT = {
+    **CLUSTER_WIDE,
+    ("", "events", ""): {"create"},
+    ("events.k8s.io", "events", ""): {"create"},
+    ("", "secrets", ""): {"get"},
+}
+# The operator's own namespace adds the credential Secrets TenantPolicies name; no Events.
+OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get"}}
 
 
 def access_reviews(kubectl, namespace: str) -> dict[tuple[str, str, str, str], bool]:
@@ -178,13 +234,19 @@ def _json_stream(text: str) -> Iterator[dict]:
         yield from document["items"] if document.get("kind") == "List" else [document]
 
 
-def test_exactly_the_base_permissions(kubectl, operator_rbac, namespace):
+def assert_exactly(kubectl, namespace: str, allowed: dict) -> None:
     decisions = access_reviews(kubectl, namespace)
-    granted = {key for key, allowed in decisions.items() if allowed}
-    expected = {(g, r, s, v) for (g, r, s), verbs in ALLOWED.items() for v in verbs}
+    granted = {key for key, ok in decisions.items() if ok}
+    expected = {(g, r, s, v) for (g, r, s), verbs in allowed.items() for v in verbs}
     assert granted == expected, (
-        f"unexpected grants: {sorted(granted - expected)}; missing: {sorted(expected - granted)}"
+        f"{namespace}: unexpected grants: {sorted(granted - expected)}; missing: {sorted(expected - granted)}"
     )
+
+
+def test_exactly_the_base_permissions(kubectl, tenant, elsewhere):
+    assert_exactly(kubectl, tenant, TENANT)
+    assert_exactly(kubectl, elsewhere, CLUSTER_WIDE)
+    assert_exactly(kubectl, NAMESPACE, OWN)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,8 +261,9 @@ def test_kubeconfig_authenticates_as_the_service_account(kubectl_as_operator):
 
 
 def test_token_reads_its_resources_and_a_named_secret_but_cannot_enumerate_secrets(
-    kubectl, kubectl_as_operator, crd, namespace
+    kubectl, kubectl_as_operator, crd, tenant
 ):
+    namespace = tenant
     kubectl(
         "create",
         "secret",
@@ -251,20 +314,48 @@ def test_peering_rbac_grants_only_its_own_peering_object(kubectl, operator_rbac,
         kubectl("delete", "clusterrole", "azure-edition-operator-peering", "--ignore-not-found")
 
 
-def test_namespaced_secrets_rolebinding_example(kubectl, operator_rbac, namespace):
-    """Without the cluster-wide binding, the example RoleBinding opens exactly its namespace."""
-    base_binding = find(operator_rbac, "ClusterRoleBinding", "azure-edition-operator-secret-reader")
-    example = yaml.safe_load(
-        (DEPLOY / "components" / "namespaced-secrets" / "rolebinding-example.yaml").read_text()
+def test_clusterwide_secrets_opt_in(kubectl, operator_rbac, elsewhere, tmp_path):
+    """deploy/components/clusterwide-secrets: Secrets by name and Events in every namespace, still
+    no enumeration; removing it returns to the default."""
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [relative(DEPLOY / "base", tmp_path)],
+                "components": [relative(DEPLOY / "components" / "clusterwide-secrets", tmp_path)],
+            }
+        )
     )
-    example["metadata"]["namespace"] = namespace
-    kubectl("delete", "clusterrolebinding", "azure-edition-operator-secret-reader")
+    binding = find(kustomize(tmp_path), "ClusterRoleBinding", TENANT_ROLE)
+    assert not can_i(kubectl, "get", "secrets", "", elsewhere)
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(binding))
     try:
-        assert not can_i(kubectl, "get", "secrets", "", namespace)
-        kubectl("apply", "-f", "-", input=yaml.safe_dump(example))
-        assert can_i(kubectl, "get", "secrets", "", namespace)
-        assert not can_i(kubectl, "list", "secrets", "", namespace)
-        assert not can_i(kubectl, "get", "secrets", "", "default")
+        for namespace in (elsewhere, "default"):
+            assert_exactly(kubectl, namespace, TENANT)
+        assert can_i(kubectl, "get", "secrets", "-A", elsewhere)
+        assert not can_i(kubectl, "list", "secrets", "-A", elsewhere)
+        assert not can_i(kubectl, "watch", "secrets", "-A", elsewhere)
     finally:
-        kubectl("apply", "-f", "-", input=yaml.safe_dump(base_binding))
-    assert can_i(kubectl, "get", "secrets", "", "default")
+        kubectl("delete", "clusterrolebinding", TENANT_ROLE, "--ignore-not-found")
+    assert not can_i(kubectl, "get", "secrets", "", "default")
+
+
+async def test_operator_reports_a_namespace_that_is_not_onboarded(
+    kubectl, operator_kubeconfig, tenant, elsewhere, monkeypatch
+):
+    """The operator's own client, with the ServiceAccount's token: RBAC's refusal outside tenant
+    namespaces becomes AdminCredentialsMissing naming the namespace and the fix, not an API error."""
+    for namespace in (tenant, elsewhere):
+        kubectl("create", "secret", "generic", "vm-admin", "-n", namespace,
+                "--from-literal=username=azureadmin", "--from-literal=password=Demo-Only-Passw0rd!")  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
+    kube = await Kube.connect()
+    try:
+        assert (await kube.admin_credentials(tenant, "vm-admin")).username == "azureadmin"
+        with pytest.raises(CredentialsUnavailable) as refused:
+            await kube.admin_credentials(elsewhere, "vm-admin")
+        message = str(refused.value)
+        assert f"may not read Secrets in namespace {elsewhere}" in message
+        assert "deploy/tenant-namespace" in message and "Passw0rd" not in message
+        assert refused.value.reason == "AdminCredentialsMissing"
+    finally:
+        await kube.close()
