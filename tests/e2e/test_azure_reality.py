@@ -195,6 +195,12 @@ def test_a_vm_deleted_outside_is_recreated(operator, kubectl, namespace, control
     assert events(kubectl, namespace, "VMRecreated")[0]["type"] == "Warning"
     assert len([v for v in control.vms() if v["name"] == name]) == 1
     assert new["metadata"]["generation"] == 1
+    # Recreated from the image recorded from Azure (the catalog's choice today is not consulted;
+    # tests/integration: test_a_vm_deleted_outside_is_recreated_from_the_image_it_ran changes it).
+    sku = obj["status"]["image"]["sku"]
+    assert compute.virtual_machines.get(RG, name).storage_profile.image_reference.sku == sku
+    state = json.loads(new["metadata"]["annotations"]["kopf.azureedition.io/azure-state"])
+    assert state["image"]["sku"] == sku and state["vm_id"] == new["status"]["vm"]["vmId"]
 
 
 # ----------------------------------------------------------------------------- FULL (make e2e)
