@@ -121,6 +121,11 @@ REASONS: dict[str, dict[str, Reason]] = {
             "Repeated from `VMProvisioned`: no TenantPolicy allows this namespace that target.",
             "See `VMProvisioned` / `NotPermitted`.",
         ),
+        "VMStopped": Reason(
+            "False",
+            "Repeated from `VMProvisioned`: the VM is stopped or deallocated (phase `Degraded`).",
+            "See `VMProvisioned` / `VMStopped`.",
+        ),
     },
     "ImageResolved": {
         "ImageResolved": Reason(

@@ -165,4 +165,5 @@ def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Pha
         "ImageUnresolved": Phase.FAILED,
         "ProvisioningFailed": Phase.FAILED,
         "Degraded": Phase.DEGRADED,
+        vocab.VM_STOPPED: Phase.DEGRADED,  # provisioned, but not running: someone must start it
     }.get(ready.reason, Phase.PROVISIONING)

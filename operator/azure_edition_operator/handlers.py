@@ -126,7 +126,7 @@ def _load_state(meta: Mapping[str, Any]) -> OperationState:
 def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationState) -> None:
     """Write the annotation only when it changed (never PUT what has not changed)."""
     old = (meta.get("annotations") or {}).get(STATE_ANNOTATION)
-    new = state.dumps() if (state.operation or state.vm_id) else None
+    new = state.dumps() if (state.operation or state.vm_id or state.image) else None
     if new != old:
         patch.metadata.annotations[STATE_ANNOTATION] = new
 
@@ -159,7 +159,7 @@ async def _reconcile(
             state=state,
             events=azure_events,
             instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
-        )
+        )  # fmt: skip
         for action in observed.actions:
             logger.info("azure: %s", action)
         return observed

@@ -177,6 +177,7 @@ THROTTLED = "Throttled"
 RETRYING = "Retrying"  # a transient failure without a code of the table (no answer, an unknown 5xx)
 FAILED = "Failed"  # a user-fixable failure without a code of the table
 VM_NOT_FOUND = "VMNotFound"
+VM_STOPPED = "VMStopped"
 NOT_PERMITTED = "NotPermitted"
 OWNERSHIP_CONFLICT = "OwnershipConflict"
 ADMIN_CREDENTIALS_MISSING = "AdminCredentialsMissing"
@@ -199,6 +200,9 @@ _FIXED: tuple[Reason, ...] = (
            "Act on the message."),
     Reason(VM_NOT_FOUND, Kind.USER, "The VM was deleted outside the operator and `spec.azure.onMissing: Report` "
            "asks only to report it.", "Delete the AzureEditionVM, or set `onMissing: Recreate`."),
+    Reason(VM_STOPPED, Kind.USER, "Azure reports the VM stopped or deallocated (`status.vm.powerState`): "
+           "someone stopped it outside the operator, which does not start a VM on its own.",
+           "Start the VM in Azure (`az vm start`); the next resync reports it Ready without an edit."),
     Reason(NOT_PERMITTED, Kind.USER, "No TenantPolicy selects the namespace, or one that does not allow its "
            "subscription, resource group or subnet, or two name different credentials (the message names the "
            "policy and rule). No Azure call was made.", "Ask a cluster administrator to change the "
@@ -245,7 +249,9 @@ def kind_of(reason: str) -> Kind | None:
 
 
 # Ready repeats these VMProvisioned reasons as they are: they name what the user must provide.
-READY_PASS_THROUGH = frozenset({ADMIN_CREDENTIALS_MISSING, ADMIN_CREDENTIALS_INVALID, NOT_PERMITTED})
+READY_PASS_THROUGH = frozenset(
+    {ADMIN_CREDENTIALS_MISSING, ADMIN_CREDENTIALS_INVALID, NOT_PERMITTED, VM_STOPPED}
+)
 # VMProvisioned reasons that make Ready=False/ProvisioningFailed (a person must act).
 USER_REASONS = frozenset(r.name for r in VM_PROVISIONED.values() if r.kind is Kind.USER) - READY_PASS_THROUGH
 # Ready reasons; Argo CD's health.lua maps READY_DEGRADED_REASONS to Degraded (tested).

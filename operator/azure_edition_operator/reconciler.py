@@ -150,14 +150,29 @@ async def reconcile_pass(
     if vm.drift:
         message += "; not corrected (needs a person): " + "; ".join(vm.drift)
     ok = condition(ConditionType.VM_PROVISIONED, True, vocab.SUCCEEDED, message)
+    events: tuple[tuple[str, str, str], ...] = ()
+    if is_stopped(vm.power_state):
+        message = (f"Azure reports the VM {vm.power_state} (stopped outside the operator, which does not start "
+                   "it on its own); start it in Azure and the next resync reports it Ready")  # fmt: skip
+        ok = condition(ConditionType.VM_PROVISIONED, False, vocab.VM_STOPPED, message)
+        events = (("Warning", vocab.VM_STOPPED, message),)
     image = vm.image_ref or catalog
     if vm.image_ref is not None:
         image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", vm.image_ref.reason)
     return Outcome(
         Observation(
             generation, caps, image=image, image_condition=image_ok, vm=vm.to_status(), vm_condition=ok
-        )
+        ),
+        events=events,
     )
+
+
+STOPPED_POWER_STATES = frozenset({"stopping", "stopped", "deallocating", "deallocated"})
+
+
+def is_stopped(power_state: str | None) -> bool:
+    """DESIGN §2: a stopped VM is not Ready. Unknown (no instance view) is not stopped."""
+    return (power_state or "").lower() in STOPPED_POWER_STATES
 
 
 def _unsupported(generation: int, caps: frozenset[Capability], message: str) -> Outcome:

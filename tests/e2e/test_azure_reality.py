@@ -195,6 +195,53 @@ def test_a_vm_deleted_outside_is_recreated(operator, kubectl, namespace, control
     assert events(kubectl, namespace, "VMRecreated")[0]["type"] == "Warning"
     assert len([v for v in control.vms() if v["name"] == name]) == 1
     assert new["metadata"]["generation"] == 1
+    # Recreated from the image recorded from Azure (the catalog's choice today is not consulted;
+    # tests/integration: test_a_vm_deleted_outside_is_recreated_from_the_image_it_ran changes it).
+    sku = obj["status"]["image"]["sku"]
+    assert compute.virtual_machines.get(RG, name).storage_profile.image_reference.sku == sku
+    state = json.loads(new["metadata"]["annotations"]["kopf.azureedition.io/azure-state"])
+    assert state["image"]["sku"] == sku and state["vm_id"] == new["status"]["vm"]["vmId"]
+
+
+def test_an_operation_url_answering_404_is_answered_by_reading_the_vm(operator, kubectl, namespace, control):
+    """Azure forgets finished operations: a poll that 404s is answered by a GET of the VM, never a second PUT."""
+    control.set_provisioning_seconds(4)
+    control.expire_operations(0.5)
+    seq = control.last_seq()
+    try:
+        apply_plain(kubectl, namespace)
+        obj = wait_ready(kubectl, namespace, timeout=120)
+    finally:
+        control.expire_operations(None)
+        control.set_provisioning_seconds(1)
+    name = vm_name(obj)
+    log = control.requests(since=seq)
+    gone = [r for r in log if r["method"] == "GET" and "/operation" in r["path"] and r["status"] == 404]
+    assert gone, "no operation URL answered 404: this test would prove nothing"
+    puts = [r for r in log if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}")]
+    assert len(puts) == 1
+    assert len([v for v in control.vms() if v["name"] == name]) == 1
+    assert condition(obj, "VMProvisioned")["reason"] == "Succeeded"
+
+
+def test_a_vm_stopped_outside_is_reported_and_not_started(operator, kubectl, namespace, control):
+    """DESIGN §2: a stopped VM is not Ready; status.vm shows its power state; the operator does not start it."""
+    apply_plain(kubectl, namespace)
+    obj = wait_ready(kubectl, namespace)
+    name = vm_name(obj)
+    assert obj["status"]["vm"]["powerState"] == "running"
+    seq = control.last_seq()
+    control.out_of_band("stop", RG, name)  # deallocate, as the portal's Stop does
+    stopped = wait_for(lambda: (o := get(kubectl, namespace, "plain-core"))["status"]["vm"].get("powerState")
+                       == "deallocated" and condition(o, "Ready").get("status") == "False" and o,
+                       what="deallocated in status.vm and Ready=False")  # fmt: skip
+    assert condition(stopped, "Ready")["reason"] == "VMStopped" and stopped["status"]["phase"] == "Degraded"
+    assert condition(stopped, "VMProvisioned")["reason"] == "VMStopped"
+    assert events(kubectl, namespace, "VMStopped")[0]["type"] == "Warning"
+    control.out_of_band("start", RG, name)
+    started = wait_ready(kubectl, namespace)
+    assert started["status"]["vm"]["powerState"] == "running"
+    assert vm_writes(control, name, seq) == [], "the operator neither started nor changed the VM"
 
 
 # ----------------------------------------------------------------------------- FULL (make e2e)
@@ -283,3 +330,62 @@ def test_certificate_rotation_without_false_alarm(operator, kubectl, namespace, 
     assert current["status"]["smbOverQuic"]["daysRemaining"] >= 199, current["status"]
     assert condition(current, "SMBOverQUICCertificateValid")["reason"] == "CertificateValid"
     assert "CertificateInvalid" not in reasons, reasons
+
+
+def _group(control: SimulatorControl, namespace: str, prefix: str, ready_after: float = 0) -> str:
+    """A resource group of this test's own (faults scoped to it cannot touch another test)."""
+    group = f"rg-{prefix}-{namespace}"[:60]
+    control.add_resource_group(group, location="westeurope", ready_after_seconds=ready_after)
+    return group
+
+
+@full_only
+def test_authorization_failed_during_role_propagation_heals(operator, kubectl, namespace, control, simulator):
+    """A role assignment made a moment ago: 403 AuthorizationFailed on the group for a while, then fine."""
+    env = simulator[1]
+    group = _group(control, namespace, "auth")
+    scope = f"/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{group}"
+    control.delay_authorization(env["AZURE_CLIENT_ID"], scope, 8)
+    apply_plain(kubectl, namespace, resourceGroup=group)
+    wait_for(lambda: condition(get(kubectl, namespace, "plain-core"), "VMProvisioned").get("reason")
+             == "AuthorizationFailed", what="AuthorizationFailed as the reason")  # fmt: skip
+    obj = wait_ready(kubectl, namespace, timeout=120)
+    assert obj["metadata"]["generation"] == 1, "healed without an edit"
+    assert len([v for v in control.vms() if v["name"] == vm_name(obj)]) == 1
+
+
+@full_only
+def test_a_resource_group_being_created_heals(operator, kubectl, namespace, control):
+    """GitOps applies the group and the VM together: ResourceGroupNotFound until the group exists, then Ready."""
+    group = _group(control, namespace, "new", ready_after=8)
+    apply_plain(kubectl, namespace, resourceGroup=group)
+    wait_for(lambda: condition(get(kubectl, namespace, "plain-core"), "VMProvisioned").get("reason")
+             == "ResourceGroupNotFound", what="ResourceGroupNotFound as the reason")  # fmt: skip
+    obj = wait_ready(kubectl, namespace, timeout=120)
+    assert obj["metadata"]["generation"] == 1, "healed without an edit"
+
+
+@full_only
+def test_tags_and_identity_from_azure_policy_are_never_removed(
+    operator, kubectl, namespace, control, compute
+):
+    """Azure Policy adds a tag and a system-assigned identity: no write in steady state, and a tag change
+    of our own (a PATCH, which replaces the whole tag set in Azure) keeps them."""
+    control.set_policy({"costCenter": "cc-42"}, True)
+    try:
+        apply_plain(kubectl, namespace)
+        obj = wait_ready(kubectl, namespace)
+    finally:
+        control.set_policy(None, False)  # from here on only the operator could restore them
+    name = vm_name(obj)
+    time.sleep(RESYNC_SECONDS + 2)
+    seq = control.last_seq()
+    time.sleep(3 * RESYNC_SECONDS + 1)
+    assert vm_writes(control, name, seq) == [], "policy additions are not drift"
+    kubectl("patch", "aevm", "plain-core", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"azure": {"tags": {"team": "branch-a"}}}}))  # fmt: skip
+    vm = wait_for(lambda: (v := compute.virtual_machines.get(RG, name)).tags.get("team") == "branch-a" and v,
+                  what="our new tag on the VM")  # fmt: skip
+    assert vm.tags["costCenter"] == "cc-42"
+    assert vm.identity is not None and vm.identity.type == "SystemAssigned"
+    assert len(vm_writes(control, name, seq)) == 1, "one PATCH for the tag"

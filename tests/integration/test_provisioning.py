@@ -801,3 +801,30 @@ async def test_vm_deleted_outside_is_recreated_or_reported(world: World, clients
     again = await ensure(clients, world, spec, state=state)
     assert again.vm_id != first.vm_id and state.vm_id == again.vm_id
     assert [e[1] for e in again.events] == ["VMRecreated"]
+
+
+async def test_a_vm_deleted_outside_is_recreated_from_the_image_it_ran(
+    world: World, clients: AzureClients
+) -> None:
+    """The catalog would now choose another image (here: a pin changed); the recreated VM runs the old one."""
+    from azure_edition_operator.azure.driver import OperationState
+    from azure_edition_operator.images import ImagePins, WindowsServerVersion
+
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    state = OperationState()
+    first = await ensure(clients, world, spec, state=state)
+    ran = first.image["sku"]
+    assert state.image is not None and state.image["sku"] == ran
+    cmp = clients.compute(ident.subscription_id)
+    await (await cmp.virtual_machines.begin_delete(ident.resource_group, ident.vm_name)).result()
+
+    other = resolve(spec.capabilities, ImagePins(version=WindowsServerVersion("2022")))
+    assert other.sku != ran, "the catalog must choose differently for this test to mean anything"
+    since = world.mark()
+    again = await ensure(clients, world, spec, state=OperationState.loads(state.dumps()), image=other)
+    assert again.vm_id != first.vm_id
+    assert again.image["sku"] == ran and again.image_ref is not None and again.image_ref.sku == ran
+    assert ran in again.events[0][2]
+    puts = [r for r in world.arm_requests(since) if r[:2] == ("PUT", "VirtualMachines_CreateOrUpdate")]
+    assert len(puts) == 1

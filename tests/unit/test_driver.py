@@ -204,9 +204,30 @@ def test_unreadable_state_counts_as_empty(garbage: str) -> None:
 
 def test_state_round_trips() -> None:
     state = OperationState(
-        OperationRecord("disks", "d", "delete", "tok", T0.isoformat(), "deleted"), "vm-uuid"
-    )
+        OperationRecord("disks", "d", "delete", "tok", T0.isoformat(), "deleted"), "vm-uuid",
+        {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter-azure-edition"},
+    )  # fmt: skip
     assert OperationState.loads(state.dumps()) == state
+
+
+def test_an_unreadable_recorded_image_is_dropped_not_the_rest() -> None:
+    assert OperationState.loads('{"vm_id": "v", "image": 5}') == OperationState(vm_id="v")
+
+
+def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -> None:
+    """Recreate as it was, unless the spec now asks for what that image cannot carry (then the catalog)."""
+    from azure_edition_operator.azure.reconcile import recorded_image
+    from azure_edition_operator.images import Capability
+
+    state = OperationState(
+        vm_id="v", image={"sku": "2025-datacenter-azure-edition-core", "version": "latest"}
+    )
+    image = recorded_image(state, [Capability.HOTPATCH])
+    assert image is not None and image.sku == "2025-datacenter-azure-edition-core"
+    assert image.publisher == "MicrosoftWindowsServer" and image.version == "latest"
+    assert recorded_image(state, [Capability.EXTENDED_NETWORK]) is None  # unconfirmed on 2025
+    assert recorded_image(OperationState(vm_id="v", image={"sku": "not-in-the-catalog"}), []) is None
+    assert recorded_image(OperationState(vm_id="v"), []) is None
 
 
 def test_garbage_start_time_reads_as_now() -> None:

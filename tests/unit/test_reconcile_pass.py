@@ -12,7 +12,7 @@ from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
 from azure_edition_operator.azure.reconcile import ImageChangeRequired, ObservedVM
 from azure_edition_operator.azure.specs import PatchView
-from azure_edition_operator.conditions import ConditionType
+from azure_edition_operator.conditions import ConditionType, Phase, derive_phase, ready_condition
 from azure_edition_operator.images import resolve
 from azure_edition_operator.kube import CredentialsUnavailable
 from azure_edition_operator.reconciler import progress_condition, reconcile_pass, transient_delay
@@ -70,6 +70,32 @@ async def test_success_reports_succeeded_and_no_retry() -> None:
     outcome = await run(ensure)
     assert vm_condition(outcome).reason == "Succeeded" and vm_condition(outcome).is_true
     assert outcome.retry_after is None and outcome.permanent is None
+
+
+@pytest.mark.parametrize("power", ["deallocated", "stopped", "deallocating", "stopping"])
+async def test_a_stopped_vm_is_reported_not_ready_and_not_started(power: str) -> None:
+    """DESIGN §2: a VM missing or stopped makes Ready=False; status.vm still shows it (with powerState)."""
+
+    async def ensure(*_: Any) -> ObservedVM:
+        return observed(power_state=power)
+
+    outcome = await run(ensure)
+    cond = vm_condition(outcome)
+    assert not cond.is_true and cond.reason == "VMStopped" and power in cond.message
+    assert outcome.observation.vm["powerState"] == power
+    assert outcome.retry_after is None, "the resync notices a start; nothing to retry"
+    assert [e[:2] for e in outcome.events] == [("Warning", "VMStopped")]
+    ready = ready_condition([outcome.observation.image_condition, cond])
+    assert (ready.status, ready.reason) == ("False", "VMStopped")
+    assert derive_phase([ready]) is Phase.DEGRADED
+
+
+@pytest.mark.parametrize("power", ["running", "starting", None])
+async def test_a_running_or_unknown_power_state_is_provisioned(power: str | None) -> None:
+    async def ensure(*_: Any) -> ObservedVM:
+        return observed(power_state=power)
+
+    assert vm_condition(await run(ensure)).reason == "Succeeded"
 
 
 async def test_an_operation_in_flight_is_progress_with_retry_after() -> None:

@@ -108,10 +108,13 @@ class OperationState:
 
     ``vm_id`` is the vmId of the VM this object last saw provisioned: with it, a VM that is gone was
     deleted outside the operator (``spec.azure.onMissing``); without it, it was never created.
+    ``image`` is that VM's storageProfile.imageReference as Azure reported it (publisher, offer, sku,
+    version): a VM deleted outside is recreated from it, not from what the catalog would choose now.
     """
 
     operation: OperationRecord | None = None
     vm_id: str | None = None
+    image: dict[str, str] | None = None
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -131,7 +134,9 @@ class OperationState:
                 else None
             )
             vm_id = data.get("vm_id")
-            return cls(record, str(vm_id) if vm_id else None)
+            image = data.get("image")
+            image = {str(k): str(v) for k, v in image.items() if v} if isinstance(image, dict) else None
+            return cls(record, str(vm_id) if vm_id else None, image or None)
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()
 

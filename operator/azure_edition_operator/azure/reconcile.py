@@ -20,7 +20,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -204,21 +204,43 @@ class ImageChangeRequired(Exception):
         )
 
 
-def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
-    """The image a VM runs, from Azure's storageProfile.imageReference and the catalog (never status)."""
-    ref = specs.attr_path(vm, "properties", "storage_profile", "image_reference")
-    row = row_for_sku(ref.sku) if ref is not None and ref.sku else None
-    if row is None:
+def _image(ref: Mapping[str, str | None] | None, why: str) -> ImageReference | None:
+    row = row_for_sku(ref.get("sku") or "") if ref else None
+    if ref is None or row is None:
         return None
     return ImageReference(
         sku=row.sku,
-        version=ref.version or "latest",
+        version=ref.get("version") or "latest",
         windows_server_version=row.version,
         experience=row.experience,
-        reason=f"{row.sku}: the image the VM runs (read from Azure; an image cannot change in place)",
-        publisher=ref.publisher or "MicrosoftWindowsServer",
-        offer=ref.offer or "WindowsServer",
+        reason=f"{row.sku}: {why}",
+        publisher=ref.get("publisher") or "MicrosoftWindowsServer",
+        offer=ref.get("offer") or "WindowsServer",
     )
+
+
+def _image_fields(vm: compute.VirtualMachine | None) -> dict[str, str] | None:
+    """storageProfile.imageReference as Azure reports it (publisher, offer, sku, version)."""
+    ref = specs.attr_path(vm, "properties", "storage_profile", "image_reference")
+    if ref is None or not ref.sku:
+        return None
+    fields_ = {"publisher": ref.publisher, "offer": ref.offer, "sku": ref.sku, "version": ref.version}
+    return {k: v for k, v in fields_.items() if v}
+
+
+def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
+    """The image a VM runs, from Azure's storageProfile.imageReference and the catalog (never status)."""
+    return _image(
+        _image_fields(vm), "the image the VM runs (read from Azure; an image cannot change in place)"
+    )
+
+
+def recorded_image(state: OperationState, capabilities: Iterable[Capability]) -> ImageReference | None:
+    """The image the last VM ran (``OperationState.image``), if it still carries the spec's capabilities:
+    a VM deleted outside is recreated as it was, not from what the catalog would choose today."""
+    image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
+    row = row_for_sku(image.sku) if image is not None else None
+    return image if row is not None and row.carries_all(capabilities) else None
 
 
 # ----------------------------------------------------------------------------- ensure
@@ -371,13 +393,15 @@ async def _ensure(
                 "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
                 404, reason=vocab.VM_NOT_FOUND,
             )  # fmt: skip
+        again = recorded_image(p.driver.state, spec.capabilities) or image
         p.events.append(("Warning", "VMRecreated",
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
-                         "creating it again (spec.azure.onMissing: Recreate)"))  # fmt: skip
+                         f"creating it again from {again.sku} (spec.azure.onMissing: Recreate)"))  # fmt: skip
         p.driver.state.vm_id = None
     if vm is None:
         # Before anything is created: without the admin login no VM can be, so create no network either.
         login = await _credentials(credentials)
+        image = recorded_image(p.driver.state, spec.capabilities) or image
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.reconcile(pip_res) if plan.public_ip else None
@@ -429,6 +453,7 @@ async def _ensure(
         )
     if specs.provisioning_state(vm) and specs.provisioning_state(vm).lower() == "succeeded":
         p.driver.state.vm_id = specs.attr_path(vm, "properties", "vm_id") or p.driver.state.vm_id or vm.id
+        p.driver.state.image = _image_fields(vm) or p.driver.state.image
     return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
 

@@ -7,7 +7,7 @@
 --   * Ready=True                                       -> Healthy
 --   * Ready=False, reason Provisioning                 -> Progressing (time fixes it)
 --   * Ready=False, reason Degraded, ProvisioningFailed, ImageUnresolved,
---     AdminCredentialsMissing or NotPermitted          -> Degraded (a person must act)
+--     AdminCredentialsMissing, NotPermitted or VMStopped -> Degraded (a person must act)
 --     (this list is tested against azure_edition_operator.reasons.READY_DEGRADED_REASONS)
 --   * anything else: the phase decides (Pending/Provisioning -> Progressing,
 --     Degraded/Failed -> Degraded), else Progressing
@@ -21,6 +21,7 @@ local degradedReasons = {
   AdminCredentialsMissing = true,
   AdminCredentialsInvalid = true,
   NotPermitted = true,
+  VMStopped = true,
 }
 
 local function withReason(reason, message)
