@@ -49,12 +49,6 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
 
 
-def backoff(asked: float, retry: int, cap: float = 300.0) -> float:
-    """At least what Azure (or we) asked for, growing with each retry, with jitter: a throttled fleet
-    must not come back in lockstep and spend the bucket again."""
-    return min(cap, max(asked, 2.0 ** min(retry, 8))) * random.uniform(1.0, 1.5)
-
-
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 

@@ -562,14 +562,21 @@ def _order(p: _Pass) -> list[SdkResource]:
     ]
 
 
-async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
+async def _present(p: _Pass, report: DeletionReport) -> AsyncIterator[tuple[SdkResource, Any]]:
+    """Each of our resources that exists, in deletion order, after any recorded operation finished;
+    an absent one is reported as such. Shared by Delete and Orphan."""
     order = _order(p)
     await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in order})
     for res in order:
         existing = await res.get()
         if existing is None:
             report.add(res.kind, res.name, DeletionOutcome.ABSENT)
-            continue
+        else:
+            yield res, existing
+
+
+async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
+    async for res, existing in _present(p, report):
         if res.kind == "disks":
             # Compute creates the OS disk from the VM model; it carries no tags of ours unless Azure
             # copied them: it is ours unless it says otherwise or is attached to some VM.
@@ -585,13 +592,7 @@ async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
 
 
 async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
-    order = _order(p)
-    await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in order})
-    for res in order:
-        existing = await res.get()
-        if existing is None:
-            report.add(res.kind, res.name, DeletionOutcome.ABSENT)
-            continue
+    async for res, existing in _present(p, report):
         if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN:
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "another owner's")
             continue
