@@ -9,8 +9,8 @@ Generated here (each from its single source):
 * ``docs/reference.md``: the AzureEditionVM API reference, from the CRD the models generate
   (``azure_edition_operator.api.crdgen.crd()``), the condition types of
   ``azure_edition_operator.conditions`` and the phase/Ready derivation computed by the operator's
-  own pure functions, plus the explanation of every condition reason in ``REASONS`` below. A
-  reason the code can emit but ``REASONS`` does not explain, or a documented reason the code no
+  own pure functions, plus the explanation of every condition reason in ``reasons.CONDITION_REASONS``. A
+  reason the code can emit but ``CONDITION_REASONS`` does not explain, or a documented reason the code no
   longer mentions, fails generation: the reference cannot fall behind the operator.
 * ``deploy/crd/azureeditionvms.azureedition.io.yaml``: a copy of ``crds/`` for kustomize (which
   loads nothing outside a kustomization's directory).
@@ -29,7 +29,6 @@ import difflib
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,162 +58,13 @@ class GenerationError(Exception):
 
 
 # --------------------------------------------------------------------------------------------------
-# What each condition reason means and what to do. The only hand-written part of the reference;
-# generation checks it against the reasons the code emits.
+# What each condition reason means and what to do: azure_edition_operator.reasons (the single source,
+# also read by `kubectl aevm why`); generation checks it against the reasons the code emits.
 # --------------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Reason:
-    status: str  # "True" | "False"
-    meaning: str
-    action: str
-
-
-CONDITION_SUMMARY: dict[str, str] = {
-    "Ready": "The summary: True when the VM is provisioned and every requested capability is healthy. "
-    "`kubectl wait --for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it.",
-    "ImageResolved": "An Azure Edition image carries every requested capability under the image pins.",
-    "VMProvisioned": "The VM, its NIC(s), public IP and OS disk exist in Azure as the spec says.",
-    "HotpatchHealthy": "Only with the `Hotpatch` capability: the VM is enrolled in Hotpatch and patching is healthy.",
-    "SMBOverQUICCertificateValid": "Only with the `SMBOverQUIC` capability: the SMB over QUIC endpoint "
-    "answers with a certificate that is valid for `spec.smbOverQuic.serverName` and not close to expiry.",
-}
-
-REASONS: dict[str, dict[str, Reason]] = {
-    "Ready": {
-        "Ready": Reason("True", "VM provisioned and every requested capability healthy.", "Nothing."),
-        "Provisioning": Reason(
-            "False",
-            "The image is resolved and the VM is being created or updated, or Azure asked the operator "
-            "to come back later (throttling, a busy resource).",
-            "Wait. The `VMProvisioned` condition says what Azure is doing.",
-        ),
-        "ProvisioningFailed": Reason(
-            "False",
-            "Azure refused the VM in a way retrying cannot fix (quota, SKU not available, invalid parameter).",
-            "Read the message (it carries Azure's error code and the fix), change the spec or the "
-            "subscription (quota), and the operator retries on the next change.",
-        ),
-        "Degraded": Reason(
-            "False",
-            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False.",
-            "The message lists each failing condition with its reason; see that reason below.",
-        ),
-        "ImageUnresolved": Reason(
-            "False",
-            "No Azure Edition image carries every requested capability with the given pins.",
-            "See `ImageResolved`.",
-        ),
-        "AdminCredentialsMissing": Reason(
-            "False",
-            "Repeated from `VMProvisioned`: the admin Secret is missing or incomplete.",
-            "See `VMProvisioned` / `AdminCredentialsMissing`.",
-        ),
-        "AdminCredentialsInvalid": Reason(
-            "False",
-            "Repeated from `VMProvisioned`: the admin Secret's values break Azure's rules.",
-            "See `VMProvisioned` / `AdminCredentialsInvalid`.",
-        ),
-        "NotPermitted": Reason(
-            "False",
-            "Repeated from `VMProvisioned`: no TenantPolicy allows this namespace that target.",
-            "See `VMProvisioned` / `NotPermitted`.",
-        ),
-        "VMStopped": Reason(
-            "False",
-            "Repeated from `VMProvisioned`: the VM is stopped or deallocated (phase `Degraded`).",
-            "See `VMProvisioned` / `VMStopped`.",
-        ),
-    },
-    "ImageResolved": {
-        "ImageResolved": Reason(
-            "True",
-            "An image was chosen; the message says which and why (newest version that fits, Core first).",
-            "Nothing.",
-        ),
-        "UnsupportedCapabilities": Reason(
-            "False",
-            "The pins (`spec.image`) exclude every image that carries the requested capabilities, or the "
-            "capabilities changed and the VM's existing image cannot carry the new one.",
-            "Remove the pin or the capability the message names, or create a new AzureEditionVM "
-            "(a VM cannot change its image in place).",
-        ),
-    },
-    # Generated from the vocabulary module (azure_edition_operator.reasons), the single source.
-    "VMProvisioned": {
-        r.name: Reason("True" if r.kind is vocab.Kind.OK else "False", r.meaning, r.action)
-        for r in vocab.VM_PROVISIONED.values()
-    },
-    "HotpatchHealthy": {
-        "HotpatchEnabled": Reason(
-            "True",
-            "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
-            "current month type and the next baseline (reboot) month.",
-            "Nothing. Plan reboots for baseline months (January, April, July, October).",
-        ),
-        "HotpatchNotEnabled": Reason(
-            "False",
-            "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator).",
-            "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts).",
-        ),
-        "RebootPending": Reason(
-            "False",
-            "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update).",
-            "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending).",
-        ),
-        "PatchInstallationFailed": Reason(
-            "False",
-            "The last patch installation failed or completed with warnings.",
-            "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches).",
-        ),
-        "AssessmentFailed": Reason(
-            "False",
-            "The last patch assessment failed.",
-            "Check that the VM agent runs and the VM reaches Windows Update.",
-        ),
-    },
-    "SMBOverQUICCertificateValid": {
-        "CertificateValid": Reason(
-            "True", "The endpoint serves a valid certificate for the server name.", "Nothing."
-        ),
-        "CertificateExpiringSoon": Reason(
-            "False",
-            "The certificate expires within `spec.smbOverQuic.expiryWarningDays`.",
-            "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
-            "to the new thumbprint.",
-        ),
-        "CertificateExpired": Reason(
-            "False",
-            "The certificate has expired: SMB over QUIC clients refuse to connect.",
-            "Renew it now and update the certificate mapping.",
-        ),
-        "CertificateUntrusted": Reason(
-            "False",
-            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
-            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
-            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
-            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
-        ),
-        "CertificateInvalid": Reason(
-            "False",
-            "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
-            "no Server Authentication EKU, a weak key or signature, or not yet valid.",
-            "Issue a certificate that meets them (the message lists what is wrong) and map it.",
-        ),
-        "EndpointUnreachable": Reason(
-            "False",
-            "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
-            "or the handshake fails).",
-            "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest.",
-        ),
-        "SMBOverQUICDisabled": Reason(
-            "False",
-            "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false).",
-            "Enable it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`) (alert AzureEditionSMBOverQUICDisabled).",
-        ),
-    },
-}
+Reason = vocab.ConditionReason
+CONDITION_SUMMARY = vocab.CONDITION_SUMMARY
+REASONS = vocab.CONDITION_REASONS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,13 +162,15 @@ def check_reasons() -> None:
     for kind, reasons in emitted_reasons().items():
         missing = sorted(reasons - set(REASONS.get(kind, {})))
         if missing:
-            problems.append(f"{kind}: the code emits {missing}; explain them in hack/docgen.py REASONS")
+            problems.append(
+                f"{kind}: the code emits {missing}; explain them in azure_edition_operator/reasons.py CONDITION_REASONS"
+            )
     literals = _string_literals()
     for kind, reasons in REASONS.items():
         stale = sorted(r for r in reasons if r not in literals)
         if stale:
             problems.append(
-                f"{kind}: {stale} appear nowhere in the operator's code; remove them from REASONS"
+                f"{kind}: {stale} appear nowhere in the operator's code; remove them from reasons.py CONDITION_REASONS"
             )
     if problems:
         raise GenerationError("condition reasons out of sync:\n  " + "\n  ".join(problems))

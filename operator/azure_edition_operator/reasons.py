@@ -263,3 +263,171 @@ READY_DEGRADED_REASONS = frozenset({"ProvisioningFailed", "Degraded", "ImageUnre
 def metric_reason(reason: str) -> str:
     """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
     return reason if reason in VM_PROVISIONED else "Other"
+
+
+# ----------------------------------------------------------------------------- every condition's reasons
+# What each condition reason means and what to do, for every condition type: docs/reference.md
+# (hack/docgen.py checks it against the reasons the code emits, both ways) and `kubectl aevm why`
+# read this table.
+
+
+@dataclass(frozen=True)
+class ConditionReason:
+    """A condition reason: the status it comes with, what it means, what to do."""
+
+    status: str  # "True" | "False"
+    meaning: str
+    action: str
+
+
+CONDITION_SUMMARY: Mapping[str, str] = {
+    "Ready": "The summary: True when the VM is provisioned and every requested capability is healthy. "
+    "`kubectl wait --for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it.",
+    "ImageResolved": "An Azure Edition image carries every requested capability under the image pins.",
+    "VMProvisioned": "The VM, its NIC(s), public IP and OS disk exist in Azure as the spec says.",
+    "HotpatchHealthy": "Only with the `Hotpatch` capability: the VM is enrolled in Hotpatch and patching is healthy.",
+    "SMBOverQUICCertificateValid": "Only with the `SMBOverQUIC` capability: the SMB over QUIC endpoint "
+    "answers with a certificate that is valid for `spec.smbOverQuic.serverName` and not close to expiry.",
+}
+
+CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
+    "Ready": {
+        "Ready": ConditionReason(
+            "True", "VM provisioned and every requested capability healthy.", "Nothing."
+        ),
+        "Provisioning": ConditionReason(
+            "False",
+            "The image is resolved and the VM is being created or updated, or Azure asked the operator "
+            "to come back later (throttling, a busy resource).",
+            "Wait. The `VMProvisioned` condition says what Azure is doing.",
+        ),
+        "ProvisioningFailed": ConditionReason(
+            "False",
+            "Azure refused the VM in a way retrying cannot fix (quota, SKU not available, invalid parameter).",
+            "Read the message (it carries Azure's error code and the fix), change the spec or the "
+            "subscription (quota), and the operator retries on the next change.",
+        ),
+        "Degraded": ConditionReason(
+            "False",
+            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False.",
+            "The message lists each failing condition with its reason; see that reason below.",
+        ),
+        "ImageUnresolved": ConditionReason(
+            "False",
+            "No Azure Edition image carries every requested capability with the given pins.",
+            "See `ImageResolved`.",
+        ),
+        "AdminCredentialsMissing": ConditionReason(
+            "False",
+            "Repeated from `VMProvisioned`: the admin Secret is missing or incomplete.",
+            "See `VMProvisioned` / `AdminCredentialsMissing`.",
+        ),
+        "AdminCredentialsInvalid": ConditionReason(
+            "False",
+            "Repeated from `VMProvisioned`: the admin Secret's values break Azure's rules.",
+            "See `VMProvisioned` / `AdminCredentialsInvalid`.",
+        ),
+        "NotPermitted": ConditionReason(
+            "False",
+            "Repeated from `VMProvisioned`: no TenantPolicy allows this namespace that target.",
+            "See `VMProvisioned` / `NotPermitted`.",
+        ),
+        "VMStopped": ConditionReason(
+            "False",
+            "Repeated from `VMProvisioned`: the VM is stopped or deallocated (phase `Degraded`).",
+            "See `VMProvisioned` / `VMStopped`.",
+        ),
+    },
+    "ImageResolved": {
+        "ImageResolved": ConditionReason(
+            "True",
+            "An image was chosen; the message says which and why (newest version that fits, Core first).",
+            "Nothing.",
+        ),
+        "UnsupportedCapabilities": ConditionReason(
+            "False",
+            "The pins (`spec.image`) exclude every image that carries the requested capabilities, or the "
+            "capabilities changed and the VM's existing image cannot carry the new one.",
+            "Remove the pin or the capability the message names, or create a new AzureEditionVM "
+            "(a VM cannot change its image in place).",
+        ),
+    },
+    # From VM_PROVISIONED above.
+    "VMProvisioned": {
+        r.name: ConditionReason("True" if r.kind is Kind.OK else "False", r.meaning, r.action)
+        for r in VM_PROVISIONED.values()
+    },
+    "HotpatchHealthy": {
+        "HotpatchEnabled": ConditionReason(
+            "True",
+            "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
+            "current month type and the next baseline (reboot) month.",
+            "Nothing. Plan reboots for baseline months (January, April, July, October).",
+        ),
+        "HotpatchNotEnabled": ConditionReason(
+            "False",
+            "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator).",
+            "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts).",
+        ),
+        "RebootPending": ConditionReason(
+            "False",
+            "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update).",
+            "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending).",
+        ),
+        "PatchInstallationFailed": ConditionReason(
+            "False",
+            "The last patch installation failed or completed with warnings.",
+            "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches).",
+        ),
+        "AssessmentFailed": ConditionReason(
+            "False",
+            "The last patch assessment failed.",
+            "Check that the VM agent runs and the VM reaches Windows Update.",
+        ),
+    },
+    "SMBOverQUICCertificateValid": {
+        "CertificateValid": ConditionReason(
+            "True", "The endpoint serves a valid certificate for the server name.", "Nothing."
+        ),
+        "CertificateExpiringSoon": ConditionReason(
+            "False",
+            "The certificate expires within `spec.smbOverQuic.expiryWarningDays`.",
+            "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
+            "to the new thumbprint.",
+        ),
+        "CertificateExpired": ConditionReason(
+            "False",
+            "The certificate has expired: SMB over QUIC clients refuse to connect.",
+            "Renew it now and update the certificate mapping.",
+        ),
+        "CertificateUntrusted": ConditionReason(
+            "False",
+            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
+            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
+            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
+            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
+        ),
+        "CertificateInvalid": ConditionReason(
+            "False",
+            "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
+            "no Server Authentication EKU, a weak key or signature, or not yet valid.",
+            "Issue a certificate that meets them (the message lists what is wrong) and map it.",
+        ),
+        "EndpointUnreachable": ConditionReason(
+            "False",
+            "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
+            "or the handshake fails).",
+            "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest.",
+        ),
+        "SMBOverQUICDisabled": ConditionReason(
+            "False",
+            "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false).",
+            "Enable it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`) (alert AzureEditionSMBOverQUICDisabled).",
+        ),
+    },
+}
+
+
+def explain(condition_type: str, reason: str) -> ConditionReason | None:
+    """The documented meaning and fix of ``reason`` on ``condition_type``, or None if undocumented."""
+    return CONDITION_REASONS.get(condition_type, {}).get(reason)
