@@ -20,12 +20,14 @@ from . import conditions as cond
 from . import metrics, reconciler
 from . import reasons as vocab
 from .api.v1alpha1 import (
+    ASSESS_FAILED_EVENT,
     FINALIZER,
     GROUP,
     PLURAL,
     VERSION,
     AzureEditionVMSpec,
     annotation_token_problem,
+    assess_event_message,
     parse_duration,
 )
 from .azure import clients as azure_clients
@@ -435,8 +437,18 @@ async def assess_patches(
     new: Any, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
     memo: kopf.Memo, **_: Any,
 ) -> None:  # fmt: skip
-    """``azureedition.io/assess-patches: <token>`` → one assessPatches; the token lands in status.hotpatch."""
+    """``azureedition.io/assess-patches: <token>`` → one assessPatches; the token lands in status.hotpatch.
+
+    A permanent failure is announced as a Warning Event ``PatchAssessmentFailed`` whose message
+    starts with ``assessment <token>:`` (``kubectl aevm assess`` waits for either).
+    """
     token = str(new or "")
+
+    def give_up(message: str) -> kopf.PermanentError:
+        kopf.event(body, type="Warning", reason=ASSESS_FAILED_EVENT,
+                   message=assess_event_message(token, message)[:1000])  # fmt: skip
+        return kopf.PermanentError(message)
+
     if not token or (status.get("hotpatch") or {}).get("lastAssessToken") == token:
         return
     if annotation_token_problem(token):  # input (issue 14): admission refuses it; never copied into status
@@ -448,12 +460,12 @@ async def assess_patches(
     try:
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     except NotPermitted as err:
-        raise kopf.PermanentError(str(err)) from err
+        raise give_up(str(err)) from err
     compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
     try:
         vm = await compute.virtual_machines.get(identity.resource_group, identity.vm_name)
         if azure_specs.ownership(vm.tags, identity.owner) is not azure_specs.Ownership.OURS:
-            raise kopf.PermanentError(azure_specs.ownership_conflict_message(
+            raise give_up(azure_specs.ownership_conflict_message(
                 "Virtual machine", identity.vm_name, vm.tags, identity.owner))  # fmt: skip
         poller = await compute.virtual_machines.begin_assess_patches(
             identity.resource_group, identity.vm_name
@@ -465,7 +477,7 @@ async def assess_patches(
             raise kopf.TemporaryError(
                 f"assessPatches deferred ({mapped.code})", delay=mapped.retry_after or 30
             ) from err
-        raise kopf.PermanentError(f"assessPatches failed ({mapped.code}): {mapped.message}") from err
+        raise give_up(f"assessPatches failed ({mapped.code}): {mapped.message}") from err
     assessed = {
         "lastAssessToken": token,
         "assessmentState": result.status,
@@ -478,5 +490,5 @@ async def assess_patches(
     }
     patch.status["hotpatch"] = {k: v for k, v in assessed.items() if v is not None}
     kopf.event(body, type="Normal", reason="PatchAssessmentCompleted",
-               message=f"assessment {token}: {result.status}, {result.critical_and_security_patch_count} critical/security, "
-                       f"{result.other_patch_count} other patches")  # fmt: skip
+               message=assess_event_message(token, f"{result.status}, {result.critical_and_security_patch_count} "
+                                            f"critical/security, {result.other_patch_count} other patches"))  # fmt: skip

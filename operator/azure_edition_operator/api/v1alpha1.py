@@ -75,6 +75,8 @@ RESERVED_TAG_PREFIX = "azureedition.io_"
 MAX_OWNER_REF = MAX_TAG_VALUE
 # Annotation tokens the operator copies into status and Events (azureedition.io/assess-patches).
 ASSESS_ANNOTATION = f"{GROUP}/assess-patches"
+# The Warning Event the operator posts when it gives up on an assess token (kubectl aevm assess reads it).
+ASSESS_FAILED_EVENT = "PatchAssessmentFailed"
 MAX_ANNOTATION_TOKEN = 63
 ANNOTATION_TOKEN_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
@@ -110,6 +112,11 @@ def annotation_token_problem(token: str) -> str | None:
             "'-', '_' or '.', starting and ending with a letter or digit (e.g. a date: 2026-11-28)"
         )
     return None
+
+
+def assess_event_message(token: str, text: str) -> str:
+    """An assess Event's message: it starts with the token, so a waiting client finds its answer."""
+    return f"assessment {token}: {text}"
 
 
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"

@@ -35,6 +35,16 @@ def next_baseline_month(day: date) -> str:
     raise AssertionError("unreachable: a baseline month occurs every quarter")
 
 
+def last_baseline_month(day: date) -> str:
+    """The latest baseline month at or before ``day``'s month, as YYYY-MM."""
+    year, month = day.year, day.month
+    while month not in BASELINE_MONTHS:
+        month -= 1
+        if month < 1:
+            year, month = year - 1, 12
+    return f"{year:04d}-{month:02d}"
+
+
 def patch_settings_drift(settings: Mapping[str, Any] | None, reboot_setting: str) -> list[str]:
     """What differs from DESIGN §3's Hotpatch onboarding; empty when the VM is enrolled as we set it."""
     settings = settings or {}

@@ -1,0 +1,5 @@
+"""``python -m azure_edition_operator.plugin``: the same as ``kubectl aevm``."""
+
+from .main import main
+
+raise SystemExit(main())
