@@ -95,6 +95,7 @@ class Cluster:
         return f"{self.plural}.{self.group}"
 
     async def _call(self, verb: str, name: str | None, call: Any) -> Any:
+        from aiohttp import ClientError
         from kubernetes_asyncio.client.exceptions import ApiException
 
         try:
@@ -107,7 +108,7 @@ class Cluster:
             raise render.api_problem(
                 err.status, body, namespace=self.namespace, name=name, verb=verb, resource=self.resource
             ) from None
-        except (TimeoutError, OSError) as err:  # aiohttp's connection errors are OSErrors
+        except (TimeoutError, OSError, ClientError) as err:  # no answer, or a broken one
             host = self.api.configuration.host
             raise PluginError(
                 f"cannot reach the API server at {host}: {err}", render.EXIT_UNREACHABLE
