@@ -25,7 +25,7 @@ from azure_edition_operator.plugin import main as plugin_main
 from azure_edition_operator.plugin import render
 from tests import plugin_samples as samples
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import RG, condition, control, get, simulator, vm_name  # noqa: F401
+from tests.e2e.test_operator import condition, control, get, simulator, vm_name  # noqa: F401
 
 PLUGIN = Path(sys.executable).parent / "kubectl-aevm"
 # The namespace fixture names namespaces after the test: the assess tests' operator watches only theirs,
@@ -111,6 +111,7 @@ def test_why_walks_the_reasons_with_their_documented_fixes(crd, kubectl, namespa
         "name": "branch-fs-01",
         "namespace": namespace,
         "ready": True,
+        "behind": None,
         "findings": [],
     }
 

@@ -227,7 +227,7 @@ def test_why_of_a_ready_vm_says_nothing_to_fix():
     text = render.render_why(samples.obj(samples.ready_status()))
     assert "is Ready" in text and "every condition is as it should be" in text
     assert render.why_view(samples.obj(samples.ready_status())) == {
-        "name": "branch-fs-01", "namespace": "branch-a", "ready": True, "findings": []}  # fmt: skip
+        "name": "branch-fs-01", "namespace": "branch-a", "ready": True, "behind": None, "findings": []}  # fmt: skip
 
 
 def test_why_without_status_points_at_the_operator():
@@ -258,12 +258,19 @@ def test_why_includes_stalled_and_unknown_reasons_and_skips_a_settled_reconcilin
     assert "the operator's own words" in text and "not in this plugin's reason table" in text
 
 
-def test_why_flags_a_condition_about_an_older_generation():
+def test_why_says_when_status_lags_the_spec_and_flags_old_failures():
     obj = samples.obj(samples.ready_status())
     obj["metadata"]["generation"] = 2
     _, findings = render.why(obj)
-    assert findings and all(f.stale for f in findings)
-    assert "older generation" in render.render_why(obj)
+    assert findings == []  # healthy conditions about an older spec are not problems to list
+    assert render.render_why(obj).startswith("Note: status describes generation 1, the spec is at 2")
+    assert render.why_view(obj)["behind"].startswith("status describes generation 1")
+    failed = samples.obj(samples.failed_status())
+    failed["metadata"]["generation"] = 3
+    _, findings = render.why(failed)
+    assert [f.stale for f in findings] == [True, True]
+    assert "(describes an older generation" in render.render_why(failed)
+    assert render.why_view(samples.obj(samples.failed_status()))["behind"] is None
 
 
 DOCUMENTED = [(kind, name) for kind, table in vocab.CONDITION_REASONS.items() for name in table]

@@ -347,7 +347,7 @@ def why(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, list[Finding]
     ready = next((c for c in conditions if c["type"] == READY), None)
     findings = []
     for c in sorted(conditions, key=lambda c: c["type"] != READY):  # stable: Ready first, then status order
-        if as_it_should_be(c) and not is_stale(c, generation):
+        if as_it_should_be(c):
             continue
         doc = vocab.explain(c["type"], str(c.get("reason", "")))
         findings.append(
@@ -364,6 +364,18 @@ def why(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, list[Finding]
     return ready, findings
 
 
+def behind(obj: Mapping[str, Any]) -> str | None:
+    """Why status may not describe the current spec yet, or None when it does."""
+    generation = _section(obj, "metadata").get("generation")
+    observed = _section(obj, "status").get("observedGeneration")
+    if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
+        return (
+            f"status describes generation {observed}, the spec is at {generation}: the operator has not "
+            "caught up with the last change yet (or is not running)"
+        )
+    return None
+
+
 def why_view(obj: Mapping[str, Any]) -> dict[str, Any]:
     ready, findings = why(obj)
     meta = _section(obj, "metadata")
@@ -371,6 +383,7 @@ def why_view(obj: Mapping[str, Any]) -> dict[str, Any]:
         "name": meta.get("name"),
         "namespace": meta.get("namespace"),
         "ready": None if ready is None else ready.get("status") == "True",
+        "behind": behind(obj),
         "findings": [asdict(f) for f in findings],
     }
 
@@ -378,7 +391,11 @@ def why_view(obj: Mapping[str, Any]) -> dict[str, Any]:
 def _wrap(label: str, text: str, width: int, indent: str) -> list[str]:
     head = f"{indent}{label.ljust(9)}"
     return textwrap.wrap(
-        " ".join(text.split()), width=max(width, 40), initial_indent=head, subsequent_indent=" " * len(head)
+        " ".join(text.split()),
+        width=max(width, 40),
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_on_hyphens=False,
     ) or [head.rstrip()]
 
 
@@ -391,12 +408,15 @@ def render_why(obj: Mapping[str, Any], width: int = 100) -> str:
             f"{ref} has no Ready condition yet: the operator has not written its status. Is the operator "
             "running and watching this namespace? (kubectl get pods -A -l app.kubernetes.io/name=azure-edition-operator)\n"
         )
+    lag = [f"Note: {behind(obj)}.", ""] if behind(obj) else []
     if not findings:
-        return f"{ref} is Ready: {ready.get('message', '')}; every condition is as it should be.\n"
+        text = f"{ref} is Ready: {ready.get('message', '')}; every condition is as it should be.\n"
+        return "\n".join(lag) + text
     is_ready = ready.get("status") == "True"
     lines = [f"{ref} is Ready, but:" if is_ready else f"{ref} is not Ready ({ready.get('reason', '')}):", ""]
-    for index, f in enumerate(findings):
-        indent = "  " if index == 0 and f.type == READY else "  └─ " if f.type != READY else "  "
+    lines[1:1] = lag
+    for f in findings:
+        indent = "  " if f.type == READY else "  └─ "  # Ready leads; the others are behind it
         body = " " * len(indent)
         lines.append(f"{indent}{f.type}={f.status}  {f.reason or '(no reason)'}")
         if f.stale:
