@@ -291,6 +291,14 @@ def test_why_gives_the_documented_fix_of_every_reason(kind, reason):
     assert first_words in " ".join(render.render_why(samples.obj(status), 200).split())
 
 
+def test_a_summary_condition_repeating_another_reason_gets_that_reasons_fix():
+    status = samples.failed_status()
+    status["conditions"].append(samples.cond("Stalled", "True", "QuotaExceeded", "a person must act"))
+    _, findings = render.why(samples.obj(status))
+    stalled = next(f for f in findings if f.type == "Stalled")
+    assert stalled.action == vocab.VM_PROVISIONED["QuotaExceeded"].action
+
+
 def test_explain_reads_the_one_table():
     assert (
         vocab.explain("VMProvisioned", "Throttled") is vocab.CONDITION_REASONS["VMProvisioned"]["Throttled"]

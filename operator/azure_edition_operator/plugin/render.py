@@ -340,6 +340,15 @@ class Finding:
     stale: bool
 
 
+def explain(condition_type: str, reason: str) -> vocab.ConditionReason | None:
+    """The reason's documentation on its condition, else where another condition documents it: a
+    summary condition (kstatus ``Reconciling``/``Stalled``) repeats the reason of the one behind it."""
+    found = vocab.explain(condition_type, reason)
+    if found is None:
+        found = next((t[reason] for t in vocab.CONDITION_REASONS.values() if reason in t), None)
+    return found
+
+
 def why(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, list[Finding]]:
     """Ready (or None when status has none yet) and, Ready first, every condition not as it should be."""
     generation = _section(obj, "metadata").get("generation")
@@ -349,7 +358,7 @@ def why(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, list[Finding]
     for c in sorted(conditions, key=lambda c: c["type"] != READY):  # stable: Ready first, then status order
         if as_it_should_be(c):
             continue
-        doc = vocab.explain(c["type"], str(c.get("reason", "")))
+        doc = explain(c["type"], str(c.get("reason", "")))
         findings.append(
             Finding(
                 type=c["type"],
