@@ -401,6 +401,8 @@ async def _check_round(
     if changes:
         await memo.kube.patch_status(namespace, name, resource_version, changes)
         _event_for_transition(body, old, new)
+        for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
+            emit(kind, reason, message)  # a warning keeps Ready=True: its own Event tells someone
     metrics.READY.labels(namespace, name).set(1 if new.get("phase") == "Ready" else 0)
     await _announce_certificate_stage(body, meta, memo.kube, result, new)
 

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from . import reasons as vocab
 from .api.v1alpha1 import CertificateState
 
 LABELS = ("namespace", "name")
@@ -54,13 +55,8 @@ RECONCILE_ERRORS = Counter(
 )
 BUILD_INFO = Gauge("azureedition_build_info", "Operator build", ("version",))
 
-HOTPATCH_REASONS = (
-    "HotpatchEnabled",
-    "HotpatchNotEnabled",
-    "RebootPending",
-    "PatchInstallationFailed",
-    "AssessmentFailed",
-)
+# Bounded label values: the vocabulary's HotpatchHealthy reasons (one place, reasons.py).
+HOTPATCH_REASONS = tuple(vocab.CAPABILITY_REASONS[vocab.HOTPATCH_HEALTHY])
 
 
 def record_azure_request(method: str, operation: str, status: int | None) -> None:

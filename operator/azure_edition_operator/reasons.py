@@ -263,3 +263,146 @@ READY_DEGRADED_REASONS = frozenset({"ProvisioningFailed", "Degraded", "ImageUnre
 def metric_reason(reason: str) -> str:
     """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
     return reason if reason in VM_PROVISIONED else "Other"
+
+
+# ----------------------------------------------------------------------------- capability reasons
+#
+# "Ready means serving now": a capability condition that is False is either a *warning* (the VM still
+# serves; Ready stays True, the condition carries the reason, plus a Warning Event and the metric) or
+# an *outage* (Ready=False). Each reason is classified once here; Ready, Reconciling/Stalled, the Argo
+# CD and Flux checks, the alerts and docs/reference.md all follow this table (tests/deploy prove it).
+
+
+class Severity(enum.StrEnum):
+    OK = "ok"  # the condition is True
+    WARNING = "warning"  # False, but the VM serves: Ready stays True; alerts warn
+    OUTAGE = "outage"  # False, and what the capability promises is not served: Ready=False; alerts page
+
+
+@dataclass(frozen=True)
+class CapabilityReason:
+    """A reason of a capability condition: how bad (severity), who fixes it (kind), what to do."""
+
+    condition: str  # the condition type, e.g. "HotpatchHealthy"
+    name: str
+    severity: Severity
+    kind: Kind  # OK; PROGRESS: the operator repairs it itself; USER: a person must act
+    meaning: str
+    action: str
+
+
+HOTPATCH_HEALTHY = "HotpatchHealthy"
+SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
+
+HOTPATCH_ENABLED = "HotpatchEnabled"
+HOTPATCH_NOT_ENABLED = "HotpatchNotEnabled"
+REBOOT_PENDING = "RebootPending"
+UPDATES_AVAILABLE = "UpdatesAvailable"
+PATCH_INSTALLATION_FAILED = "PatchInstallationFailed"
+ASSESSMENT_FAILED = "AssessmentFailed"
+
+CERTIFICATE_VALID = "CertificateValid"
+CERTIFICATE_EXPIRING_SOON = "CertificateExpiringSoon"
+CERTIFICATE_EXPIRED = "CertificateExpired"
+CERTIFICATE_INVALID = "CertificateInvalid"
+CERTIFICATE_UNTRUSTED = "CertificateUntrusted"
+ENDPOINT_UNREACHABLE = "EndpointUnreachable"
+SMB_OVER_QUIC_DISABLED = "SMBOverQUICDisabled"
+
+_W, _O, _OK = Severity.WARNING, Severity.OUTAGE, Severity.OK
+_H, _S = HOTPATCH_HEALTHY, SMB_CERTIFICATE_VALID
+
+CAPABILITY: tuple[CapabilityReason, ...] = (
+    CapabilityReason(_H, HOTPATCH_ENABLED, _OK, Kind.OK,
+        "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
+        "current month type and the next baseline (reboot) month.",
+        "Nothing. Plan reboots for baseline months (January, April, July, October)."),
+    CapabilityReason(_H, HOTPATCH_NOT_ENABLED, _O, Kind.PROGRESS,
+        "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator): security "
+        "updates would need reboots again. An outage (Ready=False) until the operator has restored them.",
+        "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts)."),
+    CapabilityReason(_H, PATCH_INSTALLATION_FAILED, _O, Kind.USER,
+        "The last patch installation failed or completed with warnings: the VM misses security updates. "
+        "An outage (Ready=False).",
+        "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches)."),
+    CapabilityReason(_H, REBOOT_PENDING, _W, Kind.USER,
+        "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update). "
+        "A warning: the VM serves, Ready stays True.",
+        "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending)."),
+    CapabilityReason(_H, UPDATES_AVAILABLE, _W, Kind.USER,
+        "The last patch assessment found critical or security updates not yet installed. A warning: the "
+        "VM serves, Ready stays True; the platform installs them in its next patch window.",
+        "Nothing urgent; to install now, run an installation (Azure Update Manager / installPatches) "
+        "(alert AzureEditionHotpatchUpdatesAvailable)."),
+    CapabilityReason(_H, ASSESSMENT_FAILED, _W, Kind.USER,
+        "The last patch assessment failed: the patch state is unknown. A warning: the VM serves, Ready "
+        "stays True.",
+        "Check that the VM agent runs and the VM reaches Windows Update."),
+    CapabilityReason(_S, CERTIFICATE_VALID, _OK, Kind.OK,
+        "The endpoint serves a valid certificate for the server name.", "Nothing."),
+    CapabilityReason(_S, CERTIFICATE_EXPIRING_SOON, _W, Kind.USER,
+        "The certificate expires within `spec.smbOverQuic.expiryWarningDays`. A warning: clients still "
+        "connect, Ready stays True.",
+        "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
+        "to the new thumbprint."),
+    CapabilityReason(_S, CERTIFICATE_EXPIRED, _O, Kind.USER,
+        "The certificate has expired: SMB over QUIC clients refuse to connect. An outage (Ready=False).",
+        "Renew it now and update the certificate mapping."),
+    CapabilityReason(_S, CERTIFICATE_UNTRUSTED, _O, Kind.USER,
+        "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
+        "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate. An "
+        "outage (Ready=False).",
+        "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
+        "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`."),
+    CapabilityReason(_S, CERTIFICATE_INVALID, _O, Kind.USER,
+        "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
+        "no Server Authentication EKU, a weak key or signature, or not yet valid. An outage (Ready=False).",
+        "Issue a certificate that meets them (the message lists what is wrong) and map it."),
+    CapabilityReason(_S, ENDPOINT_UNREACHABLE, _O, Kind.USER,
+        "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
+        "or the handshake fails). An outage (Ready=False).",
+        "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest "
+        "(a certificate mapped with `New-SmbServerCertificateMapping`)."),
+    CapabilityReason(_S, SMB_OVER_QUIC_DISABLED, _O, Kind.PROGRESS,
+        "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false). An outage (Ready=False) "
+        "until the operator has enabled it again.",
+        "The operator enables it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`); if it keeps "
+        "coming back, find who disables it (alert AzureEditionSMBOverQUICDisabled)."),
+)  # fmt: skip
+
+CAPABILITY_REASONS: Mapping[str, Mapping[str, CapabilityReason]] = {
+    kind: {r.name: r for r in CAPABILITY if r.condition == kind} for kind in dict.fromkeys(r.condition for r in CAPABILITY)
+}
+"""condition type → reason → its classification: every capability reason the operator emits."""
+
+
+def capability_reason(condition_type: str, reason: str) -> CapabilityReason | None:
+    return CAPABILITY_REASONS.get(condition_type, {}).get(reason)
+
+
+def severity_of(condition_type: str, reason: str) -> Severity:
+    """An unknown reason of a False capability condition counts as an outage (never hide trouble)."""
+    entry = capability_reason(condition_type, reason)
+    return entry.severity if entry else Severity.OUTAGE
+
+
+# ----------------------------------------------------------------------------- ImageResolved reasons
+
+IMAGE_RESOLVED = "ImageResolved"
+UNSUPPORTED_CAPABILITIES = "UnsupportedCapabilities"
+IMAGE_REASONS: Mapping[str, Kind] = {IMAGE_RESOLVED: Kind.OK, UNSUPPORTED_CAPABILITIES: Kind.USER}
+
+# ----------------------------------------------------------------------------- kstatus: Reconciling / Stalled
+#
+# sigs.k8s.io/cli-utils kstatus: Reconciling=True while the operator works toward the spec (time fixes
+# it), Stalled=True when progress needs a human; both False once settled. Their True reason is the
+# reason of the condition behind it (``Creating``, ``QuotaExceeded``, ``CertificateExpired``, ...).
+
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+IDLE = "Idle"  # Reconciling=False: nothing runs (settled, or stalled)
+NOT_STALLED = "NotStalled"  # Stalled=False: nothing waits for a person
+WAITING_FOR_CHECKS = "Provisioning"  # Reconciling=True: VM there, first capability check pending
+
+# Warnings with an Event of their own (once per certificate and stage, handlers._announce_certificate_stage).
+ANNOUNCED_ELSEWHERE = frozenset({CERTIFICATE_EXPIRING_SOON})
