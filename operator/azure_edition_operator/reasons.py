@@ -371,7 +371,8 @@ CAPABILITY: tuple[CapabilityReason, ...] = (
 )  # fmt: skip
 
 CAPABILITY_REASONS: Mapping[str, Mapping[str, CapabilityReason]] = {
-    kind: {r.name: r for r in CAPABILITY if r.condition == kind} for kind in dict.fromkeys(r.condition for r in CAPABILITY)
+    kind: {r.name: r for r in CAPABILITY if r.condition == kind}
+    for kind in dict.fromkeys(r.condition for r in CAPABILITY)
 }
 """condition type → reason → its classification: every capability reason the operator emits."""
 

@@ -38,7 +38,9 @@ def kstatus(ready: Condition, reconciling: Condition, stalled: Condition) -> str
 def test_every_vm_provisioned_reason_is_in_progress_failed_or_current(reason):
     kind = vocab.kind_of(reason)
     status = TRUE if kind is vocab.Kind.OK else FALSE
-    ready, reconciling, stalled = summary(IMAGE_OK, Condition(ConditionType.VM_PROVISIONED, status, reason, "m"))
+    ready, reconciling, stalled = summary(
+        IMAGE_OK, Condition(ConditionType.VM_PROVISIONED, status, reason, "m")
+    )
     assert not (reconciling.is_true and stalled.is_true)
     if kind is vocab.Kind.USER:
         assert kstatus(ready, reconciling, stalled) == "Failed"
@@ -87,7 +89,8 @@ def test_outage_and_warning_severities_are_what_the_issue_asks():
 )  # fmt: skip
 def test_never_both_reconciling_and_stalled_and_a_person_wins(first, second):
     conds = [
-        Condition(r.condition, TRUE if r.severity is vocab.Severity.OK else FALSE, r.name) for r in (first, second)
+        Condition(r.condition, TRUE if r.severity is vocab.Severity.OK else FALSE, r.name)
+        for r in (first, second)
     ]
     ready, reconciling, stalled = summary(IMAGE_OK, VM_OK, *conds)
     assert not (reconciling.is_true and stalled.is_true)
@@ -98,27 +101,31 @@ def test_never_both_reconciling_and_stalled_and_a_person_wins(first, second):
 
 def test_an_unknown_capability_reason_is_an_outage_a_person_must_read():
     odd = Condition(ConditionType.HOTPATCH_HEALTHY, FALSE, "SomethingNew", "?")
-    ready, reconciling, stalled = summary(IMAGE_OK, VM_OK, odd)
+    ready, _reconciling, stalled = summary(IMAGE_OK, VM_OK, odd)
     assert not ready.is_true and stalled.is_true and stalled.reason == "SomethingNew"
 
 
 def test_unresolved_image_stalls_and_a_fresh_object_reconciles():
     bad = Condition(ConditionType.IMAGE_RESOLVED, FALSE, "UnsupportedCapabilities", "pin")
     assert kstatus(*summary(bad)) == "Failed"
-    ready, reconciling, stalled = summary()
+    _ready, reconciling, stalled = summary()
     assert reconciling.is_true and reconciling.reason == "Provisioning" and not stalled.is_true
 
 
 def test_waiting_for_the_first_capability_check_is_reconciling():
     assessment = cond.assess([IMAGE_OK, VM_OK], required=[ConditionType.HOTPATCH_HEALTHY])
     reconciling, stalled = cond.kstatus_conditions(assessment)
-    assert reconciling.is_true and reconciling.reason == "Provisioning" and "HotpatchHealthy" in reconciling.message
+    assert (
+        reconciling.is_true
+        and reconciling.reason == "Provisioning"
+        and "HotpatchHealthy" in reconciling.message
+    )
     assert not stalled.is_true
 
 
 def test_deleting_is_reconciling_even_when_stalled_before():
     bad = Condition(ConditionType.VM_PROVISIONED, FALSE, "QuotaExceeded")
-    ready, reconciling, stalled = summary(IMAGE_OK, bad, deleting=True)
+    _ready, reconciling, stalled = summary(IMAGE_OK, bad, deleting=True)
     assert reconciling.is_true and reconciling.reason == "Deleting" and not stalled.is_true
 
 
@@ -133,7 +140,9 @@ def test_warning_events_fire_once_per_transition_into_a_warning():
     hp = ConditionType.HOTPATCH_HEALTHY
     healthy = [Condition(hp, TRUE, "HotpatchEnabled")]
     reboot = [Condition(hp, FALSE, "RebootPending", "reboot it")]
-    assert cond.warning_events(healthy, reboot) == [("Warning", "RebootPending", "HotpatchHealthy: reboot it")]
+    assert cond.warning_events(healthy, reboot) == [
+        ("Warning", "RebootPending", "HotpatchHealthy: reboot it")
+    ]
     assert cond.warning_events([], reboot) == [("Warning", "RebootPending", "HotpatchHealthy: reboot it")]
     assert cond.warning_events(reboot, reboot) == []  # the next check round: no repeat
     assert cond.warning_events(reboot, healthy) == []
