@@ -31,7 +31,10 @@ def test_first_status_is_complete_and_ready():
     assert status["vm"] == {"resourceId": "/subscriptions/x/vm", "vmId": "abc"}  # None fields left out
     assert [c["type"] for c in status["conditions"]] == [
         "Ready", "ImageResolved", "VMProvisioned", "Reconciling", "Stalled"]  # fmt: skip
-    assert [(c["status"], c["reason"]) for c in status["conditions"][3:]] == [("False", "Idle"), ("False", "NotStalled")]
+    assert [(c["status"], c["reason"]) for c in status["conditions"][3:]] == [
+        ("False", "Idle"),
+        ("False", "NotStalled"),
+    ]
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
 
 
