@@ -72,18 +72,32 @@ class Reason:
 
 
 CONDITION_SUMMARY: dict[str, str] = {
-    "Ready": "The summary: True when the VM is provisioned and every requested capability is healthy. "
-    "`kubectl wait --for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it.",
+    "Ready": 'The summary, "serving now": True when the VM is provisioned and no requested capability has an '
+    "outage; a capability *warning* keeps it True and is named in its message. `kubectl wait "
+    "--for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it with `Reconciling`/`Stalled`.",
     "ImageResolved": "An Azure Edition image carries every requested capability under the image pins.",
     "VMProvisioned": "The VM, its NIC(s), public IP and OS disk exist in Azure as the spec says.",
     "HotpatchHealthy": "Only with the `Hotpatch` capability: the VM is enrolled in Hotpatch and patching is healthy.",
     "SMBOverQUICCertificateValid": "Only with the `SMBOverQUIC` capability: the SMB over QUIC endpoint "
     "answers with a certificate that is valid for `spec.smbOverQuic.serverName` and not close to expiry.",
+    "Reconciling": "kstatus: True while the operator works toward the spec and time (or the operator itself) "
+    "fixes what is missing; its reason is the reason of the condition behind it (`Creating`, `Throttled`, "
+    "`HotpatchNotEnabled`, `Provisioning` while the first capability check is due, ...). False once settled.",
+    "Stalled": "kstatus: True when progress needs a person; its reason is the reason of the condition behind "
+    "it (`QuotaExceeded`, `UnsupportedCapabilities`, `CertificateExpired`, ...). Never True together with "
+    "`Reconciling`, so `kubectl wait`, Flux (`wait: true`) and kstatus-based tools end on a permanent "
+    "failure instead of waiting forever.",
 }
 
 REASONS: dict[str, dict[str, Reason]] = {
     "Ready": {
-        "Ready": Reason("True", "VM provisioned and every requested capability healthy.", "Nothing."),
+        "Ready": Reason(
+            "True",
+            "VM provisioned and no requested capability has an outage. Capability warnings (a certificate "
+            "inside its warning window, a pending reboot, updates found, a failed assessment) keep Ready True "
+            "and are listed in the message.",
+            "Nothing; act on a warning the message names in your own time (its alert warns, never pages).",
+        ),
         "Provisioning": Reason(
             "False",
             "The image is resolved and the VM is being created or updated, or Azure asked the operator "
@@ -98,7 +112,8 @@ REASONS: dict[str, dict[str, Reason]] = {
         ),
         "Degraded": Reason(
             "False",
-            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False.",
+            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False "
+            "with an *outage* reason (see the severity table below).",
             "The message lists each failing condition with its reason; see that reason below.",
         ),
         "ImageUnresolved": Reason(
@@ -146,75 +161,23 @@ REASONS: dict[str, dict[str, Reason]] = {
         r.name: Reason("True" if r.kind is vocab.Kind.OK else "False", r.meaning, r.action)
         for r in vocab.VM_PROVISIONED.values()
     },
-    "HotpatchHealthy": {
-        "HotpatchEnabled": Reason(
-            "True",
-            "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
-            "current month type and the next baseline (reboot) month.",
-            "Nothing. Plan reboots for baseline months (January, April, July, October).",
-        ),
-        "HotpatchNotEnabled": Reason(
-            "False",
-            "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator).",
-            "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts).",
-        ),
-        "RebootPending": Reason(
-            "False",
-            "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update).",
-            "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending).",
-        ),
-        "PatchInstallationFailed": Reason(
-            "False",
-            "The last patch installation failed or completed with warnings.",
-            "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches).",
-        ),
-        "AssessmentFailed": Reason(
-            "False",
-            "The last patch assessment failed.",
-            "Check that the VM agent runs and the VM reaches Windows Update.",
-        ),
+    # Generated from the vocabulary (reasons.CAPABILITY_REASONS): meaning, action and severity live there.
+    **{
+        kind: {r.name: Reason("True" if r.severity is vocab.Severity.OK else "False", r.meaning, r.action)
+               for r in table.values()}
+        for kind, table in vocab.CAPABILITY_REASONS.items()
     },
-    "SMBOverQUICCertificateValid": {
-        "CertificateValid": Reason(
-            "True", "The endpoint serves a valid certificate for the server name.", "Nothing."
-        ),
-        "CertificateExpiringSoon": Reason(
-            "False",
-            "The certificate expires within `spec.smbOverQuic.expiryWarningDays`.",
-            "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
-            "to the new thumbprint.",
-        ),
-        "CertificateExpired": Reason(
-            "False",
-            "The certificate has expired: SMB over QUIC clients refuse to connect.",
-            "Renew it now and update the certificate mapping.",
-        ),
-        "CertificateUntrusted": Reason(
-            "False",
-            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
-            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
-            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
-            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
-        ),
-        "CertificateInvalid": Reason(
-            "False",
-            "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
-            "no Server Authentication EKU, a weak key or signature, or not yet valid.",
-            "Issue a certificate that meets them (the message lists what is wrong) and map it.",
-        ),
-        "EndpointUnreachable": Reason(
-            "False",
-            "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
-            "or the handshake fails).",
-            "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest.",
-        ),
-        "SMBOverQUICDisabled": Reason(
-            "False",
-            "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false).",
-            "Enable it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`) (alert AzureEditionSMBOverQUICDisabled).",
-        ),
+    # kstatus: True repeats the reason of the condition behind it (documented there); these are the False ones.
+    "Reconciling": {
+        vocab.IDLE: Reason("False", "Nothing is in progress: settled (`Ready=True`) or stalled (see `Stalled`).", "Nothing."),
     },
-}
+    "Stalled": {
+        vocab.NOT_STALLED: Reason("False", "Nothing waits for a person.", "Nothing."),
+    },
+}  # fmt: skip
+
+# Condition types whose good state is False (kstatus): only their True reasons would be trouble.
+NEGATIVE_POLARITY = frozenset({"Reconciling", "Stalled"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,6 +219,10 @@ def emitted_reasons() -> dict[str, set[str]]:
     types = _condition_type_names()
     result: dict[str, set[str]] = {value: set() for value in types.values()}
     result["SMBOverQUICCertificateValid"].update(str(r) for r in CertificateReason)
+    for kind, table in vocab.CAPABILITY_REASONS.items():
+        result[kind].update(table)
+    result["Reconciling"].add(vocab.IDLE)
+    result["Stalled"].add(vocab.NOT_STALLED)
     result["VMProvisioned"].update(conditions.PASS_THROUGH_REASONS, conditions.FAILED_PROVISIONING_REASONS)
     result["VMProvisioned"].update(vocab.VM_PROVISIONED)
     result["Ready"].update(conditions.PASS_THROUGH_REASONS)
@@ -494,19 +461,47 @@ def render_reference() -> str:
         f"Any other `Ready` reason means `{cond.derive_phase([cond.Condition(cond.ConditionType.READY, ConditionStatus.FALSE, 'AnyOtherReason')])}`.",
         "",
     ]
+
+    def kstatus(conditions: list[Any]) -> tuple[Any, str]:
+        assessment = cond.assess(conditions)
+        reconciling, stalled = cond.kstatus_conditions(assessment)
+        if stalled.is_true:
+            return assessment.ready, f"`Stalled` (`{stalled.reason}`)"
+        if reconciling.is_true:
+            return assessment.ready, f"`Reconciling` (`{reconciling.reason}`)"
+        return assessment.ready, "neither (settled)"
+
     vm_rows = []
     vm = cond.ConditionType.VM_PROVISIONED
+    image_ok = cond.Condition(cond.ConditionType.IMAGE_RESOLVED, ConditionStatus.TRUE, "ImageResolved")
     for reason, doc in REASONS["VMProvisioned"].items():
         status = ConditionStatus.TRUE if doc.status == "True" else ConditionStatus.FALSE
-        ready = cond.ready_condition([cond.Condition(vm, status, reason)])
-        vm_rows.append((f"`{reason}`", f"`{ready.reason}`", f"`{cond.derive_phase([ready])}`"))
+        ready, which = kstatus([image_ok, cond.Condition(vm, status, reason)])
+        vm_rows.append((f"`{reason}`", f"`{ready.reason}`", f"`{cond.derive_phase([ready])}`", which))
+    capability_rows = []
+    vm_ok = cond.Condition(vm, ConditionStatus.TRUE, vocab.SUCCEEDED)
+    for entry in vocab.CAPABILITY:
+        status = ConditionStatus.TRUE if entry.severity is vocab.Severity.OK else ConditionStatus.FALSE
+        ready, which = kstatus([image_ok, vm_ok, cond.Condition(entry.condition, status, entry.name)])
+        capability_rows.append((f"`{entry.condition}`", f"`{entry.name}`", str(entry.severity),
+                                f"{ready.status} (`{ready.reason}`)", which))  # fmt: skip
     out += [
-        "## From `VMProvisioned` to `Ready`",
+        "## From `VMProvisioned` to `Ready`, `Reconciling` and `Stalled`",
         "",
-        "With the image resolved, each `VMProvisioned` reason gives this `Ready` reason and phase (when "
-        "`VMProvisioned` is True, `Ready` depends on the capability conditions: `Degraded` if any is False):",
+        "With the image resolved, each `VMProvisioned` reason gives this `Ready` reason, phase and kstatus "
+        "condition (when `VMProvisioned` is True, `Ready` depends on the capability conditions, below). "
+        "`Reconciling=True` means time or the operator fixes it; `Stalled=True` means a person must act; "
+        "Argo CD reads them as Progressing and Degraded, Flux and kstatus as InProgress and Failed:",
         "",
-        *_table(("VMProvisioned reason", "Ready reason", "Phase"), vm_rows),
+        *_table(("VMProvisioned reason", "Ready reason", "Phase", "True kstatus condition"), vm_rows),
+        "",
+        "## Capability reasons: a warning is not an outage",
+        "",
+        '`Ready` means "serving now". A *warning* keeps `Ready=True` (the capability condition is False with '
+        "its reason, a Warning Event is posted once, the metric shows it, and its alert warns); an *outage* "
+        "makes `Ready=False` (its alert pages). Computed by the operator's own functions:",
+        "",
+        *_table(("Condition", "Reason", "Severity", "Ready", "True kstatus condition"), capability_rows),
         "",
         "## Azure error codes",
         "",

@@ -1,9 +1,12 @@
 """The vocabulary: every ``VMProvisioned`` reason the operator can emit, and every Azure code it knows.
 
 One fact, one place. The code (``azure.errors.classify``, ``reconciler``, ``conditions``), the
-reference (``hack/docgen.py`` → docs/reference.md), the Argo CD health check's reason lists
-(tested against ``READY_DEGRADED_REASONS``) and the metrics' ``reason`` label values
-(``metric_reason``) all read this module, so none of them can name a reason the others lack.
+reference (``hack/docgen.py`` → docs/reference.md), the Argo CD and Flux health checks and the
+alerts (tests/deploy/test_status_agreement.py runs them on every reason here) and the metrics'
+``reason`` label values (``metric_reason``) all follow this module, so none of them can name a
+reason the others lack. Each reason is classified once: who fixes it (``Kind``: time and the
+operator → ``Reconciling``; a person → ``Stalled``) and, for capability conditions, how bad it is
+(``Severity``: a warning keeps ``Ready=True``, an outage does not).
 
 Azure codes are classified as Azure behaves, not by HTTP status alone:
 
@@ -254,15 +257,9 @@ READY_PASS_THROUGH = frozenset(
 )
 # VMProvisioned reasons that make Ready=False/ProvisioningFailed (a person must act).
 USER_REASONS = frozenset(r.name for r in VM_PROVISIONED.values() if r.kind is Kind.USER) - READY_PASS_THROUGH
-# Ready reasons; Argo CD's health.lua maps READY_DEGRADED_REASONS to Degraded (tested).
+# Ready reasons (conditions.assess); Argo CD and Flux read Reconciling/Stalled, not these.
 READY_REASONS = ("Ready", "Provisioning", "ProvisioningFailed", "Degraded", "ImageUnresolved",
                  *sorted(READY_PASS_THROUGH))  # fmt: skip
-READY_DEGRADED_REASONS = frozenset({"ProvisioningFailed", "Degraded", "ImageUnresolved", *READY_PASS_THROUGH})
-
-
-def metric_reason(reason: str) -> str:
-    """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
-    return reason if reason in VM_PROVISIONED else "Other"
 
 
 # ----------------------------------------------------------------------------- capability reasons
@@ -407,3 +404,9 @@ WAITING_FOR_CHECKS = "Provisioning"  # Reconciling=True: VM there, first capabil
 
 # Warnings with an Event of their own (once per certificate and stage, handlers._announce_certificate_stage).
 ANNOUNCED_ELSEWHERE = frozenset({CERTIFICATE_EXPIRING_SOON})
+
+
+def metric_reason(reason: str) -> str:
+    """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
+    known = reason in VM_PROVISIONED or reason in IMAGE_REASONS
+    return reason if known or any(reason in r for r in CAPABILITY_REASONS.values()) else "Other"
