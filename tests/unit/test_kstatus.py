@@ -158,3 +158,31 @@ def test_certificate_reasons_are_the_vocabulary_s():
 
 def test_every_capability_condition_type_has_a_vocabulary():
     assert set(cond.CAPABILITY_CONDITIONS) == set(vocab.CAPABILITY_REASONS)
+
+
+def test_stalled_metric_has_one_series_per_stalled_object_and_none_once_settled():
+    from prometheus_client import REGISTRY
+
+    from azure_edition_operator import metrics
+
+    def value(reason: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            "azureedition_stalled", {"namespace": "ns-k", "name": "vm-k", "reason": reason}
+        )
+
+    def status(stalled: str | None) -> dict:
+        summary = [{"type": "Ready", "status": "False" if stalled else "True", "reason": "x"}]
+        if stalled:
+            summary.append({"type": "Stalled", "status": "True", "reason": stalled})
+        return {"conditions": summary}
+
+    metrics.set_summary("ns-k", "vm-k", status("QuotaExceeded"))
+    assert value("QuotaExceeded") == 1
+    metrics.set_summary("ns-k", "vm-k", status("NoSuchReasonAnywhere"))
+    assert value("QuotaExceeded") is None and value("Other") == 1  # a closed label set
+    metrics.set_summary("ns-k", "vm-k", status(None))
+    assert value("Other") is None
+    assert REGISTRY.get_sample_value("azureedition_ready", {"namespace": "ns-k", "name": "vm-k"}) == 1
+    metrics.set_summary("ns-k", "vm-k", status("VMStopped"))
+    metrics.forget("ns-k", "vm-k")
+    assert value("VMStopped") is None
