@@ -65,6 +65,7 @@ class GenerationError(Exception):
 Reason = vocab.ConditionReason
 CONDITION_SUMMARY = vocab.CONDITION_SUMMARY
 REASONS = vocab.CONDITION_REASONS
+NEGATIVE_POLARITY = vocab.NEGATIVE_POLARITY
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,6 +107,10 @@ def emitted_reasons() -> dict[str, set[str]]:
     types = _condition_type_names()
     result: dict[str, set[str]] = {value: set() for value in types.values()}
     result["SMBOverQUICCertificateValid"].update(str(r) for r in CertificateReason)
+    for kind, table in vocab.CAPABILITY_REASONS.items():
+        result[kind].update(table)
+    result["Reconciling"].add(vocab.IDLE)
+    result["Stalled"].add(vocab.NOT_STALLED)
     result["VMProvisioned"].update(conditions.PASS_THROUGH_REASONS, conditions.FAILED_PROVISIONING_REASONS)
     result["VMProvisioned"].update(vocab.VM_PROVISIONED)
     result["Ready"].update(conditions.PASS_THROUGH_REASONS)
@@ -346,19 +351,47 @@ def render_reference() -> str:
         f"Any other `Ready` reason means `{cond.derive_phase([cond.Condition(cond.ConditionType.READY, ConditionStatus.FALSE, 'AnyOtherReason')])}`.",
         "",
     ]
+
+    def kstatus(conditions: list[Any]) -> tuple[Any, str]:
+        assessment = cond.assess(conditions)
+        reconciling, stalled = cond.kstatus_conditions(assessment)
+        if stalled.is_true:
+            return assessment.ready, f"`Stalled` (`{stalled.reason}`)"
+        if reconciling.is_true:
+            return assessment.ready, f"`Reconciling` (`{reconciling.reason}`)"
+        return assessment.ready, "neither (settled)"
+
     vm_rows = []
     vm = cond.ConditionType.VM_PROVISIONED
+    image_ok = cond.Condition(cond.ConditionType.IMAGE_RESOLVED, ConditionStatus.TRUE, "ImageResolved")
     for reason, doc in REASONS["VMProvisioned"].items():
         status = ConditionStatus.TRUE if doc.status == "True" else ConditionStatus.FALSE
-        ready = cond.ready_condition([cond.Condition(vm, status, reason)])
-        vm_rows.append((f"`{reason}`", f"`{ready.reason}`", f"`{cond.derive_phase([ready])}`"))
+        ready, which = kstatus([image_ok, cond.Condition(vm, status, reason)])
+        vm_rows.append((f"`{reason}`", f"`{ready.reason}`", f"`{cond.derive_phase([ready])}`", which))
+    capability_rows = []
+    vm_ok = cond.Condition(vm, ConditionStatus.TRUE, vocab.SUCCEEDED)
+    for entry in vocab.CAPABILITY:
+        status = ConditionStatus.TRUE if entry.severity is vocab.Severity.OK else ConditionStatus.FALSE
+        ready, which = kstatus([image_ok, vm_ok, cond.Condition(entry.condition, status, entry.name)])
+        capability_rows.append((f"`{entry.condition}`", f"`{entry.name}`", str(entry.severity),
+                                f"{ready.status} (`{ready.reason}`)", which))  # fmt: skip
     out += [
-        "## From `VMProvisioned` to `Ready`",
+        "## From `VMProvisioned` to `Ready`, `Reconciling` and `Stalled`",
         "",
-        "With the image resolved, each `VMProvisioned` reason gives this `Ready` reason and phase (when "
-        "`VMProvisioned` is True, `Ready` depends on the capability conditions: `Degraded` if any is False):",
+        "With the image resolved, each `VMProvisioned` reason gives this `Ready` reason, phase and kstatus "
+        "condition (when `VMProvisioned` is True, `Ready` depends on the capability conditions, below). "
+        "`Reconciling=True` means time or the operator fixes it; `Stalled=True` means a person must act; "
+        "Argo CD reads them as Progressing and Degraded, Flux and kstatus as InProgress and Failed:",
         "",
-        *_table(("VMProvisioned reason", "Ready reason", "Phase"), vm_rows),
+        *_table(("VMProvisioned reason", "Ready reason", "Phase", "True kstatus condition"), vm_rows),
+        "",
+        "## Capability reasons: a warning is not an outage",
+        "",
+        '`Ready` means "serving now". A *warning* keeps `Ready=True` (the capability condition is False with '
+        "its reason, a Warning Event is posted once, the metric shows it, and its alert warns); an *outage* "
+        "makes `Ready=False` (its alert pages). Computed by the operator's own functions:",
+        "",
+        *_table(("Condition", "Reason", "Severity", "Ready", "True kstatus condition"), capability_rows),
         "",
         "## Azure error codes",
         "",

@@ -22,6 +22,8 @@ class ConditionType(enum.StrEnum):
     VM_PROVISIONED = "VMProvisioned"
     HOTPATCH_HEALTHY = "HotpatchHealthy"
     SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
+    RECONCILING = "Reconciling"  # kstatus: the operator works toward the spec; time fixes it
+    STALLED = "Stalled"  # kstatus: progress needs a person
 
 
 ORDER: tuple[str, ...] = tuple(ConditionType)
@@ -115,34 +117,104 @@ def find(conditions: Iterable[Condition], condition_type: str) -> Condition | No
     return next((c for c in conditions if c.type == condition_type), None)
 
 
-def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Condition:
-    """Summarise the other conditions into Ready (DESIGN §2 reasons).
+@dataclass(frozen=True)
+class Assessment:
+    """Ready, and the condition behind a False Ready with who fixes it (for Reconciling/Stalled)."""
+
+    ready: Condition
+    cause: Condition | None = None  # None: Ready=True, or waiting for the first check
+    needs_human: bool = False
+    warnings: tuple[Condition, ...] = ()
+
+
+def _capability_kind(condition: Condition) -> vocab.Kind:
+    entry = vocab.capability_reason(condition.type, condition.reason)
+    return entry.kind if entry else vocab.Kind.USER  # an unknown reason: a person should look
+
+
+def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Assessment:
+    """Summarise the other conditions into Ready (DESIGN §2 reasons), from the reason vocabulary.
 
     ``required`` are the capability conditions the spec asks for: Ready waits until each has been
     checked once, so Ready means "the capabilities were verified", not merely "the VM exists".
+    A capability warning (``reasons.Severity.WARNING``) keeps Ready=True and is named in its message;
+    an outage makes Ready=False/Degraded.
     """
+    ready = ConditionType.READY
+    false = ConditionStatus.FALSE
     image = find(conditions, ConditionType.IMAGE_RESOLVED)
     if image is not None and not image.is_true:
-        return Condition(ConditionType.READY, ConditionStatus.FALSE, "ImageUnresolved", image.message)
+        human = vocab.IMAGE_REASONS.get(image.reason, vocab.Kind.USER) is vocab.Kind.USER
+        return Assessment(Condition(ready, false, "ImageUnresolved", image.message), image, human)
     vm = find(conditions, ConditionType.VM_PROVISIONED)
     if vm is None or not vm.is_true:
+        human = vm is not None and vocab.kind_of(vm.reason) is vocab.Kind.USER
         if vm is not None and vm.reason in PASS_THROUGH_REASONS:
-            return Condition(ConditionType.READY, ConditionStatus.FALSE, vm.reason, vm.message)
+            return Assessment(Condition(ready, false, vm.reason, vm.message), vm, human)
         if vm is not None and vm.reason in FAILED_PROVISIONING_REASONS:
-            return Condition(ConditionType.READY, ConditionStatus.FALSE, "ProvisioningFailed", vm.message)
+            return Assessment(Condition(ready, false, "ProvisioningFailed", vm.message), vm, human)
         message = vm.message if vm is not None else "waiting for the VM to be provisioned"
-        return Condition(ConditionType.READY, ConditionStatus.FALSE, "Provisioning", message)
-    unhealthy = [c for c in conditions if c.type in CAPABILITY_CONDITIONS and not c.is_true]
-    if unhealthy:
-        message = "; ".join(f"{c.type}: {c.reason}: {c.message}" for c in unhealthy)
-        return Condition(ConditionType.READY, ConditionStatus.FALSE, "Degraded", message)
+        return Assessment(Condition(ready, false, "Provisioning", message), vm, human)
+    failing = [c for c in conditions if c.type in CAPABILITY_CONDITIONS and not c.is_true]
+    outages = [c for c in failing if vocab.severity_of(c.type, c.reason) is vocab.Severity.OUTAGE]
+    warnings = tuple(c for c in failing if c not in outages)
+    if outages:
+        message = "; ".join(f"{c.type}: {c.reason}: {c.message}" for c in (*outages, *warnings))
+        cause = next((c for c in outages if _capability_kind(c) is vocab.Kind.USER), outages[0])
+        human = _capability_kind(cause) is vocab.Kind.USER
+        return Assessment(Condition(ready, false, "Degraded", message), cause, human, warnings)
     unchecked = [t for t in required if find(conditions, t) is None]
     if unchecked:
         message = f"the VM is provisioned; waiting for the first check of {', '.join(unchecked)}"
-        return Condition(ConditionType.READY, ConditionStatus.FALSE, "Provisioning", message)
-    return Condition(
-        ConditionType.READY, ConditionStatus.TRUE, "Ready", "VM provisioned and every capability healthy"
-    )
+        return Assessment(Condition(ready, false, "Provisioning", message), None, False, warnings)
+    message = "VM provisioned and every capability healthy"
+    if warnings:
+        message = "VM provisioned and serving; warnings: " + "; ".join(
+            f"{c.type}: {c.reason}: {c.message}" for c in warnings
+        )
+    return Assessment(Condition(ready, ConditionStatus.TRUE, "Ready", message), None, False, warnings)
+
+
+def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Condition:
+    """Ready alone (see ``assess``)."""
+    return assess(conditions, required).ready
+
+
+def kstatus_conditions(assessment: Assessment, deleting: bool = False) -> tuple[Condition, Condition]:
+    """Reconciling and Stalled with kstatus semantics, from the same facts that set Ready.
+
+    Never both True (kstatus reads Reconciling first, so a stalled object that also claimed to be
+    reconciling would be waited on forever). Their True reason is the cause's reason.
+    """
+    true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
+    idle = Condition(ConditionType.RECONCILING, false, vocab.IDLE, "nothing in progress")
+    fine = Condition(ConditionType.STALLED, false, vocab.NOT_STALLED, "nothing waits for a person")
+    if deleting:
+        return Condition(ConditionType.RECONCILING, true, vocab.DELETING, "the object is being deleted"), fine
+    ready, cause = assessment.ready, assessment.cause
+    if ready.is_true:
+        return idle, fine
+    if assessment.needs_human and cause is not None:
+        idle = replace(idle, message="stalled: progress needs a person (see Stalled)")
+        return idle, Condition(ConditionType.STALLED, true, cause.reason, cause.message)
+    reason = cause.reason if cause is not None else vocab.WAITING_FOR_CHECKS
+    message = cause.message if cause is not None else ready.message
+    return Condition(ConditionType.RECONCILING, true, reason, message), fine
+
+
+def warning_events(before: Sequence[Condition], after: Sequence[Condition]) -> list[tuple[str, str, str]]:
+    """A Warning Event for each capability condition that newly carries a warning reason (Ready stays
+    True, so ``Ready``'s transition Event does not tell anyone). Once per transition, not per check."""
+    events = []
+    for new in after:
+        if new.type not in CAPABILITY_CONDITIONS or new.is_true or new.reason in vocab.ANNOUNCED_ELSEWHERE:
+            continue
+        if vocab.severity_of(new.type, new.reason) is not vocab.Severity.WARNING:
+            continue
+        old = find(before, new.type)
+        if old is None or (old.status, old.reason) != (new.status, new.reason):
+            events.append(("Warning", new.reason, f"{new.type}: {new.message}"))
+    return events
 
 
 # VMProvisioned reasons Ready repeats as they are: they name what the user must provide.

@@ -185,7 +185,7 @@ async def _reconcile(
         and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
-    metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
+    metrics.set_summary(owner.namespace, owner.name, new)
     return outcome
 
 
@@ -403,7 +403,9 @@ async def _check_round(
     if changes:
         await memo.kube.patch_status(namespace, name, resource_version, changes)
         _event_for_transition(body, old, new)
-    metrics.READY.labels(namespace, name).set(1 if new.get("phase") == "Ready" else 0)
+        for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
+            emit(kind, reason, message)  # a warning keeps Ready=True: its own Event tells someone
+    metrics.set_summary(namespace, name, new)
     await _announce_certificate_stage(body, meta, memo.kube, result, new)
 
 

@@ -7,10 +7,13 @@ rewrite the resource.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from . import reasons as vocab
 from .api.v1alpha1 import CertificateState
 
 LABELS = ("namespace", "name")
@@ -37,6 +40,11 @@ HOTPATCH_STATE = Gauge(
     "azureedition_hotpatch_state", "1 for the current HotpatchHealthy reason", (*LABELS, "reason")
 )
 READY = Gauge("azureedition_ready", "1 when the resource is Ready", LABELS)
+STALLED = Gauge(
+    "azureedition_stalled",
+    "1 while Stalled=True (a person must act), by the Stalled reason",
+    (*LABELS, "reason"),
+)
 LAST_CHECK = Gauge(
     "azureedition_last_check_timestamp_seconds", "When a check last completed", (*LABELS, "check")
 )
@@ -54,13 +62,8 @@ RECONCILE_ERRORS = Counter(
 )
 BUILD_INFO = Gauge("azureedition_build_info", "Operator build", ("version",))
 
-HOTPATCH_REASONS = (
-    "HotpatchEnabled",
-    "HotpatchNotEnabled",
-    "RebootPending",
-    "PatchInstallationFailed",
-    "AssessmentFailed",
-)
+# Bounded label values: the vocabulary's HotpatchHealthy reasons (one place, reasons.py).
+HOTPATCH_REASONS = tuple(vocab.CAPABILITY_REASONS[vocab.HOTPATCH_HEALTHY])
 
 
 def record_azure_request(method: str, operation: str, status: int | None) -> None:
@@ -83,6 +86,23 @@ def set_hotpatch(namespace: str, name: str, reason: str, reboot_pending: bool, f
     HOTPATCH_FAILED.labels(namespace, name).set(failed)
 
 
+_stalled_reason: dict[tuple[str, str], str] = {}
+
+
+def set_summary(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Ready and Stalled from the status just computed (one series per stalled object, none otherwise)."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or () if isinstance(c, dict)}
+    READY.labels(namespace, name).set(1 if (conditions.get("Ready") or {}).get("status") == "True" else 0)
+    stalled = conditions.get("Stalled") or {}
+    reason = vocab.metric_reason(str(stalled.get("reason"))) if stalled.get("status") == "True" else None
+    before = _stalled_reason.pop((namespace, name), None)
+    if before is not None and before != reason:
+        _remove(STALLED, namespace, name, before)
+    if reason is not None:
+        STALLED.labels(namespace, name, reason).set(1)
+        _stalled_reason[(namespace, name)] = reason
+
+
 def forget(namespace: str, name: str) -> None:
     """Drop a deleted resource's series so cardinality follows the fleet."""
     for gauge in (CERT_NOT_AFTER, CERT_DAYS, SMB_ENABLED, HOTPATCH_REBOOT, HOTPATCH_FAILED, READY):
@@ -91,6 +111,9 @@ def forget(namespace: str, name: str) -> None:
         _remove(CERT_STATE, namespace, name, str(candidate))
     for candidate in HOTPATCH_REASONS:
         _remove(HOTPATCH_STATE, namespace, name, candidate)
+    before = _stalled_reason.pop((namespace, name), None)
+    if before is not None:
+        _remove(STALLED, namespace, name, before)
     for check in ("hotpatch", "smb_probe", "smb_in_guest"):
         _remove(LAST_CHECK, namespace, name, check)
 

@@ -1,9 +1,12 @@
 """The vocabulary: every ``VMProvisioned`` reason the operator can emit, and every Azure code it knows.
 
 One fact, one place. The code (``azure.errors.classify``, ``reconciler``, ``conditions``), the
-reference (``hack/docgen.py`` → docs/reference.md), the Argo CD health check's reason lists
-(tested against ``READY_DEGRADED_REASONS``) and the metrics' ``reason`` label values
-(``metric_reason``) all read this module, so none of them can name a reason the others lack.
+reference (``hack/docgen.py`` → docs/reference.md), the Argo CD and Flux health checks and the
+alerts (tests/deploy/test_status_agreement.py runs them on every reason here) and the metrics'
+``reason`` label values (``metric_reason``) all follow this module, so none of them can name a
+reason the others lack. Each reason is classified once: who fixes it (``Kind``: time and the
+operator → ``Reconciling``; a person → ``Stalled``) and, for capability conditions, how bad it is
+(``Severity``: a warning keeps ``Ready=True``, an outage does not).
 
 Azure codes are classified as Azure behaves, not by HTTP status alone:
 
@@ -254,15 +257,159 @@ READY_PASS_THROUGH = frozenset(
 )
 # VMProvisioned reasons that make Ready=False/ProvisioningFailed (a person must act).
 USER_REASONS = frozenset(r.name for r in VM_PROVISIONED.values() if r.kind is Kind.USER) - READY_PASS_THROUGH
-# Ready reasons; Argo CD's health.lua maps READY_DEGRADED_REASONS to Degraded (tested).
+# Ready reasons (conditions.assess); Argo CD and Flux read Reconciling/Stalled, not these.
 READY_REASONS = ("Ready", "Provisioning", "ProvisioningFailed", "Degraded", "ImageUnresolved",
                  *sorted(READY_PASS_THROUGH))  # fmt: skip
-READY_DEGRADED_REASONS = frozenset({"ProvisioningFailed", "Degraded", "ImageUnresolved", *READY_PASS_THROUGH})
+
+
+# ----------------------------------------------------------------------------- capability reasons
+#
+# "Ready means serving now": a capability condition that is False is either a *warning* (the VM still
+# serves; Ready stays True, the condition carries the reason, plus a Warning Event and the metric) or
+# an *outage* (Ready=False). Each reason is classified once here; Ready, Reconciling/Stalled, the Argo
+# CD and Flux checks, the alerts and docs/reference.md all follow this table (tests/deploy prove it).
+
+
+class Severity(enum.StrEnum):
+    OK = "ok"  # the condition is True
+    WARNING = "warning"  # False, but the VM serves: Ready stays True; alerts warn
+    OUTAGE = "outage"  # False, and what the capability promises is not served: Ready=False; alerts page
+
+
+@dataclass(frozen=True)
+class CapabilityReason:
+    """A reason of a capability condition: how bad (severity), who fixes it (kind), what to do."""
+
+    condition: str  # the condition type, e.g. "HotpatchHealthy"
+    name: str
+    severity: Severity
+    kind: Kind  # OK; PROGRESS: the operator repairs it itself; USER: a person must act
+    meaning: str
+    action: str
+
+
+HOTPATCH_HEALTHY = "HotpatchHealthy"
+SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
+
+HOTPATCH_ENABLED = "HotpatchEnabled"
+HOTPATCH_NOT_ENABLED = "HotpatchNotEnabled"
+REBOOT_PENDING = "RebootPending"
+UPDATES_AVAILABLE = "UpdatesAvailable"
+PATCH_INSTALLATION_FAILED = "PatchInstallationFailed"
+ASSESSMENT_FAILED = "AssessmentFailed"
+
+CERTIFICATE_VALID = "CertificateValid"
+CERTIFICATE_EXPIRING_SOON = "CertificateExpiringSoon"
+CERTIFICATE_EXPIRED = "CertificateExpired"
+CERTIFICATE_INVALID = "CertificateInvalid"
+CERTIFICATE_UNTRUSTED = "CertificateUntrusted"
+ENDPOINT_UNREACHABLE = "EndpointUnreachable"
+SMB_OVER_QUIC_DISABLED = "SMBOverQUICDisabled"
+
+_W, _O, _OK = Severity.WARNING, Severity.OUTAGE, Severity.OK
+_H, _S = HOTPATCH_HEALTHY, SMB_CERTIFICATE_VALID
+
+CAPABILITY: tuple[CapabilityReason, ...] = (
+    CapabilityReason(_H, HOTPATCH_ENABLED, _OK, Kind.OK,
+        "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
+        "current month type and the next baseline (reboot) month.",
+        "Nothing. Plan reboots for baseline months (January, April, July, October)."),
+    CapabilityReason(_H, HOTPATCH_NOT_ENABLED, _O, Kind.PROGRESS,
+        "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator): security "
+        "updates would need reboots again. An outage (Ready=False) until the operator has restored them.",
+        "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts)."),
+    CapabilityReason(_H, PATCH_INSTALLATION_FAILED, _O, Kind.USER,
+        "The last patch installation failed or completed with warnings: the VM misses security updates. "
+        "An outage (Ready=False).",
+        "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches)."),
+    CapabilityReason(_H, REBOOT_PENDING, _W, Kind.USER,
+        "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update). "
+        "A warning: the VM serves, Ready stays True.",
+        "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending)."),
+    CapabilityReason(_H, UPDATES_AVAILABLE, _W, Kind.USER,
+        "The last patch assessment found critical or security updates not yet installed. A warning: the "
+        "VM serves, Ready stays True; the platform installs them in its next patch window.",
+        "Nothing urgent; to install now, run an installation (Azure Update Manager / installPatches) "
+        "(alert AzureEditionHotpatchUpdatesAvailable)."),
+    CapabilityReason(_H, ASSESSMENT_FAILED, _W, Kind.USER,
+        "The last patch assessment failed: the patch state is unknown. A warning: the VM serves, Ready "
+        "stays True.",
+        "Check that the VM agent runs and the VM reaches Windows Update."),
+    CapabilityReason(_S, CERTIFICATE_VALID, _OK, Kind.OK,
+        "The endpoint serves a valid certificate for the server name.", "Nothing."),
+    CapabilityReason(_S, CERTIFICATE_EXPIRING_SOON, _W, Kind.USER,
+        "The certificate expires within `spec.smbOverQuic.expiryWarningDays`. A warning: clients still "
+        "connect, Ready stays True.",
+        "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
+        "to the new thumbprint."),
+    CapabilityReason(_S, CERTIFICATE_EXPIRED, _O, Kind.USER,
+        "The certificate has expired: SMB over QUIC clients refuse to connect. An outage (Ready=False).",
+        "Renew it now and update the certificate mapping."),
+    CapabilityReason(_S, CERTIFICATE_UNTRUSTED, _O, Kind.USER,
+        "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
+        "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate. An "
+        "outage (Ready=False).",
+        "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
+        "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`."),
+    CapabilityReason(_S, CERTIFICATE_INVALID, _O, Kind.USER,
+        "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
+        "no Server Authentication EKU, a weak key or signature, or not yet valid. An outage (Ready=False).",
+        "Issue a certificate that meets them (the message lists what is wrong) and map it."),
+    CapabilityReason(_S, ENDPOINT_UNREACHABLE, _O, Kind.USER,
+        "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
+        "or the handshake fails). An outage (Ready=False).",
+        "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest "
+        "(a certificate mapped with `New-SmbServerCertificateMapping`)."),
+    CapabilityReason(_S, SMB_OVER_QUIC_DISABLED, _O, Kind.PROGRESS,
+        "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false). An outage (Ready=False) "
+        "until the operator has enabled it again.",
+        "The operator enables it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`); if it keeps "
+        "coming back, find who disables it (alert AzureEditionSMBOverQUICDisabled)."),
+)  # fmt: skip
+
+CAPABILITY_REASONS: Mapping[str, Mapping[str, CapabilityReason]] = {
+    kind: {r.name: r for r in CAPABILITY if r.condition == kind}
+    for kind in dict.fromkeys(r.condition for r in CAPABILITY)
+}
+"""condition type → reason → its classification: every capability reason the operator emits."""
+
+
+def capability_reason(condition_type: str, reason: str) -> CapabilityReason | None:
+    return CAPABILITY_REASONS.get(condition_type, {}).get(reason)
+
+
+def severity_of(condition_type: str, reason: str) -> Severity:
+    """An unknown reason of a False capability condition counts as an outage (never hide trouble)."""
+    entry = capability_reason(condition_type, reason)
+    return entry.severity if entry else Severity.OUTAGE
+
+
+# ----------------------------------------------------------------------------- ImageResolved reasons
+
+IMAGE_RESOLVED = "ImageResolved"
+UNSUPPORTED_CAPABILITIES = "UnsupportedCapabilities"
+IMAGE_REASONS: Mapping[str, Kind] = {IMAGE_RESOLVED: Kind.OK, UNSUPPORTED_CAPABILITIES: Kind.USER}
+
+# ----------------------------------------------------------------------------- kstatus: Reconciling / Stalled
+#
+# sigs.k8s.io/cli-utils kstatus: Reconciling=True while the operator works toward the spec (time fixes
+# it), Stalled=True when progress needs a human; both False once settled. Their True reason is the
+# reason of the condition behind it (``Creating``, ``QuotaExceeded``, ``CertificateExpired``, ...).
+
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+IDLE = "Idle"  # Reconciling=False: nothing runs (settled, or stalled)
+NOT_STALLED = "NotStalled"  # Stalled=False: nothing waits for a person
+WAITING_FOR_CHECKS = "Provisioning"  # Reconciling=True: VM there, first capability check pending
+
+# Warnings with an Event of their own (once per certificate and stage, handlers._announce_certificate_stage).
+ANNOUNCED_ELSEWHERE = frozenset({CERTIFICATE_EXPIRING_SOON})
 
 
 def metric_reason(reason: str) -> str:
     """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
-    return reason if reason in VM_PROVISIONED else "Other"
+    known = reason in VM_PROVISIONED or reason in IMAGE_REASONS
+    return reason if known or any(reason in r for r in CAPABILITY_REASONS.values()) else "Other"
 
 
 # ----------------------------------------------------------------------------- every condition's reasons
@@ -281,19 +428,31 @@ class ConditionReason:
 
 
 CONDITION_SUMMARY: Mapping[str, str] = {
-    "Ready": "The summary: True when the VM is provisioned and every requested capability is healthy. "
-    "`kubectl wait --for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it.",
+    "Ready": 'The summary, "serving now": True when the VM is provisioned and no requested capability has an '
+    "outage; a capability *warning* keeps it True and is named in its message. `kubectl wait "
+    "--for=condition=Ready`, kstatus (Flux) and the Argo CD health check read it with `Reconciling`/`Stalled`.",
     "ImageResolved": "An Azure Edition image carries every requested capability under the image pins.",
     "VMProvisioned": "The VM, its NIC(s), public IP and OS disk exist in Azure as the spec says.",
     "HotpatchHealthy": "Only with the `Hotpatch` capability: the VM is enrolled in Hotpatch and patching is healthy.",
     "SMBOverQUICCertificateValid": "Only with the `SMBOverQUIC` capability: the SMB over QUIC endpoint "
     "answers with a certificate that is valid for `spec.smbOverQuic.serverName` and not close to expiry.",
+    "Reconciling": "kstatus: True while the operator works toward the spec and time (or the operator itself) "
+    "fixes what is missing; its reason is the reason of the condition behind it (`Creating`, `Throttled`, "
+    "`HotpatchNotEnabled`, `Provisioning` while the first capability check is due, ...). False once settled.",
+    "Stalled": "kstatus: True when progress needs a person; its reason is the reason of the condition behind "
+    "it (`QuotaExceeded`, `UnsupportedCapabilities`, `CertificateExpired`, ...). Never True together with "
+    "`Reconciling`, so `kubectl wait`, Flux (`wait: true`) and kstatus-based tools end on a permanent "
+    "failure instead of waiting forever.",
 }
 
 CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
     "Ready": {
         "Ready": ConditionReason(
-            "True", "VM provisioned and every requested capability healthy.", "Nothing."
+            "True",
+            "VM provisioned and no requested capability has an outage. Capability warnings (a certificate "
+            "inside its warning window, a pending reboot, updates found, a failed assessment) keep Ready True "
+            "and are listed in the message.",
+            "Nothing; act on a warning the message names in your own time (its alert warns, never pages).",
         ),
         "Provisioning": ConditionReason(
             "False",
@@ -309,7 +468,8 @@ CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
         ),
         "Degraded": ConditionReason(
             "False",
-            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False.",
+            "The VM runs, but a capability condition (`HotpatchHealthy`, `SMBOverQUICCertificateValid`) is False "
+            "with an *outage* reason (see the severity table below).",
             "The message lists each failing condition with its reason; see that reason below.",
         ),
         "ImageUnresolved": ConditionReason(
@@ -357,75 +517,23 @@ CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
         r.name: ConditionReason("True" if r.kind is Kind.OK else "False", r.meaning, r.action)
         for r in VM_PROVISIONED.values()
     },
-    "HotpatchHealthy": {
-        "HotpatchEnabled": ConditionReason(
-            "True",
-            "Enrolled (`patchMode: AutomaticByPlatform`, `enableHotpatching: true`); the message names the "
-            "current month type and the next baseline (reboot) month.",
-            "Nothing. Plan reboots for baseline months (January, April, July, October).",
-        ),
-        "HotpatchNotEnabled": ConditionReason(
-            "False",
-            "The VM's patch settings differ from Hotpatch onboarding (changed outside the operator).",
-            "The operator restores them; if it keeps coming back, find who changes them (Azure Policy, scripts).",
-        ),
-        "RebootPending": ConditionReason(
-            "False",
-            "The guest waits for a reboot to finish patching (a baseline month, or a non-hotpatchable update).",
-            "Reboot the VM in a maintenance window (alert AzureEditionHotpatchRebootPending).",
-        ),
-        "PatchInstallationFailed": ConditionReason(
-            "False",
-            "The last patch installation failed or completed with warnings.",
-            "Check the VM's Windows Update log; retry the installation (Azure Update Manager / installPatches).",
-        ),
-        "AssessmentFailed": ConditionReason(
-            "False",
-            "The last patch assessment failed.",
-            "Check that the VM agent runs and the VM reaches Windows Update.",
-        ),
+    # From CAPABILITY_REASONS above: meaning, action and severity live there.
+    **{
+        kind: {r.name: ConditionReason("True" if r.severity is Severity.OK else "False", r.meaning, r.action)
+               for r in table.values()}
+        for kind, table in CAPABILITY_REASONS.items()
     },
-    "SMBOverQUICCertificateValid": {
-        "CertificateValid": ConditionReason(
-            "True", "The endpoint serves a valid certificate for the server name.", "Nothing."
-        ),
-        "CertificateExpiringSoon": ConditionReason(
-            "False",
-            "The certificate expires within `spec.smbOverQuic.expiryWarningDays`.",
-            "Renew it and update the SMB server certificate mapping (`New-SmbServerCertificateMapping`) "
-            "to the new thumbprint.",
-        ),
-        "CertificateExpired": ConditionReason(
-            "False",
-            "The certificate has expired: SMB over QUIC clients refuse to connect.",
-            "Renew it now and update the certificate mapping.",
-        ),
-        "CertificateUntrusted": ConditionReason(
-            "False",
-            "The certificate's chain does not lead to a root in the trust bundle (`AEO_SMB_TRUST_BUNDLE`, "
-            "else the system roots): SMB over QUIC clients refuse it, e.g. a self-signed certificate.",
-            "Issue the certificate from a CA the clients trust and update the certificate mapping; if "
-            "your clients trust a private CA, give its root to the operator as `AEO_SMB_TRUST_BUNDLE`.",
-        ),
-        "CertificateInvalid": ConditionReason(
-            "False",
-            "The certificate does not meet SMB over QUIC's requirements: no DNS SAN for the server name, "
-            "no Server Authentication EKU, a weak key or signature, or not yet valid.",
-            "Issue a certificate that meets them (the message lists what is wrong) and map it.",
-        ),
-        "EndpointUnreachable": ConditionReason(
-            "False",
-            "No QUIC handshake on UDP `spec.smbOverQuic.port` (nothing listens, a firewall/NSG drops it, "
-            "or the handshake fails).",
-            "Check the VM runs, the NSG allows UDP 443, and SMB over QUIC is configured in the guest.",
-        ),
-        "SMBOverQUICDisabled": ConditionReason(
-            "False",
-            "The in-guest check found SMB over QUIC disabled (`EnableSMBQUIC` false).",
-            "Enable it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`) (alert AzureEditionSMBOverQUICDisabled).",
-        ),
+    # kstatus: True repeats the reason of the condition behind it (documented there); these are the False ones.
+    "Reconciling": {
+        IDLE: ConditionReason("False", "Nothing is in progress: settled (`Ready=True`) or stalled (see `Stalled`).", "Nothing."),
     },
-}
+    "Stalled": {
+        NOT_STALLED: ConditionReason("False", "Nothing waits for a person.", "Nothing."),
+    },
+}  # fmt: skip
+
+# Condition types whose good state is False (kstatus): only their True reasons would be trouble.
+NEGATIVE_POLARITY = frozenset({RECONCILING, STALLED})
 
 
 def explain(condition_type: str, reason: str) -> ConditionReason | None:

@@ -72,8 +72,9 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
         if condition_type not in wanted:
             conditions = cond.remove(conditions, condition_type)
             new.pop(CAPABILITY_STATUS_KEY[capability], None)
-    ready = cond.ready_condition(conditions, required=sorted(wanted, key=cond.ORDER.index))
-    conditions = cond.upsert(conditions, ready, now, obs.generation)
+    assessment = cond.assess(conditions, required=sorted(wanted, key=cond.ORDER.index))
+    for summary in (assessment.ready, *cond.kstatus_conditions(assessment, deleting=obs.deleting)):
+        conditions = cond.upsert(conditions, summary, now, obs.generation)
     if obs.image is not None:
         new["image"] = image_status(obs.image)
     for key, value in (("vm", obs.vm), ("hotpatch", obs.hotpatch), ("smbOverQuic", obs.smb_over_quic)):

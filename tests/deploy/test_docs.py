@@ -105,6 +105,8 @@ def test_troubleshooting_covers_every_failure_reason():
     headings = anchors(DOCS / "troubleshooting.md")
     for kind, reasons in DOCGEN.REASONS.items():
         assert slug(kind) in headings, kind
+        if kind in DOCGEN.NEGATIVE_POLARITY:  # False is the good state; True repeats another reason
+            continue
         for name, reason in reasons.items():
             if reason.status == "False":
                 assert slug(name) in headings, f"troubleshooting.md has no section for {kind}/{name}"

@@ -27,6 +27,7 @@ GAUGES = {
     "azureedition_hotpatch_failed_patches",
     "azureedition_hotpatch_state",
     "azureedition_ready",
+    "azureedition_stalled",
     "azureedition_last_check_timestamp_seconds",
     "azureedition_build_info",
 }

@@ -84,7 +84,12 @@ def test_expiring_certificate_warns_once_then_recovers(
         lambda: cert_condition(kubectl, namespace)["reason"] == "CertificateExpiringSoon", what="ExpiringSoon"
     )
     obj = get(kubectl, namespace, "smb-over-quic")
-    assert obj["status"]["smbOverQuic"]["daysRemaining"] in (9, 10) and obj["status"]["phase"] == "Degraded"
+    assert obj["status"]["smbOverQuic"]["daysRemaining"] in (9, 10)
+    assert obj["status"]["phase"] == "Ready"  # a warning is not an outage: Ready stays True
+    assert (
+        condition(obj, "Ready")["status"] == "True"
+        and "CertificateExpiringSoon" in condition(obj, "Ready")["message"]
+    )
     days = metric(
         checking_operator,
         "azureedition_certificate_days_remaining",

@@ -72,8 +72,10 @@ def test_ready_summarises():
     )
     missing = _ready(img_ok, c(ConditionType.VM_PROVISIONED, FALSE, "AdminCredentialsMissing", "Secret x"))
     assert missing.reason == "AdminCredentialsMissing" and missing.message == "Secret x"
-    degraded = _ready(img_ok, vm_ok, c(ConditionType.HOTPATCH_HEALTHY, FALSE, "RebootPending", "reboot"))
-    assert degraded.reason == "Degraded" and "RebootPending" in degraded.message
+    degraded = _ready(img_ok, vm_ok, c(ConditionType.HOTPATCH_HEALTHY, FALSE, "PatchInstallationFailed", "x"))
+    assert degraded.reason == "Degraded" and "PatchInstallationFailed" in degraded.message
+    warned = _ready(img_ok, vm_ok, c(ConditionType.HOTPATCH_HEALTHY, FALSE, "RebootPending", "reboot"))
+    assert warned.status == TRUE and warned.reason == "Ready" and "RebootPending: reboot" in warned.message
 
 
 def test_phase_from_conditions():

@@ -85,6 +85,9 @@ def test_healthy():
         (ENROLLED, {"lastPatchInstallationSummary": _install(status="Failed", failedPatchCount=2)}, "PatchInstallationFailed"),
         (ENROLLED, {"availablePatchSummary": _summary(status="Failed", error={"message": "agent down"})}, "AssessmentFailed"),
         (ENROLLED, {"availablePatchSummary": _summary(rebootPending=True)}, "RebootPending"),
+        (ENROLLED, {"availablePatchSummary": _summary(criticalAndSecurityPatchCount=3)}, "UpdatesAvailable"),
+        # a pending reboot outranks updates found (the reboot may install them)
+        (ENROLLED, {"availablePatchSummary": _summary(rebootPending=True, criticalAndSecurityPatchCount=3)}, "RebootPending"),
         # precedence: a failed installation outranks a pending reboot
         (ENROLLED, {"availablePatchSummary": _summary(rebootPending=True),
                     "lastPatchInstallationSummary": _install(status="Failed", failedPatchCount=1)}, "PatchInstallationFailed"),

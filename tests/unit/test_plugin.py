@@ -282,7 +282,7 @@ def test_why_gives_the_documented_fix_of_every_reason(kind, reason):
     doc = vocab.CONDITION_REASONS[kind][reason]
     status = samples.ready_status()
     status["conditions"] = [c for c in status["conditions"] if c["type"] != kind]
-    bad = "False" if kind not in render.ABNORMAL_TRUE else "True"
+    bad = "False" if kind not in vocab.NEGATIVE_POLARITY else "True"
     status["conditions"].append(samples.cond(kind, bad, reason, "message"))
     _, findings = render.why(samples.obj(status))
     finding = next(f for f in findings if f.type == kind)

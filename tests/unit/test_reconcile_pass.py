@@ -251,7 +251,7 @@ def test_every_classified_reason_is_in_the_vocabulary() -> None:
 
 def test_not_permitted_is_in_the_vocabulary_for_the_preflight_check() -> None:
     assert vocab.kind_of("NotPermitted") is vocab.Kind.USER
-    assert "NotPermitted" in vocab.READY_DEGRADED_REASONS
+    assert "NotPermitted" in vocab.READY_PASS_THROUGH
 
 
 def test_metric_reasons_are_a_closed_set() -> None:

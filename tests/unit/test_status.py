@@ -29,7 +29,12 @@ def test_first_status_is_complete_and_ready():
     assert status["phase"] == "Ready" and status["observedGeneration"] == 1
     assert status["image"]["sku"] == "2025-datacenter-azure-edition-core"
     assert status["vm"] == {"resourceId": "/subscriptions/x/vm", "vmId": "abc"}  # None fields left out
-    assert [c["type"] for c in status["conditions"]] == ["Ready", "ImageResolved", "VMProvisioned"]
+    assert [c["type"] for c in status["conditions"]] == [
+        "Ready", "ImageResolved", "VMProvisioned", "Reconciling", "Stalled"]  # fmt: skip
+    assert [(c["status"], c["reason"]) for c in status["conditions"][3:]] == [
+        ("False", "Idle"),
+        ("False", "NotStalled"),
+    ]
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
 
 
@@ -50,13 +55,14 @@ def test_generation_change_is_a_patch_of_generation_fields_only():
 
 def test_capability_conditions_only_for_requested_capabilities():
     caps = frozenset({HP, SMB})
-    bad = condition(ConditionType.HOTPATCH_HEALTHY, False, "RebootPending", "reboot the VM")
+    bad = condition(ConditionType.HOTPATCH_HEALTHY, False, "PatchInstallationFailed", "2 failed")
+    cert = condition(ConditionType.SMB_CERTIFICATE_VALID, True, "CertificateValid")
     status = compute_status(
-        {}, _ready_obs(caps=caps, capability_conditions=[bad], hotpatch={"rebootPending": True}), T0
+        {}, _ready_obs(caps=caps, capability_conditions=[bad, cert], hotpatch={"failedPatchCount": 2}), T0
     )
     assert status["phase"] == "Degraded"
     ready = status["conditions"][0]
-    assert ready["reason"] == "Degraded" and "RebootPending" in ready["message"]
+    assert ready["reason"] == "Degraded" and "PatchInstallationFailed" in ready["message"]
     dropped = compute_status(status, _ready_obs(caps=frozenset({SMB})), T0)
     assert "hotpatch" not in dropped
     assert ConditionType.HOTPATCH_HEALTHY not in [c["type"] for c in dropped["conditions"]]

@@ -1,4 +1,5 @@
-"""The vocabulary module is the single source: the Argo CD health check and the reference agree with it."""
+"""The vocabulary module is the single source: the reference agrees with it (the Argo CD and Flux checks and
+the alerts: tests/deploy/test_status_agreement.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,7 @@ from azure_edition_operator import conditions
 from azure_edition_operator import reasons as vocab
 
 REPO = Path(__file__).resolve().parents[2]
-HEALTH_LUA = REPO / "deploy" / "argocd" / "azureedition.io" / "AzureEditionVM" / "health.lua"
 REFERENCE = REPO / "docs" / "reference.md"
-
-
-def test_health_lua_degraded_reasons_are_the_vocabulary_s() -> None:
-    block = re.search(r"local degradedReasons = \{(.*?)\}", HEALTH_LUA.read_text(), re.S)
-    assert block is not None
-    listed = set(re.findall(r"(\w+)\s*=\s*true", block.group(1)))
-    assert listed == vocab.READY_DEGRADED_REASONS
 
 
 def test_reference_lists_exactly_the_vm_provisioned_reasons() -> None:

@@ -77,7 +77,8 @@ def evaluate_hotpatch(
 ) -> HotpatchVerdict:
     """Fill ``status.hotpatch`` and choose the HotpatchHealthy condition.
 
-    Precedence: settings drift > failed installation > failed assessment > reboot pending > healthy;
+    Precedence: settings drift > failed installation > failed assessment > reboot pending > updates
+    available > healthy;
     the first is what the user (or the operator) must act on first.
     """
     settings = settings or {}
@@ -120,6 +121,11 @@ def evaluate_hotpatch(
     elif assessment.get("rebootPending"):
         verdict = condition(healthy, False, "RebootPending",
                             "the guest waits for a reboot to finish patching; reboot it in a maintenance window")  # fmt: skip
+    elif (assessment.get("criticalAndSecurityPatchCount") or 0) > 0:
+        verdict = condition(healthy, False, "UpdatesAvailable",
+                            f"the last assessment found {assessment['criticalAndSecurityPatchCount']} critical/security "
+                            f"update(s) not installed yet ({assessment.get('otherPatchCount') or 0} other); the platform "
+                            "installs them in its next patch window, installPatches installs them now")  # fmt: skip
     else:
         verdict = condition(healthy, True, "HotpatchEnabled",
                             f"Hotpatch enrolled; {status['cycleMonth']} month, next baseline {status['nextBaselineMonth']}")  # fmt: skip

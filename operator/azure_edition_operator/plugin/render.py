@@ -38,8 +38,6 @@ EXIT_NOT_FOUND = 4  # the object, its namespace or the CRD does not exist
 EXIT_FORBIDDEN = 5  # the API server refused who you are (401) or what you asked (403)
 EXIT_UNREACHABLE = 6  # no kubeconfig, or the API server does not answer
 
-# kstatus's "abnormal-true" conditions: they are as they should be when False (or absent).
-ABNORMAL_TRUE = frozenset({"Reconciling", "Stalled"})
 READY = "Ready"
 
 ASSESS_FAILED_STATES = frozenset({"Failed"})
@@ -106,7 +104,7 @@ def conditions_of(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def as_it_should_be(condition: Mapping[str, Any]) -> bool:
     """True for a positive condition that is True, or an abnormal-true one (Stalled...) that is not."""
     status = condition.get("status")
-    if condition.get("type") in ABNORMAL_TRUE:
+    if condition.get("type") in vocab.NEGATIVE_POLARITY:
         return status != "True"
     return status == "True"
 

@@ -1,28 +1,20 @@
 -- Argo CD health check for azureedition.io/AzureEditionVM.
 --
--- Maps the operator's status (docs/reference.md) to Healthy / Progressing / Degraded:
---   * being deleted                                   -> Progressing "Deleting ..."
+-- Reads the same conditions as kstatus (Flux, kubectl wait): the operator classifies every reason
+-- once (azure_edition_operator.reasons) into Ready, Reconciling and Stalled, so this script names
+-- no reason at all and cannot fall behind the operator's vocabulary:
+--   * being deleted                                    -> Progressing "Deleting ..."
 --   * no status yet, or status for an older generation -> Progressing (the operator has not
 --     looked at the latest spec yet; Argo CD must not call a stale Ready "Healthy")
---   * Ready=True                                       -> Healthy
---   * Ready=False, reason Provisioning                 -> Progressing (time fixes it)
---   * Ready=False, reason Degraded, ProvisioningFailed, ImageUnresolved,
---     AdminCredentialsMissing, NotPermitted or VMStopped -> Degraded (a person must act)
---     (this list is tested against azure_edition_operator.reasons.READY_DEGRADED_REASONS)
---   * anything else: the phase decides (Pending/Provisioning -> Progressing,
---     Degraded/Failed -> Degraded), else Progressing
+--   * Stalled=True  (a person must act)                -> Degraded "<reason>: <message>"
+--   * Reconciling=True (time or the operator fixes it) -> Progressing "<reason>: <message>"
+--   * Ready=True                                       -> Healthy, with Ready's message (a warning,
+--     e.g. a certificate inside its warning window, keeps Ready=True and is named there)
+--   * otherwise (an operator from before the kstatus conditions): Ready=False is Degraded unless the
+--     phase is Pending or Provisioning; anything else is Progressing
+-- tests/deploy/test_status_agreement.py runs it on the status the operator computes for every reason.
 -- Install it through argocd-cm (deploy/argocd/argocd-cm-patch.yaml).
 local hs = {}
-
-local degradedReasons = {
-  Degraded = true,
-  ProvisioningFailed = true,
-  ImageUnresolved = true,
-  AdminCredentialsMissing = true,
-  AdminCredentialsInvalid = true,
-  NotPermitted = true,
-  VMStopped = true,
-}
 
 local function withReason(reason, message)
   if message ~= nil and message ~= "" then
@@ -31,9 +23,11 @@ local function withReason(reason, message)
   return reason
 end
 
+local deleting = "Deleting: the operator is removing the Azure resources (or orphaning them, per spec.deletionPolicy)"
+
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
   hs.status = "Progressing"
-  hs.message = "Deleting: the operator is removing the Azure resources (or orphaning them, per spec.deletionPolicy)"
+  hs.message = deleting
   return hs
 end
 
@@ -51,13 +45,24 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
   return hs
 end
 
-local ready = nil
+local found = {}
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
-    if condition.type == "Ready" then
-      ready = condition
-    end
+    found[condition.type] = condition
   end
+end
+local ready, reconciling, stalled = found["Ready"], found["Reconciling"], found["Stalled"]
+
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = withReason(stalled.reason or "Stalled", stalled.message)
+  return hs
+end
+
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = withReason(reconciling.reason or "Reconciling", reconciling.message)
+  return hs
 end
 
 if ready ~= nil and ready.status == "True" then
@@ -66,26 +71,14 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
-if ready ~= nil and ready.status == "False" then
-  if ready.reason == "Provisioning" then
-    hs.status = "Progressing"
-    hs.message = withReason(ready.reason, ready.message)
-    return hs
-  end
-  if degradedReasons[ready.reason] then
-    hs.status = "Degraded"
-    hs.message = withReason(ready.reason, ready.message)
-    return hs
-  end
-end
-
 local phase = status.phase
-if phase == "Degraded" or phase == "Failed" then
-  hs.status = "Degraded"
-elseif phase == "Deleting" then
+if phase == "Deleting" then
   hs.status = "Progressing"
-  hs.message = "Deleting: the operator is removing the Azure resources (or orphaning them, per spec.deletionPolicy)"
+  hs.message = deleting
   return hs
+end
+if ready ~= nil and ready.status == "False" and phase ~= "Pending" and phase ~= "Provisioning" then
+  hs.status = "Degraded"
 else
   hs.status = "Progressing"
 end
