@@ -22,10 +22,15 @@ class ConditionType(enum.StrEnum):
     VM_PROVISIONED = "VMProvisioned"
     HOTPATCH_HEALTHY = "HotpatchHealthy"
     SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
+    EXTENDED_NETWORK_READY = vocab.EXTENDED_NETWORK_READY
 
 
 ORDER: tuple[str, ...] = tuple(ConditionType)
-CAPABILITY_CONDITIONS = (ConditionType.HOTPATCH_HEALTHY, ConditionType.SMB_CERTIFICATE_VALID)
+CAPABILITY_CONDITIONS = (
+    ConditionType.HOTPATCH_HEALTHY,
+    ConditionType.SMB_CERTIFICATE_VALID,
+    ConditionType.EXTENDED_NETWORK_READY,  # every False reason of it is an outage (reasons.EXTENDED_NETWORK)
+)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def forget(namespace: str, name: str) -> None:
         _remove(CERT_STATE, namespace, name, str(candidate))
     for candidate in HOTPATCH_REASONS:
         _remove(HOTPATCH_STATE, namespace, name, candidate)
-    for check in ("hotpatch", "smb_probe", "smb_in_guest"):
+    for check in ("hotpatch", "smb_probe", "smb_in_guest", "extended_network", "extended_network_in_guest"):
         _remove(LAST_CHECK, namespace, name, check)
 
 

@@ -184,6 +184,7 @@ ADMIN_CREDENTIALS_MISSING = "AdminCredentialsMissing"
 ADMIN_CREDENTIALS_INVALID = "AdminCredentialsInvalid"
 INVALID_SPEC = "InvalidSpec"
 QUOTA_EXCEEDED = "QuotaExceeded"
+PREREQUISITES_NOT_MET = "PrerequisitesNotMet"  # refused before any PUT: ExtendedNetworkReady says which
 
 _FIXED: tuple[Reason, ...] = (
     Reason(SUCCEEDED, Kind.OK, "Azure reports the VM provisioned (`provisioningState: Succeeded`).", "Nothing."),
@@ -218,6 +219,11 @@ _FIXED: tuple[Reason, ...] = (
            "text or breaks Azure's rules (password 12-123 characters with 3 of 4 character classes, not a "
            "well-known value; username at most 20 characters, not reserved). The message names the rule, "
            "never the value.", "Fix the Secret; the operator retries every few seconds."),
+    Reason(PREREQUISITES_NOT_MET, Kind.USER, "A requested capability cannot work with this spec, and the "
+           "operator refused before creating or changing anything in Azure: `ExtendedNetworkReady` names "
+           "what is missing (a VM size without nested virtualization, an unusable extended subnet). Retried "
+           "every 15 minutes.", "Change what `ExtendedNetworkReady`'s reason and message say; the next pass "
+           "creates the VM."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),
 )  # fmt: skip
@@ -263,3 +269,78 @@ READY_DEGRADED_REASONS = frozenset({"ProvisioningFailed", "Degraded", "ImageUnre
 def metric_reason(reason: str) -> str:
     """A ``reason`` label value: a vocabulary reason, or ``Other`` (labels must be a closed set)."""
     return reason if reason in VM_PROVISIONED else "Other"
+
+
+# ----------------------------------------------------------------------------- ExtendedNetworkReady reasons
+
+
+@dataclass(frozen=True)
+class CapabilityReason:
+    """A reason of a capability condition: its status, whether it is an outage, what it means, the fix."""
+
+    name: str
+    ok: bool
+    outage: bool  # False with outage: the capability does not work (Ready=False); else a warning
+    meaning: str
+    action: str
+    before_put: bool = False  # checked at reconcile, before anything is created (PrerequisitesNotMet)
+
+
+EXTENDED_NETWORK_READY = "ExtendedNetworkReady"
+NESTED_VIRTUALIZATION_UNSUPPORTED = "NestedVirtualizationUnsupported"
+EXTENDED_SUBNET_IS_PRIMARY = "ExtendedSubnetIsPrimary"
+EXTENDED_SUBNET_IN_OTHER_NETWORK = "ExtendedSubnetInOtherNetwork"
+EXTENDED_SUBNET_DELEGATED = "ExtendedSubnetDelegated"
+EXTENDED_SUBNET_IS_GATEWAY_SUBNET = "ExtendedSubnetIsGatewaySubnet"
+GATEWAY_SUBNET_MISSING = "GatewaySubnetMissing"
+GATEWAY_MISSING = "GatewayMissing"
+GATEWAY_NOT_CONNECTED = "GatewayNotConnected"
+IP_FORWARDING_DISABLED = "IPForwardingDisabled"
+HYPER_V_ROLE_MISSING = "HyperVRoleMissing"
+APPLIANCE_NOT_RUNNING = "ApplianceNotRunning"
+
+_GUIDE = 'Microsoft\'s guide "Extend your on-premises subnets into Azure using extended network for Azure"'
+
+EXTENDED_NETWORK: Mapping[str, CapabilityReason] = {r.name: r for r in (
+    CapabilityReason(EXTENDED_NETWORK_READY, True, False, "Every prerequisite of " + _GUIDE + " that the "
+                     "operator can see holds: a VM size with nested virtualization, a usable extended subnet in "
+                     "the primary subnet's virtual network, a gateway with a Connected connection, IP forwarding "
+                     "on the extended NIC, and in the guest the Hyper-V role with the appliance running.",
+                     "Nothing."),
+    CapabilityReason(NESTED_VIRTUALIZATION_UNSUPPORTED, False, True, "`spec.azure.vmSize` belongs to a family "
+                     "without nested virtualization (read from Azure's Resource SKUs for the region); the "
+                     "extended-network appliance runs as a nested VM. Refused before any PUT.",
+                     "Choose one of the sizes the message lists (same region, offered to the subscription).",
+                     before_put=True),
+    CapabilityReason(EXTENDED_SUBNET_IS_PRIMARY, False, True, "`spec.extendedNetwork.extendedSubnetId` is "
+                     "`spec.azure.subnetId`: the appliance needs two subnets. Refused before any PUT.",
+                     "Point extendedSubnetId at the subnet with the on-premises CIDR.", before_put=True),
+    CapabilityReason(EXTENDED_SUBNET_IN_OTHER_NETWORK, False, True, "The extended subnet lives in another "
+                     "virtual network than the primary subnet; a VM's NICs must share one. Refused before any PUT.",
+                     "Use a subnet of the primary subnet's virtual network.", before_put=True),
+    CapabilityReason(EXTENDED_SUBNET_DELEGATED, False, True, "The extended subnet is delegated to a service "
+                     "(Azure reports `delegations`), so it cannot hold the VM's NIC. Refused before any PUT.",
+                     "Remove the delegation, or choose a subnet without one.", before_put=True),
+    CapabilityReason(EXTENDED_SUBNET_IS_GATEWAY_SUBNET, False, True, "The extended subnet is the virtual "
+                     "network's `GatewaySubnet`, reserved for the gateway. Refused before any PUT.",
+                     "Use another subnet; the gateway keeps GatewaySubnet.", before_put=True),
+    CapabilityReason(GATEWAY_SUBNET_MISSING, False, True, "The virtual network has no `GatewaySubnet`, so "
+                     "it can have no VPN or ExpressRoute gateway to on-premises. The operator never creates one.",
+                     "Add a GatewaySubnet and a gateway (" + _GUIDE + ")."),
+    CapabilityReason(GATEWAY_MISSING, False, True, "The virtual network's `GatewaySubnet` holds no virtual "
+                     "network gateway. The operator never creates one.",
+                     "Create a site-to-site VPN or ExpressRoute gateway in the virtual network."),
+    CapabilityReason(GATEWAY_NOT_CONNECTED, False, True, "The gateway has no connection whose "
+                     "`connectionStatus` is `Connected` (the message lists each connection and its status).",
+                     "Check the on-premises VPN device or ExpressRoute circuit and the connection's shared key."),
+    CapabilityReason(IP_FORWARDING_DISABLED, False, True, "`enableIPForwarding` is off on the extended NIC: "
+                     "Azure drops the traffic the appliance forwards for on-premises addresses.",
+                     "Enable it: `az network nic update -g <rg> -n <vm>-nic-ext --ip-forwarding true`."),
+    CapabilityReason(HYPER_V_ROLE_MISSING, False, True, "The in-guest check found the Hyper-V role not "
+                     "installed; the appliance runs as a nested VM.",
+                     "`Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart` in the guest."),
+    CapabilityReason(APPLIANCE_NOT_RUNNING, False, True, "The in-guest check found the extended-network "
+                     "appliance not installed or not running (the message gives its state).",
+                     "Deploy or start it with Windows Admin Center's Extended Network tool (" + _GUIDE + ")."),
+)}  # fmt: skip
+"""Every ExtendedNetworkReady reason (docs/reference.md and troubleshooting.md are generated from it)."""

@@ -41,7 +41,9 @@ Env file (``--env-file``; ``KEY=value`` lines, shell-quoted; :func:`load_env_fil
 ``ARMSIM_LOOPBACK_BLOCK``            this simulator's own ``127.X.0.0/16`` for guest addresses (:mod:`.loopback`)
 ``ARMSIM_LOCATION``, ``ARMSIM_RESOURCE_GROUP``, ``ARMSIM_SUBNET_ID``, ``ARMSIM_EXTENDED_SUBNET_ID``,
 ``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.X.1.0/24,
-                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``)
+                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``; its ``GatewaySubnet``
+                                     127.X.3.0/24 holds VPN gateway ``vgw-branch-a`` with connection
+                                     ``cn-branch-a-onprem``, Connected: Extended Network's prerequisites)
 ===================================  ==============================================================
 
 Real SDK construction that works (verified by tests/integration/test_simulator_sdk.py)
