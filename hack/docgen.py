@@ -181,7 +181,8 @@ REASONS: dict[str, dict[str, Reason]] = {
     },
     # Generated from the vocabulary module, like VMProvisioned.
     "ExtendedNetworkReady": {
-        r.name: Reason("True" if r.ok else "False", r.meaning, r.action) for r in vocab.EXTENDED_NETWORK.values()
+        r.name: Reason("True" if r.ok else "False", r.meaning, r.action)
+        for r in vocab.EXTENDED_NETWORK.values()
     },
     "SMBOverQUICCertificateValid": {
         "CertificateValid": Reason(

@@ -48,18 +48,16 @@ async def az(world: World) -> AsyncIterator[AzureClients]:  # noqa: F811
         yield c
 
 
-def xspec(
-    world: World, subnet: str | None = None, ext: str | None = None, **azure: Any
-) -> AzureEditionVMSpec:  # noqa: F811
-    return world.spec(
+def xspec(w: World, subnet: str | None = None, ext: str | None = None, **azure: Any) -> AzureEditionVMSpec:
+    return w.spec(
         capabilities=["ExtendedNetwork"],
-        azure={"subnetId": subnet or world.env["ARMSIM_SUBNET_ID"], **azure},
-        extendedNetwork={"extendedSubnetId": ext or world.env["ARMSIM_EXTENDED_SUBNET_ID"]},
+        azure={"subnetId": subnet or w.env["ARMSIM_SUBNET_ID"], **azure},
+        extendedNetwork={"extendedSubnetId": ext or w.env["ARMSIM_EXTENDED_SUBNET_ID"]},
     )
 
 
-def subnet_in(world: World, vnet: str, name: str) -> str:  # noqa: F811
-    return world.env["ARMSIM_SUBNET_ID"].replace("vnet-branch-a/subnets/servers", f"{vnet}/subnets/{name}")
+def subnet_in(w: World, vnet: str, name: str) -> str:
+    return w.env["ARMSIM_SUBNET_ID"].replace("vnet-branch-a/subnets/servers", f"{vnet}/subnets/{name}")
 
 
 def reasons_of(problems: list[Any]) -> list[str]:
