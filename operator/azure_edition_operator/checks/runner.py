@@ -72,8 +72,11 @@ class GuestLook:
     error: str = ""
 
     def wait(self, interval: float, minimum: float) -> float:
-        """Seconds between looks: the interval, or from the minimum doubling per consecutive failure."""
-        return interval if self.failures == 0 else min(interval, minimum * 2.0**self.failures)
+        """Seconds between looks: the interval while all is well; the minimum while the guest reported a
+        problem (so a fix is seen soon), doubling per consecutive failure of the look itself."""
+        if self.failures:
+            return min(interval, minimum * 2.0**self.failures)
+        return minimum if xn.check_guest(self.seen) is not None else interval
 
 
 @dataclass(frozen=True)
