@@ -278,3 +278,16 @@ def test_reason_names_are_valid_and_distinct_from_other_vocabularies():
     assert all(pattern.match(r) for r in vocab.EXTENDED_NETWORK)
     assert not set(vocab.EXTENDED_NETWORK) & set(vocab.VM_PROVISIONED)
     assert vocab.PREREQUISITES_NOT_MET in vocab.USER_REASONS  # Ready=False, ProvisioningFailed
+
+
+def test_the_guest_is_asked_routinely_sooner_while_it_reports_a_problem_and_backs_off_on_failures():
+    from azure_edition_operator.checks.runner import GuestLook
+
+    look = GuestLook()
+    assert look.wait(21600, 600) == 21600
+    look.seen = xn.GuestNetwork("Installed", "Off")
+    assert look.wait(21600, 600) == 600  # a fix is seen within the minimum interval
+    look.failures = 3
+    assert look.wait(21600, 600) == 4800
+    look.failures = 10
+    assert look.wait(21600, 600) == 21600
