@@ -223,3 +223,37 @@ async def test_a_failing_run_command_backs_off_and_says_so(world: World, az: Azu
     await check(az, spec, memory, events)  # within the back-off: no Run Command
     assert "VirtualMachines_RunCommand" not in {op for _, op, _ in world.arm_requests(mark)}
     assert ident.vm_name
+
+
+async def test_resource_skus_the_identity_may_not_read_leave_the_size_unjudged(
+    world: World, az: AzureClients
+):  # noqa: F811
+    """Resource SKUs are read at subscription scope: an identity with resource-group roles only still gets
+    its VM (Azure judges the size on create), with the size check skipped rather than everything blocked."""
+    world.control.inject_fault(operation="ResourceSkus_List", status=403, code="AuthorizationFailed", times=1)
+    await extended.preflight(az, xspec(world, vmSize="Standard_B2s"))
+
+
+async def test_an_unreadable_network_keeps_the_condition_and_warns_once(world: World, az: AzureClients):  # noqa: F811
+    spec = xspec(world)
+    await ensure(az, world, spec)
+    memory, events = CheckMemory(in_guest_interval=3600, in_guest_min_interval=60), []
+    assert (await check(az, spec, memory, events)).is_true
+    ident = identity_for(world, spec)
+    world.control.inject_fault(
+        operation="VirtualNetworkGatewayConnections_List", status=403, code="AuthorizationFailed", times=2
+    )
+
+    async def restore() -> None:
+        raise AssertionError("no Hotpatch here")
+
+    sub = spec.azure.subscription_id
+    for _ in range(2):
+        result = await run_checks(
+            spec=spec, status={}, namespace="ns", name="x", compute=az.compute(sub), vm_name=ident.vm_name,
+            restore_patch_settings=restore, memory=memory, emit=lambda *e: events.append(e), now=NOW,
+            owner=OWNER, network=az.network(sub), extended_nic=ident.extended_nic_name,
+        )  # fmt: skip
+        assert "ExtendedNetworkReady" not in {c.type for c in result.conditions}
+    assert [e[1] for e in events] == ["ExtendedNetworkCheckFailed"]
+    assert (await check(az, spec, memory, events)).is_true

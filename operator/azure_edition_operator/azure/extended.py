@@ -12,6 +12,7 @@ Nothing here writes: the operator reports a missing gateway, it never creates on
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from ..checks import extended_network as xn
 from ..conditions import Condition
 from ..images import Capability
 from .errors import from_exception
+
+log = logging.getLogger(__name__)
 
 STATIC_TTL_SECONDS = 3600.0
 """How long static network facts are trusted; a person who adds a gateway is seen within this time at the
@@ -93,7 +96,16 @@ async def sizes(compute: Any, subscription_id: str, location: str) -> dict[str, 
     """Resource SKUs - List for the region (one paged list per subscription and region per TTL)."""
 
     async def read() -> dict[str, xn.Size]:
-        skus = [s.as_dict() async for s in compute.resource_skus.list(filter=f"location eq '{location}'")]
+        try:
+            skus = [s.as_dict() async for s in compute.resource_skus.list(filter=f"location eq '{location}'")]
+        except HttpResponseError as err:
+            if err.status_code != 403:
+                raise
+            # Resource SKUs are read at subscription scope; an identity with roles on the resource group
+            # only may not. Then the size is not judged (cached as unknown), rather than nothing created.
+            log.warning("cannot read Resource SKUs of %s in %s (%s): the VM size's nested virtualization "
+                        "is not checked", subscription_id, location, err.error.code if err.error else 403)  # fmt: skip
+            return {}
         return xn.sizes_in(skus, location)
 
     return await SIZES.get(("skus", subscription_id.lower(), location.lower()), read)

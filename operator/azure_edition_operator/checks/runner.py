@@ -54,6 +54,7 @@ class CheckMemory:
     guest_failures: int = 0  # consecutive failed Run Commands: each doubles the wait before the next
     guest_error: str = ""
     network_guest: GuestLook = field(default_factory=lambda: GuestLook())  # Extended Network's in-guest look
+    network_unreadable: bool = False  # the last round could not read the network (Warning posted once)
 
     def guest_wait(self) -> float:
         """Least seconds between in-guest looks now: the minimum, doubled per consecutive failure."""
@@ -177,20 +178,32 @@ async def run_checks(
         )
         conditions.append(smb_condition)
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
-        conditions.append(await _check_extended_network(spec, namespace, name, compute, network, vm_name,
-                                                        extended_nic, memory, emit))  # fmt: skip
+        xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
+                                             memory, emit)  # fmt: skip
+        conditions.extend([xnet] if xnet is not None else [])
     return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status, stage, cert_id)
 
 
 async def _check_extended_network(
     spec: AzureEditionVMSpec, namespace: str, name: str, compute: Any, network: Any, vm_name: str,
     extended_nic: str, memory: CheckMemory, emit: EventSink,
-) -> Condition:  # fmt: skip
+) -> Condition | None:  # fmt: skip
     """Network prerequisites (static facts cached, connection and NIC read now), then the guest through
-    Run Command at most every in-guest interval (backing off per failure, like the SMB look)."""
+    Run Command at most every in-guest interval (backing off per failure, like the SMB look).
+
+    ``None`` when the network could not be read (no answer, no permission): the condition keeps what it
+    said, and the other checks of the round still count; a Warning says why, once per streak."""
     started = time.perf_counter()
-    problems = await azure_extended.network_problems(compute, network, spec, extended_nic)
     look = memory.network_guest
+    try:
+        problems = await azure_extended.network_problems(compute, network, spec, extended_nic)
+    except CoreAzureError as err:
+        if not memory.network_unreadable:
+            emit("Warning", "ExtendedNetworkCheckFailed",
+                 f"could not read the network for Extended Network's checks: {getattr(err, 'message', None) or err}"[:1000])  # fmt: skip
+        memory.network_unreadable = True
+        return None
+    memory.network_unreadable = False
     clock = time.monotonic()
     if clock - look.checked_at >= look.wait(memory.in_guest_interval, memory.in_guest_min_interval):
         look.checked_at = clock
