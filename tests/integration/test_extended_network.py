@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures imported from test_provisioning are parameters here)
 """Extended Network's prerequisites with the real aio SDKs against the ARM simulator over HTTPS.
 
 Each ExtendedNetworkReady reason is driven here through the simulator's control API (SKUs, subnets and
@@ -43,7 +44,7 @@ def fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-async def az(world: World) -> AsyncIterator[AzureClients]:  # noqa: F811
+async def az(world: World) -> AsyncIterator[AzureClients]:
     async with azure_clients(world) as c:
         yield c
 
@@ -73,7 +74,7 @@ async def problems(az: AzureClients, spec: AzureEditionVMSpec) -> list[str]:
 # ----------------------------------------------------------------------------- before any PUT
 
 
-async def test_a_size_without_nested_virtualization_is_refused_before_any_put(world: World, az: AzureClients):  # noqa: F811
+async def test_a_size_without_nested_virtualization_is_refused_before_any_put(world: World, az: AzureClients):
     spec = xspec(world, vmSize="Standard_B2s")
     mark = world.mark()
     with pytest.raises(extended.PrerequisitesNotMet) as refused:
@@ -89,14 +90,14 @@ async def test_a_size_without_nested_virtualization_is_refused_before_any_put(wo
     assert world.arm_requests(mark) == []  # static facts are not read again
 
 
-async def test_a_restricted_nesting_size_is_not_suggested(world: World, az: AzureClients):  # noqa: F811
+async def test_a_restricted_nesting_size_is_not_suggested(world: World, az: AzureClients):
     world.control.restrict_sku(world.env["ARMSIM_LOCATION"], "Standard_D2as_v5")
     with pytest.raises(extended.PrerequisitesNotMet) as refused:
         await extended.preflight(az, xspec(world, vmSize="Standard_B2s"))
     assert "Standard_D2as_v5" not in refused.value.condition.message
 
 
-async def test_subnet_reasons_before_any_put(world: World, az: AzureClients):  # noqa: F811
+async def test_subnet_reasons_before_any_put(world: World, az: AzureClients):
     control = world.control
     other = control.add_subnet("vnet-branch-b", "extended")
     delegated = control.delegate_subnet("vnet-branch-a", "webapps", "Microsoft.Web/serverFarms")
@@ -119,7 +120,7 @@ async def test_subnet_reasons_before_any_put(world: World, az: AzureClients):  #
 # ----------------------------------------------------------------------------- gateway and connection
 
 
-async def test_gateway_chain_is_read_and_reported_never_created(world: World, az: AzureClients):  # noqa: F811
+async def test_gateway_chain_is_read_and_reported_never_created(world: World, az: AzureClients):
     control = world.control
     assert await problems(az, xspec(world)) == []
     control.set_connection_status(RG, "cn-branch-a-onprem", "NotConnected")
@@ -145,7 +146,7 @@ async def test_gateway_chain_is_read_and_reported_never_created(world: World, az
     assert not any(m != "GET" for m, _, _ in world.arm_requests(0))  # nothing was ever written
 
 
-async def test_a_removed_gateway_shows_once_the_static_facts_expire(world: World, az: AzureClients):  # noqa: F811
+async def test_a_removed_gateway_shows_once_the_static_facts_expire(world: World, az: AzureClients):
     assert await problems(az, xspec(world)) == []  # the gateway is now a cached static fact
     world.control.remove_gateway(RG, "vgw-branch-a")
     assert await problems(az, xspec(world)) == [vocab.GATEWAY_NOT_CONNECTED]  # its connections went with it
@@ -174,7 +175,7 @@ async def check(az: AzureClients, spec: AzureEditionVMSpec, memory: CheckMemory,
     return next(c for c in result.conditions if c.type == "ExtendedNetworkReady")
 
 
-async def test_vm_with_every_prerequisite_then_each_in_vm_reason(world: World, az: AzureClients):  # noqa: F811
+async def test_vm_with_every_prerequisite_then_each_in_vm_reason(world: World, az: AzureClients):
     spec = xspec(world)
     await ensure(az, world, spec)
     ident = identity_for(world, spec)
@@ -210,7 +211,7 @@ async def test_vm_with_every_prerequisite_then_each_in_vm_reason(world: World, a
     assert (await check(az, spec, memory, events)).reason == vocab.HYPER_V_ROLE_MISSING
 
 
-async def test_a_failing_run_command_backs_off_and_says_so(world: World, az: AzureClients):  # noqa: F811
+async def test_a_failing_run_command_backs_off_and_says_so(world: World, az: AzureClients):
     spec = xspec(world)
     await ensure(az, world, spec)
     ident = identity_for(world, spec)
@@ -227,14 +228,14 @@ async def test_a_failing_run_command_backs_off_and_says_so(world: World, az: Azu
 
 async def test_resource_skus_the_identity_may_not_read_leave_the_size_unjudged(
     world: World, az: AzureClients
-):  # noqa: F811
+):
     """Resource SKUs are read at subscription scope: an identity with resource-group roles only still gets
     its VM (Azure judges the size on create), with the size check skipped rather than everything blocked."""
     world.control.inject_fault(operation="ResourceSkus_List", status=403, code="AuthorizationFailed", times=1)
     await extended.preflight(az, xspec(world, vmSize="Standard_B2s"))
 
 
-async def test_an_unreadable_network_keeps_the_condition_and_warns_once(world: World, az: AzureClients):  # noqa: F811
+async def test_an_unreadable_network_keeps_the_condition_and_warns_once(world: World, az: AzureClients):
     spec = xspec(world)
     await ensure(az, world, spec)
     memory, events = CheckMemory(in_guest_interval=3600, in_guest_min_interval=60), []
