@@ -221,8 +221,9 @@ _FIXED: tuple[Reason, ...] = (
            "never the value.", "Fix the Secret; the operator retries every few seconds."),
     Reason(PREREQUISITES_NOT_MET, Kind.USER, "A requested capability cannot work with this spec, and the "
            "operator refused before creating or changing anything in Azure: `ExtendedNetworkReady` names "
-           "what is missing (a VM size without nested virtualization, an unusable extended subnet). Retried "
-           "every 15 minutes.", "Change what `ExtendedNetworkReady`'s reason and message say; the next pass "
+           "what is missing (a VM size without nested virtualization, an unusable extended subnet). Looked at "
+           "again every minute, from facts read from Azure at most hourly.", "Change what "
+           "`ExtendedNetworkReady`'s reason and message say; the next look (within a minute of a spec edit) "
            "creates the VM."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),

@@ -29,6 +29,9 @@ from .status import Observation, condition
 from .tenancy import NotPermitted
 
 NOT_PERMITTED_RETRY = 60.0  # seconds: until a cluster administrator changes a TenantPolicy
+# Seconds until a refused Extended Network prerequisite is looked at again: the look reads cached facts
+# (no Azure call), and a fixed spec (vmSize, extendedSubnetId) is acted on at the next one.
+PREREQUISITES_RETRY = 60.0
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,7 @@ async def reconcile_pass(
         refused = err.condition
         message = f"refused before creating anything: {refused.reason}: {refused.message}"
         obs = replace(failed(vocab.PREREQUISITES_NOT_MET, message), capability_conditions=(refused,))
-        return Outcome(
-            obs, retry_after=vocab.USER_RETRY_SECONDS, events=(("Warning", refused.reason, message),)
-        )
+        return Outcome(obs, retry_after=PREREQUISITES_RETRY, events=(("Warning", refused.reason, message),))
     except AzureRetryableError as err:
         message = f"Azure asked to retry ({err.code}): {err.message}"
         return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))

@@ -62,7 +62,7 @@ def subnet(env: dict, vnet: str, name: str) -> str:
     return env["ARMSIM_SUBNET_ID"].replace("vnet-branch-a/subnets/servers", f"{vnet}/subnets/{name}")
 
 
-def test_a_size_without_nesting_is_refused_before_any_put(
+def test_a_size_without_nesting_is_refused_before_any_put_then_heals_on_a_fixed_spec(
     xnet_operator, kubectl, namespace, control, simulator  # noqa: F811
 ):  # fmt: skip
     apply(kubectl, namespace, "xnet-b2s", azure={"vmSize": "Standard_B2s"})
@@ -73,6 +73,13 @@ def test_a_size_without_nesting_is_refused_before_any_put(
     assert not [v for v in control.vms() if v["name"] == vm_name(obj)]  # nothing was created
     assert not [r for r in control.requests() if r["method"] == "PUT" and vm_name(obj) in r["path"]]
     wait_for(lambda: events(kubectl, namespace, "NestedVirtualizationUnsupported"), what="Warning Event")
+
+    # The fix: a size that nests. kopf holds a failed create's next attempt until its delay (a minute).
+    apply(kubectl, namespace, "xnet-b2s", azure={"vmSize": "Standard_D2as_v5"})
+    kubectl("wait", "--for=condition=Ready", "aevm/xnet-b2s", "-n", namespace, "--timeout=180s", timeout=210)
+    healed = get(kubectl, namespace, "xnet-b2s")
+    assert xnet(kubectl, namespace, "xnet-b2s")["reason"] == "ExtendedNetworkReady"
+    assert condition(healed, "VMProvisioned")["reason"] == "Succeeded"
 
 
 def test_unusable_extended_subnets_are_refused_before_any_put(

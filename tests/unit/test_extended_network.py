@@ -16,7 +16,7 @@ from azure_edition_operator.azure.extended import PrerequisitesNotMet
 from azure_edition_operator.checks import extended_network as xn
 from azure_edition_operator.conditions import ConditionType
 from azure_edition_operator.images import Capability
-from azure_edition_operator.reconciler import reconcile_pass
+from azure_edition_operator.reconciler import PREREQUISITES_RETRY, reconcile_pass
 from azure_edition_operator.status import Observation, compute_status, condition, conditions_of
 from azure_edition_simulator import skus as sim_skus
 
@@ -254,7 +254,7 @@ async def test_reconcile_refuses_before_put_with_the_condition_and_an_event():
         raise AssertionError("nothing is created")
 
     outcome = await reconcile_pass(spec, 2, ensure, creds, 10.0, now=NOW)
-    assert outcome.retry_after == vocab.USER_RETRY_SECONDS and outcome.permanent is None
+    assert outcome.retry_after == PREREQUISITES_RETRY and outcome.permanent is None
     status = compute_status({}, outcome.observation, NOW)
     by_type = {c.type: c for c in conditions_of(status)}
     assert by_type["VMProvisioned"].reason == vocab.PREREQUISITES_NOT_MET
