@@ -19,6 +19,7 @@ from azure_edition_operator import reasons as vocab
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
 from azure_edition_operator.azure import extended
 from azure_edition_operator.azure.clients import AzureClients
+from azure_edition_operator.azure.errors import AzureRetryableError
 from azure_edition_operator.checks.runner import CheckMemory, run_checks
 from tests.integration.test_provisioning import (  # noqa: F401 (fixtures)
     OWNER,
@@ -232,7 +233,13 @@ async def test_resource_skus_the_identity_may_not_read_leave_the_size_unjudged(
     """Resource SKUs are read at subscription scope: an identity with resource-group roles only still gets
     its VM (Azure judges the size on create), with the size check skipped rather than everything blocked."""
     world.control.inject_fault(operation="ResourceSkus_List", status=403, code="AuthorizationFailed", times=1)
+    world.control.inject_fault(operation="Subnets_Get", status=403, code="AuthorizationFailed", times=1)
     await extended.preflight(az, xspec(world, vmSize="Standard_B2s"))
+    world.control.inject_fault(operation="Subnets_Get", status=500, code="InternalServerError", times=None)
+    extended.forget_static()
+    with pytest.raises(AzureRetryableError):  # anything else is the pass's Azure failure, retried
+        await extended.preflight(az, xspec(world, vmSize="Standard_B2s"))
+    world.control.clear_faults()
 
 
 async def test_an_unreadable_network_keeps_the_condition_and_warns_once(world: World, az: AzureClients):

@@ -146,7 +146,13 @@ async def preflight(clients: Any, spec: AzureEditionVMSpec) -> None:
     try:
         extended = None
         if xn.check_subnet_ids(azure.subnet_id, ext_id) is None:
-            extended = await subnet(clients.network(azure.subscription_id), ext_id)
+            try:
+                extended = await subnet(clients.network(azure.subscription_id), ext_id)
+            except HttpResponseError as err:
+                if err.status_code != 403:
+                    raise
+                # Not allowed to read it (joining may still be): the NIC's PUT gets Azure's own answer.
+                log.warning("cannot read subnet %s: its delegations are not checked", ext_id)
         offered = await sizes(clients.compute(azure.subscription_id), azure.subscription_id, azure.location)
     except AzureCoreError as err:  # the reconcile pass reports these as it does any Azure failure
         raise from_exception(err) from err
