@@ -89,7 +89,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "--in-guest-interval",
         type=float,
         default=float(_env("AEO_IN_GUEST_INTERVAL", "21600")),
-        help="seconds between routine in-guest SMB checks (Run Command). Env AEO_IN_GUEST_INTERVAL",
+        help="seconds between routine in-guest checks (Run Command: SMB over QUIC, Extended Network). Env AEO_IN_GUEST_INTERVAL",
     )
     p.add_argument(
         "--in-guest-min-interval",

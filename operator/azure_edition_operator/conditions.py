@@ -22,12 +22,17 @@ class ConditionType(enum.StrEnum):
     VM_PROVISIONED = "VMProvisioned"
     HOTPATCH_HEALTHY = "HotpatchHealthy"
     SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
-    RECONCILING = "Reconciling"  # kstatus: the operator works toward the spec; time fixes it
-    STALLED = "Stalled"  # kstatus: progress needs a person
+    EXTENDED_NETWORK_READY = vocab.EXTENDED_NETWORK_READY
+    RECONCILING = vocab.RECONCILING  # kstatus: the operator works toward the spec; time fixes it
+    STALLED = vocab.STALLED  # kstatus: progress needs a person
 
 
 ORDER: tuple[str, ...] = tuple(ConditionType)
-CAPABILITY_CONDITIONS = (ConditionType.HOTPATCH_HEALTHY, ConditionType.SMB_CERTIFICATE_VALID)
+CAPABILITY_CONDITIONS = (
+    ConditionType.HOTPATCH_HEALTHY,
+    ConditionType.SMB_CERTIFICATE_VALID,
+    ConditionType.EXTENDED_NETWORK_READY,  # every False reason of it is an outage (reasons.EXTENDED_NETWORK)
+)
 
 
 @dataclass(frozen=True)

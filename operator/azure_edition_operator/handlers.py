@@ -32,6 +32,7 @@ from .api.v1alpha1 import (
 )
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
+from .azure import extended as azure_extended
 from .azure import reconcile as azure_reconcile
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
@@ -146,6 +147,7 @@ async def _reconcile(
     ) -> azure_reconcile.ObservedVM:
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
+        await azure_extended.preflight(azure, vm_spec)  # PrerequisitesNotMet before any PUT (cached reads)
         observed = await azure_reconcile.ensure_vm(
             azure,
             identity,
@@ -372,6 +374,7 @@ async def _check_round(
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
+    network = azure.for_subscription(vm_spec.azure.subscription_id).network
     namespace, name = meta["namespace"], meta["name"]
     resource_version = meta["resourceVersion"]
 
@@ -392,6 +395,7 @@ async def _check_round(
         spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
         restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
+        network=network, extended_nic=identity.extended_nic_name,
     )  # fmt: skip
     observation = Observation(
         generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),

@@ -114,7 +114,7 @@ def forget(namespace: str, name: str) -> None:
     before = _stalled_reason.pop((namespace, name), None)
     if before is not None:
         _remove(STALLED, namespace, name, before)
-    for check in ("hotpatch", "smb_probe", "smb_in_guest"):
+    for check in ("hotpatch", "smb_probe", "smb_in_guest", "extended_network", "extended_network_in_guest"):
         _remove(LAST_CHECK, namespace, name, check)
 
 

@@ -187,6 +187,7 @@ ADMIN_CREDENTIALS_MISSING = "AdminCredentialsMissing"
 ADMIN_CREDENTIALS_INVALID = "AdminCredentialsInvalid"
 INVALID_SPEC = "InvalidSpec"
 QUOTA_EXCEEDED = "QuotaExceeded"
+PREREQUISITES_NOT_MET = "PrerequisitesNotMet"  # refused before any PUT: ExtendedNetworkReady says which
 
 _FIXED: tuple[Reason, ...] = (
     Reason(SUCCEEDED, Kind.OK, "Azure reports the VM provisioned (`provisioningState: Succeeded`).", "Nothing."),
@@ -221,6 +222,12 @@ _FIXED: tuple[Reason, ...] = (
            "text or breaks Azure's rules (password 12-123 characters with 3 of 4 character classes, not a "
            "well-known value; username at most 20 characters, not reserved). The message names the rule, "
            "never the value.", "Fix the Secret; the operator retries every few seconds."),
+    Reason(PREREQUISITES_NOT_MET, Kind.USER, "A requested capability cannot work with this spec, and the "
+           "operator refused before creating or changing anything in Azure: `ExtendedNetworkReady` names "
+           "what is missing (a VM size without nested virtualization, an unusable extended subnet). Looked at "
+           "again every minute, from facts read from Azure at most hourly.", "Change what "
+           "`ExtendedNetworkReady`'s reason and message say; the next look (within a minute of a spec edit) "
+           "creates the VM."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),
 )  # fmt: skip
@@ -286,10 +293,28 @@ class CapabilityReason:
     kind: Kind  # OK; PROGRESS: the operator repairs it itself; USER: a person must act
     meaning: str
     action: str
+    before_put: bool = False  # checked at reconcile, before anything is created (PrerequisitesNotMet)
+
+    @property
+    def ok(self) -> bool:
+        return self.severity is Severity.OK
 
 
 HOTPATCH_HEALTHY = "HotpatchHealthy"
 SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
+EXTENDED_NETWORK_READY = "ExtendedNetworkReady"
+NESTED_VIRTUALIZATION_UNSUPPORTED = "NestedVirtualizationUnsupported"
+EXTENDED_SUBNET_IS_PRIMARY = "ExtendedSubnetIsPrimary"
+EXTENDED_SUBNET_IN_OTHER_NETWORK = "ExtendedSubnetInOtherNetwork"
+EXTENDED_SUBNET_DELEGATED = "ExtendedSubnetDelegated"
+EXTENDED_SUBNET_IS_GATEWAY_SUBNET = "ExtendedSubnetIsGatewaySubnet"
+GATEWAY_SUBNET_MISSING = "GatewaySubnetMissing"
+GATEWAY_MISSING = "GatewayMissing"
+GATEWAY_NOT_CONNECTED = "GatewayNotConnected"
+IP_FORWARDING_DISABLED = "IPForwardingDisabled"
+HYPER_V_ROLE_MISSING = "HyperVRoleMissing"
+APPLIANCE_NOT_RUNNING = "ApplianceNotRunning"
+
 
 HOTPATCH_ENABLED = "HotpatchEnabled"
 HOTPATCH_NOT_ENABLED = "HotpatchNotEnabled"
@@ -307,7 +332,9 @@ ENDPOINT_UNREACHABLE = "EndpointUnreachable"
 SMB_OVER_QUIC_DISABLED = "SMBOverQUICDisabled"
 
 _W, _O, _OK = Severity.WARNING, Severity.OUTAGE, Severity.OK
-_H, _S = HOTPATCH_HEALTHY, SMB_CERTIFICATE_VALID
+_H, _S, _X = HOTPATCH_HEALTHY, SMB_CERTIFICATE_VALID, EXTENDED_NETWORK_READY
+_GUIDE = 'Microsoft\'s guide "Extend your on-premises subnets into Azure using extended network for Azure"'
+
 
 CAPABILITY: tuple[CapabilityReason, ...] = (
     CapabilityReason(_H, HOTPATCH_ENABLED, _OK, Kind.OK,
@@ -365,6 +392,46 @@ CAPABILITY: tuple[CapabilityReason, ...] = (
         "until the operator has enabled it again.",
         "The operator enables it again (`Set-SmbServerConfiguration -EnableSMBQUIC $true`); if it keeps "
         "coming back, find who disables it (alert AzureEditionSMBOverQUICDisabled)."),
+    CapabilityReason(_X, EXTENDED_NETWORK_READY, _OK, Kind.OK, "Every prerequisite of " + _GUIDE + " that the "
+                     "operator can see holds: a VM size with nested virtualization, a usable extended subnet in "
+                     "the primary subnet's virtual network, a gateway with a Connected connection, IP forwarding "
+                     "on the extended NIC, and in the guest the Hyper-V role with the appliance running.",
+                     "Nothing."),
+    CapabilityReason(_X, NESTED_VIRTUALIZATION_UNSUPPORTED, _O, Kind.USER, "`spec.azure.vmSize` belongs to a family "
+                     "without nested virtualization (read from Azure's Resource SKUs for the region); the "
+                     "extended-network appliance runs as a nested VM. Refused before any PUT.",
+                     "Choose one of the sizes the message lists (same region, offered to the subscription).",
+                     before_put=True),
+    CapabilityReason(_X, EXTENDED_SUBNET_IS_PRIMARY, _O, Kind.USER, "`spec.extendedNetwork.extendedSubnetId` is "
+                     "`spec.azure.subnetId`: the appliance needs two subnets. Refused before any PUT.",
+                     "Point extendedSubnetId at the subnet with the on-premises CIDR.", before_put=True),
+    CapabilityReason(_X, EXTENDED_SUBNET_IN_OTHER_NETWORK, _O, Kind.USER, "The extended subnet lives in another "
+                     "virtual network than the primary subnet; a VM's NICs must share one. Refused before any PUT.",
+                     "Use a subnet of the primary subnet's virtual network.", before_put=True),
+    CapabilityReason(_X, EXTENDED_SUBNET_DELEGATED, _O, Kind.USER, "The extended subnet is delegated to a service "
+                     "(Azure reports `delegations`), so it cannot hold the VM's NIC. Refused before any PUT.",
+                     "Remove the delegation, or choose a subnet without one.", before_put=True),
+    CapabilityReason(_X, EXTENDED_SUBNET_IS_GATEWAY_SUBNET, _O, Kind.USER, "The extended subnet is the virtual "
+                     "network's `GatewaySubnet`, reserved for the gateway. Refused before any PUT.",
+                     "Use another subnet; the gateway keeps GatewaySubnet.", before_put=True),
+    CapabilityReason(_X, GATEWAY_SUBNET_MISSING, _O, Kind.USER, "The virtual network has no `GatewaySubnet`, so "
+                     "it can have no VPN or ExpressRoute gateway to on-premises. The operator never creates one.",
+                     "Add a GatewaySubnet and a gateway (" + _GUIDE + ")."),
+    CapabilityReason(_X, GATEWAY_MISSING, _O, Kind.USER, "The virtual network's `GatewaySubnet` holds no virtual "
+                     "network gateway. The operator never creates one.",
+                     "Create a site-to-site VPN or ExpressRoute gateway in the virtual network."),
+    CapabilityReason(_X, GATEWAY_NOT_CONNECTED, _O, Kind.USER, "The gateway has no connection whose "
+                     "`connectionStatus` is `Connected` (the message lists each connection and its status).",
+                     "Check the on-premises VPN device or ExpressRoute circuit and the connection's shared key."),
+    CapabilityReason(_X, IP_FORWARDING_DISABLED, _O, Kind.USER, "`enableIPForwarding` is off on the extended NIC: "
+                     "Azure drops the traffic the appliance forwards for on-premises addresses.",
+                     "Enable it: `az network nic update -g <rg> -n <vm>-nic-ext --ip-forwarding true`."),
+    CapabilityReason(_X, HYPER_V_ROLE_MISSING, _O, Kind.USER, "The in-guest check found the Hyper-V role not "
+                     "installed; the appliance runs as a nested VM.",
+                     "`Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart` in the guest."),
+    CapabilityReason(_X, APPLIANCE_NOT_RUNNING, _O, Kind.USER, "The in-guest check found the extended-network "
+                     "appliance not installed or not running (the message gives its state).",
+                     "Deploy or start it with Windows Admin Center's Extended Network tool (" + _GUIDE + ")."),
 )  # fmt: skip
 
 CAPABILITY_REASONS: Mapping[str, Mapping[str, CapabilityReason]] = {
@@ -372,6 +439,10 @@ CAPABILITY_REASONS: Mapping[str, Mapping[str, CapabilityReason]] = {
     for kind in dict.fromkeys(r.condition for r in CAPABILITY)
 }
 """condition type → reason → its classification: every capability reason the operator emits."""
+
+
+EXTENDED_NETWORK: Mapping[str, CapabilityReason] = CAPABILITY_REASONS[EXTENDED_NETWORK_READY]
+"""Every ExtendedNetworkReady reason (docs/reference.md and troubleshooting.md are generated from it)."""
 
 
 def capability_reason(condition_type: str, reason: str) -> CapabilityReason | None:
@@ -436,6 +507,10 @@ CONDITION_SUMMARY: Mapping[str, str] = {
     "HotpatchHealthy": "Only with the `Hotpatch` capability: the VM is enrolled in Hotpatch and patching is healthy.",
     "SMBOverQUICCertificateValid": "Only with the `SMBOverQUIC` capability: the SMB over QUIC endpoint "
     "answers with a certificate that is valid for `spec.smbOverQuic.serverName` and not close to expiry.",
+    "ExtendedNetworkReady": "Only with the `ExtendedNetwork` capability: every prerequisite of Extended Network "
+    "for Azure the operator can see holds (VM size, subnets, gateway and connection, IP forwarding, Hyper-V and "
+    "the appliance in the guest). Each False reason stops the feature: `Ready` is False (`Degraded`), or "
+    "`ProvisioningFailed` for the reasons checked before anything is created.",
     "Reconciling": "kstatus: True while the operator works toward the spec and time (or the operator itself) "
     "fixes what is missing; its reason is the reason of the condition behind it (`Creating`, `Throttled`, "
     "`HotpatchNotEnabled`, `Provisioning` while the first capability check is due, ...). False once settled.",

@@ -10,7 +10,7 @@ fix made outside Kubernetes heals without an edit). Only an unreadable spec is f
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from . import reasons as vocab
 from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
 from .azure.errors import AzurePermanentError, AzureRetryableError
+from .azure.extended import PrerequisitesNotMet
 from .azure.reconcile import ImageChangeRequired, ObservedVM
 from .conditions import Condition, ConditionType
 from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
@@ -28,6 +29,9 @@ from .status import Observation, condition
 from .tenancy import NotPermitted
 
 NOT_PERMITTED_RETRY = 60.0  # seconds: until a cluster administrator changes a TenantPolicy
+# Seconds until a refused Extended Network prerequisite is looked at again: the look reads cached facts
+# (no Azure call), and a fixed spec (vmSize, extendedSubnetId) is acted on at the next one.
+PREREQUISITES_RETRY = 60.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,11 @@ async def reconcile_pass(
         reason = err.reason  # AdminCredentialsMissing, or AdminCredentialsInvalid naming the rule
         return Outcome(failed(reason, str(err)), retry_after=missing_secret_retry,
                        events=(("Warning", reason, str(err)),))  # fmt: skip
+    except PrerequisitesNotMet as err:  # before any PUT; ExtendedNetworkReady says what to change
+        refused = err.condition
+        message = f"refused before creating anything: {refused.reason}: {refused.message}"
+        obs = replace(failed(vocab.PREREQUISITES_NOT_MET, message), capability_conditions=(refused,))
+        return Outcome(obs, retry_after=PREREQUISITES_RETRY, events=(("Warning", refused.reason, message),))
     except AzureRetryableError as err:
         message = f"Azure asked to retry ({err.code}): {err.message}"
         return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))
@@ -161,7 +170,13 @@ async def reconcile_pass(
         image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", vm.image_ref.reason)
     return Outcome(
         Observation(
-            generation, caps, image=image, image_condition=image_ok, vm=vm.to_status(), vm_condition=ok
+            generation,
+            caps,
+            image=image,
+            image_condition=image_ok,
+            vm=vm.to_status(),
+            vm_condition=ok,
+            prerequisites_met=True,  # ensure_vm ran: the before-PUT checks passed
         ),
         events=events,
     )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from . import conditions as cond
+from . import reasons as vocab
 from .api.v1alpha1 import ConditionStatus
 from .conditions import Condition, ConditionType
 from .images import Capability, ImageReference
@@ -20,6 +21,7 @@ from .images import Capability, ImageReference
 CAPABILITY_CONDITION = {
     Capability.HOTPATCH: ConditionType.HOTPATCH_HEALTHY,
     Capability.SMB_OVER_QUIC: ConditionType.SMB_CERTIFICATE_VALID,
+    Capability.EXTENDED_NETWORK: ConditionType.EXTENDED_NETWORK_READY,
 }
 
 CAPABILITY_STATUS_KEY = {Capability.HOTPATCH: "hotpatch", Capability.SMB_OVER_QUIC: "smbOverQuic"}
@@ -39,6 +41,9 @@ class Observation:
     hotpatch: Mapping[str, Any] | None = None
     smb_over_quic: Mapping[str, Any] | None = None
     deleting: bool = False
+    prerequisites_met: bool = False
+    """The before-PUT checks passed this pass: a capability condition they set earlier is stale (the
+    next check round sets it again from what it sees)."""
 
 
 def image_status(image: ImageReference) -> dict[str, Any]:
@@ -64,6 +69,8 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
     """The complete new status, given the old one and an observation."""
     new: dict[str, Any] = {k: v for k, v in old.items() if k != "conditions"}
     conditions = conditions_of(old)
+    if obs.prerequisites_met:
+        conditions = [c for c in conditions if not _refused_before_put(c)]
     for update in (obs.image_condition, obs.vm_condition, *obs.capability_conditions):
         if update is not None:
             conditions = cond.upsert(conditions, update, now, obs.generation)
@@ -71,7 +78,8 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
     for capability, condition_type in CAPABILITY_CONDITION.items():
         if condition_type not in wanted:
             conditions = cond.remove(conditions, condition_type)
-            new.pop(CAPABILITY_STATUS_KEY[capability], None)
+            if capability in CAPABILITY_STATUS_KEY:  # Extended Network has its condition only
+                new.pop(CAPABILITY_STATUS_KEY[capability], None)
     assessment = cond.assess(conditions, required=sorted(wanted, key=cond.ORDER.index))
     for summary in (assessment.ready, *cond.kstatus_conditions(assessment, deleting=obs.deleting)):
         conditions = cond.upsert(conditions, summary, now, obs.generation)
@@ -84,6 +92,11 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
     new["phase"] = str(cond.derive_phase(conditions, deleting=obs.deleting))
     new["observedGeneration"] = obs.generation
     return new
+
+
+def _refused_before_put(c: Condition) -> bool:
+    entry = vocab.EXTENDED_NETWORK.get(c.reason) if c.type == ConditionType.EXTENDED_NETWORK_READY else None
+    return entry is not None and entry.before_put
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

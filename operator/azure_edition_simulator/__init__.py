@@ -41,7 +41,9 @@ Env file (``--env-file``; ``KEY=value`` lines, shell-quoted; :func:`load_env_fil
 ``ARMSIM_LOOPBACK_BLOCK``            this simulator's own ``127.X.0.0/16`` for guest addresses (:mod:`.loopback`)
 ``ARMSIM_LOCATION``, ``ARMSIM_RESOURCE_GROUP``, ``ARMSIM_SUBNET_ID``, ``ARMSIM_EXTENDED_SUBNET_ID``,
 ``ARMSIM_STATE_DIR``                 the seeded world (``rg-branch-a``; subnets ``servers`` 127.X.1.0/24,
-                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``)
+                                     ``extended`` 127.X.2.0/24 in ``vnet-branch-a``; its ``GatewaySubnet``
+                                     127.X.3.0/24 holds VPN gateway ``vgw-branch-a`` with connection
+                                     ``cn-branch-a-onprem``, Connected: Extended Network's prerequisites)
 ===================================  ==============================================================
 
 Real SDK construction that works (verified by tests/integration/test_simulator_sdk.py)
@@ -101,7 +103,9 @@ GET/list/DELETE (a VM's OS disk, and empty data disks, are created with it and d
 ``deleteOption: Delete``); ``locations/{l}/publishers/../skus[/{sku}/versions[/{v}]]`` (platform image
 catalog, :mod:`.images`). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
 PUT/GET/list/DELETE, ``virtualNetworks/{v}/subnets/{s}`` GET (subnets are registered through the control
-API). ``resourceGroups/{rg}`` GET. Each provider and resource type has its own ``api-version`` list
+API; a GatewaySubnet lists its gateway's ``ipConfigurations``, a delegated subnet its ``delegations``),
+``virtualNetworkGateways`` and ``connections`` GET/list (:mod:`.gateways`, seeded and changed through the
+control API only; ``connectionStatus`` Connected/NotConnected/Connecting/Unknown). ``resourceGroups/{rg}`` GET. Each provider and resource type has its own ``api-version`` list
 (:mod:`.apiversions`:
 missing → ``MissingApiVersionParameter``, malformed → ``InvalidApiVersionParameter``, unknown →
 ``NoRegisteredProviderFound``). Also ``disks`` PATCH (tags), ``virtualMachines`` lists with
@@ -211,10 +215,15 @@ subject, audiences?, issuerCaPem?, clientId?}`` (trust a cluster's service-accou
 operationExpirySeconds, policy: {tags, systemAssignedIdentity}}``; ``POST authorization-delays {clientId,
 scope, seconds}``; ``POST resource-groups {..., readyAfterSeconds}``; ``POST vms/{rg}/{vm}/out-of-band
 {action: delete|resize|remove-nic|set-tags|stop|start, ...}``; ``GET|POST|DELETE sku-restrictions
-{location, vmSize}``; faults take ``details`` and ``additionalInfo``. Client methods (simcontract):
+{location, vmSize}``; Extended Network: ``POST subnets {..., delegations: [serviceName]}``, ``GET|POST
+virtual-network-gateways {virtualNetwork, name, gatewayType}``, ``DELETE virtual-network-gateways/{rg}/{name}``,
+``GET|POST connections {name, gateway, connectionStatus}``, ``PATCH|DELETE connections/{rg}/{name}``,
+``PATCH nics/{rg}/{nic} {enableIPForwarding}``, guest fields ``hypervRole`` and ``extendedNetworkAppliance``
+(Run Command script ``extended-network-status``); faults take ``details`` and ``additionalInfo``. Client methods (simcontract):
 ``set_timing``, ``set_consistency_rate``, ``expire_operations``, ``set_policy``, ``delay_authorization``,
 ``out_of_band``, ``add_resource_group(ready_after_seconds=)``, ``inject_fault(details=, additional_info=)``,
-``restrict_sku``.
+``restrict_sku``, ``delegate_subnet``, ``add_gateway``, ``remove_gateway``, ``add_connection``,
+``set_connection_status``, ``remove_connection``, ``set_nic_ip_forwarding``.
 """
 
 from .client import ControlError, SimulatorControl, load_env_file

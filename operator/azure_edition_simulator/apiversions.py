@@ -64,6 +64,8 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("Microsoft.Network", "networkInterfaces"): NRP,
     ("Microsoft.Network", "publicIPAddresses"): NRP,
     ("Microsoft.Network", "virtualNetworks/subnets"): NRP,
+    ("Microsoft.Network", "virtualNetworkGateways"): NRP,
+    ("Microsoft.Network", "connections"): NRP,
     ("Microsoft.Network", "locations/operations"): NRP,
     ("Microsoft.Network", "locations/operationResults"): NRP,
 }

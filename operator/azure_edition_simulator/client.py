@@ -236,6 +236,53 @@ class SimulatorControl:
                 body[field_name] = value
         return str(self._call("POST", "/subnets", body)["id"])
 
+    def delegate_subnet(self, virtual_network: str, name: str, service: str, address_prefix: str | None = None,
+                        resource_group: str | None = None) -> str:  # fmt: skip
+        """Register a subnet delegated to ``service`` (e.g. ``Microsoft.Web/serverFarms``); returns its id."""
+        body: dict[str, Any] = {"virtualNetwork": virtual_network, "name": name, "delegations": [service]}
+        for field_name, value in (("addressPrefix", address_prefix), ("resourceGroup", resource_group)):
+            if value:
+                body[field_name] = value
+        return str(self._call("POST", "/subnets", body)["id"])
+
+    # --- Extended Network: gateways, connections, NICs ------------------------------------------------------
+
+    def gateways(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/virtual-network-gateways")["value"]
+
+    def add_gateway(self, virtual_network: str, name: str, resource_group: str | None = None,
+                    gateway_type: str = "Vpn") -> dict[str, Any]:  # fmt: skip
+        """A virtual network gateway in ``virtual_network``'s GatewaySubnet (which must exist)."""
+        body: dict[str, Any] = {"virtualNetwork": virtual_network, "name": name, "gatewayType": gateway_type}
+        if resource_group:
+            body["resourceGroup"] = resource_group
+        return self._call("POST", "/virtual-network-gateways", body)
+
+    def remove_gateway(self, resource_group: str, name: str) -> None:
+        """Delete a gateway and its connections."""
+        self._call("DELETE", f"/virtual-network-gateways/{resource_group}/{name}")
+
+    def connections(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/connections")["value"]
+
+    def add_connection(self, name: str, gateway: str, status: str = "Connected",
+                       resource_group: str | None = None) -> dict[str, Any]:  # fmt: skip
+        body: dict[str, Any] = {"name": name, "gateway": gateway, "connectionStatus": status}
+        if resource_group:
+            body["resourceGroup"] = resource_group
+        return self._call("POST", "/connections", body)
+
+    def set_connection_status(self, resource_group: str, name: str, status: str) -> dict[str, Any]:
+        """Connected, NotConnected, Connecting or Unknown (a tunnel that drops, or comes back)."""
+        return self._call("PATCH", f"/connections/{resource_group}/{name}", {"connectionStatus": status})
+
+    def remove_connection(self, resource_group: str, name: str) -> None:
+        self._call("DELETE", f"/connections/{resource_group}/{name}")
+
+    def set_nic_ip_forwarding(self, resource_group: str, nic: str, enabled: bool) -> dict[str, Any]:
+        """Turn a NIC's enableIPForwarding on or off behind the operator's back."""
+        return self._call("PATCH", f"/nics/{resource_group}/{nic}", {"enableIPForwarding": enabled})
+
     def restrict_sku(self, location: str, vm_size: str) -> list[str]:
         """Make ``vm_size`` unavailable in ``location`` (VM PUT: 409 SkuNotAvailable; Resource SKUs lists
         the restriction)."""
@@ -335,7 +382,8 @@ class SimulatorControl:
 
     def set_guest(self, resource_group: str, vm: str, **fields: Any) -> dict[str, Any]:
         """Change the guest: enableSmbQuic, rebootPending, availablePatches, nextAssessmentFailure,
-        nextInstallationFailure, nextRunCommandStdErr, assessment, installation."""
+        nextInstallationFailure, nextRunCommandStdErr, assessment, installation, hypervRole (bool),
+        extendedNetworkAppliance (Running, Off, Saved, Paused, Starting, NotInstalled)."""
         return self._call("PATCH", self._vm_path(resource_group, vm) + "/guest", fields)
 
     def set_certificate(

@@ -31,6 +31,9 @@ from .world import utc_now_iso, utc_now_z
 SCRIPT_MARKER = re.compile(r"#\s*azureedition\.io/script:\s*([A-Za-z0-9_.-]+)")
 SCRIPT_SMB_QUIC_STATUS = "smb-quic-status"
 SCRIPT_SMB_QUIC_ENABLE = "smb-quic-enable"
+SCRIPT_EXTENDED_NETWORK_STATUS = "extended-network-status"
+# Extended Network's Azure-side appliance, as the guest reports it (Get-VM's State, or NotInstalled).
+APPLIANCE_STATES = ("Running", "Off", "Saved", "Paused", "Starting", "NotInstalled")
 
 CLASSIFICATION_NAMES = {
     "Critical": "Critical Updates",
@@ -60,6 +63,10 @@ def new_guest(defaults: dict[str, Any]) -> dict[str, Any]:
         "nextAssessmentFailure": None,
         "nextInstallationFailure": None,
         "nextRunCommandStdErr": None,
+        # Extended Network: the Hyper-V role and the appliance. A prepared VM by default, as an
+        # administrator following Microsoft's guide leaves it; tests take either away.
+        "hypervRole": bool(defaults.get("hypervRole", True)),
+        "extendedNetworkAppliance": str(defaults.get("extendedNetworkAppliance", "Running")),
     }
     if "availablePatches" in defaults:
         guest["patches"] = patches_from(defaults["availablePatches"], hotpatch=False)
@@ -394,6 +401,11 @@ def run_script(guest: dict[str, Any], script_lines: list[str]) -> tuple[str, str
             ],
         }
         return json.dumps(payload), stderr
+    if name == SCRIPT_EXTENDED_NETWORK_STATUS:
+        hyperv = bool(guest.get("hypervRole", True))
+        # Without the role there is no Get-VM, hence no appliance to report.
+        state = str(guest.get("extendedNetworkAppliance", "Running")) if hyperv else "NotInstalled"
+        return json.dumps({"hypervRole": "Installed" if hyperv else "Available", "appliance": state}), stderr
     if name == SCRIPT_SMB_QUIC_ENABLE:
         guest["enableSmbQuic"] = True
         return json.dumps({"enableSmbQuic": True}), stderr
@@ -427,6 +439,8 @@ GUEST_FIELDS = (
     "nextAssessmentFailure",
     "nextInstallationFailure",
     "nextRunCommandStdErr",
+    "hypervRole",
+    "extendedNetworkAppliance",
     "assessment",
     "installation",
 )
@@ -440,8 +454,12 @@ def apply_guest_patch(guest: dict[str, Any], patch: dict[str, Any], *, hotpatch:
     for name, value in patch.items():
         if name == "availablePatches":
             guest["patches"] = patches_from(value, hotpatch=hotpatch)
-        elif name in ("enableSmbQuic", "rebootPending"):
+        elif name in ("enableSmbQuic", "rebootPending", "hypervRole"):
             guest[name] = bool(value)
+        elif name == "extendedNetworkAppliance":
+            if value not in APPLIANCE_STATES:
+                raise ValueError(f"extendedNetworkAppliance must be one of {list(APPLIANCE_STATES)}")
+            guest[name] = value
         elif name in ("assessment", "installation") and value is not None:
             base = copy.deepcopy(guest.get(name) or _blank_summary(name))
             base.update(value)

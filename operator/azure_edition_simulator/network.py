@@ -18,7 +18,7 @@ import secrets
 import uuid
 from typing import Any
 
-from . import errors, limits, lro, others
+from . import errors, gateways, limits, lro, others
 from .context import Reply, RequestContext
 from .world import World, check_location, check_location_unchanged, key, resource_id
 
@@ -394,6 +394,7 @@ def get_subnet(ctx: RequestContext, sub: str, rg: str, vnet: str, name: str) -> 
         for cfg in nic["properties"].get("ipConfigurations", [])
         if key(cfg["properties"]["subnet"]["id"]) == key(subnet_id)
     ]
+    users += gateways.gateway_ip_configurations(ctx.world, subnet_id)
     if users:
         doc["properties"]["ipConfigurations"] = users
     return Reply(200, doc)

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apiversions, compute, errors, guest, loopback, lro, network, others, throttle
+from . import apiversions, compute, errors, gateways, guest, loopback, lro, network, others, throttle
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -273,6 +273,34 @@ ROUTES: tuple[Route, ...] = (
         "Subnets_Get",
         network.get_subnet,
         "virtualNetworks/subnets",
+    ),
+    _r(
+        "GET",
+        _N + r"/virtualNetworkGateways",
+        "VirtualNetworkGateways_List",
+        gateways.list_gateways,
+        "virtualNetworkGateways",
+    ),
+    _r(
+        "GET",
+        _N + r"/virtualNetworkGateways/(?P<gateway>[^/]+)",
+        "VirtualNetworkGateways_Get",
+        gateways.get_gateway,
+        "virtualNetworkGateways",
+    ),
+    _r(
+        "GET",
+        _N + r"/connections",
+        "VirtualNetworkGatewayConnections_List",
+        gateways.list_connections,
+        "connections",
+    ),
+    _r(
+        "GET",
+        _N + r"/connections/(?P<connection>[^/]+)",
+        "VirtualNetworkGatewayConnections_Get",
+        gateways.get_connection,
+        "connections",
     ),
     _r(
         "GET",
@@ -912,6 +940,14 @@ class SimulatorServer:
             ("GET", "/subnets", self._c_subnets),
             ("POST", "/subnets", self._c_subnets),
             ("POST", "/authorization-delays", self._c_authorization_delays),
+            ("GET", "/virtual-network-gateways", self._c_gateways),
+            ("POST", "/virtual-network-gateways", self._c_gateways),
+            ("DELETE", "/virtual-network-gateways/{rg}/{name}", self._c_gateways),
+            ("GET", "/connections", self._c_connections),
+            ("POST", "/connections", self._c_connections),
+            ("PATCH", "/connections/{rg}/{name}", self._c_connections),
+            ("DELETE", "/connections/{rg}/{name}", self._c_connections),
+            ("PATCH", "/nics/{rg}/{name}", self._c_nic),
             ("POST", "/vms/{rg}/{vm}/out-of-band", self._c_out_of_band),
             ("GET", "/sku-restrictions", self._c_sku_restrictions),
             ("POST", "/sku-restrictions", self._c_sku_restrictions),
@@ -1120,11 +1156,70 @@ class SimulatorServer:
             if f"{sub}/{rg}".lower() not in self.world.resource_groups:
                 self.world.add_resource_group(sub, rg, location)
             prefix = str(data.get("addressPrefix") or self.world.next_free_subnet_prefix())
+            delegations = [str(d) for d in data.get("delegations") or []]
             record = self.world.add_subnet(
-                sub, rg, str(data["virtualNetwork"]), str(data["name"]), prefix, location
+                sub, rg, str(data["virtualNetwork"]), str(data["name"]), prefix, location, delegations
             )
             return _json(201, record)
         return _json(200, {"value": list(self.world.subnets.values())})
+
+    async def _c_gateways(self, request: web.Request) -> web.Response:
+        """Virtual network gateways (Extended Network's prerequisite): add one to a VNet's GatewaySubnet, or remove."""
+        sub = request.query.get("subscriptionId", self.config.subscription_id)
+        if request.method == "POST":
+            data = await self._json_body(request)
+            sub = str(data.get("subscriptionId", sub))
+            doc = gateways.add_gateway(
+                self.world, sub, str(data.get("resourceGroup", DEFAULT_RESOURCE_GROUP)),
+                str(data["virtualNetwork"]), str(data["name"]), str(data.get("location", self.config.location)),
+                str(data.get("gatewayType", "Vpn")),
+            )  # fmt: skip
+            return _json(201, doc)
+        if request.method == "DELETE":
+            gone = gateways.remove(self.world, sub, request.match_info["rg"], "virtualNetworkGateways",
+                                   request.match_info["name"])  # fmt: skip
+            return _json(200 if gone else 404, {"deleted": gone})
+        return _json(200, {"value": list(self.world.gateways.values())})
+
+    async def _c_connections(self, request: web.Request) -> web.Response:
+        """Gateway connections: add one (``connectionStatus`` Connected by default), change its status, remove."""
+        sub = request.query.get("subscriptionId", self.config.subscription_id)
+        if request.method == "POST":
+            data = await self._json_body(request)
+            doc = gateways.add_connection(
+                self.world, str(data.get("subscriptionId", sub)), str(data.get("resourceGroup", DEFAULT_RESOURCE_GROUP)),
+                str(data["name"]), str(data["gateway"]), str(data.get("connectionStatus", "Connected")),
+                str(data.get("connectionType", "IPsec")),
+            )  # fmt: skip
+            return _json(201, doc)
+        if request.method == "PATCH":
+            data = await self._json_body(request)
+            doc = gateways.set_connection_status(self.world, sub, request.match_info["rg"],
+                                                 request.match_info["name"], str(data["connectionStatus"]))  # fmt: skip
+            return _json(200, doc)
+        if request.method == "DELETE":
+            gone = gateways.remove(
+                self.world, sub, request.match_info["rg"], "connections", request.match_info["name"]
+            )
+            return _json(200 if gone else 404, {"deleted": gone})
+        return _json(200, {"value": list(self.world.connections.values())})
+
+    async def _c_nic(self, request: web.Request) -> web.Response:
+        """Change a NIC behind the operator's back (``enableIPForwarding``), as someone in the portal would."""
+        sub = request.query.get("subscriptionId", self.config.subscription_id)
+        data = await self._json_body(request)
+        unknown = set(data) - {"enableIPForwarding"}
+        if unknown:
+            raise ValueError(f"unknown NIC fields {sorted(unknown)}; known: ['enableIPForwarding']")
+        rg = self.world.resource_group(sub, request.match_info["rg"])["name"]
+        nic_id = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/{request.match_info['name']}"
+        nic = self.world.nics.get(key(nic_id))
+        if nic is None:
+            raise errors.resource_not_found(network.NIC_TYPE, request.match_info["name"], rg)
+        nic["properties"]["enableIPForwarding"] = bool(data["enableIPForwarding"])
+        nic["etag"] = f'W/"{uuid.uuid4()}"'
+        self.world.touch()
+        return _json(200, nic)
 
     async def _c_authorization_delays(self, request: web.Request) -> web.Response:
         """403 AuthorizationFailed for a principal on a scope for N seconds (role assignment propagation)."""
@@ -1213,7 +1308,8 @@ class SimulatorServer:
     async def _c_guest_defaults(self, request: web.Request) -> web.Response:
         if request.method == "PUT":
             data = await self._json_body(request)
-            unknown = set(data) - {"enableSmbQuic", "rebootPending", "availablePatches", "certificate"}
+            unknown = set(data) - {"enableSmbQuic", "rebootPending", "availablePatches", "certificate", "hypervRole",
+                                   "extendedNetworkAppliance"}  # fmt: skip
             if unknown:
                 raise ValueError(f"unknown guest default fields {sorted(unknown)}")
             self.world.guest_defaults = data

@@ -30,6 +30,9 @@ DEFAULT_CLIENT_ID = "20000000-0000-4000-8000-000000000002"
 DEFAULT_LOCATION = "westeurope"
 DEFAULT_RESOURCE_GROUP = "rg-branch-a"
 DEFAULT_VNET = "vnet-branch-a"
+DEFAULT_GATEWAY = "vgw-branch-a"  # a VPN gateway in DEFAULT_VNET's GatewaySubnet
+DEFAULT_CONNECTION = "cn-branch-a-onprem"  # its site-to-site connection, Connected
+GATEWAY_SUBNET_INDEX = 3  # the GatewaySubnet's /24 of the loopback block
 DEFAULT_SUBNETS = {"servers": 1, "extended": 2}  # name → the /24 of the simulator's loopback block
 LEGACY_BLOCK = "127.0.0.0/16"  # worlds persisted before each simulator had a block of its own
 
@@ -201,6 +204,8 @@ class World:
     disks: dict[str, dict[str, Any]] = field(default_factory=dict)
     nics: dict[str, dict[str, Any]] = field(default_factory=dict)
     public_ips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # virtualNetworkGateways: gateways.py
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # connections: gateways.py
     run_commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
     vm_internal: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -231,6 +236,18 @@ class World:
         for name, index in DEFAULT_SUBNETS.items():
             prefix = world.block.subnet(index)
             world.add_subnet(subscription_id, DEFAULT_RESOURCE_GROUP, DEFAULT_VNET, name, prefix, location)
+        # Extended Network's prerequisites (Microsoft's guide): a GatewaySubnet, a VPN gateway in it and a
+        # connection to on-premises that is up. Tests take them away through the control API.
+        from . import gateways  # gateways imports this module: imported here, not at the top
+
+        world.add_subnet(subscription_id, DEFAULT_RESOURCE_GROUP, DEFAULT_VNET, gateways.GATEWAY_SUBNET,
+                         world.block.subnet(GATEWAY_SUBNET_INDEX), location)  # fmt: skip
+        gateways.add_gateway(
+            world, subscription_id, DEFAULT_RESOURCE_GROUP, DEFAULT_VNET, DEFAULT_GATEWAY, location
+        )
+        gateways.add_connection(
+            world, subscription_id, DEFAULT_RESOURCE_GROUP, DEFAULT_CONNECTION, DEFAULT_GATEWAY
+        )
         return world
 
     @property
@@ -272,8 +289,9 @@ class World:
         return record
 
     def add_subnet(
-        self, subscription_id: str, resource_group: str, vnet: str, name: str, prefix: str, location: str
-    ) -> dict[str, Any]:
+        self, subscription_id: str, resource_group: str, vnet: str, name: str, prefix: str, location: str,
+        delegations: list[str] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         ipaddress.ip_network(prefix)  # validates
         subnet_id = (
             f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Network/"
@@ -292,6 +310,17 @@ class World:
             "type": "Microsoft.Network/virtualNetworks/subnets",
             "location": normalize_location(location),
         }
+        if delegations:  # Subnets_Get's shape: one entry per service the subnet is delegated to
+            record["properties"]["delegations"] = [
+                {
+                    "name": f"delegation{index}",
+                    "id": f"{subnet_id}/delegations/delegation{index}",
+                    "etag": record["etag"],
+                    "type": "Microsoft.Network/virtualNetworks/subnets/delegations",
+                    "properties": {"serviceName": service, "provisioningState": "Succeeded", "actions": []},
+                }
+                for index, service in enumerate(delegations)
+            ]
         self.subnets[key(subnet_id)] = record
         self.touch()
         return record
@@ -427,6 +456,8 @@ class World:
         "disks",
         "nics",
         "public_ips",
+        "gateways",
+        "connections",
         "run_commands",
         "guests",
         "vm_internal",

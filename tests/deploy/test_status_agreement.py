@@ -31,11 +31,14 @@ from tests.deploy.test_monitoring import RULES
 
 NOW = datetime(2026, 3, 2, 9, 20, tzinfo=UTC)
 TEMPLATE = yaml.safe_load((HEALTH_DIR / "testdata" / "healthy_ready.yaml").read_text())
-CAPS = frozenset({Capability.HOTPATCH, Capability.SMB_OVER_QUIC})
+CAPS = frozenset(Capability)
 HEALTHY = {
     vocab.HOTPATCH_HEALTHY: condition(vocab.HOTPATCH_HEALTHY, True, vocab.HOTPATCH_ENABLED, "enrolled"),
     vocab.SMB_CERTIFICATE_VALID: condition(
         vocab.SMB_CERTIFICATE_VALID, True, vocab.CERTIFICATE_VALID, "valid"
+    ),
+    vocab.EXTENDED_NETWORK_READY: condition(
+        vocab.EXTENDED_NETWORK_READY, True, vocab.EXTENDED_NETWORK_READY, "every prerequisite holds"
     ),
 }
 IMAGE_OK = condition("ImageResolved", True, vocab.IMAGE_RESOLVED, "chosen")
@@ -81,7 +84,7 @@ def test_argo_and_flux_on_every_capability_reason(condition_type, reason):
     checked = condition(condition_type, entry.severity is vocab.Severity.OK, reason, f"about {reason}")
     others = [c for t, c in HEALTHY.items() if t != condition_type]
     vm = condition("VMProvisioned", True, vocab.SUCCEEDED, "the VM is provisioned")
-    image = resolve({Capability.HOTPATCH, Capability.SMB_OVER_QUIC})
+    image = resolve(CAPS)
     obs = Observation(2, CAPS, image=image, image_condition=IMAGE_OK, vm_condition=vm,
                       capability_conditions=(checked, *others))  # fmt: skip
     obj = operator_object(obs)

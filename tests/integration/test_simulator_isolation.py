@@ -90,6 +90,6 @@ def test_a_persisted_world_whose_block_is_taken_is_renumbered_into_the_new_one()
     world = World.seeded(loopback_block="127.40.0.0/16")
     moved = world.moved_to("127.41.0.0/16")
     prefixes = sorted(s["properties"]["addressPrefix"] for s in moved.subnets.values())
-    assert prefixes == ["127.41.1.0/24", "127.41.2.0/24"]
+    assert prefixes == ["127.41.1.0/24", "127.41.2.0/24", "127.41.3.0/24"]  # servers, extended, GatewaySubnet
     assert moved.allocate_public_ip().startswith("127.41.100.")
     assert moved.next_free_subnet_prefix() == "127.41.10.0/24"

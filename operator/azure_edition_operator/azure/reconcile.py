@@ -352,8 +352,8 @@ async def _ensure(
     pip_res.params = _tagged_params(p, "Public IP address", identity.public_ip_name,
                                     lambda: specs.public_ip_parameters(identity, tags), tags)  # fmt: skip
 
-    def nic_res(name: str, subnet_id: str, pip_id: str | None) -> SdkResource:
-        desired = specs.nic_parameters(identity, subnet_id, tags, pip_id)
+    def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False) -> SdkResource:
+        desired = specs.nic_parameters(identity, subnet_id, tags, pip_id, forwarding)
 
         def update(nic: Any) -> Any | None:
             if specs.diff_nic(desired, nic) is specs.NicChange.PUT:
@@ -366,7 +366,7 @@ async def _ensure(
 
     pip_id = identity.public_ip_id if plan.public_ip else None
     nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id)
-    ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None)
+    ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None, forwarding=True)
     vm_res = p.resource("virtualMachines", identity.vm_name, patch_type=compute.VirtualMachineUpdate)
     if instance_view:
         vm_res.ops = _ExpandInstanceView(vm_res.ops)

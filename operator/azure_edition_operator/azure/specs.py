@@ -284,9 +284,13 @@ def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> netwo
 
 
 def nic_parameters(
-    identity: VMIdentity, subnet_id: str, tags: Mapping[str, str], public_ip_id: str | None = None
-) -> network.NetworkInterface:
-    """One NIC with one dynamic IPv4 configuration on ``subnet_id`` (and the public IP, if any)."""
+    identity: VMIdentity, subnet_id: str, tags: Mapping[str, str], public_ip_id: str | None = None,
+    ip_forwarding: bool = False,
+) -> network.NetworkInterface:  # fmt: skip
+    """One NIC with one dynamic IPv4 configuration on ``subnet_id`` (and the public IP, if any).
+
+    ``ip_forwarding``: the extended NIC forwards for on-premises addresses (Extended Network's appliance);
+    set at creation only: a NIC changed later is reported (``IPForwardingDisabled``), not overwritten."""
     ip_config = network.NetworkInterfaceIPConfigurationPropertiesFormat(
         subnet=network.Subnet(id=subnet_id),
         private_ip_allocation_method="Dynamic",
@@ -301,7 +305,8 @@ def nic_parameters(
         properties=network.NetworkInterfacePropertiesFormat(
             ip_configurations=[
                 network.NetworkInterfaceIPConfiguration(name=IP_CONFIG_NAME, properties=ip_config)
-            ]
+            ],
+            enable_ip_forwarding=True if ip_forwarding else None,
         ),
     )
 

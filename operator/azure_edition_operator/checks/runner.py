@@ -18,11 +18,13 @@ from azure.mgmt.compute.models import RunCommandInput
 
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
+from ..azure import extended as azure_extended
 from ..azure.errors import AzurePermanentError
 from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message
 from ..conditions import Condition, ConditionType
 from ..images import Capability
 from ..status import condition
+from . import extended_network as xn
 from .hotpatch import evaluate_hotpatch
 from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
 from .smb_guest import (
@@ -51,12 +53,31 @@ class CheckMemory:
     guest_checked_at: float = field(default=-1e18)
     guest_failures: int = 0  # consecutive failed Run Commands: each doubles the wait before the next
     guest_error: str = ""
+    network_guest: GuestLook = field(default_factory=lambda: GuestLook())  # Extended Network's in-guest look
+    network_unreadable: bool = False  # the last round could not read the network (Warning posted once)
 
     def guest_wait(self) -> float:
         """Least seconds between in-guest looks now: the minimum, doubled per consecutive failure."""
         if self.guest_failures == 0:
             return self.in_guest_min_interval
         return min(self.in_guest_interval, self.in_guest_min_interval * 2.0**self.guest_failures)
+
+
+@dataclass
+class GuestLook:
+    """One in-guest check's memory: when it last looked, what it saw, how often it failed in a row."""
+
+    seen: xn.GuestNetwork | None = None
+    checked_at: float = field(default=-1e18)
+    failures: int = 0
+    error: str = ""
+
+    def wait(self, interval: float, minimum: float) -> float:
+        """Seconds between looks: the interval while all is well; the minimum while the guest reported a
+        problem (so a fix is seen soon), doubling per consecutive failure of the look itself."""
+        if self.failures:
+            return min(interval, minimum * 2.0**self.failures)
+        return minimum if xn.check_guest(self.seen) is not None else interval
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,8 @@ async def run_checks(
     now: dt.datetime,
     owner: Owner | None = None,
     known_vm: Mapping[str, Any] | None = None,
+    network: Any = None,
+    extended_nic: str | None = None,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
@@ -154,7 +177,61 @@ async def run_checks(
             spec, vm_status, namespace, name, compute, vm_name, memory, emit, now
         )
         conditions.append(smb_condition)
+    if azure_extended.requested(spec) and network is not None and extended_nic is not None:
+        xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
+                                             memory, emit)  # fmt: skip
+        conditions.extend([xnet] if xnet is not None else [])
     return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status, stage, cert_id)
+
+
+async def _check_extended_network(
+    spec: AzureEditionVMSpec, namespace: str, name: str, compute: Any, network: Any, vm_name: str,
+    extended_nic: str, memory: CheckMemory, emit: EventSink,
+) -> Condition | None:  # fmt: skip
+    """Network prerequisites (static facts cached, connection and NIC read now), then the guest through
+    Run Command at most every in-guest interval (backing off per failure, like the SMB look).
+
+    ``None`` when the network could not be read (no answer, no permission): the condition keeps what it
+    said, and the other checks of the round still count; a Warning says why, once per streak."""
+    started = time.perf_counter()
+    look = memory.network_guest
+    try:
+        problems = await azure_extended.network_problems(compute, network, spec, extended_nic)
+    except CoreAzureError as err:
+        if not memory.network_unreadable:
+            emit("Warning", "ExtendedNetworkCheckFailed",
+                 f"could not read the network for Extended Network's checks: {getattr(err, 'message', None) or err}"[:1000])  # fmt: skip
+        memory.network_unreadable = True
+        return None
+    memory.network_unreadable = False
+    clock = time.monotonic()
+    if clock - look.checked_at >= look.wait(memory.in_guest_interval, memory.in_guest_min_interval):
+        look.checked_at = clock
+        try:
+            poller = await compute.virtual_machines.begin_run_command(
+                spec.azure.resource_group, vm_name,
+                RunCommandInput(command_id="RunPowerShellScript", script=xn.STATUS_SCRIPT),
+            )  # fmt: skip
+            look.seen = xn.parse_guest(run_command_stdout(await poller.result()))
+            look.failures, look.error = 0, ""
+        except (CoreAzureError, xn.GuestNetworkOutputError) as err:
+            look.failures += 1
+            look.error = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+            if look.failures == 1:
+                emit(
+                    "Warning",
+                    "InGuestCheckFailed",
+                    f"the in-guest Extended Network check failed: {look.error}",
+                )
+        metrics.LAST_CHECK.labels(namespace, name, "extended_network_in_guest").set(time.time())
+    problems.append(xn.check_guest(look.seen))
+    note = ""
+    if look.failures:
+        retry = look.wait(memory.in_guest_interval, memory.in_guest_min_interval) / 60
+        note = f"in-guest check failing {look.failures}x, next try in {retry:.0f} min: {look.error}"
+    metrics.CHECK_DURATION.labels("extended_network").observe(time.perf_counter() - started)
+    metrics.LAST_CHECK.labels(namespace, name, "extended_network").set(time.time())
+    return xn.extended_network_condition(problems, note)
 
 
 def _kept_token(status: Mapping[str, Any]) -> dict[str, Any]:
