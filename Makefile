@@ -3,6 +3,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CACHE_DIR ?= $(HOME)/.cache/azure-edition-operator
+# Every cache the build fills hangs off CACHE_DIR, so `make test CACHE_DIR=/fresh/dir` is a cold run:
+# the virtualenv, the built binaries and the Debian base (below and in hack/), Go's build and module
+# caches and pip's cache (here). The container image store follows only when CACHE_DIR is given
+# explicitly: by default images stay in podman's own store, where `podman images` shows them.
+export GOCACHE ?= $(CACHE_DIR)/go/build
+export GOMODCACHE ?= $(CACHE_DIR)/go/mod
+export PIP_CACHE_DIR ?= $(CACHE_DIR)/pip
+ifneq ($(origin CACHE_DIR),file)
+export CONTAINERS_STORAGE_CONF := $(abspath $(CACHE_DIR))/containers/storage.conf
+endif
 PYTHON ?= python3
 # The virtualenv lives outside the repo, keyed by the hash of both pyproject.toml files and this
 # checkout's path (the projects are installed editable, so two checkouts must not share one); .venv
@@ -150,6 +160,14 @@ bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, thr
 ## runs kubelet + containerd + scheduler + controller-manager on the local control plane;
 ## `make e2e-node` installs deploy/ into it and runs tests/node. Owned by hack/node/ and hack/image/.
 ## -----------------------------------------------------------------------------------------------
+# An image store of its own under an explicit CACHE_DIR (see CONTAINERS_STORAGE_CONF at the top).
+ifdef CONTAINERS_STORAGE_CONF
+$(CONTAINERS_STORAGE_CONF):
+	@mkdir -p $(@D)
+	@printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' $(@D)/storage $(@D)/run >$@
+node-tools kind-tools: $(CONTAINERS_STORAGE_CONF)
+endif
+
 NODE_PACKAGES := podman runc debootstrap containernetworking-plugins prometheus jq
 
 .PHONY: node-tools
