@@ -238,7 +238,8 @@ e2e-node-kubeconfig: e2e-images node-up ## tests/node on the one-node cluster as
 	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc
 ## kind (issue #13): for users with Docker or Podman and registry access (kind pulls its node image;
 ## this project's own machines cannot, so `make test` checks only what needs no cluster: tests/deploy/
-## test_kind.py). kind is built from the Go module proxy (hack/kind/module pins it), cached outside the
+## test_kind.py; `make e2e-node-kubeconfig` runs the suite through the same any-kubeconfig target on the
+## one-node cluster, outside `make test`: it costs another e2e-node). kind is built from the Go module proxy (hack/kind/module pins it), cached outside the
 ## repo and linked into bin/. Owned by hack/kind/.
 ## -----------------------------------------------------------------------------------------------
 KIND_CLUSTER ?= azure-edition
