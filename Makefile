@@ -3,6 +3,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CACHE_DIR ?= $(HOME)/.cache/azure-edition-operator
+# Every cache the build fills hangs off CACHE_DIR, so `make test CACHE_DIR=/fresh/dir` is a cold run:
+# the virtualenv, the built binaries and the Debian base (below and in hack/), Go's build and module
+# caches and pip's cache (here). The container image store follows only when CACHE_DIR is given
+# explicitly: by default images stay in podman's own store, where `podman images` shows them.
+export GOCACHE ?= $(CACHE_DIR)/go/build
+export GOMODCACHE ?= $(CACHE_DIR)/go/mod
+export PIP_CACHE_DIR ?= $(CACHE_DIR)/pip
+ifneq ($(origin CACHE_DIR),file)
+export CONTAINERS_STORAGE_CONF := $(abspath $(CACHE_DIR))/containers/storage.conf
+endif
 PYTHON ?= python3
 # The virtualenv lives outside the repo, keyed by the hash of both pyproject.toml files and this
 # checkout's path (the projects are installed editable, so two checkouts must not share one); .venv
@@ -150,6 +160,14 @@ bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, thr
 ## runs kubelet + containerd + scheduler + controller-manager on the local control plane;
 ## `make e2e-node` installs deploy/ into it and runs tests/node. Owned by hack/node/ and hack/image/.
 ## -----------------------------------------------------------------------------------------------
+# An image store of its own under an explicit CACHE_DIR (see CONTAINERS_STORAGE_CONF at the top).
+ifdef CONTAINERS_STORAGE_CONF
+$(CONTAINERS_STORAGE_CONF):
+	@mkdir -p $(@D)
+	@printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' $(@D)/storage $(@D)/run >$@
+node-tools kind-tools: $(CONTAINERS_STORAGE_CONF)
+endif
+
 NODE_PACKAGES := podman runc debootstrap containernetworking-plugins prometheus jq
 
 .PHONY: node-tools
@@ -165,6 +183,7 @@ node-tools: ## podman, runc, debootstrap, CNI plugins, prometheus from Debian (o
 
 IMAGE_VERSION := $(shell sed -nE 's/^version = "([^"]+)"/\1/p' pyproject.toml | head -1)
 IMAGE ?= localhost/azure-edition-operator:$(IMAGE_VERSION)
+ARMSIM_IMAGE ?= localhost/azure-edition-armsim:$(IMAGE_VERSION)
 
 .PHONY: image
 image: node-tools ## Build the operator image (podman; Debian base via debootstrap unless BASE_IMAGE=pinned|<ref>) + SBOM in dist/sbom
@@ -172,7 +191,7 @@ image: node-tools ## Build the operator image (podman; Debian base via debootstr
 
 .PHONY: image-armsim
 image-armsim: node-tools ## The ARM simulator image (simulator-demo overlay, e2e-node; never production)
-	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh --armsim
+	@ARMSIM_IMAGE=$(ARMSIM_IMAGE) AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/image/build.sh --armsim
 
 .PHONY: image-lock
 image-lock: venv ## Regenerate requirements/*.lock (hash-locked) from the pyproject pins
@@ -193,22 +212,39 @@ node-down: ## Stop the one-node cluster; fails if a process, mount, cgroup or ke
 
 # The rollout test needs a second image: the same content with one more label (a new image ID).
 ROLLOUT_IMAGE ?= $(IMAGE)-rollout
+E2E_IMAGES := E2E_OPERATOR_IMAGE=$(IMAGE) E2E_ROLLOUT_IMAGE=$(ROLLOUT_IMAGE) E2E_ARMSIM_IMAGE=$(ARMSIM_IMAGE)
+E2E_PYTEST := $(PY) -m pytest -q -p no:cacheprovider tests/node $(E2E_NODE_ARGS)
+
+.PHONY: e2e-images
+e2e-images: image image-armsim ## The images tests/node loads: operator, ARM simulator, the rollout image
+	@IMAGE=$(ROLLOUT_IMAGE) IMAGE_LABEL=io.azureedition.e2e.rollout=1 SBOM_DIR=$(NODE_DIR)/sbom hack/image/build.sh >/dev/null
 
 .PHONY: e2e-node
-e2e-node: image image-armsim node-up ## The operator image as a pod on the one-node cluster (tests/node), then node-down
-	@IMAGE=$(ROLLOUT_IMAGE) IMAGE_LABEL=io.azureedition.e2e.rollout=1 SBOM_DIR=$(NODE_DIR)/sbom hack/image/build.sh >/dev/null
-	@rc=0; NODE_DIR=$(NODE_DIR) E2E_OPERATOR_IMAGE=$(IMAGE) E2E_ROLLOUT_IMAGE=$(ROLLOUT_IMAGE) \
-	  $(PY) -m pytest -q -p no:cacheprovider tests/node $(E2E_NODE_ARGS) || rc=$$?; \
+e2e-node: e2e-images node-up ## The operator image as a pod on the one-node cluster (tests/node), then node-down
+	@rc=0; NODE_DIR=$(NODE_DIR) $(E2E_IMAGES) $(E2E_PYTEST) || rc=$$?; \
+	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc
+
+# The same suite through its "any kubeconfig" target, pointed at the one-node cluster: no node.json
+# discovery (NODE_DIR is an empty directory), images loaded by the command named here (ctr import of
+# an archive; for kind it is `kind load image-archive`), pods reached by `kubectl port-forward`.
+# What shows here that the suite needs nothing from a cluster but a kubeconfig and a load command.
+.PHONY: e2e-node-kubeconfig
+e2e-node-kubeconfig: e2e-images node-up ## tests/node on the one-node cluster as a plain kubeconfig (the kind path's target), then node-down
+	@rc=0; empty="$$(mktemp -d)"; \
+	  load="$$(jq -r '.containerd_dir + "/ctr --address " + .containerd_socket' $(NODE_DIR)/node.json) --namespace k8s.io images import {archive}"; \
+	  NODE_DIR=$$empty AZURE_EDITION_E2E_KUBECONFIG="$$(jq -r .kubeconfig $(NODE_DIR)/node.json)" \
+	  AZURE_EDITION_E2E_LOAD="$$load" AZURE_EDITION_E2E_POD_APISERVER=kubeconfig \
+	  $(E2E_IMAGES) $(E2E_PYTEST) || rc=$$?; rmdir "$$empty"; \
 	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc
 ## kind (issue #13): for users with Docker or Podman and registry access (kind pulls its node image;
 ## this project's own machines cannot, so `make test` checks only what needs no cluster: tests/deploy/
-## test_kind.py). kind is built from the Go module proxy (hack/kind/module pins it), cached outside the
+## test_kind.py; `make e2e-node-kubeconfig` runs the suite through the same any-kubeconfig target on the
+## one-node cluster, outside `make test`: it costs another e2e-node). kind is built from the Go module proxy (hack/kind/module pins it), cached outside the
 ## repo and linked into bin/. Owned by hack/kind/.
 ## -----------------------------------------------------------------------------------------------
 KIND_CLUSTER ?= azure-edition
 KIND_DIR ?= .kind
 KIND_KUBECONFIG := $(KIND_DIR)/kubeconfig
-KIND_IMAGE ?= localhost/azure-edition-operator:dev
 CONTAINER_TOOL ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 # kind's podman support is still "experimental" to kind; say which one we mean.
 KIND_ENV := KIND_EXPERIMENTAL_PROVIDER=$(CONTAINER_TOOL)
@@ -240,15 +276,20 @@ kind-up: kind ## A one-node kind cluster from hack/kind/cluster.yaml (idempotent
 	@echo "kind cluster $(KIND_CLUSTER): KUBECONFIG=$(KIND_KUBECONFIG)"
 
 .PHONY: kind-load
-kind-load: kind ## Load the operator image (KIND_IMAGE, built by `make image`) onto the kind node
+kind-load: kind e2e-images ## Load the images (operator, ARM simulator, rollout; `make e2e-images`) onto the kind node
 	@mkdir -p $(KIND_DIR)
-	$(CONTAINER_TOOL) save -o $(KIND_DIR)/operator-image.tar $(KIND_IMAGE)
-	$(KIND_ENV) bin/kind load image-archive $(KIND_DIR)/operator-image.tar --name $(KIND_CLUSTER)
-	@rm -f $(KIND_DIR)/operator-image.tar
+	@for image in $(IMAGE) $(ROLLOUT_IMAGE) $(ARMSIM_IMAGE); do \
+	  $(CONTAINER_TOOL) save --format docker-archive -o $(KIND_DIR)/image.tar $$image && \
+	  $(KIND_ENV) bin/kind load image-archive $(KIND_DIR)/image.tar --name $(KIND_CLUSTER) || exit 1; done
+	@rm -f $(KIND_DIR)/image.tar
 
+# tests/node's "any kubeconfig" target (tests/node/target.py): the suite loads the images itself with
+# the command named here, and reaches pods by port-forward; hack/kind/overlay is node-e2e for kind.
 .PHONY: e2e-kind
-e2e-kind: venv ## The in-cluster e2e suite (tests/node) on the kind cluster, with hack/kind/overlay
-	KUBECONFIG=$(KIND_KUBECONFIG) AZURE_EDITION_E2E_OVERLAY=hack/kind/overlay $(PY) -m pytest -q tests/node
+e2e-kind: e2e-images kind venv ## The in-cluster e2e suite (tests/node) on the kind cluster, with hack/kind/overlay
+	AZURE_EDITION_E2E_KUBECONFIG=$(KIND_KUBECONFIG) AZURE_EDITION_E2E_OVERLAY=hack/kind/overlay \
+	  AZURE_EDITION_E2E_LOAD="env $(KIND_ENV) bin/kind load image-archive {archive} --name $(KIND_CLUSTER)" \
+	  $(E2E_IMAGES) $(E2E_PYTEST)
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster

@@ -14,47 +14,48 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "overlays" / "node-e2e"
 NAMESPACE = "azure-edition-system"
-OPERATOR_METRICS = "127.0.0.1:19090"
-OPERATOR_HEALTH = "127.0.0.1:18080"
-ARMSIM_ORIGIN = "https://127.0.0.1:18443"
 
 
 OPERATOR_SUBJECT = f"system:serviceaccount:{NAMESPACE}:azure-edition-operator"
 
 
-def wrapper_kustomization(into: Path, apiserver_port: int, issuer: str) -> str:
-    """The test overlay plus the per-run values: the API server's loopback address for the pods, and
-    the simulator's federated credential for this cluster's service-account issuer."""
+def wrapper_kustomization(
+    into: Path, overlay: Path, pod_apiserver: tuple[str, int] | None, issuer: str
+) -> str:
+    """The test overlay plus the per-run values: the simulator's federated credential for this
+    cluster's service-account issuer and, when the target says the in-cluster Service does not work
+    (the one-node cluster has no Service network), the API server's address for the pods."""
     federated = ["--federated-credential", issuer, OPERATOR_SUBJECT]
     args_patch = [
         {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": a} for a in federated
     ]
-    return yaml.safe_dump(
+    kustomization: dict = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(overlay, into)],
+    }
+    if pod_apiserver:
+        host, port = pod_apiserver
+        kustomization["configMapGenerator"] = [
+            {
+                "name": "azure-edition-operator-config",
+                "behavior": "merge",
+                "literals": [f"KUBERNETES_SERVICE_HOST={host}", f"KUBERNETES_SERVICE_PORT={port}"],
+            }
+        ]
+    kustomization["patches"] = [
         {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": [os.path.relpath(OVERLAY, into)],
-            "configMapGenerator": [
-                {
-                    "name": "azure-edition-operator-config",
-                    "behavior": "merge",
-                    "literals": [
-                        "KUBERNETES_SERVICE_HOST=127.0.0.1",
-                        f"KUBERNETES_SERVICE_PORT={apiserver_port}",
-                    ],
-                }
-            ],
-            "patches": [
-                {
-                    "target": {"kind": "Deployment", "name": "azure-edition-armsim"},
-                    "patch": yaml.safe_dump(args_patch),
-                }
-            ],
-        },
-        sort_keys=False,
-    )
+            "target": {"kind": "Deployment", "name": "azure-edition-armsim"},
+            "patch": yaml.safe_dump(args_patch),
+        }
+    ]
+    return yaml.safe_dump(kustomization, sort_keys=False)
+
+
+def container_port(pod_spec: dict, name: str) -> int:
+    """The first container's port called `name` (the overlay decides the numbers; the test asks)."""
+    return next(p["containerPort"] for p in pod_spec["containers"][0]["ports"] if p["name"] == name)
 
 
 def simulator_ca() -> tuple[bytes, bytes]:
@@ -87,8 +88,8 @@ def scrape_config(service_monitor: dict, pod: dict, *, address: str) -> dict:
     endpoint, job) and the endpoint's honorLabels and path.
 
     Static, from the pod kubectl returns: Debian's prometheus is built without Kubernetes service
-    discovery. With hostNetwork the pod IP is the machine's interface address while the operator
-    listens on loopback, so `address` is the target.
+    discovery. The operator listens on the pod's loopback (hostNetwork overlays), so `address` is
+    where the cluster target makes the pod's metrics port reachable from here.
     """
     spec = service_monitor["spec"]
     endpoint = spec["endpoints"][0]

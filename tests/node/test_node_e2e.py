@@ -1,7 +1,9 @@
-"""The operator as its users run it: the image, as a pod from deploy/, on a real one-node cluster.
+"""The operator as its users run it: the image, as a pod from deploy/, on a real cluster.
 
-Needs `make node-up` (kubelet + containerd v2 on the local control plane) and the images from
-`make image image-armsim`; `make e2e-node` does all of that, runs this module and stops the node.
+The cluster is a target (tests/node/target.py): by default the one-node cluster of `make node-up`
+(kubelet + containerd v2 on the local control plane), which `make e2e-node` starts, tests and stops;
+or any kubeconfig with the command that loads images onto it (`make e2e-kind`,
+`make e2e-node-kubeconfig`). The images come from `make image image-armsim`.
 The tests run in order and share one install (module-scoped fixtures): each builds on the last.
 """
 
@@ -24,15 +26,14 @@ import yaml
 
 from tests.conftest import REPO, SAMPLES
 from tests.node.support import (
-    ARMSIM_ORIGIN,
     NAMESPACE,
-    OPERATOR_HEALTH,
-    OPERATOR_METRICS,
+    container_port,
     prometheus_config,
     scrape_config,
     simulator_ca,
     wrapper_kustomization,
 )
+from tests.node.target import PODMAN, Target, from_env
 
 pytestmark = pytest.mark.node
 
@@ -54,45 +55,14 @@ SAMPLES_POLICY = {
 OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", "localhost/azure-edition-operator:0.1.0")
 ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", "localhost/azure-edition-operator:0.1.0-rollout")
 ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", "localhost/azure-edition-armsim:0.1.0")
-PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 READY_TIMEOUT = 300.0
 
 
-class Node:
-    """The running node (hack/node/node.py state) and kubectl against it."""
-
-    def __init__(self, state: dict) -> None:
-        self.state = state
-        self.kubeconfig = state["kubeconfig"]
-        self.kubectl_bin = state["kubectl"]
-        self.server = json.loads((NODE_DIR / "cluster" / "state.json").read_text())["server"]
-        self.pki = NODE_DIR / "cluster" / "pki"
-
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120):
-        result = subprocess.run(
-            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
-            capture_output=True, text=True, input=input, timeout=timeout,
-        )  # fmt: skip
-        if check and result.returncode:
-            raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
-        return result
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
-
-    def ctr(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        """containerd's own client, on this node's private socket."""
-        exe = str(Path(self.state["containerd_dir"]) / "ctr")
-        sock = self.state["containerd_socket"]
-        return subprocess.run([exe, "--address", sock, "--namespace", "k8s.io", *args], check=True, **kw)
-
-    def operator_pod(self) -> dict:
-        pods = self.json("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=operator")[
-            "items"
-        ]
-        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        assert len(live) == 1, [p["metadata"]["name"] for p in pods]
-        return live[0]
+def operator_pod(node: Target) -> dict:
+    pods = node.json("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=operator")["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert len(live) == 1, [p["metadata"]["name"] for p in pods]
+    return live[0]
 
 
 def wait_until(what: str, check, timeout: float = READY_TIMEOUT, interval: float = 1.0):
@@ -112,30 +82,26 @@ def podman_image_id(image: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def node() -> Node:
+def node(tmp_path_factory) -> Target:
     try:
-        state = json.loads((NODE_DIR / "node.json").read_text())
-    except OSError:
-        pytest.fail(f"no one-node cluster in {NODE_DIR}: run `make node-up` (or `make e2e-node`)")
-    node = Node(state)
-    # The images reach containerd as they would from a registry pull: whole, by content.
-    for image in (OPERATOR_IMAGE, ROLLOUT_IMAGE, ARMSIM_IMAGE):
-        with subprocess.Popen([*PODMAN, "save", "--format", "docker-archive", image],
-                              stdout=subprocess.PIPE) as save:  # fmt: skip
-            node.ctr("images", "import", "-", stdin=save.stdout, capture_output=True)
-        assert save.returncode == 0, f"podman save {image} failed"
-    return node
+        target = from_env(dict(os.environ), NODE_DIR, tmp_path_factory.mktemp("e2e"))
+    except (LookupError, ValueError) as error:
+        pytest.fail(str(error))
+    target.load_images((OPERATOR_IMAGE, ROLLOUT_IMAGE, ARMSIM_IMAGE))
+    return target
 
 
 @pytest.fixture(scope="module")
-def control(node: Node, tmp_path_factory):
-    """Apply the test overlay (through a wrapper adding the API server address) and the simulator's CA."""
-    work = NODE_DIR / "e2e"
+def control(node: Target):
+    """Apply the test overlay (through a wrapper with the per-run values) and the simulator's CA;
+    yield a client for the simulator's control API, reached as the target says."""
+    work = node.workdir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    port = int(node.server.rsplit(":", 1)[1])
     issuer = json.loads(node.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)["issuer"]
-    (work / "kustomization.yaml").write_text(wrapper_kustomization(work, port, issuer))
+    (work / "kustomization.yaml").write_text(
+        wrapper_kustomization(work, node.overlay, node.pod_apiserver(), issuer)
+    )
     ca_cert, ca_key = simulator_ca()
     (work / "ca.pem").write_bytes(ca_cert)
     (work / "ca-key.pem").write_bytes(ca_key)
@@ -155,7 +121,9 @@ def control(node: Node, tmp_path_factory):
                      timeout=260)  # fmt: skip
     from azure_edition_simulator.client import SimulatorControl
 
-    return SimulatorControl(f"{ARMSIM_ORIGIN}/_simulator", work / "ca.pem")
+    armsim = node.json("-n", NAMESPACE, "get", "deployment/azure-edition-armsim")["spec"]["template"]["spec"]
+    with node.reach(NAMESPACE, "deployment/azure-edition-armsim", container_port(armsim, "https")) as address:
+        yield SimulatorControl(f"https://{address}/_simulator", work / "ca.pem")
 
 
 def rendered(overlay: Path) -> list[dict]:
@@ -171,8 +139,8 @@ def deployment_of(docs: list[dict], name: str) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_operator_pod_runs_the_image_with_the_shipped_security_context_and_rbac(node: Node, control):
-    pod = node.operator_pod()
+def test_operator_pod_runs_the_image_with_the_shipped_security_context_and_rbac(node: Target, control):
+    pod = operator_pod(node)
     status = pod["status"]["containerStatuses"][0]
     assert status["image"].endswith(OPERATOR_IMAGE.split("/", 1)[1]), status["image"]
     assert status["imageID"].endswith(podman_image_id(OPERATOR_IMAGE)), (status["imageID"], OPERATOR_IMAGE)
@@ -201,11 +169,11 @@ def test_operator_pod_runs_the_image_with_the_shipped_security_context_and_rbac(
         assert result.stdout.strip() == allowed, (verb, resource, result.stdout, result.stderr)
 
 
-def test_the_operator_authenticates_by_workload_identity_with_no_secret(node: Node, control):
+def test_the_operator_authenticates_by_workload_identity_with_no_secret(node: Target, control):
     """The pod holds a projected token for Entra's audience and no client secret; the simulator's
     secret is random, so every ARM call the later tests see was authorised by a client assertion
     verified against this cluster's OIDC discovery and JWKS."""
-    spec = node.operator_pod()["spec"]
+    spec = operator_pod(node)["spec"]
     container = spec["containers"][0]
     assert not any("secretRef" in source for source in container.get("envFrom", [])), container["envFrom"]
     assert not any(e["name"] == "AZURE_CLIENT_SECRET" for e in container.get("env", []))
@@ -230,13 +198,17 @@ def test_the_operator_authenticates_by_workload_identity_with_no_secret(node: No
     assert config["AZURE_CREDENTIAL_MODE"] == "workload-identity"
 
 
-def test_probes_pass(node: Node, control):
-    pod = node.operator_pod()
+def test_probes_pass(node: Target, control):
+    pod = operator_pod(node)
     ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
     assert ready["Ready"] == "True" and ready["ContainersReady"] == "True", ready
     status = pod["status"]["containerStatuses"][0]
     assert status["started"] and status["ready"] and status["restartCount"] == 0, status
-    with urllib.request.urlopen(f"http://{OPERATOR_HEALTH}/healthz", timeout=5) as response:
+    health = container_port(pod["spec"], "health")
+    with (
+        node.reach(NAMESPACE, f"pod/{pod['metadata']['name']}", health) as address,
+        urllib.request.urlopen(f"http://{address}/healthz", timeout=5) as response,
+    ):
         assert response.status == 200
 
 
@@ -245,7 +217,7 @@ def sample_objects() -> list[dict]:
     return [d for d in docs if d]
 
 
-def ready_names(node: Node) -> set[str]:
+def ready_names(node: Target) -> set[str]:
     items = node.json("get", "aevm", "-n", SAMPLES_NS)["items"]
     return {
         i["metadata"]["name"]
@@ -256,7 +228,7 @@ def ready_names(node: Node) -> set[str]:
     }
 
 
-def map_certificates(node: Node, control, names: set[str]) -> None:
+def map_certificates(node: Target, control, names: set[str]) -> None:
     """Give each SMB over QUIC guest a certificate for its serverName as soon as its VM exists (as an
     administrator would, and as `make demo` does). Soon matters: the operator's first in-guest look
     happens once the VM is provisioned, and a mapping made after it is only seen at its next look
@@ -280,7 +252,7 @@ def map_certificates(node: Node, control, names: set[str]) -> None:
     assert not vms, f"VMs never appeared in the simulator: {sorted(vms)}"
 
 
-def test_the_samples_reach_ready(node: Node, control):
+def test_the_samples_reach_ready(node: Target, control):
     node.kubectl(
         "apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SAMPLES_NS}\n"
     )
@@ -301,7 +273,7 @@ def test_the_samples_reach_ready(node: Node, control):
         raise
 
 
-def test_deleting_the_operator_pod_mid_create_yields_one_vm_per_object(node: Node, control):
+def test_deleting_the_operator_pod_mid_create_yields_one_vm_per_object(node: Target, control):
     from azure_edition_operator.azure.specs import Owner, vm_name_for
 
     template = next(
@@ -319,9 +291,9 @@ def test_deleting_the_operator_pod_mid_create_yields_one_vm_per_object(node: Nod
         uids = {n: node.json("get", "aevm", n, "-n", SAMPLES_NS)["metadata"]["uid"] for n in names}
         expected = {vm_name_for(Owner(SAMPLES_NS, n, uid)) for n, uid in uids.items()}
         wait_until("a VM create in flight", lambda: expected & {v["name"] for v in control.vms()}, 60, 0.2)
-        old = node.operator_pod()["metadata"]["name"]
+        old = operator_pod(node)["metadata"]["name"]
         node.kubectl("-n", NAMESPACE, "delete", "pod", old, "--wait=false")
-        wait_until("a new operator pod", lambda: node.operator_pod()["metadata"]["name"] != old, 120)
+        wait_until("a new operator pod", lambda: operator_pod(node)["metadata"]["name"] != old, 120)
         wait_until("the restarted objects Ready", lambda: ready_names(node) >= set(names), interval=2)
     finally:
         control.set_provisioning_seconds(2)
@@ -333,14 +305,14 @@ def test_deleting_the_operator_pod_mid_create_yields_one_vm_per_object(node: Nod
     assert sorted(vms) == sorted(owned), "exactly one VM per object, and no other"
 
 
-def statuses(node: Node) -> dict[str, dict]:
+def statuses(node: Target) -> dict[str, dict]:
     return {
         i["metadata"]["name"]: i.get("status", {})
         for i in node.json("get", "aevm", "-n", SAMPLES_NS)["items"]
     }
 
 
-def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Node, control):
+def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Target, control):
     """Status after a rollout equals status before it; and ideally the rollout writes no status at all.
 
     Found by this test: on resume the new operator reconciles without the VM's instance view and
@@ -349,13 +321,13 @@ def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Node, control):
     """
     assert podman_image_id(ROLLOUT_IMAGE) != podman_image_id(OPERATOR_IMAGE), "the rollout image must differ"
     before = statuses(node)
-    old = node.operator_pod()["metadata"]["name"]
+    old = operator_pod(node)["metadata"]["name"]
     node.kubectl(
         "-n", NAMESPACE, "set", "image", "deployment/azure-edition-operator", f"operator={ROLLOUT_IMAGE}"
     )
     node.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/azure-edition-operator", "--timeout=180s",
                  timeout=200)  # fmt: skip
-    pod = node.operator_pod()
+    pod = operator_pod(node)
     assert pod["metadata"]["name"] != old
     assert pod["status"]["containerStatuses"][0]["imageID"].endswith(podman_image_id(ROLLOUT_IMAGE))
     # Watch status while the new operator resumes every object and runs its periodic checks.
@@ -380,8 +352,8 @@ def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Node, control):
         pytest.xfail(f"status changed during the rollout, then came back (fields: {changed})")
 
 
-def test_kubectl_logs_are_structured(node: Node, control):
-    lines = node.kubectl("-n", NAMESPACE, "logs", node.operator_pod()["metadata"]["name"]).stdout.splitlines()
+def test_kubectl_logs_are_structured(node: Target, control):
+    lines = node.kubectl("-n", NAMESPACE, "logs", operator_pod(node)["metadata"]["name"]).stdout.splitlines()
     assert lines, "the operator logged nothing"
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all(isinstance(r, dict) for r in records)
@@ -395,7 +367,7 @@ def prom_query(base: str, query: str) -> list[dict]:
         return json.loads(response.read())["data"]["result"]
 
 
-def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namespace(node: Node, control):
+def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namespace(node: Target, control):
     prometheus = shutil.which("prometheus")
     assert prometheus, "Debian's prometheus package is missing: `make node-tools` installs it"
     service_monitor = yaml.safe_load((REPO / "deploy" / "monitoring" / "servicemonitor.yaml").read_text())
@@ -404,9 +376,14 @@ def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namesp
 
     (port,) = free_ports(1)
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="aeo-prom-") as tmp:
+    pod = operator_pod(node)
+    metrics = container_port(pod["spec"], "metrics")
+    with (
+        tempfile.TemporaryDirectory(prefix="aeo-prom-") as tmp,
+        node.reach(NAMESPACE, f"pod/{pod['metadata']['name']}", metrics) as address,
+    ):
         config = Path(tmp) / "prometheus.yml"
-        job = scrape_config(service_monitor, node.operator_pod(), address=OPERATOR_METRICS)
+        job = scrape_config(service_monitor, pod, address=address)
         config.write_text(prometheus_config(job, rules))
         log = open(Path(tmp) / "prometheus.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(

@@ -95,7 +95,10 @@ def test_scrape_config_honours_the_service_monitor_labels_setting():
 
 
 def test_wrapper_kustomization_adds_only_the_per_run_values(tmp_path):
-    doc = yaml.safe_load(wrapper_kustomization(tmp_path, 6443, "https://127.0.0.1:6443"))
+    overlay = REPO / "deploy" / "overlays" / "node-e2e"
+    doc = yaml.safe_load(
+        wrapper_kustomization(tmp_path, overlay, ("127.0.0.1", 6443), "https://127.0.0.1:6443")
+    )
     assert (tmp_path / doc["resources"][0]).resolve() == REPO / "deploy" / "overlays" / "node-e2e"
     assert doc["configMapGenerator"][0]["literals"] == [
         "KUBERNETES_SERVICE_HOST=127.0.0.1",
