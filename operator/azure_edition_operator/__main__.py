@@ -105,6 +105,20 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "Env AEO_RESYNC_INTERVAL",
     )
     p.add_argument(
+        "--progress-report-after",
+        type=float,
+        default=float(_env("AEO_PROGRESS_REPORT_AFTER", "10")),
+        help="seconds a reconcile may wait for Azure before it writes progress to status (a faster create "
+        "writes status once, already Ready). Env AEO_PROGRESS_REPORT_AFTER",
+    )
+    p.add_argument(
+        "--inline-wait",
+        type=float,
+        default=float(_env("AEO_INLINE_WAIT", "900")),
+        help="seconds a reconcile waits for Azure operations and transient errors itself before handing "
+        "back to kopf's retry. Env AEO_INLINE_WAIT",
+    )
+    p.add_argument(
         "--single-tenant",
         action="store_true",
         default=_env("AEO_SINGLE_TENANT", "") == "true",
@@ -129,6 +143,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
         resync_interval_seconds=args.resync_interval,
+        progress_report_seconds=args.progress_report_after,
+        inline_wait_seconds=args.inline_wait,
         single_tenant=args.single_tenant,
         credentials_namespace=args.credentials_namespace,
     )

@@ -6,9 +6,12 @@ the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/fin
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +41,7 @@ from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
 from .credentials import CredentialClients, permitted_clients
+from .diffbase import MemoryDiffBaseStorage
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .reconciler import CredentialsLoader, reconcile_pass
@@ -47,6 +51,7 @@ from .tenancy import NotPermitted
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
+DIFFBASE = MemoryDiffBaseStorage(ignored_prefixes=(KOPF_PREFIX,))
 
 
 def now() -> dt.datetime:
@@ -60,14 +65,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # kopf hides annotations under its own prefix from change detection, so it must not be the
     # user-facing azureedition.io/ (where azureedition.io/assess-patches has to be seen).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
+    # The last-handled spec in memory, not an annotation: one Kubernetes write less per object
+    # (diffbase.py says what a restart costs instead: one pass per object that writes nothing).
+    settings.persistence.diffbase_storage = DIFFBASE
     settings.posting.loggers = False  # only our explicit Events, never one per log line
     settings.watching.server_timeout = 300
     settings.peering.clusterwide = not CONFIG.namespaces
     memo.kube = await Kube.connect()
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
+    memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
+    memo.checked_at = {}  # uid → monotonic time of the last capability check round
+    memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
     settings_ = AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -129,7 +137,8 @@ async def _reconcile(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
     patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
 ) -> reconciler.Outcome:  # fmt: skip
-    """One pass: Azure toward the spec, status (only what changed), the driver's state, Events."""
+    """Passes until Azure is done (or needs a person): Azure toward the spec, then the first capability
+    check, then status (only what changed, one write when nothing took long), the driver's state, Events."""
     owner = _owner(meta)
     kube: Kube = memo.kube
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
@@ -158,24 +167,50 @@ async def _reconcile(
             logger.info("azure: %s", action)
         return observed
 
-    old = dict(status)
-    outcome = await reconcile_pass(
-        spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
-        retry=retry, now=now(),
-    )  # fmt: skip
-    if outcome.observation.vm is not None:
-        memo.observed[owner.uid] = dict(outcome.observation.vm)
+    current = dict(status)  # what status holds now (for the patch only: decisions never read it)
+    started = time.monotonic()
+    memo.busy.add(owner.uid)
+    try:
+        while True:
+            before = state.operation
+            outcome = await reconcile_pass(
+                spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
+                retry=retry, now=now(),
+            )  # fmt: skip
+            if outcome.observation.vm is not None:
+                memo.observed[owner.uid] = dict(outcome.observation.vm)
+            failed = outcome.observation.vm_condition or outcome.observation.image_condition
+            kind = vocab.kind_of(failed.reason) if failed is not None and not failed.is_true else None
+            elapsed = time.monotonic() - started
+            delay = reconciler.inline_delay(
+                kind, outcome.retry_after, elapsed=elapsed, budget=CONFIG.inline_wait_seconds,
+                first_poll=state.operation is not None and state.operation != before,
+            )  # fmt: skip
+            if delay is None:
+                break
+            if reconciler.report_progress(elapsed, delay, CONFIG.progress_report_seconds):
+                new = compute_status(current, outcome.observation, now())
+                changes = status_patch(current, new)
+                if changes:  # at most once a minute while an operation runs (the message counts minutes)
+                    await kube.patch_status(owner.namespace, owner.name, None, changes)
+                    _announce(body, current, new, changes, outcome, azure_events)
+                    current = new
+            if kind is vocab.Kind.TRANSIENT:
+                retry += 1
+            await asyncio.sleep(delay)
+    finally:
+        memo.busy.discard(owner.uid)
+    observation, checked = outcome.observation, None
+    if _provisioned(observation):
+        observation, checked = await _with_first_checks(body, spec, meta, current, memo, observation, logger)
     _save_state(meta, patch, state)
-    new = compute_status(old, outcome.observation, now())
-    changes = status_patch(old, new)
+    new = compute_status(current, observation, now())
+    changes = status_patch(current, new)
     if changes:
         patch.status.update(changes)
-    announced = _event_for_transition(body, old, new)
-    for kind, reason, message in azure_events:
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
-    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
-        if "conditions" in changes and reason != announced:
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    _announce(body, current, new, changes, outcome, azure_events)
+    if checked is not None:
+        await _announce_certificate_stage(body, meta, kube, checked, new)
     vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
     if (
         vm_condition is not None
@@ -185,6 +220,43 @@ async def _reconcile(
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
     metrics.READY.labels(owner.namespace, owner.name).set(1 if new.get("phase") == "Ready" else 0)
     return outcome
+
+
+def _announce(
+    body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any], changes: Mapping[str, Any],
+    outcome: reconciler.Outcome, azure_events: list[tuple[str, str, str]],
+) -> None:  # fmt: skip
+    """The Events of a status write: Ready's transition, Azure's (once each), a new error's."""
+    announced = _event_for_transition(body, old, new)
+    for kind, reason, message in azure_events:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    azure_events.clear()
+    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
+        if "conditions" in changes and reason != announced:
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+
+
+def _provisioned(observation: Observation) -> bool:
+    return bool(observation.vm_condition and observation.vm_condition.is_true and observation.capabilities)
+
+
+async def _with_first_checks(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    memo: kopf.Memo, observation: Observation, logger: logging.Logger,
+) -> tuple[Observation, Any]:  # fmt: skip
+    """The capability checks folded into the pass that provisioned (or resumed): the one status write
+    already says Ready, and a restart computes the same status the checks wrote before it. A check that
+    fails here is left to the ``keep_checking`` daemon, which then runs it soon."""
+    try:
+        result = await _run_checks(body, spec, meta, status, memo)
+    except Exception as err:  # any failure: the daemon retries on its own cadence
+        logger.info("first check deferred to the check daemon: %s", err)
+        return observation, None
+    memo.checked_at[meta["uid"]] = time.monotonic()
+    return dataclasses.replace(
+        observation, vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
+        smb_over_quic=result.smb_over_quic,
+    ), result  # fmt: skip
 
 
 @kopf.on.resume(*RESOURCE)
@@ -228,7 +300,7 @@ async def resync(
 ) -> None:  # fmt: skip
     """Every resyncInterval: the same pass as ``reconcile`` (GETs; writes only on drift), so a VM resized,
     retagged, stopped or deleted outside the operator is noticed even when nothing in Kubernetes changed."""
-    if meta.get("deletionTimestamp") or _handler_pending(meta):
+    if meta.get("deletionTimestamp") or _handler_pending(meta) or meta.get("uid") in memo.busy:
         return
     outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.retry_after is not None and not outcome.permanent:
@@ -240,6 +312,13 @@ async def resync(
 def register_resync(interval: float) -> None:
     """The resync timer, with the interval from the operator's settings (known only after parsing flags)."""
     kopf.timer(*RESOURCE, interval=interval, initial_delay=interval, id="resync")(resync)
+
+
+def _forget(memo: kopf.Memo, uid: str) -> None:
+    """Drop what this process remembers about an object that is gone."""
+    for per_object in (memo.observed, memo.checked_at, memo.check_memory):
+        per_object.pop(uid, None)
+    DIFFBASE.forget(uid)
 
 
 # Azure refuses a delete this way when the operator may not (or no longer) see anything there.
@@ -290,7 +369,7 @@ async def delete(
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
         kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
-    memo.observed.pop(meta["uid"], None)
+    _forget(memo, meta["uid"])
     if report.skipped:
         kopf.event(body, type="Warning", reason="NotOurs",
                    message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
@@ -328,7 +407,6 @@ async def keep_checking(
     memo: kopf.Memo, logger: logging.Logger, **_: Any,
 ) -> None:  # fmt: skip
     """Every checkInterval (jittered): Hotpatch state and the SMB over QUIC certificate, into status."""
-    memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
     delay = _first_delay(parse_duration(spec.get("checkInterval", "10m")).total_seconds())
     while not stopped:
         await stopped.wait(delay)
@@ -336,13 +414,18 @@ async def keep_checking(
             break
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
         delay = _next_delay(interval)
-        if not _checks_due(status, meta) or meta["uid"] not in memo.observed:
+        uid = meta["uid"]
+        if not _checks_due(status, meta) or uid not in memo.observed or uid in memo.busy:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
             # first capability check — which Ready waits for — follows provisioning closely.
             delay = random.uniform(0.5, 1.0)
             continue
+        since = time.monotonic() - memo.checked_at.get(uid, -1e18)
+        if since < 0.9 * interval:  # the reconcile pass checked already (at create, after a restart)
+            delay = max(0.5, delay - since)
+            continue
         try:
-            await _check_round(body, spec, meta, status, memo, memory)
+            await _check_round(body, spec, meta, status, memo)
         except NotPermitted as err:  # tenancy: the policy changed after the VM was created
             logger.warning("checks skipped: %s", err)
         except Conflict as err:
@@ -362,16 +445,20 @@ async def keep_checking(
             logger.exception("check failed; retrying next round")
 
 
-async def _check_round(
+async def _run_checks(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
-    memo: kopf.Memo, memory: CheckMemory,
-) -> None:  # fmt: skip
+    memo: kopf.Memo,
+) -> Any:  # fmt: skip
+    """One round of capability checks (reads Azure, may restore patch settings); writes no status."""
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
     namespace, name = meta["namespace"], meta["name"]
-    resource_version = meta["resourceVersion"]
+    memory = memo.check_memory.get(meta["uid"])
+    if memory is None:
+        memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
+        memo.check_memory[meta["uid"]] = memory
 
     async def restore_patch_settings() -> None:
         update = VirtualMachineUpdate(
@@ -385,12 +472,24 @@ async def _check_round(
     def emit(kind: str, reason: str, message: str) -> None:
         kopf.event(body, type=kind, reason=reason, message=message[:1000])
 
-    old = dict(status)
-    result = await run_checks(
-        spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
-        restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
-        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
+    return await run_checks(
+        spec=vm_spec, status=dict(status), namespace=namespace, name=name, compute=compute,
+        vm_name=identity.vm_name, restore_patch_settings=restore_patch_settings, memory=memory, emit=emit,
+        now=now(), owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
     )  # fmt: skip
+
+
+async def _check_round(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    memo: kopf.Memo,
+) -> None:  # fmt: skip
+    """The daemon's round: checks, then status (only what changed, refused if the object moved on)."""
+    namespace, name = meta["namespace"], meta["name"]
+    resource_version = meta["resourceVersion"]
+    vm_spec = AzureEditionVMSpec.model_validate(spec)
+    old = dict(status)
+    result = await _run_checks(body, spec, meta, old, memo)
+    memo.checked_at[meta["uid"]] = time.monotonic()
     observation = Observation(
         generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
         vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,

@@ -126,10 +126,13 @@ class Kube:
         return out
 
     async def patch_status(
-        self, namespace: str, name: str, resource_version: str, patch: dict[str, Any]
+        self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]
     ) -> None:
-        """Merge-patch status, refusing if the object moved on since ``resource_version``."""
-        body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
+        """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: as kopf
+        patches, unconditionally: the reconcile handler's progress report while it waits for Azure)."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             await self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"

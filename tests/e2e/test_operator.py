@@ -262,3 +262,43 @@ def test_steady_state_writes_nothing(operator, kubectl, namespace, control):
     reads = [r for r in calls if r["method"] == "GET"]
     assert writes == []
     assert 2 <= len(reads) <= 4, reads  # about one VM read per interval (jittered ±10%)
+
+
+def test_operator_killed_after_ready_restarts_without_writing(
+    crd, kubeconfig, kubectl, namespace, simulator, control, tmp_path
+):
+    """Issue #15/#16: status after an operator restart equals status before it, byte for byte, and the
+    restart writes nothing to Kubernetes (no status, no annotation) and nothing to Azure."""
+    assert namespace.startswith(OWN_OPERATOR_PREFIX)
+    docs = sample_docs("hotpatch")
+    docs[1]["spec"]["checkInterval"] = "5s"
+    env = operator_env(kubeconfig, simulator[1])
+    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+        kubectl(
+            "wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90
+        )
+        time.sleep(6)  # one check round after Ready: it must not have changed anything either
+        before = get(kubectl, namespace, "hotpatch")
+        first.kill()
+    finally:
+        first.stop()
+    name = vm_name(before)
+    seq = control.last_seq()
+    second = start_operator(
+        tmp_path / "op2.log", operator_env(kubeconfig, simulator[1]), "--namespace", namespace
+    )
+    try:
+        wait_for(lambda: any(name in r.get("path", "") for r in control.requests(since=seq)),
+                 what="the restarted operator reading the VM")  # fmt: skip
+        time.sleep(2 * 5.5)  # the resumed pass, then two check intervals
+        assert second.alive(), second.tail()
+        after = get(kubectl, namespace, "hotpatch")
+    finally:
+        second.stop()
+    assert after["status"] == before["status"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "nothing written"
+    calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
+    assert [r for r in calls if r["method"] != "GET"] == []
+    assert calls, "the restarted operator did look at Azure"
