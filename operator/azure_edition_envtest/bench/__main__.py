@@ -105,6 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0,
         help="objects in the realistic-timing scenario (default 1000; quick 20)",
     )
+    p.add_argument(
+        "--realistic-scale",
+        type=float,
+        default=0.0,
+        help="time scale of the realistic scenario (0.1; quick 0.05)",
+    )
     return p.parse_args(argv)
 
 
@@ -117,6 +123,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         changes["throttled_n"] = args.throttled_n
     if args.realistic_n:
         changes["realistic_n"] = args.realistic_n
+    if args.realistic_scale:
+        changes["realistic_time_scale"] = args.realistic_scale
     if args.only:
         changes["scenarios"] = frozenset(s.strip() for s in args.only.split(",") if s.strip())
     if changes:
