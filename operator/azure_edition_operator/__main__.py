@@ -119,6 +119,13 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "back to kopf's retry. Env AEO_INLINE_WAIT",
     )
     p.add_argument(
+        "--max-concurrent-reconciles",
+        type=int,
+        default=int(_env("AEO_MAX_CONCURRENT_RECONCILES", "32")),
+        help="reconcile passes talking to Azure at once (waits for Azure operations do not count). "
+        "Env AEO_MAX_CONCURRENT_RECONCILES",
+    )
+    p.add_argument(
         "--single-tenant",
         action="store_true",
         default=_env("AEO_SINGLE_TENANT", "") == "true",
@@ -145,6 +152,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         resync_interval_seconds=args.resync_interval,
         progress_report_seconds=args.progress_report_after,
         inline_wait_seconds=args.inline_wait,
+        max_concurrent_passes=max(1, args.max_concurrent_reconciles),
         single_tenant=args.single_tenant,
         credentials_namespace=args.credentials_namespace,
     )

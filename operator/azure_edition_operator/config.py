@@ -25,6 +25,7 @@ class OperatorConfig:
     # to status only once a wait is longer than ``progress_report_seconds`` (issue #15).
     inline_wait_seconds: float = 900.0
     progress_report_seconds: float = 10.0
+    max_concurrent_passes: int = 32
     # A full resync with Azure (drift, out-of-band deletes): GETs only, writes only on difference.
     resync_interval_seconds: float = 3600.0
     # Tenancy (issue 14): without a TenantPolicy selecting it, a namespace may target nothing, unless

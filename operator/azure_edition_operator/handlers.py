@@ -76,6 +76,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
     memo.checked_at = {}  # uid → monotonic time of the last capability check round
     memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
+    # Passes that talk to Azure at once (their waits for Azure do not count): a burst of a thousand
+    # objects then finishes object after object, at bounded memory, instead of all together at the end.
+    memo.passes = asyncio.Semaphore(CONFIG.max_concurrent_passes)
     settings_ = AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -173,10 +176,11 @@ async def _reconcile(
     try:
         while True:
             before = state.operation
-            outcome = await reconcile_pass(
-                spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
-                retry=retry, now=now(),
-            )  # fmt: skip
+            async with memo.passes:
+                outcome = await reconcile_pass(
+                    spec, meta.get("generation", 0), ensure, load_credentials,
+                    CONFIG.missing_secret_retry_seconds, retry=retry, now=now(),
+                )  # fmt: skip
             if outcome.observation.vm is not None:
                 memo.observed[owner.uid] = dict(outcome.observation.vm)
             failed = outcome.observation.vm_condition or outcome.observation.image_condition
@@ -202,7 +206,10 @@ async def _reconcile(
         memo.busy.discard(owner.uid)
     observation, checked = outcome.observation, None
     if _provisioned(observation):
-        observation, checked = await _with_first_checks(body, spec, meta, current, memo, observation, logger)
+        async with memo.passes:
+            observation, checked = await _with_first_checks(
+                body, spec, meta, current, memo, observation, logger
+            )
     _save_state(meta, patch, state)
     new = compute_status(current, observation, now())
     changes = status_patch(current, new)
