@@ -202,6 +202,8 @@ async def _reconcile(
             if kind is vocab.Kind.TRANSIENT:
                 retry += 1
             await asyncio.sleep(delay)
+            if await kube.deletion_requested(owner.namespace, owner.name):
+                break  # kopf runs the delete handler next; a delete supersedes what runs
     finally:
         memo.busy.discard(owner.uid)
     observation, checked = outcome.observation, None

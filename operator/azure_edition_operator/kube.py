@@ -142,6 +142,17 @@ class Kube:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
 
+    async def deletion_requested(self, namespace: str, name: str) -> bool:
+        """Whether the object is being deleted (or gone): a reconcile waiting for Azure stops waiting,
+        so kopf can run the delete handler (a delete supersedes a create in flight)."""
+        try:
+            obj = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as err:
+            if err.status == 404:
+                return True
+            raise
+        return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
     async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Merge ``annotations`` into the object's metadata."""
         await self.custom.patch_namespaced_custom_object(
