@@ -105,6 +105,27 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "Env AEO_RESYNC_INTERVAL",
     )
     p.add_argument(
+        "--progress-report-after",
+        type=float,
+        default=float(_env("AEO_PROGRESS_REPORT_AFTER", "10")),
+        help="seconds a reconcile may wait for Azure before it writes progress to status (a faster create "
+        "writes status once, already Ready). Env AEO_PROGRESS_REPORT_AFTER",
+    )
+    p.add_argument(
+        "--inline-wait",
+        type=float,
+        default=float(_env("AEO_INLINE_WAIT", "900")),
+        help="seconds a reconcile waits for Azure operations and transient errors itself before handing "
+        "back to kopf's retry. Env AEO_INLINE_WAIT",
+    )
+    p.add_argument(
+        "--max-concurrent-reconciles",
+        type=int,
+        default=int(_env("AEO_MAX_CONCURRENT_RECONCILES", "32")),
+        help="reconcile passes talking to Azure at once (waits for Azure operations do not count). "
+        "Env AEO_MAX_CONCURRENT_RECONCILES",
+    )
+    p.add_argument(
         "--single-tenant",
         action="store_true",
         default=_env("AEO_SINGLE_TENANT", "") == "true",
@@ -129,6 +150,9 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         in_guest_interval_seconds=args.in_guest_interval,
         in_guest_min_interval_seconds=args.in_guest_min_interval,
         resync_interval_seconds=args.resync_interval,
+        progress_report_seconds=args.progress_report_after,
+        inline_wait_seconds=args.inline_wait,
+        max_concurrent_passes=max(1, args.max_concurrent_reconciles),
         single_tenant=args.single_tenant,
         credentials_namespace=args.credentials_namespace,
     )

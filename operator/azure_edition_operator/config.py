@@ -20,6 +20,12 @@ class OperatorConfig:
     # routinely this often, and when the probe fails at most this often.
     in_guest_interval_seconds: float = 6 * 3600.0
     in_guest_min_interval_seconds: float = 600.0
+    # The reconcile handler waits for Azure operations and transient trouble itself, this long at most,
+    # before handing back to kopf's retry (which writes two annotations per retry); and writes progress
+    # to status only once a wait is longer than ``progress_report_seconds`` (issue #15).
+    inline_wait_seconds: float = 900.0
+    progress_report_seconds: float = 10.0
+    max_concurrent_passes: int = 32
     # A full resync with Azure (drift, out-of-band deletes): GETs only, writes only on difference.
     resync_interval_seconds: float = 3600.0
     # Tenancy (issue 14): without a TenantPolicy selecting it, a namespace may target nothing, unless

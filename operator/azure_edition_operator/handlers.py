@@ -6,9 +6,12 @@ the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/fin
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +44,7 @@ from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
 from .credentials import CredentialClients, permitted_clients
+from .diffbase import MemoryDiffBaseStorage
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .reconciler import CredentialsLoader, reconcile_pass
@@ -50,6 +54,7 @@ from .tenancy import NotPermitted
 CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
+DIFFBASE = MemoryDiffBaseStorage(ignored_prefixes=(KOPF_PREFIX,))
 
 
 def now() -> dt.datetime:
@@ -63,14 +68,21 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # kopf hides annotations under its own prefix from change detection, so it must not be the
     # user-facing azureedition.io/ (where azureedition.io/assess-patches has to be seen).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
+    # The last-handled spec in memory, not an annotation: one Kubernetes write less per object
+    # (diffbase.py says what a restart costs instead: one pass per object that writes nothing).
+    settings.persistence.diffbase_storage = DIFFBASE
     settings.posting.loggers = False  # only our explicit Events, never one per log line
     settings.watching.server_timeout = 300
     settings.peering.clusterwide = not CONFIG.namespaces
     memo.kube = await Kube.connect()
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
+    memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
+    memo.checked_at = {}  # uid → monotonic time of the last capability check round
+    memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
+    memo.resync_due = {}  # uid → monotonic time of its next resync pass (sooner after a handed-back error)
+    # Passes that talk to Azure at once (their waits for Azure do not count): a burst of a thousand
+    # objects then finishes object after object, at bounded memory, instead of all together at the end.
+    memo.passes = asyncio.Semaphore(CONFIG.max_concurrent_passes)
     settings_ = AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -132,7 +144,8 @@ async def _reconcile(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
     patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
 ) -> reconciler.Outcome:  # fmt: skip
-    """One pass: Azure toward the spec, status (only what changed), the driver's state, Events."""
+    """Passes until Azure is done (or needs a person): Azure toward the spec, then the first capability
+    check, then status (only what changed, one write when nothing took long), the driver's state, Events."""
     owner = _owner(meta)
     kube: Kube = memo.kube
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
@@ -162,24 +175,56 @@ async def _reconcile(
             logger.info("azure: %s", action)
         return observed
 
-    old = dict(status)
-    outcome = await reconcile_pass(
-        spec, meta.get("generation", 0), ensure, load_credentials, CONFIG.missing_secret_retry_seconds,
-        retry=retry, now=now(),
-    )  # fmt: skip
-    if outcome.observation.vm is not None:
-        memo.observed[owner.uid] = dict(outcome.observation.vm)
+    current = dict(status)  # what status holds now (for the patch only: decisions never read it)
+    started = time.monotonic()
+    memo.busy.add(owner.uid)
+    try:
+        while True:
+            before = state.operation
+            async with memo.passes:
+                outcome = await reconcile_pass(
+                    spec, meta.get("generation", 0), ensure, load_credentials,
+                    CONFIG.missing_secret_retry_seconds, retry=retry, now=now(),
+                )  # fmt: skip
+            if outcome.observation.vm is not None:
+                memo.observed[owner.uid] = dict(outcome.observation.vm)
+            failed = outcome.observation.vm_condition or outcome.observation.image_condition
+            kind = vocab.kind_of(failed.reason) if failed is not None and not failed.is_true else None
+            elapsed = time.monotonic() - started
+            delay = reconciler.inline_delay(
+                kind, outcome.retry_after, elapsed=elapsed, budget=CONFIG.inline_wait_seconds,
+                first_poll=state.operation is not None and state.operation != before,
+            )  # fmt: skip
+            if delay is None:
+                break
+            if reconciler.report_progress(elapsed, delay, CONFIG.progress_report_seconds):
+                new = compute_status(current, outcome.observation, now())
+                changes = status_patch(current, new)
+                if changes:  # at most once a minute while an operation runs (the message counts minutes)
+                    await kube.patch_status(owner.namespace, owner.name, None, changes)
+                    _announce(body, current, new, changes, outcome, azure_events)
+                    current = new
+            if kind is vocab.Kind.TRANSIENT:
+                retry += 1
+            await asyncio.sleep(delay)
+            if await kube.deletion_requested(owner.namespace, owner.name):
+                break  # kopf runs the delete handler next; a delete supersedes what runs
+    finally:
+        memo.busy.discard(owner.uid)
+    observation, checked = outcome.observation, None
+    if _provisioned(observation):
+        async with memo.passes:
+            observation, checked = await _with_first_checks(
+                body, spec, meta, current, memo, observation, logger
+            )
     _save_state(meta, patch, state)
-    new = compute_status(old, outcome.observation, now())
-    changes = status_patch(old, new)
+    new = compute_status(current, observation, now())
+    changes = status_patch(current, new)
     if changes:
         patch.status.update(changes)
-    announced = _event_for_transition(body, old, new)
-    for kind, reason, message in azure_events:
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
-    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
-        if "conditions" in changes and reason != announced:
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    _announce(body, current, new, changes, outcome, azure_events)
+    if checked is not None:
+        await _announce_certificate_stage(body, meta, kube, checked, new)
     vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
     if (
         vm_condition is not None
@@ -191,6 +236,45 @@ async def _reconcile(
     return outcome
 
 
+def _announce(
+    body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any], changes: Mapping[str, Any],
+    outcome: reconciler.Outcome, azure_events: list[tuple[str, str, str]],
+) -> None:  # fmt: skip
+    """The Events of a status write: Ready's transition, Azure's (once each), a new error's."""
+    announced = _event_for_transition(body, old, new)
+    for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])  # a warning keeps Ready=True
+    for kind, reason, message in azure_events:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+    azure_events.clear()
+    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
+        if "conditions" in changes and reason != announced:
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])
+
+
+def _provisioned(observation: Observation) -> bool:
+    return bool(observation.vm_condition and observation.vm_condition.is_true and observation.capabilities)
+
+
+async def _with_first_checks(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    memo: kopf.Memo, observation: Observation, logger: logging.Logger,
+) -> tuple[Observation, Any]:  # fmt: skip
+    """The capability checks folded into the pass that provisioned (or resumed): the one status write
+    already says Ready, and a restart computes the same status the checks wrote before it. A check that
+    fails here is left to the ``keep_checking`` daemon, which then runs it soon."""
+    try:
+        result = await _run_checks(body, spec, meta, status, memo)
+    except Exception as err:  # any failure: the daemon retries on its own cadence
+        logger.info("first check deferred to the check daemon: %s", err)
+        return observation, None
+    memo.checked_at[meta["uid"]] = time.monotonic()
+    return dataclasses.replace(
+        observation, vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
+        smb_over_quic=result.smb_over_quic,
+    ), result  # fmt: skip
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
@@ -198,10 +282,15 @@ async def reconcile(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
     memo: kopf.Memo, logger: logging.Logger, retry: int = 0, **_: Any,
 ) -> None:  # fmt: skip
-    """Bring Azure to the spec and report it in status; never waits for Azure, safe to repeat."""
+    """Bring Azure to the spec and report it in status; waits for Azure itself (up to AEO_INLINE_WAIT),
+    safe to repeat."""
     outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
+    if reconciler.handed_back(_failed_kind(outcome), outcome.retry_after):
+        _schedule_resync(memo, meta["uid"], outcome.retry_after)
+        logger.info("%s; the next spec edit or the resync timer tries again", _waiting(outcome))
+        return
     if outcome.retry_after is not None:
         delay = outcome.retry_after * random.uniform(1.0, 1.2)  # a fleet must not come back in lockstep
         raise kopf.TemporaryError(_waiting(outcome), delay=delay)
@@ -220,6 +309,16 @@ def _waiting(outcome: reconciler.Outcome) -> str:
     return f"waiting after {reason} (see status.conditions)"
 
 
+def _failed_kind(outcome: reconciler.Outcome) -> vocab.Kind | None:
+    failed = outcome.observation.vm_condition or outcome.observation.image_condition
+    return vocab.kind_of(failed.reason) if failed is not None and not failed.is_true else None
+
+
+def _schedule_resync(memo: kopf.Memo, uid: str, after: float | None = None) -> None:
+    interval = CONFIG.resync_interval_seconds
+    memo.resync_due[uid] = time.monotonic() + (interval if after is None else min(after, interval))
+
+
 def _handler_pending(meta: Mapping[str, Any]) -> bool:
     """kopf is still retrying ``reconcile`` (its progress annotation is there): the resync stays out of its way."""
     annotations = meta.get("annotations") or {}
@@ -232,18 +331,37 @@ async def resync(
 ) -> None:  # fmt: skip
     """Every resyncInterval: the same pass as ``reconcile`` (GETs; writes only on drift), so a VM resized,
     retagged, stopped or deleted outside the operator is noticed even when nothing in Kubernetes changed."""
-    if meta.get("deletionTimestamp") or _handler_pending(meta):
+    uid = meta["uid"]
+    if meta.get("deletionTimestamp") or _handler_pending(meta) or uid in memo.busy:
+        return
+    due = memo.resync_due.get(uid)
+    if due is None:  # first tick in this process (the resume pass has just run): a full interval
+        _schedule_resync(memo, uid)
+        return
+    if time.monotonic() < due:
         return
     outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
-    if outcome.retry_after is not None and not outcome.permanent:
-        # Work started (a VM recreated) or an error: kopf calls the timer again after this delay,
-        # not after the whole interval.
-        raise kopf.TemporaryError(_waiting(outcome), delay=outcome.retry_after)
+    # Work started (a VM recreated) or an error: the next pass after this delay, not the whole interval.
+    _schedule_resync(memo, uid, None if outcome.permanent else outcome.retry_after)
+
+
+RESYNC_TICK = 30.0
+"""How often the resync timer looks whether an object is due (a dictionary lookup, no API call): the
+resolution of a handed-back retry."""
 
 
 def register_resync(interval: float) -> None:
-    """The resync timer, with the interval from the operator's settings (known only after parsing flags)."""
-    kopf.timer(*RESOURCE, interval=interval, initial_delay=interval, id="resync")(resync)
+    """The resync timer (interval from the operator's settings, known only after parsing flags): it ticks
+    often and passes only when an object is due (after the interval, or sooner after a handed-back error)."""
+    tick = min(interval, RESYNC_TICK)
+    kopf.timer(*RESOURCE, interval=tick, initial_delay=tick, id="resync")(resync)
+
+
+def _forget(memo: kopf.Memo, uid: str) -> None:
+    """Drop what this process remembers about an object that is gone."""
+    for per_object in (memo.observed, memo.checked_at, memo.check_memory, memo.resync_due):
+        per_object.pop(uid, None)
+    DIFFBASE.forget(uid)
 
 
 # Azure refuses a delete this way when the operator may not (or no longer) see anything there.
@@ -294,7 +412,7 @@ async def delete(
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
         kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
-    memo.observed.pop(meta["uid"], None)
+    _forget(memo, meta["uid"])
     if report.skipped:
         kopf.event(body, type="Warning", reason="NotOurs",
                    message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
@@ -332,7 +450,6 @@ async def keep_checking(
     memo: kopf.Memo, logger: logging.Logger, **_: Any,
 ) -> None:  # fmt: skip
     """Every checkInterval (jittered): Hotpatch state and the SMB over QUIC certificate, into status."""
-    memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
     delay = _first_delay(parse_duration(spec.get("checkInterval", "10m")).total_seconds())
     while not stopped:
         await stopped.wait(delay)
@@ -340,13 +457,18 @@ async def keep_checking(
             break
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
         delay = _next_delay(interval)
-        if not _checks_due(status, meta) or meta["uid"] not in memo.observed:
+        uid = meta["uid"]
+        if not _checks_due(status, meta) or uid not in memo.observed or uid in memo.busy:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
             # first capability check — which Ready waits for — follows provisioning closely.
             delay = random.uniform(0.5, 1.0)
             continue
+        since = time.monotonic() - memo.checked_at.get(uid, -1e18)
+        if since < 0.9 * interval:  # the reconcile pass checked already (at create, after a restart)
+            delay = max(0.5, delay - since)
+            continue
         try:
-            await _check_round(body, spec, meta, status, memo, memory)
+            await _check_round(body, spec, meta, status, memo)
         except NotPermitted as err:  # tenancy: the policy changed after the VM was created
             logger.warning("checks skipped: %s", err)
         except Conflict as err:
@@ -366,17 +488,21 @@ async def keep_checking(
             logger.exception("check failed; retrying next round")
 
 
-async def _check_round(
+async def _run_checks(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
-    memo: kopf.Memo, memory: CheckMemory,
-) -> None:  # fmt: skip
+    memo: kopf.Memo,
+) -> Any:  # fmt: skip
+    """One round of capability checks (reads Azure, may restore patch settings); writes no status."""
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
     network = azure.for_subscription(vm_spec.azure.subscription_id).network
     namespace, name = meta["namespace"], meta["name"]
-    resource_version = meta["resourceVersion"]
+    memory = memo.check_memory.get(meta["uid"])
+    if memory is None:
+        memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
+        memo.check_memory[meta["uid"]] = memory
 
     async def restore_patch_settings() -> None:
         update = VirtualMachineUpdate(
@@ -390,13 +516,25 @@ async def _check_round(
     def emit(kind: str, reason: str, message: str) -> None:
         kopf.event(body, type=kind, reason=reason, message=message[:1000])
 
-    old = dict(status)
-    result = await run_checks(
-        spec=vm_spec, status=old, namespace=namespace, name=name, compute=compute, vm_name=identity.vm_name,
-        restore_patch_settings=restore_patch_settings, memory=memory, emit=emit, now=now(),
-        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
+    return await run_checks(
+        spec=vm_spec, status=dict(status), namespace=namespace, name=name, compute=compute,
+        vm_name=identity.vm_name, restore_patch_settings=restore_patch_settings, memory=memory, emit=emit,
+        now=now(), owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
         network=network, extended_nic=identity.extended_nic_name,
     )  # fmt: skip
+
+
+async def _check_round(
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
+    memo: kopf.Memo,
+) -> None:  # fmt: skip
+    """The daemon's round: checks, then status (only what changed, refused if the object moved on)."""
+    namespace, name = meta["namespace"], meta["name"]
+    resource_version = meta["resourceVersion"]
+    vm_spec = AzureEditionVMSpec.model_validate(spec)
+    old = dict(status)
+    result = await _run_checks(body, spec, meta, old, memo)
+    memo.checked_at[meta["uid"]] = time.monotonic()
     observation = Observation(
         generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
         vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
@@ -408,7 +546,7 @@ async def _check_round(
         await memo.kube.patch_status(namespace, name, resource_version, changes)
         _event_for_transition(body, old, new)
         for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
-            emit(kind, reason, message)  # a warning keeps Ready=True: its own Event tells someone
+            kopf.event(body, type=kind, reason=reason, message=message[:1000])  # a warning keeps Ready=True
     metrics.set_summary(namespace, name, new)
     await _announce_certificate_stage(body, meta, memo.kube, result, new)
 

@@ -126,10 +126,13 @@ class Kube:
         return out
 
     async def patch_status(
-        self, namespace: str, name: str, resource_version: str, patch: dict[str, Any]
+        self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]
     ) -> None:
-        """Merge-patch status, refusing if the object moved on since ``resource_version``."""
-        body = {"metadata": {"resourceVersion": resource_version}, "status": patch}
+        """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: as kopf
+        patches, unconditionally: the reconcile handler's progress report while it waits for Azure)."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             await self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
@@ -138,6 +141,17 @@ class Kube:
             if err.status == 409:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
+
+    async def deletion_requested(self, namespace: str, name: str) -> bool:
+        """Whether the object is being deleted (or gone): a reconcile waiting for Azure stops waiting,
+        so kopf can run the delete handler (a delete supersedes a create in flight)."""
+        try:
+            obj = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as err:
+            if err.status == 404:
+                return True
+            raise
+        return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
     async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Merge ``annotations`` into the object's metadata."""

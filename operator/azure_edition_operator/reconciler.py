@@ -62,6 +62,46 @@ def transient_delay(asked: float | None, retry: int) -> float:
     return min(vocab.TRANSIENT_CAP_SECONDS, max(asked or 0.0, grown))
 
 
+def inline_delay(
+    kind: vocab.Kind | None, retry_after: float | None, *, elapsed: float, budget: float, first_poll: bool
+) -> float | None:
+    """How long the reconcile handler sleeps before its next pass, or None to end the handler.
+
+    Progress (an operation runs) and transient trouble (Azure said "later") are waited for inside the
+    handler, up to ``budget`` seconds: a kopf retry would write its progress annotation and a touch
+    annotation to the object every time (issue #15). A newly started operation is polled once at
+    once, as azure-core does (Azure often finishes network operations within the first answer).
+    What needs a person, or a wait past the budget, goes back to kopf's (persisted) retry.
+    """
+    if retry_after is None or kind not in (vocab.Kind.PROGRESS, vocab.Kind.TRANSIENT):
+        return None
+    delay = 0.0 if first_poll and kind is vocab.Kind.PROGRESS else retry_after
+    if elapsed + delay > budget:
+        return None
+    return delay
+
+
+HANDED_BACK_AFTER = 60.0
+"""A wait for a person longer than this ends the reconcile handler (the resync timer tries again):
+kopf holds a handler's retry until its delay is over, so the spec edit that fixes it would wait too."""
+
+
+def handed_back(kind: vocab.Kind | None, retry_after: float | None) -> bool:
+    """Whether a pass that needs a person ends the handler instead of kopf's delayed retry.
+
+    Short waits (a Secret being created, a TenantPolicy being changed) stay kopf retries; a long one
+    (quota, SKU, an invalid parameter: every 15 minutes) is retried by the resync timer, so the
+    ``kubectl edit`` that fixes it starts a pass at once.
+    """
+    return kind is vocab.Kind.USER and retry_after is not None and retry_after > HANDED_BACK_AFTER
+
+
+def report_progress(elapsed: float, delay: float, report_after: float) -> bool:
+    """Whether to write status before sleeping: only once the wait is long enough for a person to look
+    (a create at zero Azure latency writes one status, already Ready; a slow one shows its progress)."""
+    return elapsed + delay > report_after
+
+
 _PROGRESS_REASON = {"created": vocab.CREATING, "updated": vocab.UPDATING, "deleted": vocab.DELETING}
 _KIND_NAMES = {
     "virtualMachines": "VM",

@@ -7,6 +7,7 @@ Everything under tests/e2e is marked `e2e`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -141,7 +142,19 @@ def namespace(request: pytest.FixtureRequest, cluster: Cluster, kubectl: Kubectl
     leaves the namespace's objects orphaned in the throwaway etcd. On a real cluster the namespace
     controller does the cleanup.
     """
-    name = _namespace_name(request.node.name)
+    with fresh_namespace(_namespace_name(request.node.name), cluster, kubectl) as name:
+        yield name
+
+
+@pytest.fixture
+def second_namespace(request: pytest.FixtureRequest, cluster: Cluster, kubectl: Kubectl) -> Iterator[str]:
+    """Another fresh namespace with the same name prefix (tests that split objects across two)."""
+    with fresh_namespace(_namespace_name(request.node.name), cluster, kubectl) as name:
+        yield name
+
+
+@contextlib.contextmanager
+def fresh_namespace(name: str, cluster: Cluster, kubectl: Kubectl) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     # Delete our objects while an operator may still be there to release them; then drop any finalizer

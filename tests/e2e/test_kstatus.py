@@ -44,6 +44,8 @@ def kstatus_of(obj: dict) -> dict[str, tuple[str, str]]:
 def test_a_permanent_failure_ends_kubectl_wait(checking_operator, kubectl, namespace, control):
     control.restrict_sku(LOCATION, RESTRICTED_SIZE)
     secret, vm = sample_docs("plain-core")
+    available_size = vm["spec"]["azure"]["vmSize"]
+    assert available_size != RESTRICTED_SIZE
     vm["spec"]["azure"]["vmSize"] = RESTRICTED_SIZE
     vm["spec"]["checkInterval"] = INTERVAL
     kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([secret, vm]))
@@ -64,6 +66,16 @@ def test_a_permanent_failure_ends_kubectl_wait(checking_operator, kubectl, names
     assert metric(checking_operator, "azureedition_stalled", namespace=namespace, name="plain-core",
                   reason="SkuNotAvailable") == 1  # fmt: skip
     assert metric(checking_operator, "azureedition_ready", namespace=namespace, name="plain-core") == 0
+
+    # The person fixes the spec: the edit is handled at once, not after the 15-minute retry of the error.
+    patch = {"spec": {"azure": {"vmSize": available_size}}}
+    kubectl("patch", "aevm/plain-core", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+    ready = kubectl("wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=120s",
+                    timeout=150, check=False)  # fmt: skip
+    obj = get(kubectl, namespace, "plain-core")
+    assert ready.returncode == 0, json.dumps(obj["status"].get("conditions"))
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
+    assert kstatus_of(obj)["Stalled"] == ("False", "NotStalled")
 
 
 def hotpatch_reason(kubectl, namespace) -> str:

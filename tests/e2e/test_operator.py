@@ -262,3 +262,87 @@ def test_steady_state_writes_nothing(operator, kubectl, namespace, control):
     reads = [r for r in calls if r["method"] == "GET"]
     assert writes == []
     assert 2 <= len(reads) <= 4, reads  # about one VM read per interval (jittered ±10%)
+
+
+def test_operator_killed_after_ready_restarts_without_writing(
+    crd, kubeconfig, kubectl, namespace, simulator, control, tmp_path
+):
+    """Issue #15/#16: status after an operator restart equals status before it, byte for byte, and the
+    restart writes nothing to Kubernetes (no status, no annotation) and nothing to Azure."""
+    assert namespace.startswith(OWN_OPERATOR_PREFIX)
+    docs = sample_docs("hotpatch")
+    docs[1]["spec"]["checkInterval"] = "5s"
+    env = operator_env(kubeconfig, simulator[1])
+    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+        kubectl(
+            "wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90
+        )
+        time.sleep(6)  # one check round after Ready: it must not have changed anything either
+        before = get(kubectl, namespace, "hotpatch")
+        first.kill()
+    finally:
+        first.stop()
+    name = vm_name(before)
+    seq = control.last_seq()
+    second = start_operator(
+        tmp_path / "op2.log", operator_env(kubeconfig, simulator[1]), "--namespace", namespace
+    )
+    try:
+        wait_for(lambda: any(name in r.get("path", "") for r in control.requests(since=seq)),
+                 what="the restarted operator reading the VM")  # fmt: skip
+        time.sleep(2 * 5.5)  # the resumed pass, then two check intervals
+        assert second.alive(), second.tail()
+        after = get(kubectl, namespace, "hotpatch")
+    finally:
+        second.stop()
+    assert after["status"] == before["status"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "nothing written"
+    calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
+    assert [r for r in calls if r["method"] != "GET"] == []
+    assert calls, "the restarted operator did look at Azure"
+
+
+def test_operator_killed_in_one_shard_leaves_the_other_shard_alone(
+    crd, kubeconfig, kubectl, namespace, second_namespace, simulator, control, tmp_path
+):
+    """Sharding (issue #15, docs/peering.md): two operators, each given its own namespace set, split the
+    fleet: each object is reconciled by exactly one of them (one VM PUT each, only its own objects in
+    each log), and when one shard is down the other does not take over its objects."""
+    shard_a, shard_b = namespace, second_namespace
+    assert shard_a.startswith(OWN_OPERATOR_PREFIX) and shard_b.startswith(OWN_OPERATOR_PREFIX)
+    env = operator_env(kubeconfig, simulator[1])
+    a = start_operator(tmp_path / "a.log", env, "--namespace", shard_a)
+    b = start_operator(tmp_path / "b.log", operator_env(kubeconfig, simulator[1]), "--namespace", shard_b)
+    try:
+        for ns in (shard_a, shard_b):
+            kubectl("apply", "-n", ns, "-f", str(SAMPLES / "plain-core.yaml"))
+        for ns in (shard_a, shard_b):
+            kubectl(
+                "wait", "--for=condition=Ready", "aevm/plain-core", "-n", ns, "--timeout=90s", timeout=120
+            )
+        names = {ns: vm_name(get(kubectl, ns, "plain-core")) for ns in (shard_a, shard_b)}
+        a.kill()
+        docs = sample_docs("plain-core")
+        docs[-1]["metadata"]["name"] = "after-shard-a-died"
+        kubectl("apply", "-n", shard_a, "-f", "-", input=yaml.safe_dump_all(docs))
+        time.sleep(8)
+        orphan = get(kubectl, shard_a, "after-shard-a-died")
+        assert b.alive(), b.tail()
+    finally:
+        a.stop()
+        b.stop()
+    assert "status" not in orphan and not orphan["metadata"].get("finalizers"), (
+        "shard B left shard A's object alone"
+    )
+    for ns, name in names.items():
+        puts = [
+            r
+            for r in control.requests()
+            if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}")
+        ]
+        assert len(puts) == 1, (ns, puts)
+    log_a, log_b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
+    assert names[shard_a] in log_a and names[shard_a] not in log_b
+    assert names[shard_b] in log_b and names[shard_b] not in log_a

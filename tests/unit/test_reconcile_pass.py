@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from azure_edition_operator import reasons as vocab
+from azure_edition_operator import reconciler
 from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
 from azure_edition_operator.azure.reconcile import ImageChangeRequired, ObservedVM
@@ -290,3 +291,18 @@ def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
         "Handler 'reconcile' failed temporarily: waiting after QuotaExceeded (see status.conditions)"
     )
     assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
+
+
+@pytest.mark.parametrize(
+    ("kind", "retry_after", "handed"),
+    [
+        (vocab.Kind.USER, vocab.USER_RETRY_SECONDS, True),  # quota, SKU: the edit that fixes it runs at once
+        (vocab.Kind.USER, 5.0, False),  # a Secret being created: kopf's short retry
+        (vocab.Kind.USER, None, False),
+        (vocab.Kind.TRANSIENT, 900.0, False),  # Azure said later: waited for, not a person's fix
+        (vocab.Kind.PROGRESS, 900.0, False),
+        (None, None, False),
+    ],
+)
+def test_only_a_long_wait_for_a_person_ends_the_handler(kind, retry_after, handed):
+    assert reconciler.handed_back(kind, retry_after) is handed

@@ -37,6 +37,7 @@ from azure.identity.aio import (
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 
+from .pacing import READS_HEADERS, WRITES_HEADERS, Pacer, remaining_of
 from .settings import AzureSettings, CredentialMode, SettingsError
 
 log = logging.getLogger(__name__)
@@ -98,23 +99,40 @@ def _path_of(url: str) -> str:
 
 
 class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
-    """Once ARM answers 429, hold *every* request of the subscription until Retry-After has passed.
+    """Every request of one subscription passes here, paced before ARM refuses it.
 
     Why: ARM's buckets are per subscription and principal; without a shared gate each of a fleet's
-    requests discovers the throttling on its own and spends the budget being refused.
+    requests discovers the throttling on its own and spends the budget being refused. So: reads and
+    writes each wait while ``pacing.Pacer``'s estimate of their bucket (from the
+    ``x-ms-ratelimit-remaining-subscription-*`` headers) is at its reserve; and once ARM answers 429
+    anyway, every request waits until Retry-After has passed.
     """
 
     def __init__(self, default_wait: float = 5.0) -> None:
         super().__init__()
         self.default_wait = default_wait
         self.until = 0.0
+        self.reads, self.writes = Pacer(), Pacer()
+        self._locks = {id(self.reads): asyncio.Lock(), id(self.writes): asyncio.Lock()}
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
-        wait = self.until - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        response = await self.next.send(request)
-        if response.http_response.status_code == 429:
+        read = request.http_request.method in ("GET", "HEAD")
+        pacer, headers = (self.reads, READS_HEADERS) if read else (self.writes, WRITES_HEADERS)
+        async with self._locks[id(pacer)]:  # one at a time past the estimate: FIFO, no stampede
+            wait = max(self.until - time.monotonic(), pacer.delay(time.monotonic()))
+            if wait > 0:
+                await asyncio.sleep(wait)
+            pacer.sending()
+        try:
+            response = await self.next.send(request)
+        except BaseException:
+            pacer.answered(None, time.monotonic(), accepted=False)
+            raise
+        status = response.http_response.status_code
+        remaining = remaining_of(response.http_response.headers, headers)
+        pacer.answered(0 if status == 429 and remaining is None else remaining, time.monotonic(),
+                       accepted=status != 429)  # fmt: skip
+        if status == 429:
             header = response.http_response.headers.get("Retry-After", "")
             seconds = float(header) if header.replace(".", "", 1).isdigit() else self.default_wait
             self.until = max(self.until, time.monotonic() + seconds)

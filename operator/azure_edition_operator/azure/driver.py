@@ -154,9 +154,9 @@ class InProgress(Exception):
         return Verb(self.record.verb)
 
 
-def _delay(op: Operation | None) -> float:
+def _delay(op: Operation | None, default: float = DEFAULT_POLL_SECONDS) -> float:
     asked = op.retry_after() if op is not None else None
-    return max(MIN_POLL_SECONDS, asked if asked is not None else DEFAULT_POLL_SECONDS)
+    return max(MIN_POLL_SECONDS, asked if asked is not None else default)
 
 
 Clock = Callable[[], datetime]
@@ -173,6 +173,9 @@ class Driver:
     state: OperationState
     clock: Clock = _now
     on_write: Callable[[str], None] | None = None
+    poll_seconds: float = (
+        DEFAULT_POLL_SECONDS  # when Azure sends no Retry-After (AzureSettings.polling_interval)
+    )
 
     def _did(self, what: str) -> None:
         log.info("%s", what)
@@ -186,7 +189,7 @@ class Driver:
             return
         record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat(), what)
         self.state.operation = record
-        raise InProgress(record, _delay(op))
+        raise InProgress(record, _delay(op, self.poll_seconds))
 
     async def finish_recorded(self, specs: dict[tuple[str, str], ResourceSpec]) -> OperationRecord | None:
         """Poll the recorded operation once. Returns the record when it has finished (state cleared),
@@ -210,7 +213,7 @@ class Driver:
             self.state.operation = None  # a Failed operation is over: the error is classified by the caller
             raise
         if result is PollResult.RUNNING:
-            raise InProgress(record, _delay(op))
+            raise InProgress(record, _delay(op, self.poll_seconds))
         self.state.operation = None
         log.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
         return record

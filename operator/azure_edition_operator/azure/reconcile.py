@@ -169,7 +169,7 @@ def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, id
         )
 
 
-def _refuse_if_busy(kind: str, name: str, resource: Any) -> None:
+def _refuse_if_busy(kind: str, name: str, resource: Any, poll: float = DEFAULT_POLL_SECONDS) -> None:
     """A resource in flight without a recorded operation is someone else's operation: wait for it."""
     state = specs.provisioning_state(resource)
     if specs.is_deleting(state):
@@ -177,14 +177,14 @@ def _refuse_if_busy(kind: str, name: str, resource: Any) -> None:
             "ResourceBeingDeleted",
             f"{kind} {name} is being deleted; it will be created again once the deletion finishes",
             reason="ResourceBeingDeleted",
-            retry_after=DEFAULT_POLL_SECONDS,
+            retry_after=poll,
         )
     if specs.is_in_flight(state):
         # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
         record = OperationRecord(
             kind, name, str(Verb.PUT), "", datetime.now(UTC).replace(microsecond=0).isoformat()
         )
-        raise InProgress(record, DEFAULT_POLL_SECONDS)
+        raise InProgress(record, poll)
 
 
 async def _credentials(source: CredentialsSource) -> AdminLogin:
@@ -288,7 +288,7 @@ def _tagged_params(p: _Pass, kind: str, name: str, create: Callable[[], Any], ta
         if existing is None:
             return create()
         _refuse_if_not_ours(kind, name, existing.tags, p.identity)
-        _refuse_if_busy(kind, name, existing)
+        _refuse_if_busy(kind, name, existing, p.driver.poll_seconds)
         if update is not None and (body := update(existing)) is not None:
             return body
         merged = specs.merged_tags(tags, existing.tags)
@@ -323,7 +323,13 @@ async def ensure_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(clients, identity, Driver(state, on_write=actions.append), actions, events)
+                p = _Pass(
+                    clients,
+                    identity,
+                    Driver(state, on_write=actions.append, poll_seconds=clients.settings.polling_interval),
+                    actions,
+                    events,
+                )
                 return await _ensure(p, spec, image, credentials, instance_view)
         except InProgress as progress:
             if not wait:
@@ -379,7 +385,7 @@ async def _ensure(
     login: AdminLogin | None = None
     if vm is not None:
         _refuse_if_not_ours("Virtual machine", identity.vm_name, vm.tags, identity)
-        _refuse_if_busy("VM", identity.vm_name, vm)
+        _refuse_if_busy("VM", identity.vm_name, vm, p.driver.poll_seconds)
         runs = image_of_vm(vm)
         if runs is not None:
             missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
@@ -539,7 +545,7 @@ async def delete_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(clients, identity, Driver(state))
+                p = _Pass(clients, identity, Driver(state, poll_seconds=clients.settings.polling_interval))
                 if state.operation is not None and state.operation.verb != "delete":
                     state.operation = None  # a create/update in flight: deleting supersedes it
                 if policy is DeletionPolicy.ORPHAN:
