@@ -331,6 +331,7 @@ class AzureEditionVMSpec(ApiModel):
     )
     check_interval: str = Field(
         "10m",
+        min_length=2,  # the pattern allows "", which CEL's duration() cannot read: refused by the schema
         max_length=16,
         pattern=DURATION_PATTERN,
         description="How often Hotpatch status and the SMB certificate are checked, e.g. 90s, 10m, 1h.",
