@@ -48,11 +48,11 @@ unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
 # `make test` runs the tests in parallel (pytest-xdist): most of the time is spent waiting on real
-# processes (API server, simulator, operator check intervals), not on CPU. tests/conftest.py keeps each
-# e2e and deploy file on one worker and hands out the slowest work first. Each worker has its own
+# processes (API server, simulator, operator check intervals), not on CPU. Each file runs whole on one
+# worker; tests/conftest.py orders the files so the slowest are handed out first. Each worker has its own
 # control plane and simulators. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 4
-PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: test
 test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark, e2e-node
