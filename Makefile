@@ -57,9 +57,16 @@ crds: venv ## Regenerate crds/ from the pydantic models
 unit: venv ## Unit tests only (no control plane)
 	$(PY) -m pytest -q -m "not e2e and not integration" tests
 
+# `make test` runs the tests in parallel (pytest-xdist): most of the time is spent waiting on real
+# processes (API server, simulator, operator check intervals), not on CPU. Each file runs whole on one
+# worker; tests/conftest.py orders the files so the slowest are handed out first. Each worker has its own
+# control plane and simulators. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 .PHONY: test
 test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark, e2e-node
-	$(PY) -m pytest -q tests --ignore=tests/node
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) tests --ignore=tests/node
 	$(PY) -m azure_edition_envtest.demo --once
 	$(MAKE) --no-print-directory bench QUICK=1
 	$(MAKE) --no-print-directory e2e-node

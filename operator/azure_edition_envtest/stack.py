@@ -1,7 +1,8 @@
-"""The whole local stack as processes: ARM simulator + operator, for e2e tests, the demo and benchmarks.
+"""The one way to start the local stack's processes, shared by the tests, the demo and the benchmarks.
 
-The control plane comes from ``controlplane``; this module adds the two other processes, each with
-its log file, and stops them (process groups) however the caller exits.
+The control plane is ``controlplane.ControlPlane.start`` (which also owns ``free_ports``); this module
+starts the two other processes, the ARM simulator and the operator, each in its own process group with
+its log file and a parent-death signal, and stops them however the caller exits.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from azure_edition_simulator.client import load_env_file
 
+from .controlplane import _die_with_parent_if_main_thread, free_ports
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """One free loopback port (``free_ports`` when several must differ)."""
+    return free_ports(1)[0]
 
 
 @dataclass
@@ -35,11 +37,18 @@ class Process:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def spawn(cls, name: str, args: list[str], log: Path, env: Mapping[str, str]) -> Process:
+    def spawn(cls, name: str, args: Sequence[str], log: Path, env: Mapping[str, str]) -> Process:
+        """Start a child in its own process group that the kernel kills if this process dies."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             popen = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True
+                list(args),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+                start_new_session=True,
+                preexec_fn=_die_with_parent_if_main_thread(),
             )
         return cls(name, popen, log)
 
@@ -69,15 +78,20 @@ class Process:
 
 
 def start_simulator(
-    state_dir: Path, *extra_args: str, quic_port: int = 443, timeout: float = 30.0
+    work_dir: Path, *extra_args: str, quic_port: int = 443, persist: bool = True, timeout: float = 30.0
 ) -> tuple[Process, dict[str, str]]:
-    """``python -m azure_edition_simulator``; returns the process and the client env it wrote."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    env_file = state_dir / "armsim.env"
+    """``python -m azure_edition_simulator``; returns the process and the client env it wrote.
+
+    ``work_dir`` holds its env file and log; with ``persist`` it is also the state dir (CA, world.json).
+    Without it nothing is written per change (the benchmarks: no CPU spent the operator would be blamed for).
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env_file = work_dir / "armsim.env"
     env_file.unlink(missing_ok=True)
+    state = ["--state-dir", str(work_dir)] if persist else []
     args = [sys.executable, "-m", "azure_edition_simulator", "--port", "0", "--quic-port", str(quic_port),
-            "--state-dir", str(state_dir), "--env-file", str(env_file), *extra_args]  # fmt: skip
-    proc = Process.spawn("armsim", args, state_dir / "armsim.log", os.environ)
+            *state, "--env-file", str(env_file), *extra_args]  # fmt: skip
+    proc = Process.spawn("armsim", args, work_dir / "armsim.log", os.environ)
     deadline = time.monotonic() + timeout
     while not env_file.exists():
         if not proc.alive() or time.monotonic() > deadline:
@@ -98,6 +112,7 @@ def simulator_timing_args(time_scale: float, *, consistency_rate: float | None =
 def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides: str) -> dict[str, str]:
     """The operator's environment: the cluster, the simulator's Azure endpoints, ports on loopback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "AEO_"))}
+    health, metrics = free_ports(2)
     env.update(simulator_env)
     env.update({
         "KUBECONFIG": str(kubeconfig),
@@ -108,25 +123,36 @@ def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides
         "AEO_SINGLE_TENANT": "true",
         # SMB over QUIC trust (issue 14): the simulator's guest certificates come from its own CA.
         "AEO_SMB_TRUST_BUNDLE": simulator_env.get("ARMSIM_GUEST_CA_CERT", ""),
-        "AEO_HEALTH_ADDRESS": f"127.0.0.1:{free_port()}",
-        "AEO_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "AEO_HEALTH_ADDRESS": f"127.0.0.1:{health}",
+        "AEO_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
     })  # fmt: skip
     env.update(overrides)
     return env
 
 
-def start_operator(log: Path, env: Mapping[str, str], *args: str, timeout: float = 30.0) -> Process:
-    """``python -m azure_edition_operator``; returns once its liveness endpoint answers."""
-    proc = Process.spawn("operator", [sys.executable, "-m", "azure_edition_operator", *args], log, env)
-    proc.extra = {"health": env["AEO_HEALTH_ADDRESS"], "metrics": env["AEO_METRICS_ADDRESS"]}
-    host, _, port = env["AEO_HEALTH_ADDRESS"].rpartition(":")
+def wait_for_port(address: str, proc: Process, what: str, timeout: float) -> None:
+    """Return once ``host:port`` accepts a connection; stop ``proc`` and raise if it dies or time runs out."""
+    host, _, port = address.rpartition(":")
     deadline = time.monotonic() + timeout
     while True:
         try:
             with socket.create_connection((host, int(port)), timeout=0.5):
-                return proc
+                return
         except OSError:
             if not proc.alive() or time.monotonic() > deadline:
                 proc.stop()
-                raise RuntimeError(f"operator did not start:\n{proc.tail()}") from None
-            time.sleep(0.1)
+                raise RuntimeError(f"{what} did not start:\n{proc.tail()}") from None
+            time.sleep(0.05)
+
+
+def start_operator(
+    log: Path, env: Mapping[str, str], *args: str, timeout: float = 30.0, wait_metrics: bool = False
+) -> Process:
+    """``python -m azure_edition_operator``; returns once its liveness endpoint answers (and, with
+    ``wait_metrics``, /metrics too: the startup handler has run, clients built)."""
+    proc = Process.spawn("operator", [sys.executable, "-m", "azure_edition_operator", *args], log, env)
+    proc.extra = {"health": env["AEO_HEALTH_ADDRESS"], "metrics": env["AEO_METRICS_ADDRESS"]}
+    wait_for_port(env["AEO_HEALTH_ADDRESS"], proc, "operator", timeout)
+    if wait_metrics:
+        wait_for_port(env["AEO_METRICS_ADDRESS"], proc, "operator /metrics", timeout)
+    return proc

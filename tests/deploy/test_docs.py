@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from azure_edition_envtest.controlplane import free_ports
 from tests.deploy.support import DEPLOY, REPO, find, kustomize, load_docgen
 from tests.deploy.test_monitoring import EXPOSED, GAUGES, HISTOGRAMS, rule_expressions
 
@@ -182,12 +182,6 @@ def test_walkthrough_is_parsed():
     assert commands[-2].startswith("bin/kubectl -n branch-a wait --for=condition=Ready")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def stop_pid_file(path: Path) -> None:
     """End a process the walkthrough started (by the pid it recorded) and wait until it is gone."""
     if not path.exists() or not path.read_text().strip():
@@ -215,7 +209,7 @@ def test_walkthrough_installs_with_kustomize_and_a_sample_reaches_ready(cluster,
     cluster_dir = tmp_path / "cluster"
     cluster_dir.mkdir()
     (cluster_dir / "kubeconfig").write_text(Path(cluster.kubeconfig).read_text())
-    health, metrics = free_port(), free_port()
+    health, metrics = free_ports(2)
     script = ["set -euo pipefail"]
     for command in walkthrough_commands():
         if command.startswith(("make cluster-up", "export KUBECONFIG=")):

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from azure_edition_envtest.controlplane import free_ports
+from azure_edition_envtest.stack import Process
 from tests.deploy.support import DEPLOY, config_data, find, kustomize, operator_container
 
 pytestmark = pytest.mark.e2e
@@ -56,42 +55,28 @@ def peering_installed(kubectl, operator_rbac) -> Iterator[list[dict]]:
     kubectl("delete", "clusterrole", "azure-edition-operator-peering", "--ignore-not-found")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_replica(objects: list[dict], name: str, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_replica(objects: list[dict], name: str, kubeconfig: Path, log: Path) -> Process:
     container = operator_container(objects)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEO_", "AZURE_"))}
     env.update(config_data(objects))
+    health, metrics = free_ports(2)
     env.update(
         {
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",  # `python` = this venv's
             "KUBECONFIG": str(kubeconfig),
             "POD_ID": name,
-            "AEO_HEALTH_ADDRESS": f"127.0.0.1:{free_port()}",
-            "AEO_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "AEO_HEALTH_ADDRESS": f"127.0.0.1:{health}",
+            "AEO_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
             "AEO_LOG_FORMAT": "text",
         }
     )
     # The pod's command, with Kubernetes' `$$` escape resolved as the kubelet would.
     command = [part.replace("$$", "$") for part in container["command"]]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    return Process.spawn(name, command, log, env)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+def stop(process: Process) -> None:
+    process.stop(grace=20)
 
 
 def is_active(log: str) -> bool:
@@ -109,7 +94,7 @@ def test_two_replicas_one_active_and_failover(kubectl, peering_installed, operat
     objects = peering_installed
     name = find(objects, "ClusterKopfPeering")["metadata"]["name"]
     logs = {replica: tmp_path / f"{replica}.log" for replica in ("replica-a", "replica-b")}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
+    processes: dict[str, Process] = {}
     try:
         # Staggered, as a rolling update starts them.
         processes["replica-a"] = start_replica(objects, "replica-a", operator_kubeconfig, logs["replica-a"])

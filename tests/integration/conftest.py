@@ -7,10 +7,7 @@ counters and knobs before each test so tests stay independent and fast (provisio
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from azure.mgmt.compute import models as cm
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as nm
 
+from azure_edition_envtest.stack import Process, start_simulator
 from azure_edition_simulator import Simulator, SimulatorControl, load_env_file
 from azure_edition_simulator.throttle import ThrottleConfig
 
@@ -257,57 +255,35 @@ def arm(sim: Simulator, clients: Clients) -> Arm:
 
 @dataclass
 class SimulatorProcess:
-    process: subprocess.Popen[bytes]
-    env_file: Path
+    """The simulator CLI as a process (``stack.start_simulator``), with its state dir."""
+
+    proc: Process
     state_dir: Path
-    log_file: Path
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.proc.popen
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "armsim.env"
+
+    @property
+    def log_file(self) -> Path:
+        return self.proc.log
 
     @property
     def env(self) -> dict[str, str]:
         return load_env_file(self.env_file)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        return int(self.process.returncode)
+        return self.proc.stop(grace=15)
 
 
 def start_simulator_process(state_dir: Path, *extra_args: str, timeout: float = 30.0) -> SimulatorProcess:
-    """``python -m azure_edition_simulator`` with an env file; returns once the env file exists."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    env_file = state_dir / "armsim.env"
-    env_file.unlink(missing_ok=True)
-    log_file = state_dir / "armsim.log"
-    args = [
-        sys.executable,
-        "-m",
-        "azure_edition_simulator",
-        "--port",
-        "0",
-        "--quic-port",
-        "0",
-        "--state-dir",
-        str(state_dir),
-        "--env-file",
-        str(env_file),
-        *extra_args,
-    ]
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    deadline = time.monotonic() + timeout
-    while not env_file.exists():
-        if process.poll() is not None:
-            raise RuntimeError(f"simulator exited with {process.returncode}: {log_file.read_text()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"simulator did not write {env_file} in {timeout}s: {log_file.read_text()}")
-        time.sleep(0.05)
-    return SimulatorProcess(process, env_file, state_dir, log_file)
+    """``python -m azure_edition_simulator`` with a state dir; returns once its env file exists."""
+    proc, _env = start_simulator(state_dir, *extra_args, quic_port=0, timeout=timeout)
+    return SimulatorProcess(proc, state_dir)
 
 
 @pytest.fixture

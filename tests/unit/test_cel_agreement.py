@@ -62,7 +62,15 @@ def resolver_admits(pins: ImagePins, caps: frozenset[Capability]) -> bool:
 COMBINATIONS = [(p, c) for p in cel.all_pins() for c in cel.all_capability_sets()]
 
 
-@pytest.mark.parametrize(("pins", "caps"), COMBINATIONS, ids=lambda x: str(x))
+def combination_id(value: object) -> str:
+    """A set's members sorted: a frozenset's str() follows the hash seed, and parallel workers
+    (pytest-xdist) must collect the same test ids."""
+    if isinstance(value, frozenset):
+        return "{" + ",".join(sorted(str(c) for c in value)) + "}"
+    return str(value)
+
+
+@pytest.mark.parametrize(("pins", "caps"), COMBINATIONS, ids=combination_id)
 def test_cel_and_resolver_agree(pins, caps):
     admitted, failures = cel_admits(spec_for(pins, caps))
     assert admitted == resolver_admits(pins, caps), failures

@@ -11,19 +11,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure_edition_simulator.client import SimulatorControl, load_env_file
+from azure_edition_simulator.client import SimulatorControl
 from azure_edition_simulator.server import IDENTITY_ROUTES, ROUTES
 
-from ..controlplane import _die_with_parent_if_main_thread
+from .. import stack
 from ..stack import Process, operator_env
 from .fleet import BENCH_SUBNET, BENCH_SUBNET_PREFIX, BENCH_VNET
 
@@ -32,22 +30,6 @@ ARM_METHOD_OF: dict[str, str] = {
     **{route.operation: route.method for route in ROUTES},
     **{name: method for method, _pattern, name in IDENTITY_ROUTES},
 }
-
-
-def spawn(name: str, args: Sequence[str], log: Path, env: Mapping[str, str]) -> Process:
-    """Start a child in its own process group that the kernel kills if this process dies."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            list(args),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(env),
-            start_new_session=True,
-            preexec_fn=_die_with_parent_if_main_thread(),
-        )
-    return Process(name, popen, log)
 
 
 @dataclass
@@ -76,19 +58,6 @@ def processes() -> Iterator[Processes]:
         group.stop_all()
 
 
-def _wait_port(address: str, process: Process, what: str, timeout: float) -> None:
-    host, _, port = address.rpartition(":")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                return
-        except OSError:
-            if not process.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start:\n{process.tail()}") from None
-            time.sleep(0.05)
-
-
 @dataclass
 class Simulator:
     process: Process
@@ -112,32 +81,15 @@ def start_simulator(
 ) -> Simulator:
     """The ARM simulator without a state dir (nothing persisted: world.json would be rewritten on
     every change, costing CPU the operator would be blamed for), plus a /21 subnet for the fleet."""
-    work.mkdir(parents=True, exist_ok=True)
-    env_file = work / "armsim.env"
-    env_file.unlink(missing_ok=True)
     args = [
-        sys.executable,
-        "-m",
-        "azure_edition_simulator",
-        "--port",
-        "0",
-        "--quic-port",
-        "0",
-        "--env-file",
-        str(env_file),
         "--provisioning-seconds",
         str(provisioning_seconds),
         "--retry-after",
         str(retry_after),
         *extra_args,
     ]
-    process = group.add(spawn("armsim", args, work / "armsim.log", os.environ))
-    deadline = time.monotonic() + timeout
-    while not env_file.exists():
-        if not process.alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"ARM simulator did not start:\n{process.tail()}")
-        time.sleep(0.05)
-    env = load_env_file(env_file)
+    process, env = stack.start_simulator(work, *args, quic_port=0, persist=False, timeout=timeout)
+    group.add(process)
     control = SimulatorControl.from_env(env)
     subnet_id = control.add_subnet(
         BENCH_VNET, BENCH_SUBNET, BENCH_SUBNET_PREFIX, resource_group=env["ARMSIM_RESOURCE_GROUP"]
@@ -161,10 +113,7 @@ def start_operator(
     """``python -m azure_edition_operator`` watching only ``namespace``; returns once /metrics answers
     (the startup handler has run: clients built, metrics served)."""
     env = operator_env(kubeconfig, simulator.env, AEO_NAMESPACES=namespace, **overrides)
-    args = [sys.executable, "-m", "azure_edition_operator"]
-    process = group.add(spawn("operator", args, work / "operator.log", env))
-    _wait_port(env["AEO_HEALTH_ADDRESS"], process, "operator", 60)
-    _wait_port(env["AEO_METRICS_ADDRESS"], process, "operator /metrics", 60)
+    process = group.add(stack.start_operator(work / "operator.log", env, timeout=60, wait_metrics=True))
     return Operator(process, env["AEO_METRICS_ADDRESS"])
 
 
@@ -192,7 +141,7 @@ class Profiler:
             str(output),
             "--nonblocking",
         ]
-        self._process = group.add(spawn("py-spy", args, output.with_suffix(".log"), os.environ))
+        self._process = group.add(Process.spawn("py-spy", args, output.with_suffix(".log"), os.environ))
 
     def stop(self) -> Path | None:
         """SIGINT makes py-spy write its file; returns it (None without py-spy or output)."""
