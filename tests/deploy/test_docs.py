@@ -128,10 +128,10 @@ def test_install_page_lists_every_setting():
             assert f"`{key}`" in text, key
 
 
-def test_readme_says_no_image_is_built_here():
+def test_readme_says_no_image_is_published_and_how_it_is_built():
     text = (DOCS / "README.md").read_text()
-    assert "No container image has been built or published" in text
-    assert "no container engine" in text
+    assert "publishes no container image" in text
+    assert "`make image`" in text and "`make e2e-node`" in text
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
