@@ -384,6 +384,7 @@ async def delete(
     try:
         vm_spec = AzureEditionVMSpec.model_validate(spec)
     except Exception:  # an object that never validated never reached Azure
+        _forget(memo, meta["uid"])
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     state = _load_state(meta)
@@ -393,6 +394,7 @@ async def delete(
         kopf.event(
             body, type="Warning", reason=vocab.NOT_PERMITTED, message=f"Azure left alone: {err}"[:1000]
         )
+        _forget(memo, meta["uid"])
         return
     try:
         report = await azure_reconcile.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
@@ -406,6 +408,7 @@ async def delete(
             kopf.event(body, type="Warning", reason="NothingToDelete",
                        message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
             metrics.forget(meta["namespace"], meta["name"])
+            _forget(memo, meta["uid"])
             return
         if isinstance(err, AzureRetryableError):
             raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
