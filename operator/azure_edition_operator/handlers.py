@@ -209,14 +209,14 @@ async def _reconcile(
             await asyncio.sleep(delay)
             if await kube.deletion_requested(owner.namespace, owner.name):
                 break  # kopf runs the delete handler next; a delete supersedes what runs
-    finally:
-        memo.busy.discard(owner.uid)
-    observation, checked = outcome.observation, None
-    if _provisioned(observation):
-        async with memo.passes:
-            observation, checked = await _with_first_checks(
-                body, spec, meta, current, memo, observation, logger
-            )
+        observation, checked = outcome.observation, None
+        if _provisioned(observation):
+            async with memo.passes:
+                observation, checked = await _with_first_checks(
+                    body, spec, meta, current, memo, observation, logger
+                )
+    finally:  # busy until the folded checks are done: the daemon's round must not run beside them
+        memo.busy.discard(owner.uid)  # (Azure runs one Run Command per VM at a time: Conflict)
     _save_state(meta, patch, state)
     new = compute_status(current, observation, now())
     changes = status_patch(current, new)

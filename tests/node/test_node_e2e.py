@@ -312,6 +312,22 @@ def statuses(node: Target) -> dict[str, dict]:
     }
 
 
+def _changed_fields(before: dict, after: dict, path: str = "") -> dict[str, tuple]:
+    """Leaf paths whose values differ (conditions keyed by type), for a readable failure."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: dict[str, tuple] = {}
+        for key in sorted(set(before) | set(after)):
+            out |= _changed_fields(before.get(key), after.get(key), f"{path}.{key}")
+        return out
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and all(isinstance(c, dict) and "type" in c for c in (*before, *after))
+    ):
+        return _changed_fields({c["type"]: c for c in before}, {c["type"]: c for c in after}, path)
+    return {} if before == after else {path: (before, after)}
+
+
 def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Target, control):
     """Status after a rollout equals status before it; and ideally the rollout writes no status at all.
 
@@ -337,10 +353,14 @@ def test_a_rollout_to_a_new_image_keeps_status_unchanged(node: Target, control):
         now = statuses(node)
         transient.update({n: now[n] for n in before if now.get(n) != before[n] and n not in transient})
         time.sleep(1)
-    settled = wait_until(
-        "status back to what it was before the rollout", lambda: statuses(node) == before, 150, 3
-    )
-    assert settled
+    try:
+        wait_until("status back to what it was before the rollout", lambda: statuses(node) == before, 150, 3)
+    except AssertionError:
+        after = statuses(node)
+        diff = {n: _changed_fields(before[n], after.get(n, {})) for n in before if after.get(n) != before[n]}
+        raise AssertionError(
+            f"status differs after the rollout: {json.dumps(diff, default=str)[:4000]}"
+        ) from None
     if transient:
         changed = {
             n: sorted(
