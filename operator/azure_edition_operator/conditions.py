@@ -73,7 +73,7 @@ class Condition:
             status=status,
             reason=str(data.get("reason", "")),
             message=str(data.get("message", "")),
-            last_transition_time=_timestamp(data.get("lastTransitionTime")),
+            last_transition_time=parse_timestamp(data.get("lastTransitionTime")),
             observed_generation=generation,
         )
 
@@ -82,7 +82,8 @@ class Condition:
         return self.status is ConditionStatus.TRUE
 
 
-def _timestamp(value: object) -> datetime | None:
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp from status; anything else (status is written by anyone) reads as None."""
     if not isinstance(value, str) or not value:
         return None
     try:

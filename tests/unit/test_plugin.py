@@ -45,12 +45,12 @@ def test_age_of_unknown_or_future_time():
 
 @pytest.mark.parametrize("value", [None, "", 42, "yesterday", "2026-13-01T00:00:00Z"])
 def test_garbage_timestamps_read_as_none(value):
-    assert render.parse_time(value) is None
+    assert render.parse_timestamp(value) is None
 
 
 def test_timestamps_parse_with_and_without_zone():
-    assert render.parse_time("2026-11-20T08:00:00Z") == datetime(2026, 11, 20, 8, tzinfo=UTC)
-    assert render.parse_time("2026-11-20T08:00:00") == datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert render.parse_timestamp("2026-11-20T08:00:00Z") == datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert render.parse_timestamp("2026-11-20T08:00:00") == datetime(2026, 11, 20, 8, tzinfo=UTC)
 
 
 def test_shorten_keeps_short_text_and_marks_cuts():

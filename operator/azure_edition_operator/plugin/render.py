@@ -28,6 +28,7 @@ from ..api.v1alpha1 import (
     assess_event_message,
 )
 from ..checks.hotpatch import last_baseline_month, next_baseline_month
+from ..conditions import parse_timestamp
 
 # Exit codes (docs/kubectl-plugin.md): scripts can tell "try later" from "fix something".
 EXIT_OK = 0
@@ -53,17 +54,6 @@ class PluginError(Exception):
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 timestamp from status; anything else (status is written by anyone) reads as None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def age(since: datetime | None, now: datetime) -> str:
@@ -143,7 +133,7 @@ def status_view(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             "reason": c.get("reason", ""),
             "message": c.get("message", ""),
             "lastTransitionTime": c.get("lastTransitionTime"),
-            "age": age(parse_time(c.get("lastTransitionTime")), now),
+            "age": age(parse_timestamp(c.get("lastTransitionTime")), now),
             "ok": as_it_should_be(c),
             "stale": is_stale(c, generation),
         }
@@ -163,7 +153,7 @@ def status_view(obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     smb = _section(status, "smbOverQuic")
     smb_spec = _section(spec, "smbOverQuic")
     if smb or smb_spec:
-        not_after = parse_time(smb.get("notAfter"))
+        not_after = parse_timestamp(smb.get("notAfter"))
         view["certificate"] = {
             "serverName": smb.get("serverName") or smb_spec.get("serverName"),
             "port": smb_spec.get("port", 443),
