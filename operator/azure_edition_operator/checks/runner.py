@@ -43,6 +43,21 @@ PROBE_TIMEOUT_SECONDS = 5.0
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
 
 
+def backoff(failures: int, interval: float, minimum: float) -> float:
+    """Seconds before the next in-guest look after ``failures`` failed ones in a row: the minimum,
+    doubled per failure, at most the routine interval (Run Command counts against the VM's budget)."""
+    return min(interval, minimum * 2.0**failures)
+
+
+def failure_text(err: Exception) -> str:
+    """A failed in-guest look as status and Events say it: the error's type and Azure's message."""
+    return f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+
+
+def failing_note(failures: int, wait_seconds: float, error: str) -> str:
+    return f"in-guest check failing {failures}x, next try in {wait_seconds / 60:.0f} min: {error}"
+
+
 @dataclass
 class CheckMemory:
     """Per-object state kept between rounds in the operator's memory (lost on restart by design)."""
@@ -60,7 +75,7 @@ class CheckMemory:
         """Least seconds between in-guest looks now: the minimum, doubled per consecutive failure."""
         if self.guest_failures == 0:
             return self.in_guest_min_interval
-        return min(self.in_guest_interval, self.in_guest_min_interval * 2.0**self.guest_failures)
+        return backoff(self.guest_failures, self.in_guest_interval, self.in_guest_min_interval)
 
 
 @dataclass
@@ -76,7 +91,7 @@ class GuestLook:
         """Seconds between looks: the interval while all is well; the minimum while the guest reported a
         problem (so a fix is seen soon), doubling per consecutive failure of the look itself."""
         if self.failures:
-            return min(interval, minimum * 2.0**self.failures)
+            return backoff(self.failures, interval, minimum)
         return minimum if xn.check_guest(self.seen) is not None else interval
 
 
@@ -216,7 +231,7 @@ async def _check_extended_network(
             look.failures, look.error = 0, ""
         except (CoreAzureError, xn.GuestNetworkOutputError) as err:
             look.failures += 1
-            look.error = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+            look.error = failure_text(err)
             if look.failures == 1:
                 emit(
                     "Warning",
@@ -227,8 +242,8 @@ async def _check_extended_network(
     problems.append(xn.check_guest(look.seen))
     note = ""
     if look.failures:
-        retry = look.wait(memory.in_guest_interval, memory.in_guest_min_interval) / 60
-        note = f"in-guest check failing {look.failures}x, next try in {retry:.0f} min: {look.error}"
+        wait = look.wait(memory.in_guest_interval, memory.in_guest_min_interval)
+        note = failing_note(look.failures, wait, look.error)
     metrics.CHECK_DURATION.labels("extended_network").observe(time.perf_counter() - started)
     metrics.LAST_CHECK.labels(namespace, name, "extended_network").set(time.time())
     return xn.extended_network_condition(problems, note)
@@ -289,7 +304,7 @@ async def _check_smb(
             # Back off per VM (Run Command counts against the VM's update budget) and say so in the
             # condition, instead of repeating the Run Command every round.
             memory.guest_failures += 1
-            memory.guest_error = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+            memory.guest_error = failure_text(err)
             if memory.guest_failures == 1:
                 emit(
                     "Warning",
@@ -312,8 +327,7 @@ async def _check_smb(
         if problems and ok:
             reason, message, ok = "CertificateInvalid", "; ".join(problems), False
     if memory.guest_failures:
-        retry = memory.guest_wait() / 60
-        message += f" (in-guest check failing {memory.guest_failures}x, next try in {retry:.0f} min: {memory.guest_error})"
+        message += f" ({failing_note(memory.guest_failures, memory.guest_wait(), memory.guest_error)})"
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:
