@@ -66,10 +66,15 @@ PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist lo
 
 .PHONY: test
 test: lint controlplane ## Everything .ci/run runs: lint, every test, the demo once, the quick benchmark, e2e-node
-	$(PY) -m pytest -q $(PYTEST_PARALLEL) tests --ignore=tests/node
+	@date -u +"==> pytest %T"
+	$(PY) -m pytest -q --durations=12 $(PYTEST_PARALLEL) tests --ignore=tests/node
+	@date -u +"==> demo %T"
 	$(PY) -m azure_edition_envtest.demo --once
+	@date -u +"==> bench %T"
 	$(MAKE) --no-print-directory bench QUICK=1
+	@date -u +"==> e2e-node %T"
 	$(MAKE) --no-print-directory e2e-node
+	@date -u +"==> done %T"
 
 ## -----------------------------------------------------------------------------------------------
 ## Local control plane (issue #3): real etcd + kube-apiserver + kubectl built from the Go module
