@@ -1,7 +1,7 @@
 """The few Kubernetes calls the operator makes itself (kopf makes the rest).
 
-Reading the admin Secret (``get`` only, one named Secret) and patching status from the periodic
-checks, which run outside kopf's handler cycle and so cannot use kopf's ``patch``.
+Reading the admin Secret (``get`` only, one named Secret) and patching status (for ``publish``, the
+one writer of status: the check daemon runs outside kopf's handler cycle, where there is no ``patch``).
 """
 
 from __future__ import annotations
