@@ -470,13 +470,13 @@ async def _check_round(
     memo: kopf.Memo,
 ) -> None:  # fmt: skip
     """The daemon's round: checks, then status (only what changed, refused if the object moved on)."""
-    old = dict(status)
+    old, version = dict(status), meta["resourceVersion"]  # as read before the round (kopf's meta is live)
     result = await _run_checks(body, spec, meta, memo)
     memo.checked_at[meta["uid"]] = time.monotonic()
     capabilities = frozenset(AzureEditionVMSpec.model_validate(spec).capabilities)
     observation = result.observed(Observation(int(old.get("observedGeneration") or 0), capabilities))
     new = compute_status(old, observation, now())
-    await publish(memo.kube, body, old, new, guarded=True)
+    await publish(memo.kube, body, old, new, resource_version=version)
     metrics.set_summary(meta["namespace"], meta["name"], new)
 
 

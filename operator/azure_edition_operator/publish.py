@@ -76,18 +76,17 @@ def status_events(
 
 async def publish(
     kube: Kube, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], *,
-    guarded: bool = False, actions: Iterable[Event] = (), errors: Iterable[Event] = (),
+    resource_version: str | None = None, actions: Iterable[Event] = (), errors: Iterable[Event] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Post the ``actions`` taken, write what changed from ``old`` to ``new`` (nothing when nothing
-    did; refused if ``guarded`` and the object moved on), then the Events of that write. Returns the
-    merge patch written."""
+    did; refused if the object moved on since ``resource_version``, the one ``old`` was read at), then
+    the Events of that write. Returns the merge patch written."""
     for event in actions:
         post(body, *event)
     changes = status_patch(old, new)
     if changes:
         meta = body["metadata"]
-        version = meta.get("resourceVersion") if guarded else None
-        await kube.patch_status(meta["namespace"], meta["name"], version, changes)
+        await kube.patch_status(meta["namespace"], meta["name"], resource_version, changes)
         for event in status_events(old, new, errors):
             post(body, *event)
     return changes

@@ -33,9 +33,11 @@ async def test_publish_writes_changes_only_and_a_raced_guarded_write_is_refused(
         assert await publish(kube, written, new, dict(new)) == {}  # nothing changed: no request
         assert read(kubectl, namespace)["metadata"]["resourceVersion"] == version
         newer = {**new, "vm": {"vmId": "a", "powerState": "stopped"}}
-        assert await publish(kube, written, new, newer, guarded=True) == {"vm": {"powerState": "stopped"}}
-        with pytest.raises(Conflict):  # ``written`` is stale now: the daemon's round must not overwrite
-            await publish(kube, written, newer, {**newer, "phase": "Ready"}, guarded=True)
+        assert await publish(kube, written, new, newer, resource_version=version) == {
+            "vm": {"powerState": "stopped"}
+        }
+        with pytest.raises(Conflict):  # ``version`` is stale now: the daemon's round must not overwrite
+            await publish(kube, written, newer, {**newer, "phase": "Ready"}, resource_version=version)
         assert read(kubectl, namespace)["status"] == newer
     finally:
         await kube.close()
