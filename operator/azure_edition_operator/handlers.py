@@ -1,4 +1,5 @@
-"""kopf wiring only: one idea per handler; the work happens in ``reconciler``, ``status`` and ``azure``.
+"""kopf wiring only: one idea per handler; the work happens in ``reconciler``, ``checks`` and ``azure``
+(no Azure call here), and status and Events leave through ``publish``.
 
 kopf keeps its own progress in annotations under ``kopf.azureedition.io/`` (not in status, which is
 the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
@@ -7,7 +8,6 @@ the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/fin
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 import random
@@ -17,12 +17,12 @@ from typing import Any
 
 import kopf
 from azure.core.exceptions import AzureError as CoreAzureError
-from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 
 from . import conditions as cond
 from . import metrics, reconciler
 from . import reasons as vocab
 from .api.v1alpha1 import (
+    ASSESS_ANNOTATION,
     ASSESS_FAILED_EVENT,
     FINALIZER,
     GROUP,
@@ -36,6 +36,7 @@ from .api.v1alpha1 import (
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import extended as azure_extended
+from .azure import patches as azure_patches
 from .azure import reconcile as azure_reconcile
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
@@ -47,8 +48,9 @@ from .credentials import CredentialClients, permitted_clients
 from .diffbase import MemoryDiffBaseStorage
 from .images import ImageReference
 from .kube import Conflict, Kube
+from .publish import post, publish
 from .reconciler import CredentialsLoader, reconcile_pass
-from .status import Observation, compute_status, conditions_of, status_patch
+from .status import Observation, compute_status, conditions_of
 from .tenancy import NotPermitted
 
 CONFIG = OperatorConfig()
@@ -107,20 +109,6 @@ async def _azure_for(memo: kopf.Memo, namespace: str, vm_spec: AzureEditionVMSpe
 
 def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
     return azure_specs.Owner(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
-
-
-def _event_for_transition(body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
-    """One Event when Ready changes, not one per pass; returns the reason announced, if any."""
-    before = cond.find(conditions_of(old), "Ready")
-    after = cond.find(conditions_of(new), "Ready")
-    if after is None or (before and (before.status, before.reason) == (after.status, after.reason)):
-        return None
-    progressing = after.reason == "Provisioning"
-    if before is None and progressing:  # a new object starting out is not news
-        return None
-    kind = "Normal" if after.is_true or progressing else "Warning"
-    kopf.event(body, type=kind, reason=after.reason, message=after.message[:1000] or after.reason)
-    return after.reason
 
 
 STATE_ANNOTATION = f"{KOPF_PREFIX}/azure-state"
@@ -198,33 +186,24 @@ async def _reconcile(
             if delay is None:
                 break
             if reconciler.report_progress(elapsed, delay, CONFIG.progress_report_seconds):
+                # at most once a minute while an operation runs (the message counts minutes)
                 new = compute_status(current, outcome.observation, now())
-                changes = status_patch(current, new)
-                if changes:  # at most once a minute while an operation runs (the message counts minutes)
-                    await kube.patch_status(owner.namespace, owner.name, None, changes)
-                    _announce(body, current, new, changes, outcome, azure_events)
-                    current = new
+                await publish(kube, body, current, new, actions=azure_events, errors=outcome.events)
+                current, azure_events[:] = new, []
             if kind is vocab.Kind.TRANSIENT:
                 retry += 1
             await asyncio.sleep(delay)
             if await kube.deletion_requested(owner.namespace, owner.name):
                 break  # kopf runs the delete handler next; a delete supersedes what runs
-        observation, checked = outcome.observation, None
+        observation = outcome.observation
         if _provisioned(observation):
             async with memo.passes:
-                observation, checked = await _with_first_checks(
-                    body, spec, meta, current, memo, observation, logger
-                )
+                observation = await _with_first_checks(body, spec, meta, memo, observation, logger)
     finally:  # busy until the folded checks are done: the daemon's round must not run beside them
         memo.busy.discard(owner.uid)  # (Azure runs one Run Command per VM at a time: Conflict)
     _save_state(meta, patch, state)
     new = compute_status(current, observation, now())
-    changes = status_patch(current, new)
-    if changes:
-        patch.status.update(changes)
-    _announce(body, current, new, changes, outcome, azure_events)
-    if checked is not None:
-        await _announce_certificate_stage(body, meta, kube, checked, new)
+    await publish(kube, body, current, new, actions=azure_events, errors=outcome.events)
     vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
     if (
         vm_condition is not None
@@ -236,43 +215,24 @@ async def _reconcile(
     return outcome
 
 
-def _announce(
-    body: kopf.Body, old: Mapping[str, Any], new: Mapping[str, Any], changes: Mapping[str, Any],
-    outcome: reconciler.Outcome, azure_events: list[tuple[str, str, str]],
-) -> None:  # fmt: skip
-    """The Events of a status write: Ready's transition, Azure's (once each), a new error's."""
-    announced = _event_for_transition(body, old, new)
-    for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])  # a warning keeps Ready=True
-    for kind, reason, message in azure_events:
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
-    azure_events.clear()
-    for kind, reason, message in outcome.events:  # an error Event once per new error, not per retry
-        if "conditions" in changes and reason != announced:
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])
-
-
 def _provisioned(observation: Observation) -> bool:
     return bool(observation.vm_condition and observation.vm_condition.is_true and observation.capabilities)
 
 
 async def _with_first_checks(
-    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
-    memo: kopf.Memo, observation: Observation, logger: logging.Logger,
-) -> tuple[Observation, Any]:  # fmt: skip
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo,
+    observation: Observation, logger: logging.Logger,
+) -> Observation:  # fmt: skip
     """The capability checks folded into the pass that provisioned (or resumed): the one status write
     already says Ready, and a restart computes the same status the checks wrote before it. A check that
     fails here is left to the ``keep_checking`` daemon, which then runs it soon."""
     try:
-        result = await _run_checks(body, spec, meta, status, memo)
+        result = await _run_checks(body, spec, meta, memo)
     except Exception as err:  # any failure: the daemon retries on its own cadence
         logger.info("first check deferred to the check daemon: %s", err)
-        return observation, None
+        return observation
     memo.checked_at[meta["uid"]] = time.monotonic()
-    return dataclasses.replace(
-        observation, vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
-        smb_over_quic=result.smb_over_quic,
-    ), result  # fmt: skip
+    return result.observed(observation)
 
 
 @kopf.on.resume(*RESOURCE)
@@ -379,8 +339,7 @@ async def delete(
     nothing can exist (resource group or subscription gone, or nothing ever created), the finalizer
     is released with a Warning Event.
     """
-    if status.get("phase") != "Deleting":
-        patch.status["phase"] = "Deleting"
+    await publish(memo.kube, body, status, {**status, "phase": "Deleting"})
     try:
         vm_spec = AzureEditionVMSpec.model_validate(spec)
     except Exception:  # an object that never validated never reached Azure
@@ -391,9 +350,7 @@ async def delete(
     try:
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     except NotPermitted as err:  # tenancy: never touch what the namespace may not use; Azure is left as is
-        kopf.event(
-            body, type="Warning", reason=vocab.NOT_PERMITTED, message=f"Azure left alone: {err}"[:1000]
-        )
+        post(body, "Warning", vocab.NOT_PERMITTED, f"Azure left alone: {err}")
         _forget(memo, meta["uid"])
         return
     try:
@@ -405,28 +362,29 @@ async def delete(
         _save_state(meta, patch, state)
         never_created = state.vm_id is None and state.operation is None
         if err.code in azure_reconcile.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
-            kopf.event(body, type="Warning", reason="NothingToDelete",
-                       message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
+            post(body, "Warning", "NothingToDelete", f"released without deleting: {err.message}")
             metrics.forget(meta["namespace"], meta["name"])
             _forget(memo, meta["uid"])
             return
         if isinstance(err, AzureRetryableError):
             raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
-        kopf.event(body, type="Warning", reason=err.reason, message=err.message[:1000])
+        post(body, "Warning", err.reason, err.message)
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
     _forget(memo, meta["uid"])
     if report.skipped:
-        kopf.event(body, type="Warning", reason="NotOurs",
-                   message=f"left alone (owned by another resource): {', '.join(report.skipped)}")  # fmt: skip
+        post(
+            body, "Warning", "NotOurs", f"left alone (owned by another resource): {', '.join(report.skipped)}"
+        )
     metrics.forget(meta["namespace"], meta["name"])
     logger.info("Azure resources %s", "deleted" if vm_spec.deletion_policy == "Delete" else "orphaned")
 
 
 # ----------------------------------------------------------------------------- periodic checks
 
-ASSESS_ANNOTATION = f"{GROUP}/assess-patches"
-WARNED_ANNOTATION = f"{GROUP}/certificate-warned"
+ASSESSED_ANNOTATION = f"{KOPF_PREFIX}/assessed"
+"""The last assess token answered (assessed, or refused for good): the operator's memory, under kopf's
+prefix like the driver's state; ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
 
 
 def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
@@ -438,28 +396,23 @@ def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
     )
 
 
-def _first_delay(interval: float) -> float:
-    return random.uniform(0.1, 1.0) * min(interval, 1.0)
-
-
-def _next_delay(interval: float) -> float:
-    """±10% jitter so a fleet created together does not poll Azure in lockstep."""
-    return interval * random.uniform(0.9, 1.1)
-
-
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
 async def keep_checking(
     stopped: kopf.DaemonStopped, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     memo: kopf.Memo, logger: logging.Logger, **_: Any,
 ) -> None:  # fmt: skip
     """Every checkInterval (jittered): Hotpatch state and the SMB over QUIC certificate, into status."""
-    delay = _first_delay(parse_duration(spec.get("checkInterval", "10m")).total_seconds())
+    delay = random.uniform(0.1, 1.0) * min(
+        parse_duration(spec.get("checkInterval", "10m")).total_seconds(), 1.0
+    )
     while not stopped:
         await stopped.wait(delay)
         if stopped:
             break
         interval = parse_duration(spec.get("checkInterval", "10m")).total_seconds()
-        delay = _next_delay(interval)
+        delay = interval * random.uniform(
+            0.9, 1.1
+        )  # ±10%: a fleet created together must not poll in lockstep
         uid = meta["uid"]
         if not _checks_due(status, meta) or uid not in memo.observed or uid in memo.busy:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
@@ -492,38 +445,23 @@ async def keep_checking(
 
 
 async def _run_checks(
-    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
-    memo: kopf.Memo,
-) -> Any:  # fmt: skip
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo
+) -> Any:
     """One round of capability checks (reads Azure, may restore patch settings); writes no status."""
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
-    azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
-    compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
-    network = azure.for_subscription(vm_spec.azure.subscription_id).network
-    namespace, name = meta["namespace"], meta["name"]
-    memory = memo.check_memory.get(meta["uid"])
-    if memory is None:
-        memory = CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
-        memo.check_memory[meta["uid"]] = memory
-
-    async def restore_patch_settings() -> None:
-        update = VirtualMachineUpdate(
-            os_profile=OSProfile(windows_configuration=azure_specs.windows_configuration(vm_spec))
-        )
-        poller = await compute.virtual_machines.begin_update(
-            identity.resource_group, identity.vm_name, update
-        )
-        await poller.result()
-
-    def emit(kind: str, reason: str, message: str) -> None:
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
-
+    azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
+        vm_spec.azure.subscription_id
+    )
+    memory = memo.check_memory.get(meta["uid"]) or memo.check_memory.setdefault(
+        meta["uid"], CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
+    )
     return await run_checks(
-        spec=vm_spec, status=dict(status), namespace=namespace, name=name, compute=compute,
-        vm_name=identity.vm_name, restore_patch_settings=restore_patch_settings, memory=memory, emit=emit,
-        now=now(), owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]),
-        network=network, extended_nic=identity.extended_nic_name,
+        spec=vm_spec, namespace=meta["namespace"], name=meta["name"], compute=azure.compute,
+        vm_name=identity.vm_name, memory=memory, emit=lambda *event: post(body, *event), now=now(),
+        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
+        extended_nic=identity.extended_nic_name,
+        assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION),
     )  # fmt: skip
 
 
@@ -532,57 +470,20 @@ async def _check_round(
     memo: kopf.Memo,
 ) -> None:  # fmt: skip
     """The daemon's round: checks, then status (only what changed, refused if the object moved on)."""
-    namespace, name = meta["namespace"], meta["name"]
-    resource_version = meta["resourceVersion"]
-    vm_spec = AzureEditionVMSpec.model_validate(spec)
-    old = dict(status)
-    result = await _run_checks(body, spec, meta, old, memo)
+    old, version = dict(status), meta["resourceVersion"]  # as read before the round (kopf's meta is live)
+    result = await _run_checks(body, spec, meta, memo)
     memo.checked_at[meta["uid"]] = time.monotonic()
-    observation = Observation(
-        generation=int(old.get("observedGeneration") or 0), capabilities=frozenset(vm_spec.capabilities),
-        vm=result.vm, capability_conditions=result.conditions, hotpatch=result.hotpatch,
-        smb_over_quic=result.smb_over_quic,
-    )  # fmt: skip
+    capabilities = frozenset(AzureEditionVMSpec.model_validate(spec).capabilities)
+    observation = result.observed(Observation(int(old.get("observedGeneration") or 0), capabilities))
     new = compute_status(old, observation, now())
-    changes = status_patch(old, new)
-    if changes:
-        await memo.kube.patch_status(namespace, name, resource_version, changes)
-        _event_for_transition(body, old, new)
-        for kind, reason, message in cond.warning_events(conditions_of(old), conditions_of(new)):
-            kopf.event(body, type=kind, reason=reason, message=message[:1000])  # a warning keeps Ready=True
-    metrics.set_summary(namespace, name, new)
-    await _announce_certificate_stage(body, meta, memo.kube, result, new)
-
-
-async def _announce_certificate_stage(
-    body: kopf.Body, meta: Mapping[str, Any], kube: Kube, result: Any, new: Mapping[str, Any]
-) -> None:
-    """A Warning when a certificate enters the warning window, at 7 days and at expiry: once each.
-
-    The last announced stage is kept in an annotation (per thumbprint), so restarts don't repeat it
-    and a renewed certificate starts afresh.
-    """
-    if result.certificate_stage is None or result.certificate_id is None:
-        return
-    marker = f"{result.certificate_id}:{result.certificate_stage}"
-    if (meta.get("annotations") or {}).get(WARNED_ANNOTATION) == marker:
-        return
-    message = next(
-        (c["message"] for c in new.get("conditions", []) if c["type"] == "SMBOverQUICCertificateValid"), ""
-    )
-    reason = {
-        "window": "CertificateExpiringSoon",
-        "7d": "CertificateExpiresWithin7Days",
-        "expired": "CertificateExpired",
-    }
-    kopf.event(body, type="Warning", reason=reason[result.certificate_stage], message=message[:1000])
-    await kube.annotate(meta["namespace"], meta["name"], {WARNED_ANNOTATION: marker})
+    await publish(memo.kube, body, old, new, resource_version=version)
+    metrics.set_summary(meta["namespace"], meta["name"], new)
 
 
 @kopf.on.field(*RESOURCE, field=("metadata", "annotations", ASSESS_ANNOTATION))
 async def assess_patches(
-    new: Any, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-    memo: kopf.Memo, **_: Any,
+    new: Any, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo,
+    **_: Any,
 ) -> None:  # fmt: skip
     """``azureedition.io/assess-patches: <token>`` → one assessPatches; the token lands in status.hotpatch.
 
@@ -590,52 +491,33 @@ async def assess_patches(
     starts with ``assessment <token>:`` (``kubectl aevm assess`` waits for either).
     """
     token = str(new or "")
-
-    def give_up(message: str) -> kopf.PermanentError:
-        kopf.event(body, type="Warning", reason=ASSESS_FAILED_EVENT,
-                   message=assess_event_message(token, message)[:1000])  # fmt: skip
-        return kopf.PermanentError(message)
-
-    if not token or (status.get("hotpatch") or {}).get("lastAssessToken") == token:
+    if not token or (meta.get("annotations") or {}).get(ASSESSED_ANNOTATION) == token:
         return
     if annotation_token_problem(token):  # input (issue 14): admission refuses it; never copied into status
         raise kopf.PermanentError(annotation_token_problem(token))
     if not _checks_due(status, meta):
         raise kopf.TemporaryError("the VM is not provisioned yet; assessing once it is", delay=10)
-    vm_spec = AzureEditionVMSpec.model_validate(spec)
-    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    vm_spec, failure = AzureEditionVMSpec.model_validate(spec), None
     try:
-        azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
-    except NotPermitted as err:
-        raise give_up(str(err)) from err
-    compute = azure.for_subscription(vm_spec.azure.subscription_id).compute
-    try:
-        vm = await compute.virtual_machines.get(identity.resource_group, identity.vm_name)
-        if azure_specs.ownership(vm.tags, identity.owner) is not azure_specs.Ownership.OURS:
-            raise give_up(azure_specs.ownership_conflict_message(
-                "Virtual machine", identity.vm_name, vm.tags, identity.owner))  # fmt: skip
-        poller = await compute.virtual_machines.begin_assess_patches(
-            identity.resource_group, identity.vm_name
+        azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
+            vm_spec.azure.subscription_id
         )
-        result = await poller.result()
-    except CoreAzureError as err:
-        mapped = azure_errors.from_exception(err)
-        if isinstance(mapped, AzureRetryableError):
-            raise kopf.TemporaryError(
-                f"assessPatches deferred ({mapped.code})", delay=mapped.retry_after or 30
-            ) from err
-        raise give_up(f"assessPatches failed ({mapped.code}): {mapped.message}") from err
-    assessed = {
-        "lastAssessToken": token,
-        "assessmentState": result.status,
-        "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
-        "otherPatchCount": result.other_patch_count,
-        "rebootPending": result.reboot_pending,
-        "lastAssessmentTime": result.start_date_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if result.start_date_time
-        else None,
-    }
-    patch.status["hotpatch"] = {k: v for k, v in assessed.items() if v is not None}
-    kopf.event(body, type="Normal", reason="PatchAssessmentCompleted",
-               message=assess_event_message(token, f"{result.status}, {result.critical_and_security_patch_count} "
-                                            f"critical/security, {result.other_patch_count} other patches"))  # fmt: skip
+        assessed = await azure_patches.assess_patches(
+            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+        )
+    except AzureRetryableError as err:
+        raise kopf.TemporaryError(
+            f"assessPatches deferred ({err.code})", delay=err.retry_after or 30
+        ) from err
+    except (NotPermitted, AzurePermanentError) as err:
+        failure = getattr(err, "message", None) or str(err)
+    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: token})  # answered
+    if failure:
+        post(body, "Warning", ASSESS_FAILED_EVENT, assess_event_message(token, failure))
+        raise kopf.PermanentError(failure)
+    old = dict(status)
+    await publish(memo.kube, body, old, {**old, "hotpatch": {**(old.get("hotpatch") or {}), **assessed,
+                                                             "lastAssessToken": token}})  # fmt: skip
+    post(body, "Normal", "PatchAssessmentCompleted", assess_event_message(token, (
+        f"{assessed.get('assessmentState')}, {assessed.get('criticalAndSecurityPatchCount')} critical/security, "
+        f"{assessed.get('otherPatchCount')} other patches")))  # fmt: skip

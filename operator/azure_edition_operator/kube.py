@@ -1,7 +1,7 @@
 """The few Kubernetes calls the operator makes itself (kopf makes the rest).
 
-Reading the admin Secret (``get`` only, one named Secret) and patching status from the periodic
-checks, which run outside kopf's handler cycle and so cannot use kopf's ``patch``.
+Reading the admin Secret (``get`` only, one named Secret) and patching status (for ``publish``, the
+one writer of status: the check daemon runs outside kopf's handler cycle, where there is no ``patch``).
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ class Kube:
     async def patch_status(
         self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]
     ) -> None:
-        """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: as kopf
-        patches, unconditionally: the reconcile handler's progress report while it waits for Azure)."""
+        """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: a
+        handler's write, unconditionally, as kopf's own patches are)."""
         body: dict[str, Any] = {"status": patch}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}

@@ -170,6 +170,23 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
     ]
     assert len(posts) == 1
     assert events(kubectl, namespace, "PatchAssessmentCompleted")
+    # The answered token is the operator's annotation; status only reports it: a forged one is corrected
+    # by the next check round, and nothing is assessed again.
+    assert (
+        get(kubectl, namespace, "hotpatch")["metadata"]["annotations"]["kopf.azureedition.io/assessed"]
+        == "run-1"
+    )
+    kubectl("patch", "aevm", "hotpatch", "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", '{"status": {"hotpatch": {"lastAssessToken": "forged"}}}')  # fmt: skip
+    wait_for(
+        lambda: get(kubectl, namespace, "hotpatch")["status"]["hotpatch"].get("lastAssessToken") == "run-1",
+        what="token corrected from the annotation",
+    )
+    assert [
+        r
+        for r in control.requests(since=seq)
+        if r["method"] == "POST" and r["path"].endswith("/assessPatches")
+    ] == posts
 
 
 def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, control):  # noqa: F811

@@ -165,12 +165,9 @@ async def check(az: AzureClients, spec: AzureEditionVMSpec, memory: CheckMemory,
     ident = identity_for(None, spec, OWNER)  # type: ignore[arg-type]
     sub = spec.azure.subscription_id
 
-    async def restore() -> None:
-        raise AssertionError("no Hotpatch here")
-
     result = await run_checks(
-        spec=spec, status={}, namespace="ns", name="x", compute=az.compute(sub), vm_name=ident.vm_name,
-        restore_patch_settings=restore, memory=memory, emit=lambda *e: events.append(e), now=NOW, owner=OWNER,
+        spec=spec, namespace="ns", name="x", compute=az.compute(sub), vm_name=ident.vm_name,
+        memory=memory, emit=lambda *e: events.append(e), now=NOW, owner=OWNER,
         network=az.network(sub), extended_nic=ident.extended_nic_name,
     )  # fmt: skip
     return next(c for c in result.conditions if c.type == "ExtendedNetworkReady")
@@ -252,14 +249,11 @@ async def test_an_unreadable_network_keeps_the_condition_and_warns_once(world: W
         operation="VirtualNetworkGatewayConnections_List", status=403, code="AuthorizationFailed", times=2
     )
 
-    async def restore() -> None:
-        raise AssertionError("no Hotpatch here")
-
     sub = spec.azure.subscription_id
     for _ in range(2):
         result = await run_checks(
-            spec=spec, status={}, namespace="ns", name="x", compute=az.compute(sub), vm_name=ident.vm_name,
-            restore_patch_settings=restore, memory=memory, emit=lambda *e: events.append(e), now=NOW,
+            spec=spec, namespace="ns", name="x", compute=az.compute(sub), vm_name=ident.vm_name,
+            memory=memory, emit=lambda *e: events.append(e), now=NOW,
             owner=OWNER, network=az.network(sub), extended_nic=ident.extended_nic_name,
         )  # fmt: skip
         assert "ExtendedNetworkReady" not in {c.type for c in result.conditions}

@@ -1,4 +1,4 @@
-"""Pure parts of the periodic checks: warning stages, VM status refresh, in-guest output parsing."""
+"""Pure parts of the periodic checks: VM status refresh, in-guest output parsing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from azure_edition_operator.checks.runner import vm_status_of, warning_stage
+from azure_edition_operator.checks.runner import vm_status_of
 from azure_edition_operator.checks.smb_guest import (
     ENABLE_SCRIPT,
     STATUS_SCRIPT,
@@ -15,15 +15,6 @@ from azure_edition_operator.checks.smb_guest import (
     mapping_problems,
     parse_guest_state,
 )
-
-
-@pytest.mark.parametrize(
-    ("state", "days", "stage"),
-    [("Valid", 90, None), ("ExpiringSoon", 30, "window"), ("ExpiringSoon", 8, "window"), ("ExpiringSoon", 7, "7d"),
-     ("ExpiringSoon", 0, "7d"), ("Expired", -1, "expired"), ("Invalid", 3, None), ("Unreachable", None, None)],
-)  # fmt: skip
-def test_warning_stages(state, days, stage):
-    assert warning_stage(state, days) == stage
 
 
 def test_vm_status_refresh_keeps_addresses_and_reads_power_state():

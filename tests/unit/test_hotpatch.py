@@ -6,9 +6,37 @@ import json
 from datetime import date
 
 import pytest
+from azure.mgmt.compute import models as compute
 
-from azure_edition_operator.checks.hotpatch import cycle_month, evaluate_hotpatch, next_baseline_month
+from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
+from azure_edition_operator.azure.specs import patch_drift
+from azure_edition_operator.checks.hotpatch import cycle_month, next_baseline_month
+from azure_edition_operator.checks.hotpatch import evaluate_hotpatch as evaluate_with_drift
 from tests.conftest import REPO
+
+
+def hotpatch_spec(reboot: str = "IfRequired") -> AzureEditionVMSpec:
+    return AzureEditionVMSpec.model_validate({
+        "capabilities": ["Hotpatch"], "hotpatch": {"rebootSetting": reboot},
+        "adminCredentialsSecretRef": {"name": "admin"},
+        "azure": {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "rg",
+                  "location": "westeurope", "subnetId": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+                  "Microsoft.Network/virtualNetworks/v/subnets/s"},
+    })  # fmt: skip
+
+
+def drift_of(settings, reboot: str = "IfRequired") -> list[str]:
+    """The check path's drift: the reconcile pass's comparison, of a VM as Azure returns it."""
+    windows = {"enableAutomaticUpdates": True, "patchSettings": settings} if settings is not None else {}
+    vm = compute.VirtualMachine(
+        {"location": "westeurope", "properties": {"osProfile": {"windowsConfiguration": windows}}}
+    )
+    return patch_drift(hotpatch_spec(reboot), vm)
+
+
+def evaluate_hotpatch(settings, patch_status, today, reboot_setting: str = "IfRequired"):
+    return evaluate_with_drift(settings, patch_status, today, drift_of(settings, reboot_setting))
+
 
 ENROLLED = {
     "patchMode": "AutomaticByPlatform",
@@ -103,6 +131,11 @@ def test_drift_lists_what_changed_including_reboot_setting():
     changed = {**ENROLLED, "automaticByPlatformSettings": {"rebootSetting": "Always"}}
     v = evaluate_hotpatch(changed, {}, TODAY, reboot_setting="IfRequired")
     assert v.drift == ("rebootSetting is 'Always', want 'IfRequired'",)
+
+
+def test_drift_ignores_case_as_the_reconcile_pass_does():
+    assert drift_of({**ENROLLED, "patchMode": "automaticbyplatform"}) == []
+    assert drift_of({**ENROLLED, "enableHotpatching": False}) == ["enableHotpatching is False, want True"]
 
 
 def test_published_instance_view_example():

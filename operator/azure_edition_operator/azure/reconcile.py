@@ -106,10 +106,6 @@ class ObservedVM:
             public_ip_address=self.public_ip_address,
         ).to_wire()
 
-    def hotpatch_settings(self) -> dict[str, Any]:
-        """The enrolment half of ``status.hotpatch`` (the patch state comes from the instance view)."""
-        return {"enabled": self.patch.enable_hotpatching, "patchMode": self.patch.patch_mode}
-
 
 class DeletionOutcome(enum.StrEnum):
     DELETED = "deleted"

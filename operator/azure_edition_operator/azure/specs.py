@@ -19,11 +19,12 @@ import enum
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
 from azure.mgmt.compute import models as compute
 from azure.mgmt.network import models as network
+from pydantic.alias_generators import to_camel
 
 from ..api.v1alpha1 import AzureEditionVMSpec, AzureSpec, RebootSetting
 from ..images import Capability, ImageReference
@@ -507,12 +508,15 @@ class PatchView:
     enable_hotpatching: bool
     assessment_mode: str | None
     reboot_setting: str | None
-    bypass_platform_safety_checks: bool
+    bypass_platform_safety_checks_on_user_schedule: bool
     enable_automatic_updates: bool | None
 
 
 def patch_view(vm: compute.VirtualMachine | compute.VirtualMachineUpdate) -> PatchView:
-    win = attr_path(vm, "properties", "os_profile", "windows_configuration")
+    return _patch_view_of(attr_path(vm, "properties", "os_profile", "windows_configuration"))
+
+
+def _patch_view_of(win: compute.WindowsConfiguration | None) -> PatchView:
     ps = attr_path(win, "patch_settings")
     abp = attr_path(ps, "automatic_by_platform_settings")
     return PatchView(
@@ -520,30 +524,42 @@ def patch_view(vm: compute.VirtualMachine | compute.VirtualMachineUpdate) -> Pat
         enable_hotpatching=bool(attr_path(ps, "enable_hotpatching")),
         assessment_mode=enum_str(attr_path(ps, "assessment_mode")) or DEFAULT_ASSESSMENT_MODE,
         reboot_setting=enum_str(attr_path(abp, "reboot_setting")),
-        bypass_platform_safety_checks=bool(attr_path(abp, "bypass_platform_safety_checks_on_user_schedule")),
+        bypass_platform_safety_checks_on_user_schedule=bool(
+            attr_path(abp, "bypass_platform_safety_checks_on_user_schedule")
+        ),
         enable_automatic_updates=attr_path(win, "enable_automatic_updates"),
     )
 
 
 def _patch_differs(want: PatchView, have: PatchView, desired_has_platform_settings: bool) -> list[str]:
-    changed = []
-    if (want.patch_mode or "").lower() != (have.patch_mode or "").lower():
-        changed.append("patchMode")
-    if want.enable_hotpatching != have.enable_hotpatching:
-        changed.append("enableHotpatching")
-    if (want.assessment_mode or "").lower() != (have.assessment_mode or "").lower():
-        changed.append("assessmentMode")
+    """The one comparison of patch settings (reconcile pass and check rounds alike): enum strings
+    case-insensitively, as Azure treats them; ``<field> is <have>, want <want>`` per difference."""
+    names = ["patch_mode", "enable_hotpatching", "assessment_mode"]
     if desired_has_platform_settings:
-        if (want.reboot_setting or "").lower() != (have.reboot_setting or "").lower():
-            changed.append("rebootSetting")
-        if want.bypass_platform_safety_checks != have.bypass_platform_safety_checks:
-            changed.append("bypassPlatformSafetyChecksOnUserSchedule")
-    if (
-        want.enable_automatic_updates is not None
-        and want.enable_automatic_updates != have.enable_automatic_updates
-    ):
-        changed.append("enableAutomaticUpdates")
-    return changed
+        names += ["reboot_setting", "bypass_platform_safety_checks_on_user_schedule"]
+    if want.enable_automatic_updates is not None:
+        names.append("enable_automatic_updates")
+
+    def same(w: Any, h: Any) -> bool:
+        return (w or "").lower() == (h or "").lower() if isinstance(w, str) or isinstance(h, str) else w == h
+
+    pairs = ((name, getattr(want, name), getattr(have, name)) for name in names)
+    return [f"{to_camel(name)} is {h!r}, want {w!r}" for name, w, h in pairs if not same(w, h)]
+
+
+def patch_drift(spec: AzureEditionVMSpec, vm: compute.VirtualMachine) -> list[str]:
+    """How the VM's patch settings differ from what the spec asks for; empty when they agree."""
+    desired = windows_configuration(spec)
+    has_platform = attr_path(desired, "patch_settings", "automatic_by_platform_settings") is not None
+    return _patch_differs(_patch_view_of(desired), patch_view(vm), has_platform)
+
+
+def patch_settings_update(win: compute.WindowsConfiguration) -> compute.VirtualMachineUpdate:
+    """The one PATCH that restores patch settings (``diff_vm`` sends the same ``osProfile``)."""
+    win = compute.WindowsConfiguration(
+        enable_automatic_updates=win.enable_automatic_updates, patch_settings=win.patch_settings
+    )
+    return compute.VirtualMachineUpdate(properties=compute.VirtualMachineProperties(os_profile=compute.OSProfile(windows_configuration=win)))  # fmt: skip
 
 
 def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.VirtualMachine) -> list[str]:
@@ -557,18 +573,13 @@ def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.Virtu
         changed.append("tags")
     has_platform = attr_path(desired, "properties", "os_profile", "windows_configuration", "patch_settings",
                          "automatic_by_platform_settings") is not None  # fmt: skip
-    changed += _patch_differs(patch_view(desired), patch_view(observed), has_platform)
+    changed += [
+        d.split(" ", 1)[0] for d in _patch_differs(patch_view(desired), patch_view(observed), has_platform)
+    ]
     return changed
 
 
-_PATCH_FIELDS = {
-    "patchMode",
-    "enableHotpatching",
-    "assessmentMode",
-    "rebootSetting",
-    "bypassPlatformSafetyChecksOnUserSchedule",
-    "enableAutomaticUpdates",
-}
+_PATCH_FIELDS = {to_camel(f.name) for f in fields(PatchView)}
 
 
 def diff_vm(
@@ -592,11 +603,7 @@ def diff_vm(
         )
     if changed & _PATCH_FIELDS:
         win = attr_path(desired, "properties", "os_profile", "windows_configuration")
-        props.os_profile = compute.OSProfile(
-            windows_configuration=compute.WindowsConfiguration(
-                enable_automatic_updates=win.enable_automatic_updates, patch_settings=win.patch_settings
-            )
-        )
+        props.os_profile = patch_settings_update(win).properties.os_profile
     if props.hardware_profile is not None or props.os_profile is not None:
         update.properties = props
     return update

@@ -6,7 +6,7 @@ Inputs are ARM's wire shapes (camelCase), as in the published examples: the VM's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -45,23 +45,6 @@ def last_baseline_month(day: date) -> str:
     return f"{year:04d}-{month:02d}"
 
 
-def patch_settings_drift(settings: Mapping[str, Any] | None, reboot_setting: str) -> list[str]:
-    """What differs from DESIGN §3's Hotpatch onboarding; empty when the VM is enrolled as we set it."""
-    settings = settings or {}
-    wanted = {
-        "patchMode": "AutomaticByPlatform",
-        "enableHotpatching": True,
-        "assessmentMode": "AutomaticByPlatform",
-    }
-    drift = [f"{k} is {settings.get(k)!r}, want {v!r}" for k, v in wanted.items() if settings.get(k) != v]
-    platform = settings.get("automaticByPlatformSettings") or {}
-    if platform.get("rebootSetting") not in (None, reboot_setting):
-        drift.append(f"rebootSetting is {platform.get('rebootSetting')!r}, want {reboot_setting!r}")
-    if platform.get("bypassPlatformSafetyChecksOnUserSchedule"):
-        drift.append("bypassPlatformSafetyChecksOnUserSchedule is true, want false")
-    return drift
-
-
 @dataclass(frozen=True)
 class HotpatchVerdict:
     status: dict[str, Any]
@@ -73,9 +56,10 @@ def evaluate_hotpatch(
     settings: Mapping[str, Any] | None,
     patch_status: Mapping[str, Any] | None,
     today: date,
-    reboot_setting: str = "IfRequired",
+    drift: Sequence[str] = (),
 ) -> HotpatchVerdict:
-    """Fill ``status.hotpatch`` and choose the HotpatchHealthy condition.
+    """Fill ``status.hotpatch`` and choose the HotpatchHealthy condition; ``drift`` is how the patch
+    settings differ from the spec's (``azure.specs.patch_drift``, the comparison the reconcile pass makes).
 
     Precedence: settings drift > failed installation > failed assessment > reboot pending > updates
     available > healthy;
@@ -100,7 +84,6 @@ def evaluate_hotpatch(
         "nextBaselineMonth": next_baseline_month(today),
     }
     status = {k: v for k, v in status.items() if v is not None}
-    drift = tuple(patch_settings_drift(settings, reboot_setting))
     healthy = ConditionType.HOTPATCH_HEALTHY
     if drift:
         verdict = condition(healthy, False, "HotpatchNotEnabled",
@@ -129,4 +112,4 @@ def evaluate_hotpatch(
     else:
         verdict = condition(healthy, True, "HotpatchEnabled",
                             f"Hotpatch enrolled; {status['cycleMonth']} month, next baseline {status['nextBaselineMonth']}")  # fmt: skip
-    return HotpatchVerdict(status, verdict, drift)
+    return HotpatchVerdict(status, verdict, tuple(drift))

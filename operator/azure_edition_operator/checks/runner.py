@@ -1,8 +1,10 @@
 """One round of periodic checks for one VM: Hotpatch state and the SMB over QUIC certificate.
 
 A thin shell: it reads Azure (one VM GET with the instance view), probes QUIC, occasionally asks
-the guest through Run Command, and hands everything to the pure evaluators. Remediation (restore
-patch settings, re-enable SMB over QUIC) happens here, each with an Event.
+the guest through Run Command, and hands everything to the pure evaluators, whose verdicts it returns.
+Remediation happens here, each with an Event: patch settings are restored in one place at the end of the
+round (``azure.patches``, the comparison the reconcile pass makes); SMB over QUIC is re-enabled within its
+in-guest look, which probes again right after.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import AzureError as CoreAzureError
@@ -19,11 +21,12 @@ from azure.mgmt.compute.models import RunCommandInput
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
+from ..azure import patches as azure_patches
 from ..azure.errors import AzurePermanentError
-from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message
+from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift
 from ..conditions import Condition, ConditionType
 from ..images import Capability
-from ..status import condition
+from ..status import Observation, condition
 from . import extended_network as xn
 from .hotpatch import evaluate_hotpatch
 from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
@@ -97,21 +100,16 @@ class GuestLook:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """A round's verdict: what status says of the VM and its capabilities."""
+
     vm: dict[str, Any]
     conditions: tuple[Condition, ...]
     hotpatch: dict[str, Any] | None
     smb_over_quic: dict[str, Any] | None
-    certificate_stage: str | None  # for "warnings heard once": None, "window", "7d", "expired"
-    certificate_id: str | None  # thumbprint the stage is about
 
-
-def warning_stage(state: str, days_remaining: int | None) -> str | None:
-    """Which expiry warning applies; each is announced once per certificate."""
-    if state == "Expired":
-        return "expired"
-    if state == "ExpiringSoon":
-        return "7d" if days_remaining is not None and days_remaining <= 7 else "window"
-    return None
+    def observed(self, base: Observation) -> Observation:
+        return replace(base, vm=self.vm, capability_conditions=self.conditions, hotpatch=self.hotpatch,
+                       smb_over_quic=self.smb_over_quic)  # fmt: skip
 
 
 def _wire(model: Any) -> dict[str, Any]:
@@ -139,12 +137,10 @@ def vm_status_of(vm_wire: Mapping[str, Any], previous: Mapping[str, Any]) -> dic
 async def run_checks(
     *,
     spec: AzureEditionVMSpec,
-    status: Mapping[str, Any],
     namespace: str,
     name: str,
     compute: Any,
     vm_name: str,
-    restore_patch_settings: Callable[[], Any],
     memory: CheckMemory,
     emit: EventSink,
     now: dt.datetime,
@@ -152,10 +148,12 @@ async def run_checks(
     known_vm: Mapping[str, Any] | None = None,
     network: Any = None,
     extended_nic: str | None = None,
+    assess_token: str | None = None,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
-    before any remediation or Run Command touches it."""
+    before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
+    (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``."""
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
@@ -168,27 +166,23 @@ async def run_checks(
     vm_wire = _wire(vm)
     vm_status = vm_status_of(vm_wire, known_vm or {})
     conditions: list[Condition] = []
-    hotpatch_status = None
+    hotpatch_status, drift = None, []
     if Capability.HOTPATCH in caps:
         props = vm_wire.get("properties") or {}
         settings = ((props.get("osProfile") or {}).get("windowsConfiguration") or {}).get("patchSettings")
         patch_status = (props.get("instanceView") or {}).get("patchStatus")
-        reboot = spec.hotpatch.reboot_setting if spec.hotpatch else "IfRequired"
-        verdict = evaluate_hotpatch(settings, patch_status, now.date(), str(reboot))
-        if verdict.drift:
-            await restore_patch_settings()
-            emit("Warning", "HotpatchSettingsRestored",
-                 "patch settings were changed outside the operator (" + "; ".join(verdict.drift) + "); restored them")  # fmt: skip
-        hotpatch_status = {**verdict.status, **_kept_token(status)}
+        drift = patch_drift(spec, vm)
+        verdict = evaluate_hotpatch(settings, patch_status, now.date(), drift)
+        hotpatch_status = {**verdict.status, **({"lastAssessToken": assess_token} if assess_token else {})}
         conditions.append(verdict.condition)
         metrics.set_hotpatch(namespace, name, verdict.condition.reason, bool(verdict.status.get("rebootPending")),
                              int(verdict.status.get("failedPatchCount") or 0))  # fmt: skip
         metrics.LAST_CHECK.labels(namespace, name, "hotpatch").set(time.time())
     metrics.CHECK_DURATION.labels("hotpatch").observe(time.perf_counter() - started)
 
-    smb_status, stage, cert_id = None, None, None
+    smb_status = None
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
-        smb_status, smb_condition, stage, cert_id = await _check_smb(
+        smb_status, smb_condition = await _check_smb(
             spec, vm_status, namespace, name, compute, vm_name, memory, emit, now
         )
         conditions.append(smb_condition)
@@ -196,7 +190,11 @@ async def run_checks(
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
                                              memory, emit)  # fmt: skip
         conditions.extend([xnet] if xnet is not None else [])
-    return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status, stage, cert_id)
+    if drift:  # remediation, after the round has read everything
+        await azure_patches.restore_patch_settings(compute, rg, vm_name, spec)
+        emit("Warning", "HotpatchSettingsRestored",
+             "patch settings were changed outside the operator (" + "; ".join(drift) + "); restored them")  # fmt: skip
+    return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status)
 
 
 async def _check_extended_network(
@@ -249,11 +247,6 @@ async def _check_extended_network(
     return xn.extended_network_condition(problems, note)
 
 
-def _kept_token(status: Mapping[str, Any]) -> dict[str, Any]:
-    token = (status.get("hotpatch") or {}).get("lastAssessToken")
-    return {"lastAssessToken": token} if token else {}
-
-
 async def _run_script(compute: Any, rg: str, vm_name: str, script: list[str]) -> GuestState:
     poller = await compute.virtual_machines.begin_run_command(
         rg, vm_name, RunCommandInput(command_id="RunPowerShellScript", script=script)
@@ -264,7 +257,7 @@ async def _run_script(compute: Any, rg: str, vm_name: str, script: list[str]) ->
 async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
     vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime,
-) -> tuple[dict[str, Any], Condition, str | None, str | None]:  # fmt: skip
+) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
     rg = spec.azure.resource_group
@@ -346,6 +339,4 @@ async def _check_smb(
                             cert.not_after.timestamp() if cert else None, verdict.days_remaining)  # fmt: skip
     if guest is not None:
         metrics.SMB_ENABLED.labels(namespace, name).set(1 if guest.smb_quic_enabled else 0)
-    stage = warning_stage(str(verdict.state), verdict.days_remaining)
-    return smb_status, condition(ConditionType.SMB_CERTIFICATE_VALID, ok, reason, message), stage, \
-        cert.thumbprint if cert else None  # fmt: skip
+    return smb_status, condition(ConditionType.SMB_CERTIFICATE_VALID, ok, reason, message)

@@ -1,0 +1,46 @@
+"""Hotpatch's Azure calls outside the reconcile pass: restore the patch settings, assess patches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.exceptions import AzureError as CoreAzureError
+
+from ..api.v1alpha1 import AzureEditionVMSpec
+from . import specs
+from .errors import AzurePermanentError, from_exception
+
+
+async def restore_patch_settings(compute: Any, rg: str, vm_name: str, spec: AzureEditionVMSpec) -> None:
+    """PATCH the VM's patch settings back to the spec's (the reconcile pass's ``diff_vm`` sends the same)."""
+    update = specs.patch_settings_update(specs.windows_configuration(spec))
+    await (await compute.virtual_machines.begin_update(rg, vm_name, update)).result()
+
+
+async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, Any]:
+    """One assessPatches on our VM; its result as ``status.hotpatch`` fields.
+
+    Raises ``AzureRetryableError`` (try again later) or ``AzurePermanentError`` whose message is for the
+    user (a VM that is not ours is never touched)."""
+    rg, name = identity.resource_group, identity.vm_name
+    try:
+        vm = await compute.virtual_machines.get(rg, name)
+        if specs.ownership(vm.tags, identity.owner) is not specs.Ownership.OURS:
+            message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
+            raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
+        result = await (await compute.virtual_machines.begin_assess_patches(rg, name)).result()
+    except CoreAzureError as err:
+        mapped = from_exception(err)
+        if isinstance(mapped, AzurePermanentError):
+            mapped.message = f"assessPatches failed ({mapped.code}): {mapped.message}"
+        raise mapped from err
+    assessed = {
+        "assessmentState": result.status,
+        "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
+        "otherPatchCount": result.other_patch_count,
+        "rebootPending": result.reboot_pending,
+        "lastAssessmentTime": result.start_date_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if result.start_date_time
+        else None,
+    }
+    return {k: v for k, v in assessed.items() if v is not None}

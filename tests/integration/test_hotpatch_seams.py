@@ -1,0 +1,78 @@
+# ruff: noqa: F811 (the fixtures imported from test_provisioning are parameters here)
+"""The Hotpatch work the handlers hand off, against the ARM simulator with the real aio SDKs: a check
+round that finds patch settings changed restores them with the reconcile pass's own comparison (one
+PATCH, then nothing), and ``assess_patches`` answers for our VM only (seconds, no Kubernetes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from azure_edition_operator.azure.errors import AzurePermanentError
+from azure_edition_operator.azure.patches import assess_patches
+from azure_edition_operator.checks.runner import CheckMemory, run_checks
+from tests.integration.test_provisioning import (  # noqa: F401 (fixtures)
+    OWNER,
+    World,
+    clients,
+    ensure,
+    identity_for,
+    world,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime(2026, 11, 29, 1, 0, tzinfo=dt.UTC)
+
+
+async def round_(clients, world: World, spec, events: list, token: str | None = None):
+    ident = identity_for(world, spec)
+    return await run_checks(
+        spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+        vm_name=ident.vm_name, memory=CheckMemory(3600.0, 600.0), emit=lambda *e: events.append(e), now=NOW,
+        owner=OWNER, assess_token=token,
+    )  # fmt: skip
+
+
+async def test_a_check_round_restores_changed_patch_settings_once(world: World, clients) -> None:
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    events: list = []
+    result = await round_(clients, world, spec, events, token="run-1")
+    assert events == [] and result.hotpatch["lastAssessToken"] == "run-1"
+    world.control.set_patch_settings(ident.resource_group, ident.vm_name, {"patchMode": "automaticbyplatform",
+                                     "enableHotpatching": True, "assessmentMode": "AutomaticByPlatform",
+                                     "automaticByPlatformSettings": {"rebootSetting": "IfRequired"}})  # fmt: skip
+    since = world.mark()
+    await round_(clients, world, spec, events)
+    assert world.writes(since) == [] and events == []  # case alone is no drift (as in the reconcile pass)
+
+    world.control.set_patch_settings(ident.resource_group, ident.vm_name, {"patchMode": "AutomaticByOS"})
+    result = await round_(clients, world, spec, events)
+    assert world.writes(since) == [("PATCH", "VirtualMachines_Update")]
+    assert [e[1] for e in events] == [
+        "HotpatchSettingsRestored"
+    ] and "patchMode is 'AutomaticByOS'" in events[0][2]
+    assert result.conditions[0].reason == "HotpatchNotEnabled" and "lastAssessToken" not in result.hotpatch
+    since = world.mark()
+    result = await round_(clients, world, spec, events)
+    assert world.writes(since) == [] and result.conditions[0].reason == "HotpatchEnabled"
+    # the restored VM is what the reconcile pass wants too: it writes nothing
+    await ensure(clients, world, spec)
+    assert world.writes(since) == []
+
+
+async def test_assess_patches_answers_for_our_vm_only(world: World, clients) -> None:
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    compute = clients.compute(spec.azure.subscription_id)
+    assessed = await assess_patches(compute, identity_for(world, spec))
+    assert assessed["assessmentState"] == "Succeeded" and "criticalAndSecurityPatchCount" in assessed
+    intruder = dataclasses.replace(OWNER, uid="22222222-2222-4222-8222-222222222222")
+    since = world.mark()
+    with pytest.raises(AzurePermanentError) as caught:
+        await assess_patches(compute, identity_for(world, spec, intruder))
+    assert caught.value.code == "OwnershipConflict" and world.writes(since) == []
