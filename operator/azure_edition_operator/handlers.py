@@ -17,7 +17,6 @@ from typing import Any
 
 import kopf
 from azure.core.exceptions import AzureError as CoreAzureError
-from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 
 from . import conditions as cond
 from . import metrics, reconciler
@@ -40,6 +39,7 @@ from .azure import reconcile as azure_reconcile
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
+from .azure.sdk import compute as compute_models
 from .azure.settings import AzureSettings
 from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
@@ -508,8 +508,10 @@ async def _run_checks(
         memo.check_memory[meta["uid"]] = memory
 
     async def restore_patch_settings() -> None:
-        update = VirtualMachineUpdate(
-            os_profile=OSProfile(windows_configuration=azure_specs.windows_configuration(vm_spec))
+        update = compute_models.VirtualMachineUpdate(
+            os_profile=compute_models.OSProfile(
+                windows_configuration=azure_specs.windows_configuration(vm_spec)
+            )
         )
         poller = await compute.virtual_machines.begin_update(
             identity.resource_group, identity.vm_name, update
