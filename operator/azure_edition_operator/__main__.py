@@ -14,14 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-# kopf imports the synchronous ``kubernetes`` client whenever it is installed (15 MiB resident). The
-# image does not install it; a development venv does (the simulator uses it). Hiding it here makes a
-# dev run log in and measure (issue #15: idle RSS) as the image does; the operator never uses it.
-sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
+import kopf
 
-import kopf  # noqa: E402
-
-from .config import OperatorConfig  # noqa: E402
+from .config import OperatorConfig
 
 
 class JsonFormatter(logging.Formatter):
@@ -127,8 +122,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "--max-concurrent-reconciles",
         type=int,
         default=int(_env("AEO_MAX_CONCURRENT_RECONCILES", "32")),
-        help="reconcile passes talking to Azure at once (waits for Azure operations do not count). "
-        "Env AEO_MAX_CONCURRENT_RECONCILES",
+        help="reconcile passes talking to Azure at once (waits for Azure operations do not count); a free "
+        "slot goes to the object furthest along. Env AEO_MAX_CONCURRENT_RECONCILES",
     )
     p.add_argument(
         "--single-tenant",
