@@ -122,8 +122,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "--max-concurrent-reconciles",
         type=int,
         default=int(_env("AEO_MAX_CONCURRENT_RECONCILES", "32")),
-        help="reconcile passes talking to Azure at once (waits for Azure operations do not count). "
-        "Env AEO_MAX_CONCURRENT_RECONCILES",
+        help="reconcile passes talking to Azure at once (waits for Azure operations do not count); a free "
+        "slot goes to the object furthest along. Env AEO_MAX_CONCURRENT_RECONCILES",
     )
     p.add_argument(
         "--single-tenant",

@@ -24,6 +24,7 @@ from azure.identity.aio import ClientSecretCredential, WorkloadIdentityCredentia
 from prometheus_client import Counter
 
 from .api.v1alpha1 import AzureEditionVMSpec, TenantCredential
+from .azure import sdk
 from .azure.clients import AzureClients, RequestHook
 from .azure.settings import AzureSettings
 from .tenancy import NotPermitted, Permit, decide, parse_policies
@@ -142,4 +143,5 @@ async def permitted_clients(
     log.debug(
         "namespace %s uses credential %s (policies: %s)", namespace, permit.credential_name, permit.policies
     )
+    await sdk.imported()  # the first object's: the SDKs are imported off the event loop
     return await clients.for_permit(permit)

@@ -50,6 +50,7 @@ from .images import ImageReference
 from .kube import Conflict, Kube
 from .publish import post, publish
 from .reconciler import CredentialsLoader, reconcile_pass
+from .slots import Rank, Slots
 from .status import Observation, compute_status, conditions_of
 from .tenancy import NotPermitted
 
@@ -82,9 +83,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.checked_at = {}  # uid → monotonic time of the last capability check round
     memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
     memo.resync_due = {}  # uid → monotonic time of its next resync pass (sooner after a handed-back error)
-    # Passes that talk to Azure at once (their waits for Azure do not count): a burst of a thousand
-    # objects then finishes object after object, at bounded memory, instead of all together at the end.
-    memo.passes = asyncio.Semaphore(CONFIG.max_concurrent_passes)
+    # Passes that talk to Azure at once (their waits for Azure do not count), the furthest along first:
+    # a burst of a thousand objects then finishes object after object, at bounded memory.
+    memo.passes = Slots(CONFIG.max_concurrent_passes)
     settings_ = AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -166,10 +167,11 @@ async def _reconcile(
     current = dict(status)  # what status holds now (for the patch only: decisions never read it)
     started = time.monotonic()
     memo.busy.add(owner.uid)
+    rank = Rank.RESUME if state.operation is not None or retry else Rank.START
     try:
         while True:
             before = state.operation
-            async with memo.passes:
+            async with memo.passes.hold(rank):
                 outcome = await reconcile_pass(
                     spec, meta.get("generation", 0), ensure, load_credentials,
                     CONFIG.missing_secret_retry_seconds, retry=retry, now=now(),
@@ -193,11 +195,12 @@ async def _reconcile(
             if kind is vocab.Kind.TRANSIENT:
                 retry += 1
             await asyncio.sleep(delay)
+            rank = Rank.RESUME
             if await kube.deletion_requested(owner.namespace, owner.name):
                 break  # kopf runs the delete handler next; a delete supersedes what runs
         observation = outcome.observation
         if _provisioned(observation):
-            async with memo.passes:
+            async with memo.passes.hold(Rank.CHECK):
                 observation = await _with_first_checks(body, spec, meta, memo, observation, logger)
     finally:  # busy until the folded checks are done: the daemon's round must not run beside them
         memo.busy.discard(owner.uid)  # (Azure runs one Run Command per VM at a time: Conflict)

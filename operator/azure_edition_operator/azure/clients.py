@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -34,11 +34,13 @@ from azure.identity.aio import (
     DefaultAzureCredential,
     WorkloadIdentityCredential,
 )
-from azure.mgmt.compute.aio import ComputeManagementClient
-from azure.mgmt.network.aio import NetworkManagementClient
 
 from .pacing import READS_HEADERS, WRITES_HEADERS, Pacer, remaining_of
 from .settings import AzureSettings, CredentialMode, SettingsError
+
+if TYPE_CHECKING:  # imported when the first subscription's clients are built (sdk.py says why)
+    from azure.mgmt.compute.aio import ComputeManagementClient
+    from azure.mgmt.network.aio import NetworkManagementClient
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +256,9 @@ class AzureClients:
         key = subscription_id.lower()
         clients = self._by_subscription.get(key)
         if clients is None:
+            from azure.mgmt.compute.aio import ComputeManagementClient
+            from azure.mgmt.network.aio import NetworkManagementClient
+
             gate = ThrottleGate()  # compute and network share the subscription's ARM buckets
             clients = SubscriptionClients(
                 compute=ComputeManagementClient(

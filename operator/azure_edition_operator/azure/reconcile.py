@@ -32,8 +32,6 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.mgmt.compute import models as compute
-from azure.mgmt.network import models as network
 
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
@@ -51,6 +49,7 @@ from .driver import (
 )
 from .errors import REASON_CONFLICT, AzurePermanentError, AzureRetryableError, from_exception
 from .resources import SdkResource
+from .sdk import compute, network
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
 
 log = logging.getLogger(__name__)

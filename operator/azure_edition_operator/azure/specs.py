@@ -22,12 +22,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
-from azure.mgmt.compute import models as compute
-from azure.mgmt.network import models as network
 from pydantic.alias_generators import to_camel
 
 from ..api.v1alpha1 import AzureEditionVMSpec, AzureSpec, RebootSetting
 from ..images import Capability, ImageReference
+from .sdk import compute, network
 
 OWNER_UID_TAG = "azureedition.io_owner-uid"
 OWNER_TAG = "azureedition.io_owner"
@@ -46,7 +45,7 @@ IP_CONFIG_NAME = "ipconfig1"
 DEFAULT_PATCH_MODE = "AutomaticByOS"
 DEFAULT_ASSESSMENT_MODE = "ImageDefault"
 
-ResourceT = TypeVar("ResourceT", network.NetworkInterface, network.PublicIPAddress)
+ResourceT = TypeVar("ResourceT", "network.NetworkInterface", "network.PublicIPAddress")
 
 IN_FLIGHT_STATES = frozenset({"creating", "updating", "migrating"})
 DELETING_STATES = frozenset({"deleting"})

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import AzureError as CoreAzureError
-from azure.mgmt.compute.models import RunCommandInput
 
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
 from ..azure import patches as azure_patches
 from ..azure.errors import AzurePermanentError
+from ..azure.sdk import compute as compute_models
 from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift
 from ..conditions import Condition, ConditionType
 from ..images import Capability
@@ -223,7 +223,7 @@ async def _check_extended_network(
         try:
             poller = await compute.virtual_machines.begin_run_command(
                 spec.azure.resource_group, vm_name,
-                RunCommandInput(command_id="RunPowerShellScript", script=xn.STATUS_SCRIPT),
+                compute_models.RunCommandInput(command_id="RunPowerShellScript", script=xn.STATUS_SCRIPT),
             )  # fmt: skip
             look.seen = xn.parse_guest(run_command_stdout(await poller.result()))
             look.failures, look.error = 0, ""
@@ -249,7 +249,7 @@ async def _check_extended_network(
 
 async def _run_script(compute: Any, rg: str, vm_name: str, script: list[str]) -> GuestState:
     poller = await compute.virtual_machines.begin_run_command(
-        rg, vm_name, RunCommandInput(command_id="RunPowerShellScript", script=script)
+        rg, vm_name, compute_models.RunCommandInput(command_id="RunPowerShellScript", script=script)
     )
     return parse_guest_state(run_command_stdout(await poller.result()))
 
