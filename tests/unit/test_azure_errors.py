@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from types import SimpleNamespace
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
@@ -18,7 +20,7 @@ from azure_edition_operator.azure.errors import (
     AzureRetryableError,
     classify,
     from_exception,
-    parse_retry_after,
+    retry_after_of,
 )
 
 QUOTA_MESSAGE = (
@@ -148,21 +150,27 @@ def test_other_exceptions_are_not_swallowed() -> None:
         from_exception(KeyError("x"))
 
 
-NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+def _in(seconds: float) -> str:
+    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"),
+    ("headers", "low", "high"),
     [
-        ("2", 2.0),
-        ("0", 0.0),
-        (" 17 ", 17.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        ("Thu, 15 Jan 2026 12:00:30 GMT", 30.0),
-        ("Thu, 15 Jan 2026 11:59:00 GMT", 0.0),  # in the past: go now
-        ("soon", None),
+        ({"Retry-After": "2"}, 2.0, 2.0),
+        ({"retry-after": "0"}, 0.0, 0.0),
+        ({"Retry-After": "1.5"}, 1.5, 1.5),
+        ({"Retry-After": "-3"}, 0.0, 0.0),
+        ({"Retry-After": _in(3600)}, 3590.0, 3600.0),
+        ({"Retry-After": "Thu, 15 Jan 2026 11:59:00 GMT"}, 0.0, 0.0),  # in the past: go now
+        ({"x-ms-retry-after-ms": "1500"}, 1.5, 1.5),
+        ({"Retry-After": "soon"}, None, None),  # unreadable: no advice
+        ({}, None, None),
     ],
 )
-def test_parse_retry_after(value: str, seconds: float | None) -> None:
-    assert parse_retry_after(value, now=NOW) == seconds
+def test_retry_after_is_read_as_the_sdk_reads_it(
+    headers: dict[str, str], low: float | None, high: float | None
+) -> None:
+    seconds = retry_after_of(SimpleNamespace(headers=headers, request=None))
+    assert seconds is None if low is None else low <= seconds <= high  # type: ignore[operator]
+    assert retry_after_of(None) is None

@@ -13,8 +13,6 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core.exceptions import (
@@ -23,6 +21,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineContext, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy
 
 from .. import reasons as vocab
 from ..reasons import AZURE_CODES, WRAPPER_CODES
@@ -144,33 +144,24 @@ def _error_body(exc: HttpResponseError) -> tuple[str | None, str]:
     return code, message
 
 
-def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date (RFC 9110 §10.2.3); None if unreadable."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+_RETRY_POLICY = RetryPolicy()  # only for its public ``get_retry_after``; it sends nothing
 
 
-def _retry_after_of(exc: HttpResponseError) -> float | None:
-    response = exc.response
+def retry_after_of(response: Any) -> float | None:
+    """Azure's wait, in seconds, from an HTTP response's headers: the SDK's own reading.
+
+    azure-core's ``RetryPolicy.get_retry_after`` is its one public Retry-After reader (seconds or an
+    HTTP date, and the ``retry-after-ms`` / ``x-ms-retry-after-ms`` variants), so the operator waits
+    exactly as the SDK's own retries would. An unreadable value means no advice (None), not an error.
+    """
     if response is None:
         return None
-    headers = {k.lower(): v for k, v in response.headers.items()}
-    if value := headers.get("retry-after"):
-        return parse_retry_after(value)
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        if (value := headers.get(name)) and (ms := parse_retry_after(value)) is not None:
-            return ms / 1000.0
-    return None
+    try:
+        return _RETRY_POLICY.get_retry_after(
+            PipelineResponse(response.request, response, PipelineContext(None))
+        )
+    except (TypeError, ValueError):  # an HTTP date without a zone raises TypeError in azure-core
+        return None
 
 
 def from_exception(exc: BaseException) -> AzureError:
@@ -187,7 +178,7 @@ def from_exception(exc: BaseException) -> AzureError:
         if status is not None and status < 400:
             status = None  # a failed LRO, reported through a successful status poll
             return _lro_failure(code or "OperationFailed", message)
-        return classify(status, code, message, _retry_after_of(exc))
+        return classify(status, code, message, retry_after_of(exc.response))
     if isinstance(exc, ClientAuthenticationError):
         # Raised by azure-identity when no token could be obtained.
         text = str(exc.message or exc)
