@@ -663,11 +663,12 @@ def is_deleting(state: str | None) -> bool:
     return (state or "").lower() in DELETING_STATES
 
 
+def power_state_of(codes: Iterable[str | None]) -> str | None:
+    """``running`` from the instance view status code ``PowerState/running``; None when there is none.
+    The one reading, for SDK models and ARM's wire dicts alike."""
+    return next((c.split("/", 1)[1] for c in codes if c and c.startswith("PowerState/")), None)
+
+
 def power_state(vm: compute.VirtualMachine) -> str | None:
-    """``running`` from an instance view status ``PowerState/running``; None without an instance view."""
     statuses: Iterable[Any] = attr_path(vm, "properties", "instance_view", "statuses") or []
-    for status in statuses:
-        code = status.code or ""
-        if code.startswith("PowerState/"):
-            return code.split("/", 1)[1]
-    return None
+    return power_state_of(s.code for s in statuses)

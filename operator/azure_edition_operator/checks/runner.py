@@ -20,7 +20,7 @@ from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
 from ..azure.errors import AzurePermanentError
-from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message
+from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, power_state_of
 from ..conditions import Condition, ConditionType
 from ..images import Capability
 from ..status import condition
@@ -123,15 +123,12 @@ def vm_status_of(vm_wire: Mapping[str, Any], previous: Mapping[str, Any]) -> dic
     """Refresh status.vm from a VM GET (with instance view); addresses come from the last reconcile."""
     props = vm_wire.get("properties") or {}
     statuses = (props.get("instanceView") or {}).get("statuses") or []
-    power = next(
-        (s["code"].split("/", 1)[1] for s in statuses if s.get("code", "").startswith("PowerState/")), None
-    )
     refreshed = dict(previous)
     refreshed.update({k: v for k, v in {
         "resourceId": vm_wire.get("id"),
         "vmId": props.get("vmId"),
         "provisioningState": props.get("provisioningState"),
-        "powerState": power,
+        "powerState": power_state_of(s.get("code") for s in statuses),
     }.items() if v is not None})  # fmt: skip
     return refreshed
 
