@@ -53,7 +53,7 @@ class Condition:
             "status": str(self.status),
             "reason": self.reason,
             "message": self.message,
-            "lastTransitionTime": stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else None,
+            "lastTransitionTime": format_timestamp(stamp) if stamp else None,
             "observedGeneration": self.observed_generation,
         }
 
@@ -91,6 +91,12 @@ def parse_timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The one written form (RFC 3339, UTC, whole seconds, ``Z``), as Kubernetes writes its own times;
+    a naive time is UTC, as ``parse_timestamp`` reads it."""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _order_key(condition: Condition) -> tuple[int, str]:

@@ -631,7 +631,7 @@ async def assess_patches(
         "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
         "otherPatchCount": result.other_patch_count,
         "rebootPending": result.reboot_pending,
-        "lastAssessmentTime": result.start_date_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        "lastAssessmentTime": cond.format_timestamp(result.start_date_time)
         if result.start_date_time
         else None,
     }

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..conditions import parse_timestamp
+
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 15.0
@@ -92,11 +94,7 @@ class OperationRecord:
     action: str = ""  # "created" | "updated" | "deleted": what the user is shown
 
     def started_at(self) -> datetime:
-        try:
-            when = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
-        except ValueError:
-            return datetime.now(UTC)
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_timestamp(self.started) or datetime.now(UTC)
 
     def is_for(self, spec: ResourceSpec) -> bool:
         return (self.kind, self.name.lower()) == (spec.kind, spec.name.lower())

@@ -21,7 +21,7 @@ from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
 from ..azure.errors import AzurePermanentError
 from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, power_state_of
-from ..conditions import Condition, ConditionType
+from ..conditions import Condition, ConditionType, format_timestamp
 from ..images import Capability
 from ..status import condition
 from . import extended_network as xn
@@ -331,13 +331,13 @@ async def _check_smb(
         smb_status["serverEnabled"] = guest.smb_quic_enabled
     if cert is not None:
         smb_status.update({
-            "notAfter": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": verdict.days_remaining,
+            "notAfter": format_timestamp(cert.not_after), "daysRemaining": verdict.days_remaining,
             "subject": cert.subject, "issuer": cert.issuer, "thumbprint": cert.thumbprint,
             "dnsNames": list(cert.dns_names),
         })  # fmt: skip
     elif guest is not None and (mapping := guest.mapping_for(smb.server_name)) and mapping.not_after:
         days = (mapping.not_after - now) // dt.timedelta(days=1)
-        smb_status.update({"notAfter": mapping.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": days,
+        smb_status.update({"notAfter": format_timestamp(mapping.not_after), "daysRemaining": days,
                            "thumbprint": mapping.thumbprint, "source": "InGuest"})  # fmt: skip
     metrics.set_certificate(namespace, name, state,
                             cert.not_after.timestamp() if cert else None, verdict.days_remaining)  # fmt: skip

@@ -27,6 +27,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..api.v1alpha1 import CertificateState
+from ..conditions import format_timestamp
 
 SERVER_AUTH_EKU_OID = ExtendedKeyUsageOID.SERVER_AUTH.dotted_string
 MIN_RSA_BITS = 2048
@@ -287,7 +288,9 @@ def certificate_problems(
     """Every reason the certificate cannot serve `server_name` regardless of its expiry date."""
     problems: list[str] = []
     if now < certificate.not_before:
-        problems.append(f"not valid before {_timestamp(certificate.not_before)} (notBefore is in the future)")
+        problems.append(
+            f"not valid before {format_timestamp(certificate.not_before)} (notBefore is in the future)"
+        )
     if not any(dns_name_matches(pattern, server_name) for pattern in certificate.dns_names):
         sans = ", ".join(certificate.dns_names) if certificate.dns_names else "none"
         problems.append(f"no DNS SAN matches {server_name} (DNS SANs: {sans})")
@@ -359,10 +362,6 @@ def _days(count: int) -> str:
 
 def _date(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).date().isoformat()
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _host_port(host: str, port: int) -> str:
