@@ -119,16 +119,17 @@ def assess_event_message(token: str, text: str) -> str:
     return f"assessment {token}: {text}"
 
 
+# The one duration grammar: the CRD's pattern, and what parse_duration reads.
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 IMAGE_VERSION_PATTERN = r"^(latest|[0-9]+\.[0-9]+\.[0-9]+)$"
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse a Kubernetes-style duration ("90s", "10m", "1h30m") into a timedelta."""
-    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    match = re.fullmatch(DURATION_PATTERN, text)
     if not text or match is None:
         raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 10m, 1h or 1h30m")
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    hours, minutes, seconds = (int(g[:-1]) if g else 0 for g in match.groups())  # g is e.g. "10m"
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
