@@ -823,7 +823,7 @@ async def test_a_vm_deleted_outside_is_recreated_from_the_image_it_ran(
     cmp = clients.compute(ident.subscription_id)
     await (await cmp.virtual_machines.begin_delete(ident.resource_group, ident.vm_name)).result()
 
-    other = resolve(spec.capabilities, ImagePins(version=WindowsServerVersion("2022")))
+    other = resolve(spec.capabilities, ImagePins(windows_server_version=WindowsServerVersion("2022")))
     assert other.sku != ran, "the catalog must choose differently for this test to mean anything"
     since = world.mark()
     again = await ensure(clients, world, spec, state=OperationState.loads(state.dumps()), image=other)

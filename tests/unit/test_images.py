@@ -110,7 +110,7 @@ def test_every_impossible_combination_is_one_with_extended_network_on_2025():
             except UnsupportedCapabilitiesError:
                 refused.append((pins, caps))
     assert refused
-    assert all(p.version == V25 and EXT in c for p, c in refused)
+    assert all(p.windows_server_version == V25 and EXT in c for p, c in refused)
     assert len(refused) == 3 * 2 * 4  # experiences(unset, Core, Desktop) × smallDisk × sets with EXT
 
 
