@@ -38,8 +38,9 @@ ALLOCATION_RETRY_AFTER = vocab.ALLOCATION_RETRY_SECONDS
 
 
 @dataclass(eq=False)
-class AzureError(Exception):
-    """An Azure call failed. ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do;
+class AzureFailure(Exception):
+    """An Azure call failed, as the operator acts on it (not azure-core's ``AzureError``, which
+    ``from_exception`` maps to this). ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do;
     ``reason`` is the VMProvisioned reason of ``reasons.VM_PROVISIONED``."""
 
     code: str
@@ -56,7 +57,7 @@ class AzureError(Exception):
 
 
 @dataclass(eq=False)
-class AzureRetryableError(AzureError):
+class AzureRetryableError(AzureFailure):
     """Time fixes this one (throttling, a busy resource, RBAC propagation, a 5xx, a dropped connection)."""
 
     retry_after: float | None = None
@@ -64,7 +65,7 @@ class AzureRetryableError(AzureError):
 
 
 @dataclass(eq=False)
-class AzurePermanentError(AzureError):
+class AzurePermanentError(AzureFailure):
     """Retrying the same request soon will fail the same way; a person must change something."""
 
 
@@ -84,7 +85,7 @@ def classify(
     code: str | None,
     azure_message: str = "",
     retry_after: float | None = None,
-) -> AzureError:
+) -> AzureFailure:
     """Decide what an Azure failure means, by ``reasons.AZURE_CODES`` first and HTTP status second.
 
     ``status`` None means no HTTP answer arrived (or an LRO failed).
@@ -97,10 +98,10 @@ def classify(
         azure = f"Azure {code}: {text}" if text else f"Azure {code}"
         return f"{hint} ({azure})" if hint else azure
 
-    def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureError:
+    def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureFailure:
         return AzureRetryableError(code, message(hint), status, text, reason, retry_after=wait)
 
-    def permanent(reason: str, hint: str = "") -> AzureError:
+    def permanent(reason: str, hint: str = "") -> AzureFailure:
         return AzurePermanentError(code, message(hint), status, text, reason)
 
     if status == 429:
@@ -164,13 +165,13 @@ def retry_after_of(response: Any) -> float | None:
         return None
 
 
-def from_exception(exc: BaseException) -> AzureError:
+def from_exception(exc: BaseException) -> AzureFailure:
     """Map an azure-core / azure-identity / asyncio exception to our two kinds.
 
     An LRO that ends Failed raises HttpResponseError whose response is the *status poll* (HTTP 200)
     and whose body carries the operation's error: it is classified by code alone.
     """
-    if isinstance(exc, AzureError):
+    if isinstance(exc, AzureFailure):
         return exc
     if isinstance(exc, HttpResponseError) and exc.response is not None:
         status = exc.status_code
@@ -194,7 +195,7 @@ def from_exception(exc: BaseException) -> AzureError:
     raise TypeError(f"not an Azure error: {exc!r}") from exc
 
 
-def _lro_failure(code: str, message: str) -> AzureError:
+def _lro_failure(code: str, message: str) -> AzureFailure:
     """A long-running operation ended Failed. Codes we know keep their meaning; an unknown code is
     permanent, because the resource is now Failed and resending the same request rarely helps."""
     error = classify(None, code, message)
