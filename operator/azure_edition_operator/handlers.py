@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from azure.core.exceptions import AzureError as CoreAzureError
+from azure.core.exceptions import AzureError
 from azure.mgmt.compute.models import OSProfile, VirtualMachineUpdate
 
 from . import conditions as cond
@@ -480,7 +480,7 @@ async def keep_checking(
         except AzurePermanentError as err:  # the VM's owner tag is not ours: touch nothing
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(err.reason)).inc()
             logger.warning("check skipped (%s): %s", err.code, err.message)
-        except CoreAzureError as err:
+        except AzureError as err:
             mapped = azure_errors.from_exception(err)
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(mapped.reason)).inc()
             if isinstance(mapped, AzureRetryableError):
@@ -618,7 +618,7 @@ async def assess_patches(
             identity.resource_group, identity.vm_name
         )
         result = await poller.result()
-    except CoreAzureError as err:
+    except AzureError as err:
         mapped = azure_errors.from_exception(err)
         if isinstance(mapped, AzureRetryableError):
             raise kopf.TemporaryError(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import AzureError as CoreAzureError
+from azure.core.exceptions import AzureError
 from azure.mgmt.compute.models import RunCommandInput
 
 from .. import metrics
@@ -209,7 +209,7 @@ async def _check_extended_network(
     look = memory.network_guest
     try:
         problems = await azure_extended.network_problems(compute, network, spec, extended_nic)
-    except CoreAzureError as err:
+    except AzureError as err:
         if not memory.network_unreadable:
             emit("Warning", "ExtendedNetworkCheckFailed",
                  f"could not read the network for Extended Network's checks: {getattr(err, 'message', None) or err}"[:1000])  # fmt: skip
@@ -226,7 +226,7 @@ async def _check_extended_network(
             )  # fmt: skip
             look.seen = xn.parse_guest(run_command_stdout(await poller.result()))
             look.failures, look.error = 0, ""
-        except (CoreAzureError, xn.GuestNetworkOutputError) as err:
+        except (AzureError, xn.GuestNetworkOutputError) as err:
             look.failures += 1
             look.error = failure_text(err)
             if look.failures == 1:
@@ -297,7 +297,7 @@ async def _check_smb(
                 observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
                     if address else observed  # fmt: skip
             memory.guest_failures, memory.guest_error, looked = 0, "", True
-        except (CoreAzureError, GuestOutputError) as err:
+        except (AzureError, GuestOutputError) as err:
             # Back off per VM (Run Command counts against the VM's update budget) and say so in the
             # condition, instead of repeating the Run Command every round.
             memory.guest_failures += 1
