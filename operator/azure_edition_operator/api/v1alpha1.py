@@ -409,7 +409,8 @@ class ConditionStatus(enum.StrEnum):
     UNKNOWN = "Unknown"
 
 
-class Condition(ApiModel):
+# The CRD schema of a condition only; the operator works with conditions.Condition.
+class ConditionSchema(ApiModel):
     """A metav1.Condition."""
 
     type: str = Field(max_length=316, description="Condition type, e.g. Ready.")
@@ -527,7 +528,7 @@ class AzureEditionVMStatus(ApiModel):
     smb_over_quic: SmbOverQuicStatus | None = Field(
         None, description="SMB over QUIC certificate (when SMBOverQUIC is requested)."
     )
-    conditions: list[Condition] = Field(
+    conditions: list[ConditionSchema] = Field(
         default_factory=list,
         description="Ready, ImageResolved, VMProvisioned and one per requested capability.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
