@@ -36,7 +36,7 @@ from .api.v1alpha1 import (
 from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import extended as azure_extended
-from .azure import reconcile as azure_reconcile
+from .azure import provision as azure_provision
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
@@ -157,11 +157,11 @@ async def _reconcile(
 
     async def ensure(
         vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
-    ) -> azure_reconcile.ObservedVM:
+    ) -> azure_provision.ObservedVM:
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         await azure_extended.preflight(azure, vm_spec)  # PrerequisitesNotMet before any PUT (cached reads)
-        observed = await azure_reconcile.ensure_vm(
+        observed = await azure_provision.ensure_vm(
             azure,
             identity,
             vm_spec,
@@ -397,14 +397,14 @@ async def delete(
         _forget(memo, meta["uid"])
         return
     try:
-        report = await azure_reconcile.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
+        report = await azure_provision.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
     except InProgress as progress:
         _save_state(meta, patch, state)
         raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
     except (AzureRetryableError, AzurePermanentError) as err:
         _save_state(meta, patch, state)
         never_created = state.vm_id is None and state.operation is None
-        if err.code in azure_reconcile.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
+        if err.code in azure_provision.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             kopf.event(body, type="Warning", reason="NothingToDelete",
                        message=f"released without deleting: {err.message}"[:1000])  # fmt: skip
             metrics.forget(meta["namespace"], meta["name"])

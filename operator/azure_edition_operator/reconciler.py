@@ -21,7 +21,7 @@ from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.extended import PrerequisitesNotMet
-from .azure.reconcile import ImageChangeRequired, ObservedVM
+from .azure.provision import ImageChangeRequired, ObservedVM
 from .conditions import Condition, ConditionType, format_timestamp
 from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
 from .kube import AdminCredentials, CredentialsUnavailable

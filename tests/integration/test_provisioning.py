@@ -28,7 +28,7 @@ from azure_edition_operator.azure.errors import (
     AzureRetryableError,
     from_exception,
 )
-from azure_edition_operator.azure.reconcile import DeletionOutcome, ObservedVM, delete_vm, ensure_vm
+from azure_edition_operator.azure.provision import DeletionOutcome, ObservedVM, delete_vm, ensure_vm
 from azure_edition_operator.azure.settings import AzureSettings, CredentialMode
 from azure_edition_operator.images import ImageReference, resolve
 from azure_edition_simulator import Simulator

@@ -216,7 +216,7 @@ def test_an_unreadable_recorded_image_is_dropped_not_the_rest() -> None:
 
 def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -> None:
     """Recreate as it was, unless the spec now asks for what that image cannot carry (then the catalog)."""
-    from azure_edition_operator.azure.reconcile import recorded_image
+    from azure_edition_operator.azure.provision import recorded_image
     from azure_edition_operator.images import Capability
 
     state = OperationState(

@@ -11,7 +11,7 @@ from azure_edition_operator import reasons as vocab
 from azure_edition_operator import reconciler
 from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
-from azure_edition_operator.azure.reconcile import ImageChangeRequired, ObservedVM
+from azure_edition_operator.azure.provision import ImageChangeRequired, ObservedVM
 from azure_edition_operator.azure.specs import PatchView
 from azure_edition_operator.conditions import ConditionType, Phase, derive_phase, ready_condition
 from azure_edition_operator.images import resolve
