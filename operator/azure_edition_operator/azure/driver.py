@@ -3,7 +3,7 @@
 
 A resource is a small ``ResourceSpec``: its name, how to read it, how to start a PUT or DELETE and
 how to resume one from a token, and ``parameters(existing) -> body | None`` (None: nothing to do).
-``reconcile`` and ``delete`` drive them all the same way and never wait for Azure:
+``ensure`` and ``delete`` drive them all the same way and never wait for Azure:
 
 * an operation that is started and not finished at once is recorded in ``OperationState`` (kind,
   name, verb, poller continuation token, start time) and ``InProgress`` is raised with the delay
@@ -216,9 +216,7 @@ class Driver:
         log.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
         return record
 
-    async def reconcile(
-        self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True
-    ) -> Any | None:
+    async def ensure(self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True) -> Any | None:
         """Bring one resource to its spec: GET, ``parameters(existing)``, PUT if needed, then the fresh resource.
 
         ``existing`` may be passed when the caller has just read it (no second GET).

@@ -410,13 +410,13 @@ async def _ensure(
         image = recorded_image(p.driver.state, spec.capabilities) or image
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
-    pip = await p.driver.reconcile(pip_res) if plan.public_ip else None
-    nic_model = await p.driver.reconcile(nic)
+    pip = await p.driver.ensure(pip_res) if plan.public_ip else None
+    nic_model = await p.driver.ensure(nic)
     ext_model = None
     attached = _attached_nic_ids(vm)
     if plan.extended_subnet_id is not None:
         if vm is None or identity.extended_nic_id.lower() in attached:
-            ext_model = await p.driver.reconcile(ext)
+            ext_model = await p.driver.ensure(ext)
         else:
             drift.append(
                 "ExtendedNetwork was requested after the VM was created: a second NIC can only be attached to a "
@@ -452,7 +452,7 @@ async def _ensure(
         desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
         if (message := specs.image_drift(desired, vm)) is not None:
             drift.append(message)
-    vm = await p.driver.reconcile(vm_res, vm)
+    vm = await p.driver.ensure(vm_res, vm)
     if vm is None:
         raise AzureRetryableError(
             "ResourceNotFound", f"VM {identity.vm_name} is not visible yet", reason="ResourceNotFound"
@@ -617,5 +617,5 @@ async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
 
         res.params = untag
         report.add(res.kind, res.name, DeletionOutcome.UNTAGGED)
-        await p.driver.reconcile(res, existing, read=False)
+        await p.driver.ensure(res, existing, read=False)
     return report
