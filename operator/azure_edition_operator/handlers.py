@@ -140,7 +140,7 @@ def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationStat
         patch.metadata.annotations[STATE_ANNOTATION] = new
 
 
-async def _reconcile(
+async def _run_passes(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
     patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
 ) -> reconciler.Outcome:  # fmt: skip
@@ -284,7 +284,7 @@ async def reconcile(
 ) -> None:  # fmt: skip
     """Bring Azure to the spec and report it in status; waits for Azure itself (up to AEO_INLINE_WAIT),
     safe to repeat."""
-    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    outcome = await _run_passes(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if reconciler.handed_back(_failed_kind(outcome), outcome.retry_after):
@@ -340,7 +340,7 @@ async def resync(
         return
     if time.monotonic() < due:
         return
-    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    outcome = await _run_passes(body, spec, meta, status, patch, memo, logger, retry)
     # Work started (a VM recreated) or an error: the next pass after this delay, not the whole interval.
     _schedule_resync(memo, uid, None if outcome.permanent else outcome.retry_after)
 
