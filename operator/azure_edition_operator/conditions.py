@@ -2,7 +2,7 @@
 
 Conditions follow metav1.Condition: ``lastTransitionTime`` moves only when ``status`` changes, so
 a resource whose world did not change is not rewritten. Order is stable (known types first, in
-the order of DESIGN §2) so that an equal set of conditions serialises identically.
+the order of docs/reference.md) so that an equal set of conditions serialises identically.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _capability_kind(condition: Condition) -> vocab.Kind:
 
 
 def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Assessment:
-    """Summarise the other conditions into Ready (DESIGN §2 reasons), from the reason vocabulary.
+    """Summarise the other conditions into Ready (the reasons in docs/reference.md), from the reason vocabulary.
 
     ``required`` are the capability conditions the spec asks for: Ready waits until each has been
     checked once, so Ready means "the capabilities were verified", not merely "the VM exists".
@@ -237,7 +237,7 @@ FAILED_PROVISIONING_REASONS = vocab.USER_REASONS
 
 
 def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Phase:
-    """The one-word summary of DESIGN §2, computed from conditions only."""
+    """The one-word summary (docs/reference.md, Phase), computed from conditions only."""
     if deleting:
         return Phase.DELETING
     ready = find(conditions, ConditionType.READY)

@@ -1,7 +1,7 @@
 """kopf wiring only: one idea per handler; the work happens in ``reconciler``, ``status`` and ``azure``.
 
 kopf keeps its own progress in annotations under ``kopf.azureedition.io/`` (not in status, which is
-the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
+the public contract in docs/reference.md), and adds the finalizer ``azureedition.io/finalizer``.
 """
 
 from __future__ import annotations

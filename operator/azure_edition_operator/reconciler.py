@@ -226,7 +226,7 @@ STOPPED_POWER_STATES = frozenset({"stopping", "stopped", "deallocating", "deallo
 
 
 def is_stopped(power_state: str | None) -> bool:
-    """DESIGN §2: a stopped VM is not Ready. Unknown (no instance view) is not stopped."""
+    """docs/reference.md: a stopped VM is not Ready. Unknown (no instance view) is not stopped."""
     return (power_state or "").lower() in STOPPED_POWER_STATES
 
 

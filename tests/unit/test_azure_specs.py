@@ -311,7 +311,7 @@ def test_nic_update_keeps_what_azure_set() -> None:
 # ----------------------------------------------------------------------------- the VM model
 
 
-# DESIGN §3, written out: what Hotpatch onboarding must send.
+# docs/capabilities.md, written out: what Hotpatch onboarding must send.
 HOTPATCH_WINDOWS_CONFIGURATION = {
     "provisionVMAgent": True,
     "enableAutomaticUpdates": True,

@@ -19,7 +19,7 @@ HP, SMB, EXT = Capability.HOTPATCH, Capability.SMB_OVER_QUIC, Capability.EXTENDE
 V22, V25 = WindowsServerVersion.WS2022, WindowsServerVersion.WS2025
 CORE, DESK = Experience.CORE, Experience.DESKTOP
 
-# DESIGN §3, restated independently of the catalog's data so a typo in either shows up.
+# docs/capabilities.md, restated independently of the catalog's data so a typo in either shows up.
 EXPECTED_ROWS = {
     "2022-datacenter-azure-edition": (V22, DESK, False, {SMB, EXT}),
     "2022-datacenter-azure-edition-hotpatch": (V22, DESK, False, {HP, SMB, EXT}),

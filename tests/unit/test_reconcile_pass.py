@@ -75,7 +75,7 @@ async def test_success_reports_succeeded_and_no_retry() -> None:
 
 @pytest.mark.parametrize("power", ["deallocated", "stopped", "deallocating", "stopping"])
 async def test_a_stopped_vm_is_reported_not_ready_and_not_started(power: str) -> None:
-    """DESIGN §2: a VM missing or stopped makes Ready=False; status.vm still shows it (with powerState)."""
+    """docs/reference.md: a VM missing or stopped makes Ready=False; status.vm still shows it (with powerState)."""
 
     async def ensure(*_: Any) -> ObservedVM:
         return observed(power_state=power)

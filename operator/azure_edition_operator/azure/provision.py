@@ -73,7 +73,7 @@ _NO_LOGIN = AdminCredentials("", "")
 
 @dataclass(frozen=True)
 class ObservedVM:
-    """What Azure reports about the VM after ``ensure_vm``; ``to_status()`` is DESIGN §2's ``status.vm``."""
+    """What Azure reports about the VM after ``ensure_vm``; ``to_status()`` is docs/reference.md's ``status.vm``."""
 
     resource_id: str
     name: str

@@ -402,7 +402,7 @@ def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
 
 
 def patch_settings(spec: AzureEditionVMSpec) -> compute.PatchSettings:
-    """Hotpatch onboarding exactly as DESIGN §3, or Windows' own automatic updates otherwise."""
+    """Hotpatch onboarding exactly as docs/capabilities.md says, or Windows' own automatic updates otherwise."""
     if Capability.HOTPATCH in spec.capabilities:
         reboot = (spec.hotpatch.reboot_setting if spec.hotpatch else RebootSetting.IF_REQUIRED).value
         return compute.PatchSettings(

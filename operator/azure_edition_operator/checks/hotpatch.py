@@ -15,7 +15,7 @@ from ..api.v1alpha1 import CycleMonth
 from ..conditions import Condition, ConditionType
 from ..status import condition
 
-# Baseline (cumulative update + reboot) months; the months between are hotpatch months (DESIGN §3).
+# Baseline (cumulative update + reboot) months; the months between are hotpatch months (docs/capabilities.md).
 BASELINE_MONTHS = (1, 4, 7, 10)
 
 
@@ -46,7 +46,7 @@ def last_baseline_month(day: date) -> str:
 
 
 def patch_settings_drift(settings: Mapping[str, Any] | None, reboot_setting: str) -> list[str]:
-    """What differs from DESIGN §3's Hotpatch onboarding; empty when the VM is enrolled as we set it."""
+    """What differs from the Hotpatch onboarding in docs/capabilities.md; empty when the VM is enrolled as we set it."""
     settings = settings or {}
     wanted = {
         "patchMode": "AutomaticByPlatform",

@@ -4,7 +4,7 @@ Pure: `evaluate_certificate` turns an observation (from the QUIC probe or, later
 into a state, a condition reason and a message that says what to change. No I/O here, so the
 rules are table-tested without a network.
 
-Requirements checked (Microsoft's SMB over QUIC docs, see DESIGN.md section 3): a DNS SAN for
+Requirements checked (Microsoft's SMB over QUIC docs, see docs/capabilities.md): a DNS SAN for
 the name clients use, the Server Authentication EKU, an ECDSA P-256+ or RSA 2048+ key, a
 SHA-256+ signature, the validity period, and a chain to a root clients trust (``verify_chain``
 against a trust bundle: the system roots by default, ``AEO_SMB_TRUST_BUNDLE`` to name another).
@@ -39,7 +39,7 @@ _MAPPING_HINT = (
 
 
 class CertificateReason(StrEnum):
-    """Reasons of the `SMBOverQUICCertificateValid` condition (DESIGN.md section 2)."""
+    """Reasons of the `SMBOverQUICCertificateValid` condition (docs/reference.md)."""
 
     VALID = "CertificateValid"
     EXPIRING_SOON = "CertificateExpiringSoon"
@@ -100,7 +100,7 @@ class CertificateVerdict:
 
     @property
     def condition_status(self) -> bool:
-        """`SMBOverQUICCertificateValid` status: True only when Valid (DESIGN.md: ExpiringSoon is False)."""
+        """`SMBOverQUICCertificateValid` status: True only when Valid (docs/reference.md: ExpiringSoon is False)."""
         return self.state is CertificateState.VALID
 
 
