@@ -187,11 +187,6 @@ def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Ass
     return Assessment(Condition(ready, ConditionStatus.TRUE, "Ready", message), None, False, warnings)
 
 
-def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Condition:
-    """Ready alone (see ``assess``)."""
-    return assess(conditions, required).ready
-
-
 def kstatus_conditions(assessment: Assessment, deleting: bool = False) -> tuple[Condition, Condition]:
     """Reconciling and Stalled with kstatus semantics, from the same facts that set Ready.
 

@@ -126,10 +126,6 @@ class VMIdentity:
     def public_ip_id(self) -> str:
         return self._id("Microsoft.Network", "publicIPAddresses", self.public_ip_name)
 
-    @property
-    def os_disk_id(self) -> str:
-        return self._id("Microsoft.Compute", "disks", self.os_disk_name)
-
 
 def _short_hash(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -389,13 +385,6 @@ def nic_update_parameters(
 def nic_private_ip(nic: network.NetworkInterface | None) -> str | None:
     config = _primary_ip_config(nic) if nic is not None else None
     return config.properties.private_ip_address if config and config.properties else None
-
-
-def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
-    config = _primary_ip_config(nic) if nic is not None else None
-    if config and config.properties and config.properties.public_ip_address:
-        return config.properties.public_ip_address.id
-    return None
 
 
 # ----------------------------------------------------------------------------- the VM
