@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from azure_edition_operator import reasons as vocab
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy
 from azure_edition_operator.azure import specs
 from azure_edition_operator.azure.clients import AzureClients, build_credential
 from azure_edition_operator.azure.errors import (
-    REASON_CONFLICT,
-    REASON_THROTTLED,
     AzurePermanentError,
     AzureRetryableError,
     from_exception,
@@ -424,7 +423,7 @@ async def test_long_throttling_is_handed_back_to_kopf(world: World, clients: Azu
         "TooManyRequests",
         429,
         120.0,
-        REASON_THROTTLED,
+        vocab.THROTTLED,
     )
     assert world.arm_requests(since) == [("GET", "VirtualMachines_Get", 429)]
 
@@ -627,7 +626,7 @@ async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clien
 
     with pytest.raises(AzurePermanentError) as caught:
         await ensure(clients, world, world.spec(azure={"vmSize": "Standard_D4as_v5"}), owner=intruder)
-    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", REASON_CONFLICT)
+    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", vocab.OWNERSHIP_CONFLICT)
     assert "branch-a/branch-fs-01" in caught.value.message
 
     report = await delete_vm(clients, identity_for(world, spec, intruder), DeletionPolicy.DELETE, wait=True)

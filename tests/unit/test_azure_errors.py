@@ -10,12 +10,8 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.identity import CredentialUnavailableError
 
+from azure_edition_operator import reasons as vocab
 from azure_edition_operator.azure.errors import (
-    REASON_CONFLICT,
-    REASON_FAILED,
-    REASON_QUOTA,
-    REASON_RETRYING,
-    REASON_THROTTLED,
     AzurePermanentError,
     AzureRetryableError,
     classify,
@@ -37,15 +33,15 @@ HOTPATCH_BYPASS = (
     ("status", "code", "message", "retry_after", "kind", "reason", "hint"),
     [
         # throttling: always retryable, Retry-After kept
-        (429, "TooManyRequests", "too many", 17.0, AzureRetryableError, REASON_THROTTLED, "throttling"),
+        (429, "TooManyRequests", "too many", 17.0, AzureRetryableError, vocab.THROTTLED, "throttling"),
         (429, "OperationNotAllowed", "The server rejected the request because too many requests", 2.0,
-         AzureRetryableError, REASON_THROTTLED, "throttling"),
+         AzureRetryableError, vocab.THROTTLED, "throttling"),
         # server side and transport
         (500, "InternalServerError", "boom", None, AzureRetryableError, "InternalServerError", "boom"),
-        (503, None, "", 5.0, AzureRetryableError, REASON_RETRYING, "HTTP503"),
-        (502, "BadGateway", "", None, AzureRetryableError, REASON_RETRYING, "BadGateway"),
+        (503, None, "", 5.0, AzureRetryableError, vocab.RETRYING, "HTTP503"),
+        (502, "BadGateway", "", None, AzureRetryableError, vocab.RETRYING, "BadGateway"),
         (408, "RequestTimeout", "", None, AzureRetryableError, "RequestTimeout", "RequestTimeout"),
-        (None, "ServiceRequestError", "connection refused", None, AzureRetryableError, REASON_RETRYING, "refused"),
+        (None, "ServiceRequestError", "connection refused", None, AzureRetryableError, vocab.RETRYING, "refused"),
         # transient conflicts
         (409, "RetryableError", "A retryable error occurred.", None, AzureRetryableError, "RetryableError", ""),
         (409, "Conflict", "Another operation is in progress", None, AzureRetryableError, "Conflict", ""),
@@ -58,14 +54,14 @@ HOTPATCH_BYPASS = (
          AzureRetryableError, "Conflict", "in progress"),
         (400, "NicInUse", "Network Interface n is used by existing resource vm", None,
          AzureRetryableError, "NicInUse", ""),
-        (409, "SomethingNew", "", None, AzureRetryableError, REASON_RETRYING, ""),  # unknown 409: concurrency
+        (409, "SomethingNew", "", None, AzureRetryableError, vocab.RETRYING, ""),  # unknown 409: concurrency
         (409, "AllocationFailed", "no capacity", None, AzureRetryableError, "AllocationFailed", "spec.azure.vmSize"),
         # the user must change something
         (400, "InvalidParameter", HOTPATCH_BYPASS, None, AzurePermanentError, "InvalidParameter", "bypassPlatform"),
         (409, "SkuNotAvailable", "The requested size is not available", None, AzurePermanentError, "SkuNotAvailable",
          "spec.azure.vmSize"),
-        (409, "OperationNotAllowed", QUOTA_MESSAGE, None, AzurePermanentError, REASON_QUOTA, "quota increase"),
-        (400, "QuotaExceeded", "quota", None, AzurePermanentError, REASON_QUOTA, "quota increase"),
+        (409, "OperationNotAllowed", QUOTA_MESSAGE, None, AzurePermanentError, vocab.QUOTA_EXCEEDED, "quota increase"),
+        (400, "QuotaExceeded", "quota", None, AzurePermanentError, vocab.QUOTA_EXCEEDED, "quota increase"),
         (404, "PlatformImageNotFound", "The platform image 'a:b:c:d' is not available", None, AzurePermanentError,
          "PlatformImageNotFound", "spec.image.version"),
         (404, "ImageNotFound", "nope", None, AzurePermanentError, "PlatformImageNotFound", "spec.image"),
@@ -90,7 +86,7 @@ HOTPATCH_BYPASS = (
          "Some other rule"),
         (400, "LocationNotAvailableForResourceType", "", None, AzurePermanentError, "InvalidParameter",
          "spec.azure.location"),
-        (400, "WhoKnows", "strange", None, AzurePermanentError, REASON_FAILED, "strange"),  # unknown 4xx
+        (400, "WhoKnows", "strange", None, AzurePermanentError, vocab.FAILED, "strange"),  # unknown 4xx
         (401, "InvalidAuthenticationToken", "bad token", None, AzurePermanentError, "AuthenticationFailed",
          "identity"),
     ],
@@ -141,7 +137,7 @@ def test_from_exception_without_response(exc: BaseException, kind: type, code: s
 
 
 def test_our_own_errors_pass_through() -> None:
-    mine = AzurePermanentError("OwnershipConflict", "not ours", 409, reason=REASON_CONFLICT)
+    mine = AzurePermanentError("OwnershipConflict", "not ours", 409, reason=vocab.OWNERSHIP_CONFLICT)
     assert from_exception(mine) is mine
 
 

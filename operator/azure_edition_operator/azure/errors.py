@@ -27,15 +27,6 @@ from azure.core.pipeline.policies import RetryPolicy
 from .. import reasons as vocab
 from ..reasons import AZURE_CODES, WRAPPER_CODES
 
-# Kept for callers and tests that name them; the vocabulary is ``reasons``.
-REASON_THROTTLED = vocab.THROTTLED
-REASON_QUOTA = vocab.QUOTA_EXCEEDED
-REASON_RETRYING = vocab.RETRYING
-REASON_FAILED = vocab.FAILED
-REASON_CONFLICT = vocab.OWNERSHIP_CONFLICT
-
-ALLOCATION_RETRY_AFTER = vocab.ALLOCATION_RETRY_SECONDS
-
 
 @dataclass(eq=False)
 class AzureFailure(Exception):
@@ -47,7 +38,7 @@ class AzureFailure(Exception):
     message: str
     status: int | None = None
     azure_message: str = ""
-    reason: str = REASON_FAILED
+    reason: str = vocab.FAILED
 
     def __post_init__(self) -> None:
         super().__init__(self.code, self.message)
@@ -61,7 +52,7 @@ class AzureRetryableError(AzureFailure):
     """Time fixes this one (throttling, a busy resource, RBAC propagation, a 5xx, a dropped connection)."""
 
     retry_after: float | None = None
-    reason: str = REASON_RETRYING
+    reason: str = vocab.RETRYING
 
 
 @dataclass(eq=False)
@@ -70,8 +61,6 @@ class AzurePermanentError(AzureFailure):
 
 
 ALLOCATION_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == "AllocationFailed")
-QUOTA_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == vocab.QUOTA_EXCEEDED)
-RETRYABLE_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.transient)
 
 _QUOTA_TEXT = re.compile(r"\bquota\b", re.IGNORECASE)
 _BUSY_TEXT = re.compile(
@@ -112,7 +101,7 @@ def classify(
         return retryable("Conflict", AZURE_CODES["Conflict"].hint)
     if entry is not None:
         if entry.code in ALLOCATION_CODES:
-            return retryable(entry.reason_name, entry.hint, retry_after or ALLOCATION_RETRY_AFTER)
+            return retryable(entry.reason_name, entry.hint, retry_after or vocab.ALLOCATION_RETRY_SECONDS)
         if entry.transient:
             return retryable(entry.reason_name, entry.hint)
         return permanent(entry.reason_name, entry.hint)
@@ -200,5 +189,5 @@ def _lro_failure(code: str, message: str) -> AzureFailure:
     permanent, because the resource is now Failed and resending the same request rarely helps."""
     error = classify(None, code, message)
     if isinstance(error, AzureRetryableError) and code not in AZURE_CODES:
-        return AzurePermanentError(error.code, error.message, None, error.azure_message, REASON_FAILED)
+        return AzurePermanentError(error.code, error.message, None, error.azure_message, vocab.FAILED)
     return error

@@ -49,7 +49,7 @@ from .driver import (
     ResourceSpec,
     Verb,
 )
-from .errors import REASON_CONFLICT, AzurePermanentError, AzureRetryableError, from_exception
+from .errors import AzurePermanentError, AzureRetryableError, from_exception
 from .resources import SdkResource
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
 
@@ -165,7 +165,7 @@ def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, id
             "OwnershipConflict",
             specs.ownership_conflict_message(kind, name, tags, identity.owner),
             409,
-            reason=REASON_CONFLICT,
+            reason=vocab.OWNERSHIP_CONFLICT,
         )
 
 
