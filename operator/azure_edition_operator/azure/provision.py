@@ -106,10 +106,6 @@ class ObservedVM:
             public_ip_address=self.public_ip_address,
         ).to_wire()
 
-    def hotpatch_settings(self) -> dict[str, Any]:
-        """The enrolment half of ``status.hotpatch`` (the patch state comes from the instance view)."""
-        return {"enabled": self.patch.enable_hotpatching, "patchMode": self.patch.patch_mode}
-
 
 class DeletionOutcome(enum.StrEnum):
     DELETED = "deleted"
@@ -259,10 +255,6 @@ class _Pass:
     @property
     def rg(self) -> str:
         return self.identity.resource_group
-
-    def did(self, action: str) -> None:
-        log.info("%s: %s", self.identity.owner.ref, action)
-        self.actions.append(action)
 
     def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
