@@ -18,6 +18,7 @@ from azure_edition_operator.azure.driver import (
     Verb,
 )
 from azure_edition_operator.azure.errors import AzurePermanentError
+from azure_edition_operator.conditions import format_timestamp
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -108,7 +109,9 @@ async def test_a_create_is_started_recorded_and_not_waited_for() -> None:
     assert res.calls == ["get", "put"]
     assert progress.value.retry_after == 12.0
     record = d.state.operation
-    assert record == OperationRecord("virtualMachines", "vm1", "put", "put:vm1", T0.isoformat(), "created")
+    assert record == OperationRecord(
+        "virtualMachines", "vm1", "put", "put:vm1", format_timestamp(T0), "created"
+    )
 
 
 async def test_the_recorded_operation_is_polled_never_restarted_then_read() -> None:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..conditions import parse_timestamp
+from ..conditions import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,9 @@ class Driver:
         self._did(f"{what} {spec.kind}/{spec.name}")
         if op.done():
             return
-        record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat(), what)
+        record = OperationRecord(
+            spec.kind, spec.name, str(verb), op.token(), format_timestamp(self.clock()), what
+        )
         self.state.operation = record
         raise InProgress(record, _delay(op, self.poll_seconds))
 

@@ -37,6 +37,7 @@ from azure.mgmt.network import models as network
 
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
+from ..conditions import format_timestamp
 from ..images import Capability, ImageReference, row_for_sku
 from . import specs
 from .clients import AzureClients
@@ -177,9 +178,7 @@ def _refuse_if_busy(kind: str, name: str, resource: Any, poll: float = DEFAULT_P
         )
     if specs.is_in_flight(state):
         # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
-        record = OperationRecord(
-            kind, name, str(Verb.PUT), "", datetime.now(UTC).replace(microsecond=0).isoformat()
-        )
+        record = OperationRecord(kind, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
         raise InProgress(record, poll)
 
 
