@@ -169,7 +169,7 @@ def _progress_is_not_an_error(record: logging.LogRecord) -> bool:
     return True
 
 
-BODY_LOGGERS = ("kubernetes_asyncio.client.rest", "kubernetes.client.rest", "msal", "urllib3.connectionpool")
+BODY_LOGGERS = ("kubernetes_asyncio.client.rest", "msal", "urllib3.connectionpool")
 
 
 def configure_logging(config: OperatorConfig) -> None:

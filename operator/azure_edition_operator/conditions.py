@@ -2,7 +2,7 @@
 
 Conditions follow metav1.Condition: ``lastTransitionTime`` moves only when ``status`` changes, so
 a resource whose world did not change is not rewritten. Order is stable (known types first, in
-the order of DESIGN §2) so that an equal set of conditions serialises identically.
+the order of docs/reference.md) so that an equal set of conditions serialises identically.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Condition:
             "status": str(self.status),
             "reason": self.reason,
             "message": self.message,
-            "lastTransitionTime": stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else None,
+            "lastTransitionTime": format_timestamp(stamp) if stamp else None,
             "observedGeneration": self.observed_generation,
         }
 
@@ -91,6 +91,12 @@ def parse_timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The one written form (RFC 3339, UTC, whole seconds, ``Z``), as Kubernetes writes its own times;
+    a naive time is UTC, as ``parse_timestamp`` reads it."""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _order_key(condition: Condition) -> tuple[int, str]:
@@ -139,7 +145,7 @@ def _capability_kind(condition: Condition) -> vocab.Kind:
 
 
 def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Assessment:
-    """Summarise the other conditions into Ready (DESIGN §2 reasons), from the reason vocabulary.
+    """Summarise the other conditions into Ready (the reasons in docs/reference.md), from the reason vocabulary.
 
     ``required`` are the capability conditions the spec asks for: Ready waits until each has been
     checked once, so Ready means "the capabilities were verified", not merely "the VM exists".
@@ -179,11 +185,6 @@ def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Ass
             f"{c.type}: {c.reason}: {c.message}" for c in warnings
         )
     return Assessment(Condition(ready, ConditionStatus.TRUE, "Ready", message), None, False, warnings)
-
-
-def ready_condition(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Condition:
-    """Ready alone (see ``assess``)."""
-    return assess(conditions, required).ready
 
 
 def kstatus_conditions(assessment: Assessment, deleting: bool = False) -> tuple[Condition, Condition]:
@@ -231,7 +232,7 @@ FAILED_PROVISIONING_REASONS = vocab.USER_REASONS
 
 
 def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Phase:
-    """The one-word summary of DESIGN §2, computed from conditions only."""
+    """The one-word summary (docs/reference.md, Phase), computed from conditions only."""
     if deleting:
         return Phase.DELETING
     ready = find(conditions, ConditionType.READY)

@@ -2,7 +2,7 @@
 (no Azure call here), and status and Events leave through ``publish``.
 
 kopf keeps its own progress in annotations under ``kopf.azureedition.io/`` (not in status, which is
-the public contract of DESIGN §2), and adds the finalizer ``azureedition.io/finalizer``.
+the public contract in docs/reference.md), and adds the finalizer ``azureedition.io/finalizer``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from azure.core.exceptions import AzureError as CoreAzureError
+from azure.core.exceptions import AzureError
 
 from . import conditions as cond
 from . import metrics, reconciler
@@ -37,7 +37,7 @@ from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import extended as azure_extended
 from .azure import patches as azure_patches
-from .azure import reconcile as azure_reconcile
+from .azure import provision as azure_provision
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
@@ -129,7 +129,7 @@ def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationStat
         patch.metadata.annotations[STATE_ANNOTATION] = new
 
 
-async def _reconcile(
+async def _run_passes(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any],
     patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, retry: int,
 ) -> reconciler.Outcome:  # fmt: skip
@@ -146,11 +146,11 @@ async def _reconcile(
 
     async def ensure(
         vm_spec: AzureEditionVMSpec, image: ImageReference, creds: CredentialsLoader
-    ) -> azure_reconcile.ObservedVM:
+    ) -> azure_provision.ObservedVM:
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         await azure_extended.preflight(azure, vm_spec)  # PrerequisitesNotMet before any PUT (cached reads)
-        observed = await azure_reconcile.ensure_vm(
+        observed = await azure_provision.ensure_vm(
             azure,
             identity,
             vm_spec,
@@ -247,7 +247,7 @@ async def reconcile(
 ) -> None:  # fmt: skip
     """Bring Azure to the spec and report it in status; waits for Azure itself (up to AEO_INLINE_WAIT),
     safe to repeat."""
-    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    outcome = await _run_passes(body, spec, meta, status, patch, memo, logger, retry)
     if outcome.permanent:
         raise kopf.PermanentError(outcome.permanent)
     if reconciler.handed_back(_failed_kind(outcome), outcome.retry_after):
@@ -303,7 +303,7 @@ async def resync(
         return
     if time.monotonic() < due:
         return
-    outcome = await _reconcile(body, spec, meta, status, patch, memo, logger, retry)
+    outcome = await _run_passes(body, spec, meta, status, patch, memo, logger, retry)
     # Work started (a VM recreated) or an error: the next pass after this delay, not the whole interval.
     _schedule_resync(memo, uid, None if outcome.permanent else outcome.retry_after)
 
@@ -357,14 +357,14 @@ async def delete(
         _forget(memo, meta["uid"])
         return
     try:
-        report = await azure_reconcile.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
+        report = await azure_provision.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
     except InProgress as progress:
         _save_state(meta, patch, state)
         raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
     except (AzureRetryableError, AzurePermanentError) as err:
         _save_state(meta, patch, state)
         never_created = state.vm_id is None and state.operation is None
-        if err.code in azure_reconcile.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
+        if err.code in azure_provision.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             post(body, "Warning", "NothingToDelete", f"released without deleting: {err.message}")
             metrics.forget(meta["namespace"], meta["name"])
             _forget(memo, meta["uid"])
@@ -436,7 +436,7 @@ async def keep_checking(
         except AzurePermanentError as err:  # the VM's owner tag is not ours: touch nothing
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(err.reason)).inc()
             logger.warning("check skipped (%s): %s", err.code, err.message)
-        except CoreAzureError as err:
+        except AzureError as err:
             mapped = azure_errors.from_exception(err)
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(mapped.reason)).inc()
             if isinstance(mapped, AzureRetryableError):

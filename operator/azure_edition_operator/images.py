@@ -123,20 +123,20 @@ def row_for_sku(sku: str, catalog: Iterable[CatalogRow] = CATALOG) -> CatalogRow
 class ImagePins:
     """What the user pinned in ``spec.image``; None means "let resolution choose"."""
 
-    version: WindowsServerVersion | None = None
+    windows_server_version: WindowsServerVersion | None = None
     experience: Experience | None = None
     small_disk: bool = False
-    image_version: str = "latest"
+    image_version: str = "latest"  # the Marketplace image's version (ImageReference.version)
 
     def matches(self, row: CatalogRow) -> bool:
         return (
-            (self.version is None or row.version == self.version)
+            (self.windows_server_version in (None, row.version))
             and (self.experience is None or row.experience == self.experience)
             and row.small_disk == self.small_disk
         )
 
     def describe(self) -> str:
-        parts = [f"windowsServerVersion={self.version}" if self.version else "",
+        parts = [f"windowsServerVersion={self.windows_server_version}" if self.windows_server_version else "",
                  f"experience={self.experience}" if self.experience else "",
                  "smallDisk=true" if self.small_disk else ""]  # fmt: skip
         return ", ".join(p for p in parts if p) or "nothing pinned"
@@ -208,10 +208,10 @@ def _reason(row: CatalogRow, requested: list[Capability], pins: ImagePins) -> st
 def _relaxable(requested: list[Capability], pins: ImagePins, rows: list[CatalogRow]) -> tuple[str, ...]:
     options = {
         "windowsServerVersion": ImagePins(None, pins.experience, pins.small_disk),
-        "experience": ImagePins(pins.version, None, pins.small_disk),
-        "smallDisk": ImagePins(pins.version, pins.experience, not pins.small_disk),
+        "experience": ImagePins(pins.windows_server_version, None, pins.small_disk),
+        "smallDisk": ImagePins(pins.windows_server_version, pins.experience, not pins.small_disk),
     }
-    pinned = {"windowsServerVersion": pins.version is not None, "experience": pins.experience is not None,
+    pinned = {"windowsServerVersion": pins.windows_server_version is not None, "experience": pins.experience is not None,
               "smallDisk": pins.small_disk}  # fmt: skip
     return tuple(
         name

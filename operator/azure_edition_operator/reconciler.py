@@ -21,8 +21,8 @@ from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.extended import PrerequisitesNotMet
-from .azure.reconcile import ImageChangeRequired, ObservedVM
-from .conditions import Condition, ConditionType
+from .azure.provision import ImageChangeRequired, ObservedVM
+from .conditions import Condition, ConditionType, format_timestamp
 from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
 from .kube import AdminCredentials, CredentialsUnavailable
 from .status import Observation, condition
@@ -120,7 +120,7 @@ def progress_condition(record: OperationRecord, now: datetime) -> Condition:
     minutes = max(0, int((now - record.started_at()).total_seconds() // 60))
     verb = {vocab.CREATING: "creating", vocab.UPDATING: "updating", vocab.DELETING: "deleting"}[reason]
     what = f"{_KIND_NAMES.get(record.kind, record.kind)} {record.name}"
-    since = record.started_at().strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = format_timestamp(record.started_at())
     running = "less than a minute" if minutes < 1 else f"{minutes} min"
     return condition(ConditionType.VM_PROVISIONED, False, reason,
                      f"Azure is {verb} {what} (started {since}, running for {running})")  # fmt: skip
@@ -226,7 +226,7 @@ STOPPED_POWER_STATES = frozenset({"stopping", "stopped", "deallocating", "deallo
 
 
 def is_stopped(power_state: str | None) -> bool:
-    """DESIGN §2: a stopped VM is not Ready. Unknown (no instance view) is not stopped."""
+    """docs/reference.md: a stopped VM is not Ready. Unknown (no instance view) is not stopped."""
     return (power_state or "").lower() in STOPPED_POWER_STATES
 
 

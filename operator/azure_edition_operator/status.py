@@ -1,7 +1,7 @@
 """Pure status computation: from what a reconcile observed to the status object, and the patch.
 
 The handlers never assemble status by hand: they describe the outcome (``Observation``) and this
-module turns it into DESIGN §2's status. ``status_patch`` yields only what changed, so a pass whose
+module turns it into docs/reference.md's status. ``status_patch`` yields only what changed, so a pass whose
 outcome is unchanged writes nothing.
 """
 

@@ -138,7 +138,7 @@ case-insensitively.
 
 Validation (codes are Azure's; see :mod:`.errors` and :mod:`.compute` for which messages are verbatim):
 unknown image or version → 404 ``PlatformImageNotFound``; ``enableHotpatching: true`` on an image outside
-the Hotpatch-capable SKUs (DESIGN §3) → 400 ``InvalidParameter``; hotpatch without ``patchMode:
+the Hotpatch-capable SKUs (docs/capabilities.md) → 400 ``InvalidParameter``; hotpatch without ``patchMode:
 AutomaticByPlatform`` → ``InvalidParameter``; ``AutomaticByPlatform`` with ``provisionVMAgent: false`` or
 ``enableAutomaticUpdates: false`` → ``InvalidParameter``; hotpatch with
 ``bypassPlatformSafetyChecksOnUserSchedule: true`` → ``InvalidParameter`` ("Hotpatch updates require

@@ -1,7 +1,7 @@
 """The simulator's platform-image catalog: what Compute accepts in ``storageProfile.imageReference``.
 
 This is the simulator's own data (it never imports the operator), so the operator's image resolution is
-tested against an independent table. Hotpatch capability per DESIGN.md §3 (sources: windowsserverdocs
+tested against an independent table. Hotpatch capability per docs/capabilities.md (sources: windowsserverdocs
 ``get-started/hotpatch.md`` supported SKUs, 2024; the 2021 seed table). Versions are simulated
 ``<build>.<revision>.<yymmdd>`` strings in Azure's format; ``latest`` resolves to the last one.
 """

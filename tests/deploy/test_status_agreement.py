@@ -263,7 +263,7 @@ def test_every_stalled_reason_alerts():
             if reason in named_reasons(r["expr"]) and r["labels"]["severity"] == "critical"
         ]
         assert paging, f"the Stalled alert leaves out {reason}, but no critical alert covers it"
-    outages = {vocab.VM_STOPPED, vocab.VM_NOT_FOUND}  # DESIGN §2: a VM missing or stopped is an outage
+    outages = {vocab.VM_STOPPED, vocab.VM_NOT_FOUND}  # reference.md: a VM missing or stopped is an outage
     assert all(reason in excluded for reason in outages)
 
 

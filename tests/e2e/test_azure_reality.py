@@ -228,7 +228,7 @@ def test_an_operation_url_answering_404_is_answered_by_reading_the_vm(operator, 
 
 
 def test_a_vm_stopped_outside_is_reported_and_not_started(operator, kubectl, namespace, control):
-    """DESIGN §2: a stopped VM is not Ready; status.vm shows its power state; the operator does not start it."""
+    """docs/reference.md: a stopped VM is not Ready; status.vm shows its power state; the operator does not start it."""
     apply_plain(kubectl, namespace)
     obj = wait_ready(kubectl, namespace)
     name = vm_name(obj)

@@ -20,10 +20,13 @@ def test_handlers_run_in_process_to_ready(crd, kubeconfig, kubectl, namespace, t
     try:
         for key, value in operator_env(kubeconfig, sim_env).items():
             monkeypatch.setenv(key, value)
-        # kopf logs in through the kubernetes client, whose default kubeconfig path is fixed at import.
-        import kubernetes.config.kube_config
+        # kopf logs in through kubernetes_asyncio (as in the image), whose default kubeconfig path is
+        # fixed at import.
+        import kubernetes_asyncio.config.kube_config
 
-        monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+        monkeypatch.setattr(
+            kubernetes_asyncio.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
+        )
         # single_tenant: as the other e2e tiers run (stack.operator_env); tenancy has its own e2e.
         config = OperatorConfig(metrics_address=f"127.0.0.1:{free_port()}", single_tenant=True)
         monkeypatch.setattr(handlers, "CONFIG", config)

@@ -146,7 +146,7 @@ def subnet_id(sim: Simulator, name: str = "servers") -> str:
 
 
 def hotpatch_settings(**overrides: Any) -> cm.PatchSettings:
-    """DESIGN §3 Hotpatch onboarding."""
+    """Hotpatch onboarding (docs/capabilities.md)."""
     platform = cm.WindowsVMGuestPatchAutomaticByPlatformSettings(
         reboot_setting=overrides.pop("reboot_setting", "IfRequired"),
         bypass_platform_safety_checks_on_user_schedule=overrides.pop("bypass", False),

@@ -18,17 +18,16 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from azure_edition_operator import reasons as vocab
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy
 from azure_edition_operator.azure import specs
 from azure_edition_operator.azure.clients import AzureClients, build_credential
 from azure_edition_operator.azure.errors import (
-    REASON_CONFLICT,
-    REASON_THROTTLED,
     AzurePermanentError,
     AzureRetryableError,
     from_exception,
 )
-from azure_edition_operator.azure.reconcile import DeletionOutcome, ObservedVM, delete_vm, ensure_vm
+from azure_edition_operator.azure.provision import DeletionOutcome, ObservedVM, delete_vm, ensure_vm
 from azure_edition_operator.azure.settings import AzureSettings, CredentialMode
 from azure_edition_operator.images import ImageReference, resolve
 from azure_edition_simulator import Simulator
@@ -424,7 +423,7 @@ async def test_long_throttling_is_handed_back_to_kopf(world: World, clients: Azu
         "TooManyRequests",
         429,
         120.0,
-        REASON_THROTTLED,
+        vocab.THROTTLED,
     )
     assert world.arm_requests(since) == [("GET", "VirtualMachines_Get", 429)]
 
@@ -627,7 +626,7 @@ async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clien
 
     with pytest.raises(AzurePermanentError) as caught:
         await ensure(clients, world, world.spec(azure={"vmSize": "Standard_D4as_v5"}), owner=intruder)
-    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", REASON_CONFLICT)
+    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", vocab.OWNERSHIP_CONFLICT)
     assert "branch-a/branch-fs-01" in caught.value.message
 
     report = await delete_vm(clients, identity_for(world, spec, intruder), DeletionPolicy.DELETE, wait=True)
@@ -823,7 +822,7 @@ async def test_a_vm_deleted_outside_is_recreated_from_the_image_it_ran(
     cmp = clients.compute(ident.subscription_id)
     await (await cmp.virtual_machines.begin_delete(ident.resource_group, ident.vm_name)).result()
 
-    other = resolve(spec.capabilities, ImagePins(version=WindowsServerVersion("2022")))
+    other = resolve(spec.capabilities, ImagePins(windows_server_version=WindowsServerVersion("2022")))
     assert other.sku != ran, "the catalog must choose differently for this test to mean anything"
     since = world.mark()
     again = await ensure(clients, world, spec, state=OperationState.loads(state.dumps()), image=other)

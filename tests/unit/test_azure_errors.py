@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from types import SimpleNamespace
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from azure.identity import CredentialUnavailableError
 
+from azure_edition_operator import reasons as vocab
 from azure_edition_operator.azure.errors import (
-    REASON_CONFLICT,
-    REASON_FAILED,
-    REASON_QUOTA,
-    REASON_RETRYING,
-    REASON_THROTTLED,
     AzurePermanentError,
     AzureRetryableError,
     classify,
     from_exception,
-    parse_retry_after,
+    retry_after_of,
 )
 
 QUOTA_MESSAGE = (
@@ -35,15 +33,15 @@ HOTPATCH_BYPASS = (
     ("status", "code", "message", "retry_after", "kind", "reason", "hint"),
     [
         # throttling: always retryable, Retry-After kept
-        (429, "TooManyRequests", "too many", 17.0, AzureRetryableError, REASON_THROTTLED, "throttling"),
+        (429, "TooManyRequests", "too many", 17.0, AzureRetryableError, vocab.THROTTLED, "throttling"),
         (429, "OperationNotAllowed", "The server rejected the request because too many requests", 2.0,
-         AzureRetryableError, REASON_THROTTLED, "throttling"),
+         AzureRetryableError, vocab.THROTTLED, "throttling"),
         # server side and transport
         (500, "InternalServerError", "boom", None, AzureRetryableError, "InternalServerError", "boom"),
-        (503, None, "", 5.0, AzureRetryableError, REASON_RETRYING, "HTTP503"),
-        (502, "BadGateway", "", None, AzureRetryableError, REASON_RETRYING, "BadGateway"),
+        (503, None, "", 5.0, AzureRetryableError, vocab.RETRYING, "HTTP503"),
+        (502, "BadGateway", "", None, AzureRetryableError, vocab.RETRYING, "BadGateway"),
         (408, "RequestTimeout", "", None, AzureRetryableError, "RequestTimeout", "RequestTimeout"),
-        (None, "ServiceRequestError", "connection refused", None, AzureRetryableError, REASON_RETRYING, "refused"),
+        (None, "ServiceRequestError", "connection refused", None, AzureRetryableError, vocab.RETRYING, "refused"),
         # transient conflicts
         (409, "RetryableError", "A retryable error occurred.", None, AzureRetryableError, "RetryableError", ""),
         (409, "Conflict", "Another operation is in progress", None, AzureRetryableError, "Conflict", ""),
@@ -56,14 +54,14 @@ HOTPATCH_BYPASS = (
          AzureRetryableError, "Conflict", "in progress"),
         (400, "NicInUse", "Network Interface n is used by existing resource vm", None,
          AzureRetryableError, "NicInUse", ""),
-        (409, "SomethingNew", "", None, AzureRetryableError, REASON_RETRYING, ""),  # unknown 409: concurrency
+        (409, "SomethingNew", "", None, AzureRetryableError, vocab.RETRYING, ""),  # unknown 409: concurrency
         (409, "AllocationFailed", "no capacity", None, AzureRetryableError, "AllocationFailed", "spec.azure.vmSize"),
         # the user must change something
         (400, "InvalidParameter", HOTPATCH_BYPASS, None, AzurePermanentError, "InvalidParameter", "bypassPlatform"),
         (409, "SkuNotAvailable", "The requested size is not available", None, AzurePermanentError, "SkuNotAvailable",
          "spec.azure.vmSize"),
-        (409, "OperationNotAllowed", QUOTA_MESSAGE, None, AzurePermanentError, REASON_QUOTA, "quota increase"),
-        (400, "QuotaExceeded", "quota", None, AzurePermanentError, REASON_QUOTA, "quota increase"),
+        (409, "OperationNotAllowed", QUOTA_MESSAGE, None, AzurePermanentError, vocab.QUOTA_EXCEEDED, "quota increase"),
+        (400, "QuotaExceeded", "quota", None, AzurePermanentError, vocab.QUOTA_EXCEEDED, "quota increase"),
         (404, "PlatformImageNotFound", "The platform image 'a:b:c:d' is not available", None, AzurePermanentError,
          "PlatformImageNotFound", "spec.image.version"),
         (404, "ImageNotFound", "nope", None, AzurePermanentError, "PlatformImageNotFound", "spec.image"),
@@ -88,7 +86,7 @@ HOTPATCH_BYPASS = (
          "Some other rule"),
         (400, "LocationNotAvailableForResourceType", "", None, AzurePermanentError, "InvalidParameter",
          "spec.azure.location"),
-        (400, "WhoKnows", "strange", None, AzurePermanentError, REASON_FAILED, "strange"),  # unknown 4xx
+        (400, "WhoKnows", "strange", None, AzurePermanentError, vocab.FAILED, "strange"),  # unknown 4xx
         (401, "InvalidAuthenticationToken", "bad token", None, AzurePermanentError, "AuthenticationFailed",
          "identity"),
     ],
@@ -139,7 +137,7 @@ def test_from_exception_without_response(exc: BaseException, kind: type, code: s
 
 
 def test_our_own_errors_pass_through() -> None:
-    mine = AzurePermanentError("OwnershipConflict", "not ours", 409, reason=REASON_CONFLICT)
+    mine = AzurePermanentError("OwnershipConflict", "not ours", 409, reason=vocab.OWNERSHIP_CONFLICT)
     assert from_exception(mine) is mine
 
 
@@ -148,21 +146,27 @@ def test_other_exceptions_are_not_swallowed() -> None:
         from_exception(KeyError("x"))
 
 
-NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
-
-
 @pytest.mark.parametrize(
-    ("value", "seconds"),
+    ("headers", "low", "high"),
     [
-        ("2", 2.0),
-        ("0", 0.0),
-        (" 17 ", 17.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        ("Thu, 15 Jan 2026 12:00:30 GMT", 30.0),
-        ("Thu, 15 Jan 2026 11:59:00 GMT", 0.0),  # in the past: go now
-        ("soon", None),
+        ({"Retry-After": "2"}, 2.0, 2.0),
+        ({"retry-after": "0"}, 0.0, 0.0),
+        ({"Retry-After": "1.5"}, 1.5, 1.5),
+        ({"Retry-After": "-3"}, 0.0, 0.0),
+        ({"Retry-After": "Thu, 15 Jan 2026 11:59:00 GMT"}, 0.0, 0.0),  # in the past: go now
+        ({"x-ms-retry-after-ms": "1500"}, 1.5, 1.5),
+        ({"Retry-After": "soon"}, None, None),  # unreadable: no advice
+        ({}, None, None),
     ],
 )
-def test_parse_retry_after(value: str, seconds: float | None) -> None:
-    assert parse_retry_after(value, now=NOW) == seconds
+def test_retry_after_is_read_as_the_sdk_reads_it(
+    headers: dict[str, str], low: float | None, high: float | None
+) -> None:
+    seconds = retry_after_of(SimpleNamespace(headers=headers, request=None))
+    assert seconds is None if low is None else low <= seconds <= high  # type: ignore[operator]
+    assert retry_after_of(None) is None
+
+
+def test_retry_after_as_an_http_date_is_the_time_until_then() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    assert 3500.0 < retry_after_of(SimpleNamespace(headers={"Retry-After": when}, request=None)) <= 3600.0  # type: ignore[operator]

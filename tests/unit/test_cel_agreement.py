@@ -37,11 +37,11 @@ PROGRAMS = [(r, ENV.program(ENV.compile(r["rule"]))) for r in _image_rules()]
 def spec_for(pins: ImagePins, caps: frozenset[Capability]) -> dict:
     spec: dict = {"capabilities": [str(c) for c in sorted(caps)]}
     image: dict = {"smallDisk": pins.small_disk, "version": "latest"}
-    if pins.version:
-        image["windowsServerVersion"] = str(pins.version)
+    if pins.windows_server_version:
+        image["windowsServerVersion"] = str(pins.windows_server_version)
     if pins.experience:
         image["experience"] = str(pins.experience)
-    if pins.version or pins.experience or pins.small_disk:
+    if pins.windows_server_version or pins.experience or pins.small_disk:
         spec["image"] = image
     return spec
 

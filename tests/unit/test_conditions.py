@@ -8,8 +8,8 @@ from azure_edition_operator.api.v1alpha1 import ConditionStatus, Phase
 from azure_edition_operator.conditions import (
     Condition,
     ConditionType,
+    assess,
     derive_phase,
-    ready_condition,
     sort_conditions,
     upsert,
 )
@@ -54,7 +54,7 @@ def test_wire_round_trip():
 
 
 def _ready(*conds):
-    return ready_condition(list(conds))
+    return assess(list(conds)).ready
 
 
 def test_ready_summarises():

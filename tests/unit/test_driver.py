@@ -18,6 +18,7 @@ from azure_edition_operator.azure.driver import (
     Verb,
 )
 from azure_edition_operator.azure.errors import AzurePermanentError
+from azure_edition_operator.conditions import format_timestamp
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -104,18 +105,20 @@ async def test_a_create_is_started_recorded_and_not_waited_for() -> None:
     res = FakeResource()
     d = driver()
     with pytest.raises(InProgress) as progress:
-        await d.reconcile(res)
+        await d.ensure(res)
     assert res.calls == ["get", "put"]
     assert progress.value.retry_after == 12.0
     record = d.state.operation
-    assert record == OperationRecord("virtualMachines", "vm1", "put", "put:vm1", T0.isoformat(), "created")
+    assert record == OperationRecord(
+        "virtualMachines", "vm1", "put", "put:vm1", format_timestamp(T0), "created"
+    )
 
 
 async def test_the_recorded_operation_is_polled_never_restarted_then_read() -> None:
     res = FakeResource(polls=3)
     d = driver()
     with pytest.raises(InProgress):
-        await d.reconcile(res)
+        await d.ensure(res)
     specs = {("virtualMachines", "vm1"): res}
     with pytest.raises(InProgress):
         await d.finish_recorded(specs)
@@ -123,7 +126,7 @@ async def test_the_recorded_operation_is_polled_never_restarted_then_read() -> N
         await d.finish_recorded(specs)
     assert (await d.finish_recorded(specs)) is not None
     assert d.state.operation is None
-    assert await d.reconcile(res) == {"size": "D2"}
+    assert await d.ensure(res) == {"size": "D2"}
     assert res.calls.count("put") == 1
 
 
@@ -131,12 +134,12 @@ async def test_a_restarted_operator_resumes_from_the_annotation() -> None:
     res = FakeResource(polls=1)
     first = driver()
     with pytest.raises(InProgress):
-        await first.reconcile(res)
+        await first.ensure(res)
     saved = first.state.dumps()
 
     second = driver(OperationState.loads(saved))  # a new process: only the annotation survives
     assert await second.finish_recorded({("virtualMachines", "vm1"): res}) is not None
-    assert await second.reconcile(res) == {"size": "D2"}
+    assert await second.ensure(res) == {"size": "D2"}
     assert res.calls.count("put") == 1
 
 
@@ -144,10 +147,10 @@ async def test_operation_url_404_is_answered_by_reading_the_resource() -> None:
     res = FakeResource(polls=1, outcome=PollResult.GONE)
     d = driver()
     with pytest.raises(InProgress):
-        await d.reconcile(res)
+        await d.ensure(res)
     res.current = {"size": "D2"}  # Azure finished and forgot the operation
     assert (await d.finish_recorded({("virtualMachines", "vm1"): res})) is not None
-    assert await d.reconcile(res) == {"size": "D2"}
+    assert await d.ensure(res) == {"size": "D2"}
     assert res.calls.count("put") == 1
 
 
@@ -155,7 +158,7 @@ async def test_a_failed_operation_clears_the_record_and_raises_its_error() -> No
     res = FakeResource(polls=1, outcome=AzurePermanentError("QuotaExceeded", "quota", reason="QuotaExceeded"))
     d = driver()
     with pytest.raises(InProgress):
-        await d.reconcile(res)
+        await d.ensure(res)
     with pytest.raises(AzurePermanentError):
         await d.finish_recorded({("virtualMachines", "vm1"): res})
     assert d.state.operation is None
@@ -164,20 +167,20 @@ async def test_a_failed_operation_clears_the_record_and_raises_its_error() -> No
 async def test_no_retry_after_means_the_default_poll() -> None:
     res = FakeResource(asked=None)
     with pytest.raises(InProgress) as progress:
-        await driver().reconcile(res)
+        await driver().ensure(res)
     assert progress.value.retry_after == DEFAULT_POLL_SECONDS
 
 
 async def test_steady_state_is_a_get_and_nothing_else() -> None:
     res = FakeResource(current={"size": "D2"})
-    assert await driver().reconcile(res) == {"size": "D2"}
+    assert await driver().ensure(res) == {"size": "D2"}
     assert res.calls == ["get"]
 
 
 async def test_an_operation_done_at_once_is_not_recorded() -> None:
     res = FakeResource(polls=0)
     d = driver()
-    assert await d.reconcile(res) == {"size": "D2"}
+    assert await d.ensure(res) == {"size": "D2"}
     assert d.state.operation is None
 
 
@@ -216,7 +219,7 @@ def test_an_unreadable_recorded_image_is_dropped_not_the_rest() -> None:
 
 def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -> None:
     """Recreate as it was, unless the spec now asks for what that image cannot carry (then the catalog)."""
-    from azure_edition_operator.azure.reconcile import recorded_image
+    from azure_edition_operator.azure.provision import recorded_image
     from azure_edition_operator.images import Capability
 
     state = OperationState(

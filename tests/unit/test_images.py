@@ -19,7 +19,7 @@ HP, SMB, EXT = Capability.HOTPATCH, Capability.SMB_OVER_QUIC, Capability.EXTENDE
 V22, V25 = WindowsServerVersion.WS2022, WindowsServerVersion.WS2025
 CORE, DESK = Experience.CORE, Experience.DESKTOP
 
-# DESIGN §3, restated independently of the catalog's data so a typo in either shows up.
+# docs/capabilities.md, restated independently of the catalog's data so a typo in either shows up.
 EXPECTED_ROWS = {
     "2022-datacenter-azure-edition": (V22, DESK, False, {SMB, EXT}),
     "2022-datacenter-azure-edition-hotpatch": (V22, DESK, False, {HP, SMB, EXT}),
@@ -110,7 +110,7 @@ def test_every_impossible_combination_is_one_with_extended_network_on_2025():
             except UnsupportedCapabilitiesError:
                 refused.append((pins, caps))
     assert refused
-    assert all(p.version == V25 and EXT in c for p, c in refused)
+    assert all(p.windows_server_version == V25 and EXT in c for p, c in refused)
     assert len(refused) == 3 * 2 * 4  # experiences(unset, Core, Desktop) × smallDisk × sets with EXT
 
 

@@ -72,7 +72,8 @@ def test_every_locked_requirement_has_a_sha256():
     for name in ("image.lock", "build.lock", "armsim.lock"):
         text = (REPO / "requirements" / name).read_text()
         pins = [line for line in text.splitlines() if "==" in line]
-        assert pins and all(line.endswith("\\") for line in pins), name
+        # armsim.lock may be empty: the simulator then needs nothing the operator's image lacks.
+        assert (pins or name == "armsim.lock") and all(line.endswith("\\") for line in pins), name
         assert text.count("--hash=sha256:") == len(pins), name
 
 

@@ -11,9 +11,9 @@ from azure_edition_operator import reasons as vocab
 from azure_edition_operator import reconciler
 from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
-from azure_edition_operator.azure.reconcile import ImageChangeRequired, ObservedVM
+from azure_edition_operator.azure.provision import ImageChangeRequired, ObservedVM
 from azure_edition_operator.azure.specs import PatchView
-from azure_edition_operator.conditions import ConditionType, Phase, derive_phase, ready_condition
+from azure_edition_operator.conditions import ConditionType, Phase, assess, derive_phase
 from azure_edition_operator.images import resolve
 from azure_edition_operator.kube import CredentialsUnavailable
 from azure_edition_operator.reconciler import progress_condition, reconcile_pass, transient_delay
@@ -75,7 +75,7 @@ async def test_success_reports_succeeded_and_no_retry() -> None:
 
 @pytest.mark.parametrize("power", ["deallocated", "stopped", "deallocating", "stopping"])
 async def test_a_stopped_vm_is_reported_not_ready_and_not_started(power: str) -> None:
-    """DESIGN §2: a VM missing or stopped makes Ready=False; status.vm still shows it (with powerState)."""
+    """docs/reference.md: a VM missing or stopped makes Ready=False; status.vm still shows it (with powerState)."""
 
     async def ensure(*_: Any) -> ObservedVM:
         return observed(power_state=power)
@@ -86,7 +86,7 @@ async def test_a_stopped_vm_is_reported_not_ready_and_not_started(power: str) ->
     assert outcome.observation.vm["powerState"] == power
     assert outcome.retry_after is None, "the resync notices a start; nothing to retry"
     assert [e[:2] for e in outcome.events] == [("Warning", "VMStopped")]
-    ready = ready_condition([outcome.observation.image_condition, cond])
+    ready = assess([outcome.observation.image_condition, cond]).ready
     assert (ready.status, ready.reason) == ("False", "VMStopped")
     assert derive_phase([ready]) is Phase.DEGRADED
 

@@ -56,7 +56,7 @@ PIN_KEY = (
 
 def pin_key(pins: ImagePins) -> str:
     """The Python twin of ``PIN_KEY``."""
-    return f"{pins.version or '*'}/{pins.experience or '*'}/{'small' if pins.small_disk else 'full'}"
+    return f"{pins.windows_server_version or '*'}/{pins.experience or '*'}/{'small' if pins.small_disk else 'full'}"
 
 
 def _where_available(capability: Capability, catalog: Iterable[CatalogRow]) -> str:

@@ -119,16 +119,17 @@ def assess_event_message(token: str, text: str) -> str:
     return f"assessment {token}: {text}"
 
 
+# The one duration grammar: the CRD's pattern, and what parse_duration reads.
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 IMAGE_VERSION_PATTERN = r"^(latest|[0-9]+\.[0-9]+\.[0-9]+)$"
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse a Kubernetes-style duration ("90s", "10m", "1h30m") into a timedelta."""
-    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    match = re.fullmatch(DURATION_PATTERN, text)
     if not text or match is None:
         raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 10m, 1h or 1h30m")
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    hours, minutes, seconds = (int(g[:-1]) if g else 0 for g in match.groups())  # g is e.g. "10m"
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
@@ -408,7 +409,8 @@ class ConditionStatus(enum.StrEnum):
     UNKNOWN = "Unknown"
 
 
-class Condition(ApiModel):
+# The CRD schema of a condition only; the operator works with conditions.Condition.
+class ConditionSchema(ApiModel):
     """A metav1.Condition."""
 
     type: str = Field(max_length=316, description="Condition type, e.g. Ready.")
@@ -526,7 +528,7 @@ class AzureEditionVMStatus(ApiModel):
     smb_over_quic: SmbOverQuicStatus | None = Field(
         None, description="SMB over QUIC certificate (when SMBOverQUIC is requested)."
     )
-    conditions: list[Condition] = Field(
+    conditions: list[ConditionSchema] = Field(
         default_factory=list,
         description="Ready, ImageResolved, VMProvisioned and one per requested capability.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -1,4 +1,4 @@
-"""The operator's Azure layer: settings, SDK clients, pure spec builders, error mapping, reconcile/delete.
+"""The operator's Azure layer: settings, SDK clients, pure spec builders, error mapping, provisioning (ensure/delete).
 
-``specs`` and ``errors`` decide (pure, table-tested); ``reconcile`` acts through ``clients``.
+``specs`` and ``errors`` decide (pure, table-tested); ``provision`` acts through ``clients``.
 """

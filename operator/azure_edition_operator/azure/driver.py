@@ -3,7 +3,7 @@
 
 A resource is a small ``ResourceSpec``: its name, how to read it, how to start a PUT or DELETE and
 how to resume one from a token, and ``parameters(existing) -> body | None`` (None: nothing to do).
-``reconcile`` and ``delete`` drive them all the same way and never wait for Azure:
+``ensure`` and ``delete`` drive them all the same way and never wait for Azure:
 
 * an operation that is started and not finished at once is recorded in ``OperationState`` (kind,
   name, verb, poller continuation token, start time) and ``InProgress`` is raised with the delay
@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from ..conditions import format_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,7 @@ class OperationRecord:
     action: str = ""  # "created" | "updated" | "deleted": what the user is shown
 
     def started_at(self) -> datetime:
-        try:
-            when = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
-        except ValueError:
-            return datetime.now(UTC)
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_timestamp(self.started) or datetime.now(UTC)
 
     def is_for(self, spec: ResourceSpec) -> bool:
         return (self.kind, self.name.lower()) == (spec.kind, spec.name.lower())
@@ -187,7 +185,9 @@ class Driver:
         self._did(f"{what} {spec.kind}/{spec.name}")
         if op.done():
             return
-        record = OperationRecord(spec.kind, spec.name, str(verb), op.token(), self.clock().isoformat(), what)
+        record = OperationRecord(
+            spec.kind, spec.name, str(verb), op.token(), format_timestamp(self.clock()), what
+        )
         self.state.operation = record
         raise InProgress(record, _delay(op, self.poll_seconds))
 
@@ -218,9 +218,7 @@ class Driver:
         log.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
         return record
 
-    async def reconcile(
-        self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True
-    ) -> Any | None:
+    async def ensure(self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True) -> Any | None:
         """Bring one resource to its spec: GET, ``parameters(existing)``, PUT if needed, then the fresh resource.
 
         ``existing`` may be passed when the caller has just read it (no second GET).

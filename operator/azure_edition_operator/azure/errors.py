@@ -13,8 +13,6 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core.exceptions import (
@@ -23,30 +21,24 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineContext, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy
 
 from .. import reasons as vocab
 from ..reasons import AZURE_CODES, WRAPPER_CODES
 
-# Kept for callers and tests that name them; the vocabulary is ``reasons``.
-REASON_THROTTLED = vocab.THROTTLED
-REASON_QUOTA = vocab.QUOTA_EXCEEDED
-REASON_RETRYING = vocab.RETRYING
-REASON_FAILED = vocab.FAILED
-REASON_CONFLICT = vocab.OWNERSHIP_CONFLICT
-
-ALLOCATION_RETRY_AFTER = vocab.ALLOCATION_RETRY_SECONDS
-
 
 @dataclass(eq=False)
-class AzureError(Exception):
-    """An Azure call failed. ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do;
+class AzureFailure(Exception):
+    """An Azure call failed, as the operator acts on it (not azure-core's ``AzureError``, which
+    ``from_exception`` maps to this). ``code`` is Azure's (or ours when Azure gave none); ``message`` says what to do;
     ``reason`` is the VMProvisioned reason of ``reasons.VM_PROVISIONED``."""
 
     code: str
     message: str
     status: int | None = None
     azure_message: str = ""
-    reason: str = REASON_FAILED
+    reason: str = vocab.FAILED
 
     def __post_init__(self) -> None:
         super().__init__(self.code, self.message)
@@ -56,21 +48,19 @@ class AzureError(Exception):
 
 
 @dataclass(eq=False)
-class AzureRetryableError(AzureError):
+class AzureRetryableError(AzureFailure):
     """Time fixes this one (throttling, a busy resource, RBAC propagation, a 5xx, a dropped connection)."""
 
     retry_after: float | None = None
-    reason: str = REASON_RETRYING
+    reason: str = vocab.RETRYING
 
 
 @dataclass(eq=False)
-class AzurePermanentError(AzureError):
+class AzurePermanentError(AzureFailure):
     """Retrying the same request soon will fail the same way; a person must change something."""
 
 
 ALLOCATION_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == "AllocationFailed")
-QUOTA_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == vocab.QUOTA_EXCEEDED)
-RETRYABLE_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.transient)
 
 _QUOTA_TEXT = re.compile(r"\bquota\b", re.IGNORECASE)
 _BUSY_TEXT = re.compile(
@@ -84,7 +74,7 @@ def classify(
     code: str | None,
     azure_message: str = "",
     retry_after: float | None = None,
-) -> AzureError:
+) -> AzureFailure:
     """Decide what an Azure failure means, by ``reasons.AZURE_CODES`` first and HTTP status second.
 
     ``status`` None means no HTTP answer arrived (or an LRO failed).
@@ -97,10 +87,10 @@ def classify(
         azure = f"Azure {code}: {text}" if text else f"Azure {code}"
         return f"{hint} ({azure})" if hint else azure
 
-    def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureError:
+    def retryable(reason: str, hint: str = "", wait: float | None = retry_after) -> AzureFailure:
         return AzureRetryableError(code, message(hint), status, text, reason, retry_after=wait)
 
-    def permanent(reason: str, hint: str = "") -> AzureError:
+    def permanent(reason: str, hint: str = "") -> AzureFailure:
         return AzurePermanentError(code, message(hint), status, text, reason)
 
     if status == 429:
@@ -111,7 +101,7 @@ def classify(
         return retryable("Conflict", AZURE_CODES["Conflict"].hint)
     if entry is not None:
         if entry.code in ALLOCATION_CODES:
-            return retryable(entry.reason_name, entry.hint, retry_after or ALLOCATION_RETRY_AFTER)
+            return retryable(entry.reason_name, entry.hint, retry_after or vocab.ALLOCATION_RETRY_SECONDS)
         if entry.transient:
             return retryable(entry.reason_name, entry.hint)
         return permanent(entry.reason_name, entry.hint)
@@ -144,42 +134,33 @@ def _error_body(exc: HttpResponseError) -> tuple[str | None, str]:
     return code, message
 
 
-def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date (RFC 9110 §10.2.3); None if unreadable."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+_RETRY_POLICY = RetryPolicy()  # only for its public ``get_retry_after``; it sends nothing
 
 
-def _retry_after_of(exc: HttpResponseError) -> float | None:
-    response = exc.response
+def retry_after_of(response: Any) -> float | None:
+    """Azure's wait, in seconds, from an HTTP response's headers: the SDK's own reading.
+
+    azure-core's ``RetryPolicy.get_retry_after`` is its one public Retry-After reader (seconds or an
+    HTTP date, and the ``retry-after-ms`` / ``x-ms-retry-after-ms`` variants), so the operator waits
+    exactly as the SDK's own retries would. An unreadable value means no advice (None), not an error.
+    """
     if response is None:
         return None
-    headers = {k.lower(): v for k, v in response.headers.items()}
-    if value := headers.get("retry-after"):
-        return parse_retry_after(value)
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        if (value := headers.get(name)) and (ms := parse_retry_after(value)) is not None:
-            return ms / 1000.0
-    return None
+    try:
+        return _RETRY_POLICY.get_retry_after(
+            PipelineResponse(response.request, response, PipelineContext(None))
+        )
+    except (TypeError, ValueError):  # an HTTP date without a zone raises TypeError in azure-core
+        return None
 
 
-def from_exception(exc: BaseException) -> AzureError:
+def from_exception(exc: BaseException) -> AzureFailure:
     """Map an azure-core / azure-identity / asyncio exception to our two kinds.
 
     An LRO that ends Failed raises HttpResponseError whose response is the *status poll* (HTTP 200)
     and whose body carries the operation's error: it is classified by code alone.
     """
-    if isinstance(exc, AzureError):
+    if isinstance(exc, AzureFailure):
         return exc
     if isinstance(exc, HttpResponseError) and exc.response is not None:
         status = exc.status_code
@@ -187,7 +168,7 @@ def from_exception(exc: BaseException) -> AzureError:
         if status is not None and status < 400:
             status = None  # a failed LRO, reported through a successful status poll
             return _lro_failure(code or "OperationFailed", message)
-        return classify(status, code, message, _retry_after_of(exc))
+        return classify(status, code, message, retry_after_of(exc.response))
     if isinstance(exc, ClientAuthenticationError):
         # Raised by azure-identity when no token could be obtained.
         text = str(exc.message or exc)
@@ -203,10 +184,10 @@ def from_exception(exc: BaseException) -> AzureError:
     raise TypeError(f"not an Azure error: {exc!r}") from exc
 
 
-def _lro_failure(code: str, message: str) -> AzureError:
+def _lro_failure(code: str, message: str) -> AzureFailure:
     """A long-running operation ended Failed. Codes we know keep their meaning; an unknown code is
     permanent, because the resource is now Failed and resending the same request rarely helps."""
     error = classify(None, code, message)
     if isinstance(error, AzureRetryableError) and code not in AZURE_CODES:
-        return AzurePermanentError(error.code, error.message, None, error.azure_message, REASON_FAILED)
+        return AzurePermanentError(error.code, error.message, None, error.azure_message, vocab.FAILED)
     return error

@@ -18,8 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import AzureError as AzureCoreError
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..checks import extended_network as xn
@@ -154,7 +153,7 @@ async def preflight(clients: Any, spec: AzureEditionVMSpec) -> None:
                 # Not allowed to read it (joining may still be): the NIC's PUT gets Azure's own answer.
                 log.warning("cannot read subnet %s: its delegations are not checked", ext_id)
         offered = await sizes(clients.compute(azure.subscription_id), azure.subscription_id, azure.location)
-    except AzureCoreError as err:  # the reconcile pass reports these as it does any Azure failure
+    except AzureError as err:  # the reconcile pass reports these as it does any Azure failure
         raise from_exception(err) from err
     problems = xn.check_before_put(azure.subnet_id, ext_id, azure.vm_size, azure.location, offered, extended)
     if problems:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from azure.core.exceptions import AzureError as CoreAzureError
+from azure.core.exceptions import AzureError
 
 from ..api.v1alpha1 import AzureEditionVMSpec
+from ..conditions import format_timestamp
 from . import specs
 from .errors import AzurePermanentError, from_exception
 
@@ -29,7 +30,7 @@ async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, 
             message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
             raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
         result = await (await compute.virtual_machines.begin_assess_patches(rg, name)).result()
-    except CoreAzureError as err:
+    except AzureError as err:
         mapped = from_exception(err)
         if isinstance(mapped, AzurePermanentError):
             mapped.message = f"assessPatches failed ({mapped.code}): {mapped.message}"
@@ -39,8 +40,6 @@ async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, 
         "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
         "otherPatchCount": result.other_patch_count,
         "rebootPending": result.reboot_pending,
-        "lastAssessmentTime": result.start_date_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if result.start_date_time
-        else None,
+        "lastAssessmentTime": format_timestamp(result.start_date_time) if result.start_date_time else None,
     }
     return {k: v for k, v in assessed.items() if v is not None}

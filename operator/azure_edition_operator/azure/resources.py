@@ -17,7 +17,7 @@ from azure.core.polling import AsyncLROPoller
 from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
 
 from .driver import PollResult, Verb
-from .errors import from_exception, parse_retry_after
+from .errors import from_exception, retry_after_of
 
 _FAILED = frozenset({"failed", "canceled", "cancelled"})
 # 404 codes that mean "this resource is absent" (anything else, e.g. ResourceGroupNotFound, is an error).
@@ -54,12 +54,7 @@ class SdkOperation:
         return self._poller.continuation_token()
 
     def retry_after(self) -> float | None:
-        response = _last_response(self._poller)
-        if response is None:
-            return None
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        value = headers.get("retry-after")
-        return parse_retry_after(value) if value else None
+        return retry_after_of(_last_response(self._poller))
 
     def done(self) -> bool:
         method = self._poller.polling_method()

@@ -126,10 +126,6 @@ class VMIdentity:
     def public_ip_id(self) -> str:
         return self._id("Microsoft.Network", "publicIPAddresses", self.public_ip_name)
 
-    @property
-    def os_disk_id(self) -> str:
-        return self._id("Microsoft.Compute", "disks", self.os_disk_name)
-
 
 def _short_hash(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -391,18 +387,11 @@ def nic_private_ip(nic: network.NetworkInterface | None) -> str | None:
     return config.properties.private_ip_address if config and config.properties else None
 
 
-def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
-    config = _primary_ip_config(nic) if nic is not None else None
-    if config and config.properties and config.properties.public_ip_address:
-        return config.properties.public_ip_address.id
-    return None
-
-
 # ----------------------------------------------------------------------------- the VM
 
 
 def patch_settings(spec: AzureEditionVMSpec) -> compute.PatchSettings:
-    """Hotpatch onboarding exactly as DESIGN §3, or Windows' own automatic updates otherwise."""
+    """Hotpatch onboarding exactly as docs/capabilities.md says, or Windows' own automatic updates otherwise."""
     if Capability.HOTPATCH in spec.capabilities:
         reboot = (spec.hotpatch.reboot_setting if spec.hotpatch else RebootSetting.IF_REQUIRED).value
         return compute.PatchSettings(
@@ -669,11 +658,12 @@ def is_deleting(state: str | None) -> bool:
     return (state or "").lower() in DELETING_STATES
 
 
+def power_state_of(codes: Iterable[str | None]) -> str | None:
+    """``running`` from the instance view status code ``PowerState/running``; None when there is none.
+    The one reading, for SDK models and ARM's wire dicts alike."""
+    return next((c.split("/", 1)[1] for c in codes if c and c.startswith("PowerState/")), None)
+
+
 def power_state(vm: compute.VirtualMachine) -> str | None:
-    """``running`` from an instance view status ``PowerState/running``; None without an instance view."""
     statuses: Iterable[Any] = attr_path(vm, "properties", "instance_view", "statuses") or []
-    for status in statuses:
-        code = status.code or ""
-        if code.startswith("PowerState/"):
-            return code.split("/", 1)[1]
-    return None
+    return power_state_of(s.code for s in statuses)

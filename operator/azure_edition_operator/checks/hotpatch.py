@@ -15,7 +15,7 @@ from ..api.v1alpha1 import CycleMonth
 from ..conditions import Condition, ConditionType
 from ..status import condition
 
-# Baseline (cumulative update + reboot) months; the months between are hotpatch months (DESIGN §3).
+# Baseline (cumulative update + reboot) months; the months between are hotpatch months (docs/capabilities.md).
 BASELINE_MONTHS = (1, 4, 7, 10)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from azure.core.exceptions import AzureError as CoreAzureError
+from azure.core.exceptions import AzureError
 
 from .. import metrics
 from ..api.v1alpha1 import AzureEditionVMSpec
@@ -23,8 +23,8 @@ from ..azure import extended as azure_extended
 from ..azure import patches as azure_patches
 from ..azure.errors import AzurePermanentError
 from ..azure.sdk import compute as compute_models
-from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift
-from ..conditions import Condition, ConditionType
+from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift, power_state_of
+from ..conditions import Condition, ConditionType, format_timestamp
 from ..images import Capability
 from ..status import Observation, condition
 from . import extended_network as xn
@@ -121,15 +121,12 @@ def vm_status_of(vm_wire: Mapping[str, Any], previous: Mapping[str, Any]) -> dic
     """Refresh status.vm from a VM GET (with instance view); addresses come from the last reconcile."""
     props = vm_wire.get("properties") or {}
     statuses = (props.get("instanceView") or {}).get("statuses") or []
-    power = next(
-        (s["code"].split("/", 1)[1] for s in statuses if s.get("code", "").startswith("PowerState/")), None
-    )
     refreshed = dict(previous)
     refreshed.update({k: v for k, v in {
         "resourceId": vm_wire.get("id"),
         "vmId": props.get("vmId"),
         "provisioningState": props.get("provisioningState"),
-        "powerState": power,
+        "powerState": power_state_of(s.get("code") for s in statuses),
     }.items() if v is not None})  # fmt: skip
     return refreshed
 
@@ -210,7 +207,7 @@ async def _check_extended_network(
     look = memory.network_guest
     try:
         problems = await azure_extended.network_problems(compute, network, spec, extended_nic)
-    except CoreAzureError as err:
+    except AzureError as err:
         if not memory.network_unreadable:
             emit("Warning", "ExtendedNetworkCheckFailed",
                  f"could not read the network for Extended Network's checks: {getattr(err, 'message', None) or err}"[:1000])  # fmt: skip
@@ -227,7 +224,7 @@ async def _check_extended_network(
             )  # fmt: skip
             look.seen = xn.parse_guest(run_command_stdout(await poller.result()))
             look.failures, look.error = 0, ""
-        except (CoreAzureError, xn.GuestNetworkOutputError) as err:
+        except (AzureError, xn.GuestNetworkOutputError) as err:
             look.failures += 1
             look.error = failure_text(err)
             if look.failures == 1:
@@ -293,7 +290,7 @@ async def _check_smb(
                 observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
                     if address else observed  # fmt: skip
             memory.guest_failures, memory.guest_error, looked = 0, "", True
-        except (CoreAzureError, GuestOutputError) as err:
+        except (AzureError, GuestOutputError) as err:
             # Back off per VM (Run Command counts against the VM's update budget) and say so in the
             # condition, instead of repeating the Run Command every round.
             memory.guest_failures += 1
@@ -327,13 +324,13 @@ async def _check_smb(
         smb_status["serverEnabled"] = guest.smb_quic_enabled
     if cert is not None:
         smb_status.update({
-            "notAfter": cert.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": verdict.days_remaining,
+            "notAfter": format_timestamp(cert.not_after), "daysRemaining": verdict.days_remaining,
             "subject": cert.subject, "issuer": cert.issuer, "thumbprint": cert.thumbprint,
             "dnsNames": list(cert.dns_names),
         })  # fmt: skip
     elif guest is not None and (mapping := guest.mapping_for(smb.server_name)) and mapping.not_after:
         days = (mapping.not_after - now) // dt.timedelta(days=1)
-        smb_status.update({"notAfter": mapping.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), "daysRemaining": days,
+        smb_status.update({"notAfter": format_timestamp(mapping.not_after), "daysRemaining": days,
                            "thumbprint": mapping.thumbprint, "source": "InGuest"})  # fmt: skip
     metrics.set_certificate(namespace, name, state,
                             cert.not_after.timestamp() if cert else None, verdict.days_remaining)  # fmt: skip

@@ -4,7 +4,7 @@ Pure: `evaluate_certificate` turns an observation (from the QUIC probe or, later
 into a state, a condition reason and a message that says what to change. No I/O here, so the
 rules are table-tested without a network.
 
-Requirements checked (Microsoft's SMB over QUIC docs, see DESIGN.md section 3): a DNS SAN for
+Requirements checked (Microsoft's SMB over QUIC docs, see docs/capabilities.md): a DNS SAN for
 the name clients use, the Server Authentication EKU, an ECDSA P-256+ or RSA 2048+ key, a
 SHA-256+ signature, the validity period, and a chain to a root clients trust (``verify_chain``
 against a trust bundle: the system roots by default, ``AEO_SMB_TRUST_BUNDLE`` to name another).
@@ -27,6 +27,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..api.v1alpha1 import CertificateState
+from ..conditions import format_timestamp
 
 SERVER_AUTH_EKU_OID = ExtendedKeyUsageOID.SERVER_AUTH.dotted_string
 MIN_RSA_BITS = 2048
@@ -38,7 +39,7 @@ _MAPPING_HINT = (
 
 
 class CertificateReason(StrEnum):
-    """Reasons of the `SMBOverQUICCertificateValid` condition (DESIGN.md section 2)."""
+    """Reasons of the `SMBOverQUICCertificateValid` condition (docs/reference.md)."""
 
     VALID = "CertificateValid"
     EXPIRING_SOON = "CertificateExpiringSoon"
@@ -99,7 +100,7 @@ class CertificateVerdict:
 
     @property
     def condition_status(self) -> bool:
-        """`SMBOverQUICCertificateValid` status: True only when Valid (DESIGN.md: ExpiringSoon is False)."""
+        """`SMBOverQUICCertificateValid` status: True only when Valid (docs/reference.md: ExpiringSoon is False)."""
         return self.state is CertificateState.VALID
 
 
@@ -287,7 +288,9 @@ def certificate_problems(
     """Every reason the certificate cannot serve `server_name` regardless of its expiry date."""
     problems: list[str] = []
     if now < certificate.not_before:
-        problems.append(f"not valid before {_timestamp(certificate.not_before)} (notBefore is in the future)")
+        problems.append(
+            f"not valid before {format_timestamp(certificate.not_before)} (notBefore is in the future)"
+        )
     if not any(dns_name_matches(pattern, server_name) for pattern in certificate.dns_names):
         sans = ", ".join(certificate.dns_names) if certificate.dns_names else "none"
         problems.append(f"no DNS SAN matches {server_name} (DNS SANs: {sans})")
@@ -359,10 +362,6 @@ def _days(count: int) -> str:
 
 def _date(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).date().isoformat()
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _host_port(host: str, port: int) -> str:

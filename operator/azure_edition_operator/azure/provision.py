@@ -35,6 +35,7 @@ from azure.core.exceptions import (
 
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
+from ..conditions import format_timestamp
 from ..images import Capability, ImageReference, row_for_sku
 from . import specs
 from .clients import AzureClients
@@ -47,7 +48,7 @@ from .driver import (
     ResourceSpec,
     Verb,
 )
-from .errors import REASON_CONFLICT, AzurePermanentError, AzureRetryableError, from_exception
+from .errors import AzurePermanentError, AzureRetryableError, from_exception
 from .resources import SdkResource
 from .sdk import compute, network
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
@@ -72,7 +73,7 @@ _NO_LOGIN = AdminCredentials("", "")
 
 @dataclass(frozen=True)
 class ObservedVM:
-    """What Azure reports about the VM after ``ensure_vm``; ``to_status()`` is DESIGN §2's ``status.vm``."""
+    """What Azure reports about the VM after ``ensure_vm``; ``to_status()`` is docs/reference.md's ``status.vm``."""
 
     resource_id: str
     name: str
@@ -160,7 +161,7 @@ def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, id
             "OwnershipConflict",
             specs.ownership_conflict_message(kind, name, tags, identity.owner),
             409,
-            reason=REASON_CONFLICT,
+            reason=vocab.OWNERSHIP_CONFLICT,
         )
 
 
@@ -176,9 +177,7 @@ def _refuse_if_busy(kind: str, name: str, resource: Any, poll: float = DEFAULT_P
         )
     if specs.is_in_flight(state):
         # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
-        record = OperationRecord(
-            kind, name, str(Verb.PUT), "", datetime.now(UTC).replace(microsecond=0).isoformat()
-        )
+        record = OperationRecord(kind, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
         raise InProgress(record, poll)
 
 
@@ -254,10 +253,6 @@ class _Pass:
     @property
     def rg(self) -> str:
         return self.identity.resource_group
-
-    def did(self, action: str) -> None:
-        log.info("%s: %s", self.identity.owner.ref, action)
-        self.actions.append(action)
 
     def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
@@ -405,13 +400,13 @@ async def _ensure(
         image = recorded_image(p.driver.state, spec.capabilities) or image
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
-    pip = await p.driver.reconcile(pip_res) if plan.public_ip else None
-    nic_model = await p.driver.reconcile(nic)
+    pip = await p.driver.ensure(pip_res) if plan.public_ip else None
+    nic_model = await p.driver.ensure(nic)
     ext_model = None
     attached = _attached_nic_ids(vm)
     if plan.extended_subnet_id is not None:
         if vm is None or identity.extended_nic_id.lower() in attached:
-            ext_model = await p.driver.reconcile(ext)
+            ext_model = await p.driver.ensure(ext)
         else:
             drift.append(
                 "ExtendedNetwork was requested after the VM was created: a second NIC can only be attached to a "
@@ -447,7 +442,7 @@ async def _ensure(
         desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
         if (message := specs.image_drift(desired, vm)) is not None:
             drift.append(message)
-    vm = await p.driver.reconcile(vm_res, vm)
+    vm = await p.driver.ensure(vm_res, vm)
     if vm is None:
         raise AzureRetryableError(
             "ResourceNotFound", f"VM {identity.vm_name} is not visible yet", reason="ResourceNotFound"
@@ -612,5 +607,5 @@ async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
 
         res.params = untag
         report.add(res.kind, res.name, DeletionOutcome.UNTAGGED)
-        await p.driver.reconcile(res, existing, read=False)
+        await p.driver.ensure(res, existing, read=False)
     return report
