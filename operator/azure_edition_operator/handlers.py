@@ -172,8 +172,6 @@ async def _reconcile(
             events=azure_events,
             instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
         )  # fmt: skip
-        for action in observed.actions:
-            logger.info("azure: %s", action)
         return observed
 
     current = dict(status)  # what status holds now (for the patch only: decisions never read it)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -52,8 +51,6 @@ from .driver import (
 from .errors import REASON_CONFLICT, AzurePermanentError, AzureRetryableError, from_exception
 from .resources import SdkResource
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
-
-log = logging.getLogger(__name__)
 
 CredentialsSource = AdminLogin | Callable[[], Awaitable[AdminLogin]]
 """The admin login, or an async loader that is only called when a VM must be created."""
@@ -260,10 +257,6 @@ class _Pass:
     def rg(self) -> str:
         return self.identity.resource_group
 
-    def did(self, action: str) -> None:
-        log.info("%s: %s", self.identity.owner.ref, action)
-        self.actions.append(action)
-
     def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
         sub = self.identity.subscription_id
@@ -323,13 +316,11 @@ async def ensure_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(
-                    clients,
-                    identity,
-                    Driver(state, on_write=actions.append, poll_seconds=clients.settings.polling_interval),
-                    actions,
-                    events,
+                log = identity.owner.logger(__name__)
+                driver = Driver(
+                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval
                 )
+                p = _Pass(clients, identity, driver, actions, events)
                 return await _ensure(p, spec, image, credentials, instance_view)
         except InProgress as progress:
             if not wait:
@@ -378,8 +369,6 @@ async def _ensure(
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
     everything: list[ResourceSpec] = [pip_res, nic, ext, vm_res]
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
-    if finished is not None:
-        log.info("%s: %s of %s/%s finished", identity.owner.ref, finished.verb, finished.kind, finished.name)
 
     vm = await vm_res.get()
     login: AdminLogin | None = None
@@ -545,7 +534,9 @@ async def delete_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(clients, identity, Driver(state, poll_seconds=clients.settings.polling_interval))
+                log = identity.owner.logger(__name__)
+                driver = Driver(state, logger=log, poll_seconds=clients.settings.polling_interval)
+                p = _Pass(clients, identity, driver)
                 if state.operation is not None and state.operation.verb != "delete":
                     state.operation = None  # a create/update in flight: deleting supersedes it
                 if policy is DeletionPolicy.ORPHAN:
