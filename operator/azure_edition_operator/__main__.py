@@ -20,9 +20,16 @@ from pydantic import ValidationError
 from .azure.settings import AzureSettings, SettingsError
 from .config import OperatorConfig, describe
 
-KOPF_SETTINGS = ("namespaces", "peering", "priority", "health_address", "log_format", "log_level")
-"""Settings that are only defaults for kopf's own options: no flag of ours."""
-OWN_SETTINGS = [name for name in OperatorConfig.model_fields if name not in KOPF_SETTINGS]
+KOPF_FLAGS = {
+    "namespaces": "-n/--namespace (repeatable)",
+    "peering": "-P/--peering, --standalone",
+    "priority": "-p/--priority",
+    "health_address": "-L/--liveness (a URL)",
+    "log_format": "--log-format (full, plain, json)",
+    "log_level": "-v/--verbose, -d/--debug, -q/--quiet",
+}
+"""Settings that are only defaults for kopf's own ``run`` options, and those options (docs/install.md)."""
+OWN_SETTINGS = [name for name in OperatorConfig.model_fields if name not in KOPF_FLAGS]
 
 
 def _kopf_defaults(config: OperatorConfig) -> dict[str, Any]:

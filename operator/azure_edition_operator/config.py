@@ -19,47 +19,71 @@ class OperatorConfig(BaseSettings):
     )
 
     namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Namespaces to watch, comma-separated (globs allowed); none: the whole cluster."
+        (), description="Namespaces to watch, comma-separated (globs allowed); empty: the whole cluster."
     )
-    peering: str = Field("", description="kopf peering name for active/standby replicas; empty: standalone.")
-    priority: int = Field(0, description="Peering priority of this replica (highest wins).")
-    health_address: str = Field("0.0.0.0:8080", description="host:port for /healthz (liveness); empty: off.")
+    peering: str = Field("", description="kopf peering object name (docs/peering.md); empty: standalone.")
+    priority: int = Field(0, description="Peering priority of this replica (the highest works).")
+    health_address: str = Field(
+        "0.0.0.0:8080", description="host:port of kopf's liveness `/healthz`; empty: off."
+    )
     log_format: Literal["text", "json", "full", "plain"] = Field(
-        "text", description="Log format: text (kopf's full), plain or json (one object per line)."
+        "text", description="`json` (one object per line, with the object reference) or `text` (kopf's full)."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    metrics_address: str = Field("0.0.0.0:9090", description="host:port for Prometheus /metrics; empty: off.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Python log level.")
+    metrics_address: str = Field(
+        "0.0.0.0:9090", description="host:port of Prometheus `/metrics`; empty: off."
+    )
     in_guest_interval: float = Field(
-        6 * 3600.0, gt=0, description="Seconds between routine in-guest checks (Run Command, 4/min per VM)."
+        6 * 3600.0,
+        gt=0,
+        description="Seconds between routine in-guest checks of SMB over QUIC and Extended Network (Run "
+        'Command counts against Azure\'s "Update VM" throttling, 4/min per VM).',
     )
     in_guest_min_interval: float = Field(
-        600.0, gt=0, description="Least seconds between in-guest checks when the probe fails."
+        600.0,
+        gt=0,
+        description="Least seconds between in-guest checks triggered by a failed probe, a changed certificate "
+        "or an Extended Network problem the guest reported.",
     )
     resync_interval: float = Field(
         3600.0, gt=0, description="Seconds between full resyncs with Azure (GETs; writes only on drift)."
     )
     progress_report_after: float = Field(
-        10.0, ge=0, description="Seconds a reconcile waits for Azure before it writes progress to status."
+        10.0,
+        ge=0,
+        description="Seconds a reconcile waits for Azure before it writes progress to status; a faster "
+        "create writes status once, already Ready.",
     )
     inline_wait: float = Field(
-        900.0, ge=0, description="Seconds a reconcile waits for Azure itself before kopf's retry takes over."
+        900.0,
+        ge=0,
+        description="Seconds a reconcile waits for Azure operations and transient errors itself before "
+        "handing back to kopf's retry (which writes two annotations per retry).",
     )
     max_concurrent_reconciles: int = Field(
-        32, ge=1, description="Reconcile passes talking to Azure at once (waits for operations do not count)."
+        32,
+        ge=1,
+        description="Reconcile passes talking to Azure at once (their waits for Azure do not count): bounds "
+        "memory and in-flight ARM requests in a burst.",
     )
     missing_secret_retry: float = Field(
-        10.0, gt=0, description="Seconds before looking again when a Secret is missing."
+        10.0, gt=0, description="Seconds before looking again for a missing Secret."
     )
     single_tenant: bool = Field(
-        False, description="Namespaces no TenantPolicy selects use the operator's own identity (issue 14)."
+        False,
+        description="Let a namespace no TenantPolicy selects use the operator's own identity anywhere it "
+        "reaches (docs/security.md); leave it off on a shared cluster.",
     )
     credentials_namespace: str = Field(
         "azure-edition-system",
         validation_alias=AliasChoices("AEO_CREDENTIALS_NAMESPACE", "POD_NAMESPACE"),
-        description="Namespace of tenant credential Secrets (the operator's own; else $POD_NAMESPACE).",
+        description="Namespace of the Secrets a TenantPolicy's credential.clientSecret names (the "
+        "operator's own; else $POD_NAMESPACE).",
     )
     smb_trust_bundle: str = Field(
-        "", description="PEM roots the SMB over QUIC certificate check trusts; empty: the system roots."
+        "",
+        description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "
+        "that leads to none is CertificateUntrusted.",
     )
 
     @field_validator("namespaces", mode="before")

@@ -57,20 +57,61 @@ class AzureSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, populate_by_name=True)
 
-    arm_endpoint: str = Field(PUBLIC_CLOUD_ARM_ENDPOINT, validation_alias="AZURE_RESOURCE_MANAGER_ENDPOINT")
-    arm_scope: str | None = Field(None, validation_alias="AZURE_RESOURCE_MANAGER_SCOPE")
-    authority_host: str | None = Field(None, validation_alias="AZURE_AUTHORITY_HOST")
-    ca_bundle: FilePath | None = Field(None, validation_alias="AZURE_CA_BUNDLE")
-    credential_mode: CredentialMode = Field(CredentialMode.DEFAULT, validation_alias="AZURE_CREDENTIAL_MODE")
-    polling_interval: float = Field(15.0, gt=0, validation_alias="AZURE_POLLING_INTERVAL")
-    request_timeout: float = Field(60.0, gt=0, validation_alias="AZURE_REQUEST_TIMEOUT")
-    max_retries: int = Field(3, ge=0, validation_alias="AZURE_MAX_RETRIES")
-    max_retry_after: float = Field(30.0, ge=0, validation_alias="AZURE_MAX_RETRY_AFTER")
-    operation_timeout: float = Field(1800.0, gt=0, validation_alias="AZURE_OPERATION_TIMEOUT")
+    arm_endpoint: str = Field(
+        PUBLIC_CLOUD_ARM_ENDPOINT,
+        validation_alias="AZURE_RESOURCE_MANAGER_ENDPOINT",
+        description="ARM endpoint of a sovereign cloud (or the simulator).",
+    )
+    arm_scope: str | None = Field(
+        None, validation_alias="AZURE_RESOURCE_MANAGER_SCOPE", description="Token scope; else the endpoint's."
+    )
+    authority_host: str | None = Field(
+        None, validation_alias="AZURE_AUTHORITY_HOST", description="Entra ID authority of a sovereign cloud."
+    )
+    ca_bundle: FilePath | None = Field(
+        None,
+        validation_alias="AZURE_CA_BUNDLE",
+        description="Extra CA file trusted for ARM and the authority.",
+    )
+    credential_mode: CredentialMode = Field(
+        CredentialMode.DEFAULT,
+        validation_alias="AZURE_CREDENTIAL_MODE",
+        description="`default`, `workload-identity` or `client-secret` (docs/credentials.md).",
+    )
+    polling_interval: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="AZURE_POLLING_INTERVAL",
+        description="Poll period when Azure sends no Retry-After.",
+    )
+    request_timeout: float = Field(
+        60.0, gt=0, validation_alias="AZURE_REQUEST_TIMEOUT", description="Seconds one ARM request may take."
+    )
+    max_retries: int = Field(
+        3, ge=0, validation_alias="AZURE_MAX_RETRIES", description="azure-core retries per request."
+    )
+    max_retry_after: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="AZURE_MAX_RETRY_AFTER",
+        description="Longest Retry-After retried in-process.",
+    )
+    operation_timeout: float = Field(
+        1800.0,
+        gt=0,
+        validation_alias="AZURE_OPERATION_TIMEOUT",
+        description="Longest wait for one operation.",
+    )
     # The service principal of credential mode client-secret (azure-identity's own variable names).
-    tenant_id: str | None = Field(None, validation_alias="AZURE_TENANT_ID")
-    client_id: str | None = Field(None, validation_alias="AZURE_CLIENT_ID")
-    client_secret: SecretStr | None = Field(None, validation_alias="AZURE_CLIENT_SECRET")
+    tenant_id: str | None = Field(
+        None, validation_alias="AZURE_TENANT_ID", description="Service principal's tenant."
+    )
+    client_id: str | None = Field(
+        None, validation_alias="AZURE_CLIENT_ID", description="Service principal's id."
+    )
+    client_secret: SecretStr | None = Field(
+        None, validation_alias="AZURE_CLIENT_SECRET", description="Service principal's secret."
+    )
 
     @field_validator("arm_endpoint", "authority_host")
     @classmethod
