@@ -97,15 +97,16 @@ def _run(*, verbose: bool, debug: bool, quiet: bool, log_format: str, log_prefix
         raise click.UsageError(str(error)) from None
     level = "DEBUG" if debug or verbose else "WARNING" if quiet else config.log_level
     fmt = log_format if isinstance(log_format, kopf.LogFormat) else kopf.LogFormat[log_format.upper()]
-    configure_logging(level, log_format=fmt, log_prefix=log_prefix, log_refkey=log_refkey)
+    configure_logging(level, debug=debug, log_format=fmt, log_prefix=log_prefix, log_refkey=log_refkey)
     from . import handlers  # registers the handlers with kopf's default registry
 
     handlers.register_resync(config.resync_interval)
-    dev, priority = args.pop("dev"), args.pop("priority")
+    dev, priority, clusterwide = args.pop("dev"), args.pop("priority"), args.pop("clusterwide")
     kopf.run(
         memo=kopf.Memo(config=config, azure_settings=azure),
         standalone=not args["peering_name"] if standalone is None else standalone,
         priority=666 if dev else priority,
+        clusterwide=clusterwide or not args["namespaces"],  # no namespace: the whole cluster
         **args,
     )
 
