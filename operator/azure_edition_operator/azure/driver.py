@@ -25,9 +25,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .settings import AzureSettings
+
 log = logging.getLogger(__name__)
 
-DEFAULT_POLL_SECONDS = 15.0
+DEFAULT_POLL_SECONDS: float = AzureSettings.model_fields["polling_interval"].default
 """When Azure sends no Retry-After (the documented default client behaviour is to poll every ~15-30 s)."""
 MIN_POLL_SECONDS = 1.0
 
