@@ -1,36 +1,106 @@
-"""The operator's own settings (flags/env), set once at startup."""
+"""The operator's own settings: one model, every default once, each field also an ``AEO_*`` variable.
+
+``python -m azure_edition_operator`` reads them from the environment (the Deployment's ConfigMap), lets
+flags override them (``__main__``) and hands them to the handlers in kopf's memo (``memo.config``).
+The first six are defaults for kopf's own ``run`` options; docs/configuration.md lists them all.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-@dataclass(frozen=True)
-class OperatorConfig:
-    namespaces: tuple[str, ...] = ()
-    log_format: str = "text"
-    log_level: str = "INFO"
-    health_address: str = "0.0.0.0:8080"
-    metrics_address: str = "0.0.0.0:9090"
-    peering: str = ""
-    priority: int = 0
-    # How long to wait before looking again when a Secret is missing or Azure asks us to retry.
-    missing_secret_retry_seconds: float = 10.0
-    # In-guest SMB over QUIC check (Run Command counts against "Update VM" throttling, 4/min per VM):
-    # routinely this often, and when the probe fails at most this often.
-    in_guest_interval_seconds: float = 6 * 3600.0
-    in_guest_min_interval_seconds: float = 600.0
-    # The reconcile handler waits for Azure operations and transient trouble itself, this long at most,
-    # before handing back to kopf's retry (which writes two annotations per retry); and writes progress
-    # to status only once a wait is longer than ``progress_report_seconds`` (issue #15).
-    inline_wait_seconds: float = 900.0
-    progress_report_seconds: float = 10.0
-    max_concurrent_passes: int = 32
-    # A full resync with Azure (drift, out-of-band deletes): GETs only, writes only on difference.
-    resync_interval_seconds: float = 3600.0
-    # Tenancy (issue 14): without a TenantPolicy selecting it, a namespace may target nothing, unless
-    # this explicit single-tenant mode is on (the operator's own identity, anywhere it reaches). The
-    # default install leaves it off; the envtest stack (e2e, demo, bench) turns it on.
-    single_tenant: bool = False
-    # Where tenant credential Secrets (TenantPolicy spec.credential.clientSecret) live: the operator's own.
-    credentials_namespace: str = "azure-edition-system"
+class OperatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AEO_", env_ignore_empty=True, frozen=True, populate_by_name=True
+    )
+
+    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Namespaces to watch, comma-separated (globs allowed); empty: the whole cluster."
+    )
+    peering: str = Field("", description="kopf peering object name (docs/peering.md); empty: standalone.")
+    priority: int = Field(0, description="Peering priority of this replica (the highest works).")
+    health_address: str = Field(
+        "0.0.0.0:8080", description="host:port of kopf's liveness `/healthz`; empty: off."
+    )
+    log_format: Literal["text", "json", "full", "plain"] = Field(
+        "text", description="`json` (one object per line, with the object reference) or `text` (kopf's full)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Python log level.")
+    metrics_address: str = Field(
+        "0.0.0.0:9090", description="host:port of Prometheus `/metrics`; empty: off."
+    )
+    in_guest_interval: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="Seconds between routine in-guest checks of SMB over QUIC and Extended Network (Run "
+        'Command counts against Azure\'s "Update VM" throttling, 4/min per VM).',
+    )
+    in_guest_min_interval: float = Field(
+        600.0,
+        gt=0,
+        description="Least seconds between in-guest checks triggered by a failed probe, a changed certificate "
+        "or an Extended Network problem the guest reported.",
+    )
+    resync_interval: float = Field(
+        3600.0, gt=0, description="Seconds between full resyncs with Azure (GETs; writes only on drift)."
+    )
+    progress_report_after: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a reconcile waits for Azure before it writes progress to status; a faster "
+        "create writes status once, already Ready.",
+    )
+    inline_wait: float = Field(
+        900.0,
+        ge=0,
+        description="Seconds a reconcile waits for Azure operations and transient errors itself before "
+        "handing back to kopf's retry (which writes two annotations per retry).",
+    )
+    max_concurrent_reconciles: int = Field(
+        32,
+        ge=1,
+        description="Reconcile passes talking to Azure at once (their waits for Azure do not count): bounds "
+        "memory and in-flight ARM requests in a burst. A free slot goes to the object furthest along: first "
+        "checks, then passes that resume an operation, then new objects.",
+    )
+    missing_secret_retry: float = Field(
+        10.0, gt=0, description="Seconds before looking again for a missing Secret."
+    )
+    single_tenant: bool = Field(
+        False,
+        description="Let a namespace no TenantPolicy selects use the operator's own identity anywhere it "
+        "reaches (docs/security.md); leave it off on a shared cluster.",
+    )
+    credentials_namespace: str = Field(
+        "azure-edition-system",
+        validation_alias=AliasChoices("AEO_CREDENTIALS_NAMESPACE", "POD_NAMESPACE"),
+        description="Namespace of the Secrets a TenantPolicy's credential.clientSecret names (the "
+        "operator's own; else $POD_NAMESPACE).",
+    )
+    smb_trust_bundle: str = Field(
+        "",
+        description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "
+        "that leads to none is CertificateUntrusted.",
+    )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return tuple(n for n in value.split(",") if n) if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    """A settings error as one line that names each bad variable (``prefix`` + field) and what it needs."""
+    return "; ".join(
+        f"{(prefix + str(e['loc'][0])).upper() if prefix else e['loc'][0]}={e['input']!r}: {e['msg']}"
+        for e in error.errors()
+    )

@@ -42,6 +42,7 @@ from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.settings import AzureSettings
+from .checks import smb_probe
 from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
 from .credentials import CredentialClients, permitted_clients
@@ -54,7 +55,6 @@ from .slots import Rank, Slots
 from .status import Observation, compute_status, conditions_of
 from .tenancy import NotPermitted
 
-CONFIG = OperatorConfig()
 RESOURCE = (GROUP, VERSION, PLURAL)
 KOPF_PREFIX = f"kopf.{GROUP}"
 DIFFBASE = MemoryDiffBaseStorage(ignored_prefixes=(KOPF_PREFIX,))
@@ -76,7 +76,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = DIFFBASE
     settings.posting.loggers = False  # only our explicit Events, never one per log line
     settings.watching.server_timeout = 300
-    settings.peering.clusterwide = not CONFIG.namespaces
+    config = memo.setdefault("config", OperatorConfig())  # `kopf run -m` (tests): from the environment
+    smb_probe.trust_roots(config.smb_trust_bundle)
     memo.kube = await Kube.connect()
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
     memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
@@ -85,16 +86,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.resync_due = {}  # uid → monotonic time of its next resync pass (sooner after a handed-back error)
     # Passes that talk to Azure at once (their waits for Azure do not count), the furthest along first:
     # a burst of a thousand objects then finishes object after object, at bounded memory.
-    memo.passes = Slots(CONFIG.max_concurrent_passes)
-    settings_ = AzureSettings.from_env()
-    memo.azure = azure_clients.AzureClients.from_settings(settings_, metrics.record_azure_request)
+    memo.passes = Slots(config.max_concurrent_reconciles)
+    azure_settings = memo.get("azure_settings") or AzureSettings.from_env()
+    memo.azure = azure_clients.AzureClients.from_settings(azure_settings, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
-        settings_,
+        azure_settings,
         memo.azure,
-        lambda name: memo.kube.operator_secret(CONFIG.credentials_namespace, name),
+        lambda name: memo.kube.operator_secret(config.credentials_namespace, name),
         metrics.record_azure_request,
     )
-    metrics.serve(CONFIG.metrics_address)
+    metrics.serve(config.metrics_address)
 
 
 @kopf.on.cleanup()
@@ -105,7 +106,7 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
 
 async def _azure_for(memo: kopf.Memo, namespace: str, vm_spec: AzureEditionVMSpec) -> Any:
     """Tenancy (issue 14): the only way to Azure clients; ``NotPermitted`` before any Azure call."""
-    return await permitted_clients(memo.kube, memo.tenancy, namespace, vm_spec, CONFIG.single_tenant)
+    return await permitted_clients(memo.kube, memo.tenancy, namespace, vm_spec, memo.config.single_tenant)
 
 
 def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
@@ -160,8 +161,6 @@ async def _run_passes(
             events=azure_events,
             instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
         )  # fmt: skip
-        for action in observed.actions:
-            logger.info("azure: %s", action)
         return observed
 
     current = dict(status)  # what status holds now (for the patch only: decisions never read it)
@@ -174,7 +173,7 @@ async def _run_passes(
             async with memo.passes.hold(rank):
                 outcome = await reconcile_pass(
                     spec, meta.get("generation", 0), ensure, load_credentials,
-                    CONFIG.missing_secret_retry_seconds, retry=retry, now=now(),
+                    memo.config.missing_secret_retry, retry=retry, now=now(),
                 )  # fmt: skip
             if outcome.observation.vm is not None:
                 memo.observed[owner.uid] = dict(outcome.observation.vm)
@@ -182,12 +181,12 @@ async def _run_passes(
             kind = vocab.kind_of(failed.reason) if failed is not None and not failed.is_true else None
             elapsed = time.monotonic() - started
             delay = reconciler.inline_delay(
-                kind, outcome.retry_after, elapsed=elapsed, budget=CONFIG.inline_wait_seconds,
+                kind, outcome.retry_after, elapsed=elapsed, budget=memo.config.inline_wait,
                 first_poll=state.operation is not None and state.operation != before,
             )  # fmt: skip
             if delay is None:
                 break
-            if reconciler.report_progress(elapsed, delay, CONFIG.progress_report_seconds):
+            if reconciler.report_progress(elapsed, delay, memo.config.progress_report_after):
                 # at most once a minute while an operation runs (the message counts minutes)
                 new = compute_status(current, outcome.observation, now())
                 await publish(kube, body, current, new, actions=azure_events, errors=outcome.events)
@@ -278,7 +277,7 @@ def _failed_kind(outcome: reconciler.Outcome) -> vocab.Kind | None:
 
 
 def _schedule_resync(memo: kopf.Memo, uid: str, after: float | None = None) -> None:
-    interval = CONFIG.resync_interval_seconds
+    interval = memo.config.resync_interval
     memo.resync_due[uid] = time.monotonic() + (interval if after is None else min(after, interval))
 
 
@@ -457,7 +456,7 @@ async def _run_checks(
         vm_spec.azure.subscription_id
     )
     memory = memo.check_memory.get(meta["uid"]) or memo.check_memory.setdefault(
-        meta["uid"], CheckMemory(CONFIG.in_guest_interval_seconds, CONFIG.in_guest_min_interval_seconds)
+        meta["uid"], CheckMemory(memo.config.in_guest_interval, memo.config.in_guest_min_interval)
     )
     return await run_checks(
         spec=vm_spec, namespace=meta["namespace"], name=meta["name"], compute=azure.compute,

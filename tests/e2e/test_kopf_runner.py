@@ -10,8 +10,6 @@ import yaml
 from kopf.testing import KopfRunner
 
 from azure_edition_envtest.stack import free_port, operator_env, start_simulator
-from azure_edition_operator import handlers
-from azure_edition_operator.config import OperatorConfig
 from tests.conftest import SAMPLES
 
 
@@ -27,9 +25,9 @@ def test_handlers_run_in_process_to_ready(crd, kubeconfig, kubectl, namespace, t
         monkeypatch.setattr(
             kubernetes_asyncio.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
         )
-        # single_tenant: as the other e2e tiers run (stack.operator_env); tenancy has its own e2e.
-        config = OperatorConfig(metrics_address=f"127.0.0.1:{free_port()}", single_tenant=True)
-        monkeypatch.setattr(handlers, "CONFIG", config)
+        # The settings come from the environment (single_tenant as in stack.operator_env): the startup
+        # handler reads them when no memo was given, as under `kopf run -m`.
+        monkeypatch.setenv("AEO_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
         args = ["run", "--standalone", "--namespace", namespace, "-m", "azure_edition_operator.handlers"]
         with KopfRunner(args, timeout=120) as runner:
             kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))

@@ -65,8 +65,11 @@ class World:
             max_retries=3,
             max_retry_after=5.0,
             operation_timeout=60.0,
+            tenant_id=self.env["AZURE_TENANT_ID"],
+            client_id=self.env["AZURE_CLIENT_ID"],
+            client_secret=self.env["AZURE_CLIENT_SECRET"],
         )
-        return dataclasses.replace(base, **overrides)
+        return base.model_copy(update=overrides)
 
     def spec(self, **overrides: Any) -> AzureEditionVMSpec:
         azure = {
@@ -127,7 +130,7 @@ class Seen:
 
 def azure_clients(world: World, seen: Seen | None = None, **overrides: Any) -> AzureClients:
     settings = world.settings(**overrides)
-    credential = build_credential(settings, world.env)
+    credential = build_credential(settings)
     return AzureClients(settings, credential, seen, owns_credential=True)
 
 

@@ -80,8 +80,8 @@ def test_everything_from_env(tmp_path) -> None:
         ({"AZURE_CA_BUNDLE": "/nonexistent/ca.pem"}, "AZURE_CA_BUNDLE"),
         ({"AZURE_CREDENTIAL_MODE": "magic"}, "client-secret"),
         ({"AZURE_POLLING_INTERVAL": "soon"}, "AZURE_POLLING_INTERVAL"),
-        ({"AZURE_POLLING_INTERVAL": "0"}, "polling_interval"),
-        ({"AZURE_MAX_RETRIES": "-1"}, "max_retries"),
+        ({"AZURE_POLLING_INTERVAL": "0"}, "AZURE_POLLING_INTERVAL"),
+        ({"AZURE_MAX_RETRIES": "-1"}, "AZURE_MAX_RETRIES"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:

@@ -18,6 +18,7 @@ from azure_edition_operator.azure.driver import (
     Verb,
 )
 from azure_edition_operator.azure.errors import AzurePermanentError
+from azure_edition_operator.azure.specs import Owner
 from azure_edition_operator.conditions import format_timestamp
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -247,3 +248,15 @@ async def test_an_unreadable_token_is_dropped_not_fatal() -> None:
     d = driver(OperationState(OperationRecord("virtualMachines", "vm1", "put", "garbage", T0.isoformat())))
     assert await d.finish_recorded({("virtualMachines", "vm1"): res}) is None
     assert d.state.operation is None
+
+
+async def test_each_write_is_logged_once_with_the_object_reference(caplog: pytest.LogCaptureFixture) -> None:
+    """One line per Azure write, carrying the object's reference as kopf's per-object lines do."""
+    res = FakeResource(polls=0)
+    d = Driver(OperationState(), clock=lambda: T0, logger=Owner("ns", "aevm", "u1").logger("test"))
+    with caplog.at_level("INFO"):
+        await d.ensure(res)  # created and done at once
+        await d.ensure(res)  # nothing to write
+    writes = [r for r in caplog.records if "virtualMachines/vm1" in r.getMessage()]
+    assert [r.getMessage() for r in writes] == ["created virtualMachines/vm1"]
+    assert writes[0].k8s_ref == {"namespace": "ns", "name": "aevm", "uid": "u1"}

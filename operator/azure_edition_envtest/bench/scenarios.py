@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from azure_edition_operator.api.v1alpha1 import FINALIZER
+from azure_edition_operator.azure.settings import AzureSettings
+from azure_edition_operator.config import OperatorConfig
 
 from ..controlplane import ControlPlane
 from .fleet import (
@@ -327,11 +329,13 @@ async def realistic(bench: Bench, n: int, *, time_scale: float, ready_within: fl
         "--consistency-rate",
         "0",
     ]
-    # The operator's own clocks compressed alike: its poll when Azure sends no Retry-After (15 s) and
-    # when it starts showing progress in status (10 s).
+    # The operator's own clocks compressed alike: its poll when Azure sends no Retry-After and when it
+    # starts showing progress in status (their defaults, from the settings models).
+    poll = AzureSettings.model_fields["polling_interval"].default
+    progress = OperatorConfig.model_fields["progress_report_after"].default
     env = {
-        "AZURE_POLLING_INTERVAL": f"{15 * time_scale:g}",
-        "AEO_PROGRESS_REPORT_AFTER": f"{10 * time_scale:g}",
+        "AZURE_POLLING_INTERVAL": f"{poll * time_scale:g}",
+        "AEO_PROGRESS_REPORT_AFTER": f"{progress * time_scale:g}",
     }
     result = await burst(
         bench, n, ready_within=ready_within, simulator_args=args, prefix="realistic", operator_env=env

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 import time
 from collections.abc import Callable
@@ -159,21 +158,19 @@ class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
         return bool(super().is_retry(settings, response))
 
 
-def build_credential(settings: AzureSettings, env: dict[str, str] | None = None) -> AsyncTokenCredential:
+def build_credential(settings: AzureSettings) -> AsyncTokenCredential:
     """The credential for ``settings.credential_mode``; azure-identity reads its own env variables."""
-    env = dict(os.environ) if env is None else env
     common: dict[str, Any] = {"connection_verify": settings.connection_verify}
     if settings.authority_host:
         common["authority"] = settings.authority_host
     mode = settings.credential_mode
     if mode is CredentialMode.CLIENT_SECRET:
-        missing = [n for n in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET") if not env.get(n)]
-        if missing:
+        if not (settings.tenant_id and settings.client_id and settings.client_secret):
             raise SettingsError(
-                f"credential mode client-secret needs {', '.join(missing)} in the environment"
+                "credential mode client-secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
             )
         return ClientSecretCredential(
-            env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"], **common
+            settings.tenant_id, settings.client_id, settings.client_secret.get_secret_value(), **common
         )
     if mode is CredentialMode.WORKLOAD_IDENTITY:
         return WorkloadIdentityCredential(**common)

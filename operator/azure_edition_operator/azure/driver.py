@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..conditions import format_timestamp, parse_timestamp
+from .settings import AzureSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POLL_SECONDS = 15.0
+DEFAULT_POLL_SECONDS: float = AzureSettings.model_fields["polling_interval"].default
 """When Azure sends no Retry-After (the documented default client behaviour is to poll every ~15-30 s)."""
 MIN_POLL_SECONDS = 1.0
 
@@ -171,12 +172,14 @@ class Driver:
     state: OperationState
     clock: Clock = _now
     on_write: Callable[[str], None] | None = None
+    # The one place an Azure write (PUT/PATCH/DELETE) is logged, with the object's reference (Owner.logger).
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = log
     poll_seconds: float = (
         DEFAULT_POLL_SECONDS  # when Azure sends no Retry-After (AzureSettings.polling_interval)
     )
 
     def _did(self, what: str) -> None:
-        log.info("%s", what)
+        self.logger.info("%s", what)
         if self.on_write is not None:
             self.on_write(what)
 
@@ -204,7 +207,9 @@ class Driver:
         try:
             op = await spec.resume(Verb(record.verb), record.token)
         except (ValueError, TypeError, KeyError) as exc:  # an unreadable token (hand-edited annotation)
-            log.warning("dropping unreadable operation record for %s/%s: %s", record.kind, record.name, exc)
+            self.logger.warning(
+                "dropping unreadable operation record for %s/%s: %s", record.kind, record.name, exc
+            )
             self.state.operation = None
             return None
         try:
@@ -215,7 +220,7 @@ class Driver:
         if result is PollResult.RUNNING:
             raise InProgress(record, _delay(op, self.poll_seconds))
         self.state.operation = None
-        log.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
+        self.logger.info("%s of %s/%s finished (%s)", record.verb, record.kind, record.name, result.value)
         return record
 
     async def ensure(self, spec: ResourceSpec, existing: Any | None = ..., read: bool = True) -> Any | None:

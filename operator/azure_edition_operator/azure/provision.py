@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -52,8 +51,6 @@ from .errors import AzurePermanentError, AzureRetryableError, from_exception
 from .resources import SdkResource
 from .sdk import compute, network
 from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
-
-log = logging.getLogger(__name__)
 
 CredentialsSource = AdminLogin | Callable[[], Awaitable[AdminLogin]]
 """The admin login, or an async loader that is only called when a VM must be created."""
@@ -313,13 +310,11 @@ async def ensure_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(
-                    clients,
-                    identity,
-                    Driver(state, on_write=actions.append, poll_seconds=clients.settings.polling_interval),
-                    actions,
-                    events,
+                log = identity.owner.logger(__name__)
+                driver = Driver(
+                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval
                 )
+                p = _Pass(clients, identity, driver, actions, events)
                 return await _ensure(p, spec, image, credentials, instance_view)
         except InProgress as progress:
             if not wait:
@@ -368,8 +363,6 @@ async def _ensure(
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
     everything: list[ResourceSpec] = [pip_res, nic, ext, vm_res]
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
-    if finished is not None:
-        log.info("%s: %s of %s/%s finished", identity.owner.ref, finished.verb, finished.kind, finished.name)
 
     vm = await vm_res.get()
     login: AdminLogin | None = None
@@ -535,7 +528,9 @@ async def delete_vm(
     while True:
         try:
             async with _azure_errors():
-                p = _Pass(clients, identity, Driver(state, poll_seconds=clients.settings.polling_interval))
+                log = identity.owner.logger(__name__)
+                driver = Driver(state, logger=log, poll_seconds=clients.settings.polling_interval)
+                p = _Pass(clients, identity, driver)
                 if state.operation is not None and state.operation.verb != "delete":
                     state.operation = None  # a create/update in flight: deleting supersedes it
                 if policy is DeletionPolicy.ORPHAN:

@@ -1,9 +1,9 @@
 """How the operator reaches Azure: endpoints, trust, credentials, timeouts and retry budget.
 
-Read once from the environment at startup (``AzureSettings.from_env``). The standard variables
-azure-identity reads itself (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
-AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) keep their meaning; the settings below only add
-what azure-identity does not know: the ARM endpoint of a sovereign cloud (or the simulator), an
+One pydantic-settings model, read from the environment once at startup and handed to the handlers in
+kopf's memo. The standard variables azure-identity reads (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) keep their meaning; the model
+reads the ones a pinned client-secret credential needs, and adds what azure-identity does not know: the ARM endpoint of a sovereign cloud (or the simulator), an
 extra CA bundle, which credential to build, and how patient to be.
 
 The names match the ARM simulator's env file (``azure-edition-armsim --env-file``):
@@ -15,24 +15,15 @@ itself; AZURE_CA_BUNDLE is the explicit alternative that does not change trust p
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-PUBLIC_CLOUD_ARM_ENDPOINT = "https://management.azure.com"
-PUBLIC_CLOUD_AUTHORITY_HOST = "https://login.microsoftonline.com"
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ENV_ARM_ENDPOINT = "AZURE_RESOURCE_MANAGER_ENDPOINT"
-ENV_ARM_SCOPE = "AZURE_RESOURCE_MANAGER_SCOPE"
-ENV_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
-ENV_CA_BUNDLE = "AZURE_CA_BUNDLE"
-ENV_CREDENTIAL = "AZURE_CREDENTIAL_MODE"
-ENV_POLLING_INTERVAL = "AZURE_POLLING_INTERVAL"
-ENV_REQUEST_TIMEOUT = "AZURE_REQUEST_TIMEOUT"
-ENV_MAX_RETRIES = "AZURE_MAX_RETRIES"
-ENV_MAX_RETRY_AFTER = "AZURE_MAX_RETRY_AFTER"
-ENV_OPERATION_TIMEOUT = "AZURE_OPERATION_TIMEOUT"
+from ..config import describe
+
+PUBLIC_CLOUD_ARM_ENDPOINT = "https://management.azure.com"
 
 
 class CredentialMode(enum.StrEnum):
@@ -52,8 +43,7 @@ class SettingsError(ValueError):
     """An environment variable holds a value we cannot use; the message names it and the fix."""
 
 
-@dataclass(frozen=True)
-class AzureSettings:
+class AzureSettings(BaseSettings):
     """Everything the Azure layer needs to know about its environment.
 
     ``polling_interval`` is the LRO poll period used when Azure sends no Retry-After, and the period
@@ -65,32 +55,70 @@ class AzureSettings:
     ensure/delete waits for a long-running operation.
     """
 
-    arm_endpoint: str = PUBLIC_CLOUD_ARM_ENDPOINT
-    arm_scope: str | None = None
-    authority_host: str | None = None
-    ca_bundle: str | None = None
-    credential_mode: CredentialMode = CredentialMode.DEFAULT
-    polling_interval: float = 15.0
-    request_timeout: float = 60.0
-    max_retries: int = 3
-    max_retry_after: float = 30.0
-    operation_timeout: float = 1800.0
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, populate_by_name=True)
 
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.arm_endpoint)
-        if parts.scheme != "https" or not parts.netloc:
-            raise SettingsError(f"{ENV_ARM_ENDPOINT}={self.arm_endpoint!r}: use an https:// URL")
-        if self.authority_host is not None and urlsplit(self.authority_host).scheme != "https":
-            raise SettingsError(f"{ENV_AUTHORITY_HOST}={self.authority_host!r}: use an https:// URL")
-        for name, value in (
-            ("polling_interval", self.polling_interval),
-            ("request_timeout", self.request_timeout),
-            ("operation_timeout", self.operation_timeout),
-        ):
-            if value <= 0:
-                raise SettingsError(f"{name} must be positive, got {value}")
-        if self.max_retries < 0 or self.max_retry_after < 0:
-            raise SettingsError("max_retries and max_retry_after must not be negative")
+    arm_endpoint: str = Field(
+        PUBLIC_CLOUD_ARM_ENDPOINT,
+        validation_alias="AZURE_RESOURCE_MANAGER_ENDPOINT",
+        description="ARM endpoint of a sovereign cloud (or the simulator).",
+    )
+    arm_scope: str | None = Field(
+        None, validation_alias="AZURE_RESOURCE_MANAGER_SCOPE", description="Token scope; else the endpoint's."
+    )
+    authority_host: str | None = Field(
+        None, validation_alias="AZURE_AUTHORITY_HOST", description="Entra ID authority of a sovereign cloud."
+    )
+    ca_bundle: FilePath | None = Field(
+        None,
+        validation_alias="AZURE_CA_BUNDLE",
+        description="Extra CA file trusted for ARM and the authority.",
+    )
+    credential_mode: CredentialMode = Field(
+        CredentialMode.DEFAULT,
+        validation_alias="AZURE_CREDENTIAL_MODE",
+        description="`default`, `workload-identity` or `client-secret` (docs/credentials.md).",
+    )
+    polling_interval: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="AZURE_POLLING_INTERVAL",
+        description="Poll period when Azure sends no Retry-After.",
+    )
+    request_timeout: float = Field(
+        60.0, gt=0, validation_alias="AZURE_REQUEST_TIMEOUT", description="Seconds one ARM request may take."
+    )
+    max_retries: int = Field(
+        3, ge=0, validation_alias="AZURE_MAX_RETRIES", description="azure-core retries per request."
+    )
+    max_retry_after: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="AZURE_MAX_RETRY_AFTER",
+        description="Longest Retry-After retried in-process.",
+    )
+    operation_timeout: float = Field(
+        1800.0,
+        gt=0,
+        validation_alias="AZURE_OPERATION_TIMEOUT",
+        description="Longest wait for one operation.",
+    )
+    # The service principal of credential mode client-secret (azure-identity's own variable names).
+    tenant_id: str | None = Field(
+        None, validation_alias="AZURE_TENANT_ID", description="Service principal's tenant."
+    )
+    client_id: str | None = Field(
+        None, validation_alias="AZURE_CLIENT_ID", description="Service principal's id."
+    )
+    client_secret: SecretStr | None = Field(
+        None, validation_alias="AZURE_CLIENT_SECRET", description="Service principal's secret."
+    )
+
+    @field_validator("arm_endpoint", "authority_host")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "https" or not urlsplit(value).netloc):
+            raise ValueError("use an https:// URL")
+        return value
 
     @property
     def base_url(self) -> str:
@@ -105,39 +133,12 @@ class AzureSettings:
     @property
     def connection_verify(self) -> str | bool:
         """What azure-core's transports take as ``connection_verify``: a CA file, or system trust."""
-        return self.ca_bundle if self.ca_bundle else True
+        return str(self.ca_bundle) if self.ca_bundle else True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AzureSettings:
-        """Build settings from the environment (or a given mapping, for tests)."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        if endpoint := env.get(ENV_ARM_ENDPOINT, "").strip():
-            values["arm_endpoint"] = endpoint
-        if scope := env.get(ENV_ARM_SCOPE, "").strip():
-            values["arm_scope"] = scope
-        if authority := env.get(ENV_AUTHORITY_HOST, "").strip():
-            values["authority_host"] = authority
-        if bundle := env.get(ENV_CA_BUNDLE, "").strip():
-            if not os.path.isfile(bundle):
-                raise SettingsError(f"{ENV_CA_BUNDLE}={bundle!r}: no such file")
-            values["ca_bundle"] = bundle
-        if mode := env.get(ENV_CREDENTIAL, "").strip():
-            try:
-                values["credential_mode"] = CredentialMode(mode)
-            except ValueError:
-                choices = ", ".join(m.value for m in CredentialMode)
-                raise SettingsError(f"{ENV_CREDENTIAL}={mode!r}: use one of {choices}") from None
-        for env_name, field_name, kind in (
-            (ENV_POLLING_INTERVAL, "polling_interval", float),
-            (ENV_REQUEST_TIMEOUT, "request_timeout", float),
-            (ENV_MAX_RETRIES, "max_retries", int),
-            (ENV_MAX_RETRY_AFTER, "max_retry_after", float),
-            (ENV_OPERATION_TIMEOUT, "operation_timeout", float),
-        ):
-            if raw := env.get(env_name, "").strip():
-                try:
-                    values[field_name] = kind(raw)
-                except ValueError:
-                    raise SettingsError(f"{env_name}={raw!r}: expected a number") from None
-        return cls(**values)  # type: ignore[arg-type]
+        """Settings from the environment (or a given mapping, for tests); a bad value names its variable."""
+        try:
+            return cls() if env is None else cls.model_validate({k: v for k, v in env.items() if v.strip()})
+        except ValidationError as error:
+            raise SettingsError(describe(error)) from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -65,6 +66,12 @@ class Owner:
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def logger(self, name: str) -> logging.LoggerAdapter[logging.Logger]:
+        """Logger ``name`` with this object's reference on every line, as on kopf's per-object logger (its
+        formatters print ``[namespace/name]``, or the JSON ``object`` field)."""
+        ref = {"namespace": self.namespace, "name": self.name, "uid": self.uid}
+        return logging.LoggerAdapter(logging.getLogger(name), {"k8s_ref": ref})
 
 
 class AdminLogin(Protocol):

@@ -106,12 +106,10 @@ class CertificateVerdict:
 
 # ----------------------------------------------------------------------------- trust
 
-ENV_TRUST_BUNDLE = "AEO_SMB_TRUST_BUNDLE"
 
-
-def load_trust_bundle(path: str | None = None) -> tuple[x509.Certificate, ...]:
-    """Roots from a PEM file: ``path``, else $AEO_SMB_TRUST_BUNDLE, else the system's CA file."""
-    path = path or os.environ.get(ENV_TRUST_BUNDLE) or ssl.get_default_verify_paths().cafile
+def load_trust_bundle(path: str = "") -> tuple[x509.Certificate, ...]:
+    """Roots from a PEM file: ``path`` (the setting smb_trust_bundle), else the system's CA file."""
+    path = path or ssl.get_default_verify_paths().cafile
     if not path or not os.path.isfile(path):
         return ()
     with open(path, "rb") as handle:
@@ -266,7 +264,7 @@ def evaluate_certificate(
             CertificateState.UNTRUSTED,
             f"certificate for {server_name} (thumbprint {certificate.thumbprint}, issuer {certificate.issuer}) "
             f"is not trusted: {certificate.trust_problem}; SMB over QUIC clients refuse it. Issue it from a CA "
-            f"the clients trust (the operator checks against {ENV_TRUST_BUNDLE} or the system roots) and "
+            "the clients trust (the operator checks against AEO_SMB_TRUST_BUNDLE or the system roots) and "
             f"{_MAPPING_HINT}",
         )
     if now >= certificate.not_after - dt.timedelta(days=expiry_warning_days):

@@ -37,11 +37,12 @@ ProbeResult = CertificateObservation | EndpointUnreachable
 _TRUST: tuple[x509.Certificate, ...] | None = None
 
 
-def trust_roots() -> tuple[x509.Certificate, ...]:
-    """The process's trust bundle, read once ($AEO_SMB_TRUST_BUNDLE, else the system roots)."""
+def trust_roots(path: str | None = None) -> tuple[x509.Certificate, ...]:
+    """The process's trust bundle, read once: the startup handler gives the setting smb_trust_bundle's
+    ``path`` (empty: the system roots)."""
     global _TRUST
-    if _TRUST is None:
-        _TRUST = load_trust_bundle()
+    if _TRUST is None or path is not None:
+        _TRUST = load_trust_bundle(path or "")
     return _TRUST
 
 
