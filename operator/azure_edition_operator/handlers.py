@@ -18,7 +18,6 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import conditions as cond
 from . import metrics, reconciler
 from . import reasons as vocab
 from .api.v1alpha1 import (
@@ -52,7 +51,7 @@ from .kube import Conflict, Kube
 from .publish import post, publish
 from .reconciler import CredentialsLoader, reconcile_pass
 from .slots import Rank, Slots
-from .status import Observation, compute_status, conditions_of
+from .status import Observation, compute_status
 from .tenancy import NotPermitted
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -80,6 +79,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     smb_probe.trust_roots(config.smb_trust_bundle)
     memo.kube = await Kube.connect()
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
+    memo.provisioned = {}  # uid → the generation whose pass left the VM provisioned: checks may run
     memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
     memo.checked_at = {}  # uid → monotonic time of the last capability check round
     memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
@@ -198,7 +198,9 @@ async def _run_passes(
             if await kube.deletion_requested(owner.namespace, owner.name):
                 break  # kopf runs the delete handler next; a delete supersedes what runs
         observation = outcome.observation
+        memo.provisioned.pop(owner.uid, None)
         if _provisioned(observation):
+            memo.provisioned[owner.uid] = meta.get("generation")
             async with memo.passes.hold(Rank.CHECK):
                 observation = await _with_first_checks(body, spec, meta, memo, observation, logger)
     finally:  # busy until the folded checks are done: the daemon's round must not run beside them
@@ -321,7 +323,7 @@ def register_resync(interval: float) -> None:
 
 def _forget(memo: kopf.Memo, uid: str) -> None:
     """Drop what this process remembers about an object that is gone."""
-    for per_object in (memo.observed, memo.checked_at, memo.check_memory, memo.resync_due):
+    for per_object in (memo.observed, memo.provisioned, memo.checked_at, memo.check_memory, memo.resync_due):
         per_object.pop(uid, None)
     DIFFBASE.forget(uid)
 
@@ -389,13 +391,10 @@ ASSESSED_ANNOTATION = f"{KOPF_PREFIX}/assessed"
 prefix like the driver's state; ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
 
 
-def _checks_due(status: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
-    """Check only a VM that exists and whose spec has been reconciled (no race with ``reconcile``)."""
-    conditions = conditions_of(status)
-    provisioned = cond.find(conditions, cond.ConditionType.VM_PROVISIONED)
-    return bool(
-        provisioned and provisioned.is_true and status.get("observedGeneration") == meta.get("generation")
-    )
+def _checks_due(memo: kopf.Memo, meta: Mapping[str, Any]) -> bool:
+    """Check only a VM this process saw provisioned for the current spec (no race with the reconcile
+    pass). From memory, not from status: whoever can write status must not steer the checks."""
+    return meta.get("generation") is not None and memo.provisioned.get(meta["uid"]) == meta["generation"]
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
@@ -416,7 +415,7 @@ async def keep_checking(
             0.9, 1.1
         )  # ±10%: a fleet created together must not poll in lockstep
         uid = meta["uid"]
-        if not _checks_due(status, meta) or uid not in memo.observed or uid in memo.busy:
+        if not _checks_due(memo, meta) or uid not in memo.observed or uid in memo.busy:
             # Waiting for the VM: look again soon (a local check, no API call), so a new object's
             # first capability check — which Ready waits for — follows provisioning closely.
             delay = random.uniform(0.5, 1.0)
@@ -497,7 +496,7 @@ async def assess_patches(
         return
     if annotation_token_problem(token):  # input (issue 14): admission refuses it; never copied into status
         raise kopf.PermanentError(annotation_token_problem(token))
-    if not _checks_due(status, meta):
+    if not _checks_due(memo, meta):
         raise kopf.TemporaryError("the VM is not provisioned yet; assessing once it is", delay=10)
     vm_spec, failure = AzureEditionVMSpec.model_validate(spec), None
     try:
