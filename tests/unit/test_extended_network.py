@@ -284,10 +284,10 @@ def test_the_guest_is_asked_routinely_sooner_while_it_reports_a_problem_and_back
     from azure_edition_operator.checks.runner import GuestLook
 
     look = GuestLook()
-    assert look.wait(21600, 600) == 21600
-    look.seen = xn.GuestNetwork("Installed", "Off")
-    assert look.wait(21600, 600) == 600  # a fix is seen within the minimum interval
+    assert look.wait(21600, 600, troubled=False) == 21600
+    assert look.wait(21600, 600, troubled=True) == 600  # a fix is seen within the minimum interval
     look.failures = 3
-    assert look.wait(21600, 600) == 4800
+    assert look.wait(21600, 600, troubled=False) == 4800
     look.failures = 10
-    assert look.wait(21600, 600) == 21600
+    assert look.wait(21600, 600, troubled=True) == 21600
+    assert look.note(21600, 600).startswith("in-guest check failing 10x, next try in 360 min")

@@ -67,35 +67,46 @@ class CheckMemory:
 
     in_guest_interval: float  # from OperatorConfig, the one place the defaults live
     in_guest_min_interval: float
-    guest: GuestState | None = None
-    guest_checked_at: float = field(default=-1e18)
-    guest_failures: int = 0  # consecutive failed Run Commands: each doubles the wait before the next
-    guest_error: str = ""
+    smb_guest: GuestLook = field(default_factory=lambda: GuestLook())  # SMB over QUIC's in-guest look
     network_guest: GuestLook = field(default_factory=lambda: GuestLook())  # Extended Network's in-guest look
     network_unreadable: bool = False  # the last round could not read the network (Warning posted once)
 
-    def guest_wait(self) -> float:
-        """Least seconds between in-guest looks now: the minimum, doubled per consecutive failure."""
-        if self.guest_failures == 0:
-            return self.in_guest_min_interval
-        return backoff(self.guest_failures, self.in_guest_interval, self.in_guest_min_interval)
+    def wait(self, look: GuestLook, troubled: bool) -> float:
+        return look.wait(self.in_guest_interval, self.in_guest_min_interval, troubled)
 
 
 @dataclass
 class GuestLook:
-    """One in-guest check's memory: when it last looked, what it saw, how often it failed in a row."""
+    """One in-guest check's memory (SMB over QUIC's, Extended Network's): when it last looked through Run
+    Command, what it saw, and how often the look itself failed in a row."""
 
-    seen: xn.GuestNetwork | None = None
+    seen: Any = None
     checked_at: float = field(default=-1e18)
     failures: int = 0
     error: str = ""
 
-    def wait(self, interval: float, minimum: float) -> float:
-        """Seconds between looks: the interval while all is well; the minimum while the guest reported a
-        problem (so a fix is seen soon), doubling per consecutive failure of the look itself."""
+    def wait(self, interval: float, minimum: float, troubled: bool) -> float:
+        """Seconds between looks: the interval while all is well; the minimum while there is trouble (so a
+        fix is seen soon), doubling per consecutive failure of the look itself."""
         if self.failures:
             return backoff(self.failures, interval, minimum)
-        return minimum if xn.check_guest(self.seen) is not None else interval
+        return minimum if troubled else interval
+
+    def succeeded(self, seen: Any) -> None:
+        self.seen, self.failures, self.error = seen, 0, ""
+
+    def failed(self, err: Exception, emit: EventSink, check: str) -> None:
+        """Count the failure; the first of a streak is announced, the rest are only in the condition."""
+        self.failures += 1
+        self.error = failure_text(err)
+        if self.failures == 1:
+            emit("Warning", "InGuestCheckFailed", f"the in-guest {check} check failed: {self.error}")
+
+    def note(self, interval: float, minimum: float) -> str:
+        """What the condition adds while the look fails (empty while it works)."""
+        if not self.failures:
+            return ""
+        return failing_note(self.failures, self.wait(interval, minimum, True), self.error)
 
 
 @dataclass(frozen=True)
@@ -215,30 +226,19 @@ async def _check_extended_network(
         return None
     memory.network_unreadable = False
     clock = time.monotonic()
-    if clock - look.checked_at >= look.wait(memory.in_guest_interval, memory.in_guest_min_interval):
+    if clock - look.checked_at >= memory.wait(look, troubled=xn.check_guest(look.seen) is not None):
         look.checked_at = clock
         try:
             poller = await compute.virtual_machines.begin_run_command(
                 spec.azure.resource_group, vm_name,
                 compute_models.RunCommandInput(command_id="RunPowerShellScript", script=xn.STATUS_SCRIPT),
             )  # fmt: skip
-            look.seen = xn.parse_guest(run_command_stdout(await poller.result()))
-            look.failures, look.error = 0, ""
+            look.succeeded(xn.parse_guest(run_command_stdout(await poller.result())))
         except (AzureError, xn.GuestNetworkOutputError) as err:
-            look.failures += 1
-            look.error = failure_text(err)
-            if look.failures == 1:
-                emit(
-                    "Warning",
-                    "InGuestCheckFailed",
-                    f"the in-guest Extended Network check failed: {look.error}",
-                )
+            look.failed(err, emit, "Extended Network")
         metrics.LAST_CHECK.labels(namespace, name, "extended_network_in_guest").set(time.time())
     problems.append(xn.check_guest(look.seen))
-    note = ""
-    if look.failures:
-        wait = look.wait(memory.in_guest_interval, memory.in_guest_min_interval)
-        note = failing_note(look.failures, wait, look.error)
+    note = look.note(memory.in_guest_interval, memory.in_guest_min_interval)
     metrics.CHECK_DURATION.labels("extended_network").observe(time.perf_counter() - started)
     metrics.LAST_CHECK.labels(namespace, name, "extended_network").set(time.time())
     return xn.extended_network_condition(problems, note)
@@ -267,44 +267,40 @@ async def _check_smb(
     metrics.CHECK_DURATION.labels("smb_probe").observe(time.perf_counter() - started)
     metrics.LAST_CHECK.labels(namespace, name, "smb_probe").set(time.time())
 
+    look = memory.smb_guest
     clock = time.monotonic()
-    since_guest = clock - memory.guest_checked_at
+    since_guest = clock - look.checked_at
+    spacing = memory.wait(look, troubled=True)  # least time between looks, backing off per failure
     due = since_guest >= memory.in_guest_interval
     # Worth a look inside (rate-limited): the endpoint is silent, or it serves a certificate the guest's
     # mapping did not name when we last asked (a renewal, or a wrong mapping).
     served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
-    known = memory.guest.mapping_for(smb.server_name) if memory.guest else None
+    known = look.seen.mapping_for(smb.server_name) if look.seen else None
     changed = served is not None and (known is None or known.thumbprint != served)
-    worried = (isinstance(observed, EndpointUnreachable) or changed) and since_guest >= memory.guest_wait()
+    worried = isinstance(observed, EndpointUnreachable) or changed
     looked = False
-    if (due and since_guest >= memory.guest_wait()) or worried:
+    if (due or worried) and since_guest >= spacing:
         started = time.perf_counter()
-        memory.guest_checked_at = clock
+        look.checked_at = clock
         try:
-            memory.guest = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
-            if not memory.guest.smb_quic_enabled:
+            found = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
+            if not found.smb_quic_enabled:
                 enabled = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
-                memory.guest = GuestState(enabled.smb_quic_enabled, memory.guest.mappings)
+                found = GuestState(enabled.smb_quic_enabled, found.mappings)
                 emit("Warning", "SMBOverQUICReEnabled",
                      f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
                 observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
                     if address else observed  # fmt: skip
-            memory.guest_failures, memory.guest_error, looked = 0, "", True
+            look.succeeded(found)
+            looked = True
         except (AzureError, GuestOutputError) as err:
             # Back off per VM (Run Command counts against the VM's update budget) and say so in the
             # condition, instead of repeating the Run Command every round.
-            memory.guest_failures += 1
-            memory.guest_error = failure_text(err)
-            if memory.guest_failures == 1:
-                emit(
-                    "Warning",
-                    "InGuestCheckFailed",
-                    f"the in-guest SMB over QUIC check failed: {memory.guest_error}",
-                )
+            look.failed(err, emit, "SMB over QUIC")
         metrics.CHECK_DURATION.labels("smb_in_guest").observe(time.perf_counter() - started)
         metrics.LAST_CHECK.labels(namespace, name, "smb_in_guest").set(time.time())
 
-    guest = memory.guest
+    guest: GuestState | None = look.seen
     verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,
                                    smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip
     cert = verdict.certificate
@@ -316,8 +312,8 @@ async def _check_smb(
         problems = mapping_problems(guest, smb.server_name, observed.thumbprint)
         if problems and ok:
             reason, message, ok = "CertificateInvalid", "; ".join(problems), False
-    if memory.guest_failures:
-        message += f" ({failing_note(memory.guest_failures, memory.guest_wait(), memory.guest_error)})"
+    if note := look.note(memory.in_guest_interval, memory.in_guest_min_interval):
+        message += f" ({note})"
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:
