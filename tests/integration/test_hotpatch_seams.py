@@ -36,7 +36,7 @@ async def round_(clients, world: World, spec, events: list, token: str | None = 
     )  # fmt: skip
 
 
-async def test_a_check_round_restores_changed_patch_settings_once(world: World, clients) -> None:
+async def test_a_check_round_restores_changed_patch_settings_once(world: World, clients, caplog) -> None:
     spec = world.spec()
     ident = identity_for(world, spec)
     await ensure(clients, world, spec)
@@ -51,8 +51,11 @@ async def test_a_check_round_restores_changed_patch_settings_once(world: World, 
     assert world.writes(since) == [] and events == []  # case alone is no drift (as in the reconcile pass)
 
     world.control.set_patch_settings(ident.resource_group, ident.vm_name, {"patchMode": "AutomaticByOS"})
+    caplog.set_level("INFO", logger="azure_edition_operator")
     result = await round_(clients, world, spec, events)
     assert world.writes(since) == [("PATCH", "VirtualMachines_Update")]
+    logged = [r for r in caplog.records if "patch settings" in r.getMessage()]  # the write, logged once
+    assert len(logged) == 1 and logged[0].k8s_ref["name"] == OWNER.name
     assert [e[1] for e in events] == [
         "HotpatchSettingsRestored"
     ] and "patchMode is 'AutomaticByOS'" in events[0][2]

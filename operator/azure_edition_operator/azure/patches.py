@@ -29,7 +29,9 @@ async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, 
         if specs.ownership(vm.tags, identity.owner) is not specs.Ownership.OURS:
             message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
             raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
-        result = await (await compute.virtual_machines.begin_assess_patches(rg, name)).result()
+        poller = await compute.virtual_machines.begin_assess_patches(rg, name)
+        identity.owner.logger(__name__).info("started assessPatches on VirtualMachine/%s", name)
+        result = await poller.result()
     except AzureError as err:
         mapped = from_exception(err)
         if isinstance(mapped, AzurePermanentError):

@@ -10,6 +10,7 @@ in-guest look, which probes again right after.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from .smb_probe import probe_smb_quic
 PROBE_TIMEOUT_SECONDS = 5.0
 
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
 def backoff(failures: int, interval: float, minimum: float) -> float:
@@ -162,6 +164,7 @@ async def run_checks(
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
     before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
     (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``."""
+    log: Log = owner.logger(__name__) if owner is not None else logging.getLogger(__name__)
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
@@ -191,15 +194,16 @@ async def run_checks(
     smb_status = None
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
         smb_status, smb_condition = await _check_smb(
-            spec, vm_status, namespace, name, compute, vm_name, memory, emit, now
+            spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log
         )
         conditions.append(smb_condition)
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
-                                             memory, emit)  # fmt: skip
+                                             memory, emit, log)  # fmt: skip
         conditions.extend([xnet] if xnet is not None else [])
     if drift:  # remediation, after the round has read everything
         await azure_patches.restore_patch_settings(compute, rg, vm_name, spec)
+        log.info("restored the patch settings of VirtualMachine/%s (%s)", vm_name, "; ".join(drift))
         emit("Warning", "HotpatchSettingsRestored",
              "patch settings were changed outside the operator (" + "; ".join(drift) + "); restored them")  # fmt: skip
     return CheckResult(vm_status, tuple(conditions), hotpatch_status, smb_status)
@@ -207,7 +211,7 @@ async def run_checks(
 
 async def _check_extended_network(
     spec: AzureEditionVMSpec, namespace: str, name: str, compute: Any, network: Any, vm_name: str,
-    extended_nic: str, memory: CheckMemory, emit: EventSink,
+    extended_nic: str, memory: CheckMemory, emit: EventSink, log: Log,
 ) -> Condition | None:  # fmt: skip
     """Network prerequisites (static facts cached, connection and NIC read now), then the guest through
     Run Command at most every in-guest interval (backing off per failure, like the SMB look).
@@ -229,11 +233,8 @@ async def _check_extended_network(
     if clock - look.checked_at >= memory.wait(look, troubled=xn.check_guest(look.seen) is not None):
         look.checked_at = clock
         try:
-            poller = await compute.virtual_machines.begin_run_command(
-                spec.azure.resource_group, vm_name,
-                compute_models.RunCommandInput(command_id="RunPowerShellScript", script=xn.STATUS_SCRIPT),
-            )  # fmt: skip
-            look.succeeded(xn.parse_guest(run_command_stdout(await poller.result())))
+            stdout = await _run_command(compute, spec.azure.resource_group, vm_name, xn.STATUS_SCRIPT, log)
+            look.succeeded(xn.parse_guest(stdout))
         except (AzureError, xn.GuestNetworkOutputError) as err:
             look.failed(err, emit, "Extended Network")
         metrics.LAST_CHECK.labels(namespace, name, "extended_network_in_guest").set(time.time())
@@ -244,16 +245,18 @@ async def _check_extended_network(
     return xn.extended_network_condition(problems, note)
 
 
-async def _run_script(compute: Any, rg: str, vm_name: str, script: list[str]) -> GuestState:
+async def _run_command(compute: Any, rg: str, vm_name: str, script: list[str], log: Log) -> str:
+    """One Run Command (a write: it counts against the VM's update budget), logged once; its stdout."""
     poller = await compute.virtual_machines.begin_run_command(
         rg, vm_name, compute_models.RunCommandInput(command_id="RunPowerShellScript", script=script)
     )
-    return parse_guest_state(run_command_stdout(await poller.result()))
+    log.info("started a Run Command on VirtualMachine/%s (%d lines of PowerShell)", vm_name, len(script))
+    return run_command_stdout(await poller.result())
 
 
 async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
-    vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime,
+    vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime, log: Log,
 ) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
@@ -283,9 +286,9 @@ async def _check_smb(
         started = time.perf_counter()
         look.checked_at = clock
         try:
-            found = await _run_script(compute, rg, vm_name, STATUS_SCRIPT)
+            found = parse_guest_state(await _run_command(compute, rg, vm_name, STATUS_SCRIPT, log))
             if not found.smb_quic_enabled:
-                enabled = await _run_script(compute, rg, vm_name, ENABLE_SCRIPT)
+                enabled = parse_guest_state(await _run_command(compute, rg, vm_name, ENABLE_SCRIPT, log))
                 found = GuestState(enabled.smb_quic_enabled, found.mappings)
                 emit("Warning", "SMBOverQUICReEnabled",
                      f"SMB over QUIC was disabled on the VM (EnableSMBQUIC false); re-enabled it for {smb.server_name}")  # fmt: skip
