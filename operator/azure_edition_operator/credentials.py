@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -64,7 +63,6 @@ class CredentialClients:
     default: AzureClients
     load_secret: SecretLoader
     on_request: RequestHook | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _by_key: dict[str, tuple[str, AzureClients]] = field(default_factory=dict, init=False, repr=False)
 
     def _hook(self, key: str) -> RequestHook:
@@ -95,7 +93,7 @@ class CredentialClients:
             wi = credential.workload_identity
             built = WorkloadIdentityCredential(
                 tenant_id=wi.tenant_id, client_id=wi.client_id,
-                token_file_path=self.env.get("AZURE_FEDERATED_TOKEN_FILE"), **self._common(),
+                token_file_path=self.settings.federated_token_file, **self._common(),
             )  # fmt: skip
         else:
             assert credential.client_secret is not None

@@ -33,7 +33,7 @@ async def registry(secrets):
         return dict(secrets.get(name, {}))
 
     default = AzureClients(settings, credential=None, owns_credential=False)  # type: ignore[arg-type]
-    reg = CredentialClients(settings, default, load, env={})
+    reg = CredentialClients(settings, default, load)
     yield reg
     await reg.close()
 

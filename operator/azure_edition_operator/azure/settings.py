@@ -112,6 +112,11 @@ class AzureSettings(BaseSettings):
     client_secret: SecretStr | None = Field(
         None, validation_alias="AZURE_CLIENT_SECRET", description="Service principal's secret."
     )
+    federated_token_file: str | None = Field(
+        None,
+        validation_alias="AZURE_FEDERATED_TOKEN_FILE",
+        description="Projected service account token a TenantPolicy's workload identity signs in with.",
+    )
 
     @field_validator("arm_endpoint", "authority_host")
     @classmethod
