@@ -181,7 +181,7 @@ async def scale(
                 "processes": steady_cpu,
                 **scale_figures(n, seconds / interval, seconds, operator_cpu, arm["reads"], requests),
             }
-            print(f"    steady: {steady}", flush=True)
+            print(f"    steady: {steady['armReadsPerVmPerInterval']} ARM reads/VM/interval", flush=True)
             restart = await _restart(bench, group, operator, simulator, watch, namespace, env, interval, n)
             return {
                 "n": n,
@@ -325,6 +325,10 @@ async def shards(
                     for obj in (await bench.kube.list_vms(ns))["items"]:
                         meta = obj["metadata"]
                         shard_of_vm[vm_name_for(Owner(ns, meta["name"], meta["uid"]))] = s
+            peers = {}  # kopf's keep-alives: each shard's peering object lists its one operator
+            for ns in per_namespace:
+                peering = await bench.kube.call("GET", f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings")
+                peers[ns] = sum(len(p.get("status") or {}) for p in peering["items"])
             log = await asyncio.to_thread(simulator.control.requests, seq_before)
             puts = vm_puts_per_object(log, shard_of_vm)
             by_shard = requests_by_shard(log, shard_of_vm)
@@ -336,6 +340,7 @@ async def shards(
                 "requestLogComplete": bool(log) and log[0]["seq"] == seq_before + 1,
                 "vmPutsPerObject": {str(k): v for k, v in sorted(_histogram(puts.values()).items())},
                 "armRequestsByShard": by_shard,
+                "peersPerNamespace": peers,
                 "shards": {},
             }
             for s in operators:

@@ -389,7 +389,7 @@ def lines_shards(sh: Mapping[str, Any]) -> list[str]:
     puts = ", ".join(f"{k} PUT(s): {v} objects" for k, v in sh["vmPutsPerObject"].items())
     return [
         f"shards N={sh['n']}: all Ready in {ready}; VM PUTs per object: {puts}; "
-        f"ARM requests {sh['armRequestsByShard']}",
+        f"ARM requests {sh['armRequestsByShard']}; live peers per namespace {sh.get('peersPerNamespace')}",
         *(f"  shard {row[0]}: " + ", ".join(f"{h} {v}" for h, v in zip(SHARD_HEADER[1:], row[1:], strict=True))
           for row in shard_rows(sh)),
     ]  # fmt: skip
