@@ -307,7 +307,7 @@ async def run(
                     plan.scale_n,
                     time_scale=plan.scale_time_scale,
                     intervals=plan.scale_intervals,
-                    ready_within=max(600.0, 0.5 * plan.scale_n),
+                    ready_within=max(900.0, 1.2 * plan.scale_n),
                 ),
             )
             if sc is not None:
