@@ -35,7 +35,7 @@ def test_api_requests_count_every_verb() -> None:
         ("WATCH", "events", "", "200"): 1.0,
         ("PATCH", "azureeditionvms", "status", "200"): 3.0,
     }
-    assert fleetscale.api_requests(before, after) == {"GET": 15, "PATCH": 3}
+    assert fleetscale.api_requests(before, after) == {"GET azureeditionvms": 15, "PATCH azureeditionvms": 3}
 
 
 def test_vm_puts_per_object_count_puts_of_known_vms_only() -> None:

@@ -56,12 +56,14 @@ def scaled_clocks(time_scale: float) -> tuple[str, dict[str, str]]:
 
 
 def api_requests(before: Mapping[RequestKey, float], after: Mapping[RequestKey, float]) -> dict[str, int]:
-    """Every kube-apiserver request between two scrapes (reads and watches too), by verb."""
+    """Every kube-apiserver request between two scrapes (reads and watches too, the control plane's own
+    included), as ``"VERB resource": count``."""
     out: dict[str, int] = {}
     for key, value in after.items():
         delta = round(value - before.get(key, 0.0))
         if delta > 0:
-            out[key[0]] = out.get(key[0], 0) + delta
+            name = f"{key[0]} {key[1]}"
+            out[name] = out.get(name, 0) + delta
     return dict(sorted(out.items()))
 
 
@@ -158,6 +160,7 @@ async def scale(
             print(f"    {watch.ready_count(names)}/{n} Ready in {ready_seconds:.0f} s", flush=True)
             await asyncio.sleep(interval)  # every daemon past its first round
             writes_before = watch.total_writes()
+            create_kinds = write_kinds(watch, n)
             watch.write_kinds.clear()
             api_before, arm_before = await api_totals(bench.kube), await arm_counters(simulator)
             window = Window(bench.pids(operator=operator.pid, armsim=simulator.pid)).start()
@@ -191,9 +194,12 @@ async def scale(
                 "allReady": all_ready,
                 "readyCount": watch.ready_count(names),
                 "readySeconds": round(ready_seconds, 1),
-                "create": {
+                "create": {  # until the steady window: create, Ready and the first checks
                     "processes": create,
-                    "kube": kube_figures(watch.total_writes(), {}, n),
+                    "kube": {
+                        "watchedWritesPerResource": round(writes_before / n, 2),
+                        "writeKindsPerResource": create_kinds,
+                    },
                 },
                 "steady": steady,
                 "restart": restart,

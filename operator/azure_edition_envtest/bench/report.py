@@ -336,7 +336,7 @@ def scale_rows(sc: Mapping[str, Any]) -> list[list[str]]:
     op = st["processes"].get("operator") or {}
     return [
         ["all Ready after create (s)", _f(sc["readySeconds"], 0) if sc["allReady"] else f"timeout ({sc['readyCount']} Ready)"],
-        ["Kubernetes writes / object at create", _f(sc["create"]["kube"]["watchedWritesPerResource"], 2)],
+        ["Kubernetes writes / object from create to the steady window", _f(sc["create"]["kube"]["watchedWritesPerResource"], 2)],
         [f"steady ({st['intervals']} intervals, {_f(st['measuredSeconds'], 0)} s): operator RSS / peak (MiB)",
          f"{_f(op.get('rssMiB'), 0)} / {_f(op.get('peakRssMiB'), 0)}"],
         ["steady: operator CPU % of one core", _f(op.get("cpuPercent"), 1)],
