@@ -159,11 +159,12 @@ demo: venv controlplane ## Operator + ARM simulator on a local control plane; sa
 ## Full run writes bench/results/<date>-<short-sha>.{json,md}; QUICK=1 (N=50, ~2 min, for CI)
 ## writes to a temporary directory and fails only if a scenario produced no numbers.
 ## BENCH_ARGS passes more flags, e.g. BENCH_ARGS=--profile (py-spy) or BENCH_ARGS="--only burst".
+## SCALE=1 adds the fleet-size scenarios (issue #15): 10,000 objects (time-compressed) and two shards.
 ## Owned by operator/azure_edition_envtest/bench/ (see bench/README.md).
 ## -----------------------------------------------------------------------------------------------
 .PHONY: bench
 bench: venv controlplane ## Benchmarks: burst, floor, latency, steady state, throttled Azure (QUICK=1: ~2 min)
-	$(PY) -m azure_edition_envtest.bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(PY) -m azure_edition_envtest.bench $(if $(QUICK),--quick) $(if $(SCALE),--scale) $(BENCH_ARGS)
 ## ------------------------------------------------------------------------------ end of Benchmarks
 
 ## -----------------------------------------------------------------------------------------------

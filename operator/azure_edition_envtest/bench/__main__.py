@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..controlplane import ControlPlane, repo_root
-from . import report, scenarios
+from . import fleetscale, report, scenarios
 from .kubeclient import Kube
 
 REPO = repo_root() or Path.cwd()
@@ -52,6 +52,10 @@ class Plan:
     steady_settle_intervals: int = 2
     realistic_n: int = 1000
     realistic_time_scale: float = 0.1
+    scale_n: int = 10000
+    scale_time_scale: float = 0.25  # 10,000 objects: a check every 150 s (about 0.8 core at 12 ms)
+    scale_intervals: int = 6
+    shards_n: int = 400
     reuse_variant: bool = True
     scenarios: frozenset[str] = field(
         default_factory=lambda: frozenset({"latency", "burst", "floor", "steady", "throttled", "realistic"})
@@ -80,7 +84,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="results directory (default: bench/results, or a temporary one with --quick)",
     )
     p.add_argument(
-        "--only", default="", help="comma-separated scenarios: latency,burst,floor,realistic,steady,throttled"
+        "--only",
+        default="",
+        help="comma-separated scenarios: latency,burst,floor,realistic,steady,throttled,scale,shards",
     )
     p.add_argument("--sizes", default="", help="burst sizes, e.g. 100,500 (default 100,500,1000; quick 50)")
     p.add_argument(
@@ -94,6 +100,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="extra environment for the operator (repeatable), e.g. AZURE_CA_BUNDLE= to trust via SSL_CERT_FILE",
+    )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="also run the fleet-size scenarios (issue #15): scale (10,000 objects) and shards; ~1 h",
+    )
+    p.add_argument("--scale-n", type=int, default=0, help="objects in the scale scenario (default 10000)")
+    p.add_argument(
+        "--scale-time-scale", type=float, default=0.0, help="every clock of the scale scenario × this (0.25)"
+    )
+    p.add_argument("--shards-n", type=int, default=0, help="objects in the shards scenario (default 400)")
+    p.add_argument(
+        "--no-reuse", action="store_true", help="skip the burst variant with AZURE_CA_BUNDLE unset"
     )
     p.add_argument("--keep-work", action="store_true", help="keep logs (operator, simulator, control plane)")
     p.add_argument(
@@ -125,6 +144,13 @@ def plan_from(args: argparse.Namespace) -> Plan:
         changes["realistic_n"] = args.realistic_n
     if args.realistic_scale:
         changes["realistic_time_scale"] = args.realistic_scale
+    if args.scale:
+        changes["scenarios"] = plan.scenarios | {"scale", "shards"}
+    for name in ("scale_n", "scale_time_scale", "shards_n"):
+        if getattr(args, name):
+            changes[name] = getattr(args, name)
+    if args.no_reuse:
+        changes["reuse_variant"] = False
     if args.only:
         changes["scenarios"] = frozenset(s.strip() for s in args.only.split(",") if s.strip())
     if changes:
@@ -263,6 +289,30 @@ async def run(
             if th is not None:
                 results["throttled"] = th
                 say(report.lines_throttled(th))
+        if "shards" in plan.scenarios:
+            sh = await attempt(
+                f"shards: two operators over N={plan.shards_n}",
+                lambda: fleetscale.shards(
+                    bench, plan.shards_n, ready_within=plan.burst_timeout(plan.shards_n)
+                ),
+            )
+            if sh is not None:
+                results["shards"] = sh
+                say(report.lines_shards(sh))
+        if "scale" in plan.scenarios:
+            sc = await attempt(
+                f"scale N={plan.scale_n}, time scale {plan.scale_time_scale:g}",
+                lambda: fleetscale.scale(
+                    bench,
+                    plan.scale_n,
+                    time_scale=plan.scale_time_scale,
+                    intervals=plan.scale_intervals,
+                    ready_within=max(900.0, 1.2 * plan.scale_n),
+                ),
+            )
+            if sc is not None:
+                results["scale"] = sc
+                say(report.lines_scale(sc))
     return {"kubernetes": kubernetes, "results": results, "errors": errors}
 
 
@@ -287,6 +337,12 @@ def missing_numbers(plan: Plan, results: dict[str, Any]) -> list[str]:
     realistic = results.get("realistic")
     if "realistic" in plan.scenarios and (realistic is None or realistic.get("readySeconds") is None):
         missing.append("realistic")
+    if "shards" in plan.scenarios and not (results.get("shards") or {}).get("readySeconds"):
+        missing.append("shards")
+    if "scale" in plan.scenarios and not (results.get("scale") or {}).get("steady", {}).get(
+        "armReadsPerVmPerInterval"
+    ):
+        missing.append("scale")
     throttled = results.get("throttled")
     if "throttled" in plan.scenarios and (throttled is None or not throttled["reads"]):
         missing.append("throttled")  # not finishing in time is a missed target, shown in the table

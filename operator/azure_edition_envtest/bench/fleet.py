@@ -19,6 +19,15 @@ BENCH_SUBNET = "bench"
 BENCH_SUBNET_PREFIX = "127.1.0.0/21"
 
 
+def subnet_prefix_for(n: int) -> str:
+    """The /21 up to 2043 NICs, else the smallest prefix that holds ``n`` (the simulator scans the whole
+    subnet for a free address per NIC, so no larger than needed)."""
+    bits = 11
+    while (1 << bits) - 5 < n:
+        bits += 1
+    return f"127.1.0.0/{32 - bits}"
+
+
 @dataclass(frozen=True)
 class FleetSpec:
     """Where and how the VMs are placed; ``capabilities`` is [] or ["Hotpatch"]."""

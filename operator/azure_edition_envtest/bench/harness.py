@@ -78,9 +78,11 @@ def start_simulator(
     retry_after: int,
     extra_args: Sequence[str] = (),
     timeout: float = 30.0,
+    subnet_prefix: str = BENCH_SUBNET_PREFIX,
 ) -> Simulator:
     """The ARM simulator without a state dir (nothing persisted: world.json would be rewritten on
-    every change, costing CPU the operator would be blamed for), plus a /21 subnet for the fleet."""
+    every change, costing CPU the operator would be blamed for), plus a subnet for the fleet
+    (a /21 unless ``subnet_prefix`` says otherwise)."""
     args = [
         "--provisioning-seconds",
         str(provisioning_seconds),
@@ -92,7 +94,7 @@ def start_simulator(
     group.add(process)
     control = SimulatorControl.from_env(env)
     subnet_id = control.add_subnet(
-        BENCH_VNET, BENCH_SUBNET, BENCH_SUBNET_PREFIX, resource_group=env["ARMSIM_RESOURCE_GROUP"]
+        BENCH_VNET, BENCH_SUBNET, subnet_prefix, resource_group=env["ARMSIM_RESOURCE_GROUP"]
     )
     return Simulator(process, env, control, subnet_id)
 

@@ -158,6 +158,36 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 TARGETS["steadyArmReadsPerVmPerInterval"],
             )
         )
+    sc = results.get("scale")
+    if sc:
+        label = f"scale N={sc['n']}"
+        checks.append(
+            _check(f"{label}: ARM reads / VM / interval", sc["steady"].get("armReadsPerVmPerInterval"), 1.0)
+        )
+        checks.append(
+            _check(
+                f"{label}: Kubernetes writes / object / hour",
+                sc["steady"]["kubeWritesPerResourcePerHour"],
+                0.0,
+            )
+        )
+        checks.append(
+            _check(
+                f"{label}: Kubernetes writes / object after a restart",
+                sc["restart"]["kube"]["watchedWritesPerResource"],
+                1.0,
+            )
+        )
+    sh = results.get("shards")
+    if sh:
+        checks.append(
+            {
+                "name": f"shards N={sh['n']}: every object exactly one VM PUT",
+                "target": "yes",
+                "measured": sh["vmPutsPerObject"] == {"1": sh["n"]},
+                "met": sh["vmPutsPerObject"] == {"1": sh["n"]},
+            }
+        )
     throttled = results.get("throttled")
     if throttled:
         checks.append(
@@ -298,6 +328,71 @@ def lines_throttled(t: Mapping[str, Any]) -> list[str]:
         f"Kubernetes writes {_f(t.get('kubeWritesPerResource'), 2)}/resource",
         *lines_write_kinds({"writeKindsPerResource": t.get("kubeWriteKindsPerResource")}),
     ]
+
+
+def scale_rows(sc: Mapping[str, Any]) -> list[list[str]]:
+    """The scale scenario as (figure, value) rows: steady state, then the restart."""
+    st, re = sc["steady"], sc["restart"]
+    op = st["processes"].get("operator") or {}
+    return [
+        ["all Ready after create (s)", _f(sc["readySeconds"], 0) if sc["allReady"] else f"timeout ({sc['readyCount']} Ready)"],
+        ["Kubernetes writes / object from create to the steady window", _f(sc["create"]["kube"]["watchedWritesPerResource"], 2)],
+        [f"steady ({st['intervals']} intervals, {_f(st['measuredSeconds'], 0)} s): operator RSS / peak (MiB)",
+         f"{_f(op.get('rssMiB'), 0)} / {_f(op.get('peakRssMiB'), 0)}"],
+        ["steady: operator CPU % of one core", _f(op.get("cpuPercent"), 1)],
+        ["steady: operator CPU ms / object / interval", _f(1000 * (st.get("operatorCpuSecondsPerObjectPerInterval") or 0), 2)],
+        ["steady: ARM reads / VM / interval", _f(st.get("armReadsPerVmPerInterval"), 3)],
+        ["steady: ARM requests / VM over the window", ", ".join(f"`{k}` {v:g}" for k, v in st["arm"]["perResource"].items())],
+        ["with one `VirtualMachines_ListAll?statusOnly=true` per interval: reads / VM / interval",
+         f"{_f(st.get('listAllReadsPerVmPerInterval'), 6)} (operator uses it: {'yes' if sc['listAllUsedByOperator'] else 'no'})"],
+        ["steady: kube-apiserver requests / s (all verbs)", _f(st.get("apiRequestsPerSecond"), 2)],
+        ["steady: Kubernetes writes / object / hour", _f(st["kubeWritesPerResourcePerHour"], 3)],
+        ["restart: operator RSS at start (MiB)", _f(re.get("operatorStartRssMiB"), 0)],
+        ["restart: read Azure once per object after (s)", _f(re.get("readAzureOncePerObjectAfterSeconds"), 1)],
+        [f"restart ({_f(re['measuredSeconds'], 0)} s): Kubernetes writes / object", _f(re["kube"]["watchedWritesPerResource"], 3)],
+        ["restart: ARM reads / object", _f(re["arm"]["readsPerResource"], 2)],
+        ["restart: operator CPU (s) / peak RSS (MiB)",
+         f"{_f(_proc(re, 'operator', 'cpuSeconds'), 1)} / {_f(_proc(re, 'operator', 'peakRssMiB'), 0)}"],
+    ]  # fmt: skip
+
+
+def lines_scale(sc: Mapping[str, Any]) -> list[str]:
+    head = f"scale N={sc['n']}, checkInterval {sc['checkInterval']} (10m × {sc['timeScale']:g}):"
+    return [head, *(f"  {k}: {v}" for k, v in scale_rows(sc))]
+
+
+def shard_rows(sh: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per shard: namespaces, objects, VMs it created (its own / the other's), ARM requests, CPU, RSS."""
+    return [
+        [
+            s,
+            ", ".join(e["namespaces"]),
+            e["objects"],
+            e["createdVms"],
+            e["createdOthersVms"],
+            e["armRequests"],
+            _f((e.get("process") or {}).get("cpuSeconds"), 1),
+            _f((e.get("process") or {}).get("peakRssMiB"), 0),
+        ]
+        for s, e in sh["shards"].items()
+    ]
+
+
+SHARD_HEADER = (
+    "shard", "namespaces", "objects", "VMs it created", "VMs of the other shard it created",
+    "ARM requests (by resource name)", "CPU (s)", "peak RSS (MiB)",
+)  # fmt: skip
+
+
+def lines_shards(sh: Mapping[str, Any]) -> list[str]:
+    ready = _f(sh["readySeconds"], 1, " s") if sh["allReady"] else "TIMEOUT"
+    puts = ", ".join(f"{k} PUT(s): {v} objects" for k, v in sh["vmPutsPerObject"].items())
+    return [
+        f"shards N={sh['n']}: all Ready in {ready}; VM PUTs per object: {puts}; "
+        f"ARM requests {sh['armRequestsByShard']}; live peers per namespace {sh.get('peersPerNamespace')}",
+        *(f"  shard {row[0]}: " + ", ".join(f"{h} {v}" for h, v in zip(SHARD_HEADER[1:], row[1:], strict=True))
+          for row in shard_rows(sh)),
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -495,6 +590,17 @@ def markdown(doc: Mapping[str, Any]) -> str:
             ],
         )
         out.append("")
+    sh = r.get("shards")
+    if sh:
+        out += [f"## Shards (two operators over N={sh['n']}, one simulator)", "", *lines_shards(sh)[:1], ""]
+        out += [*_table(SHARD_HEADER, shard_rows(sh)), ""]
+    sc = r.get("scale")
+    if sc:
+        out += [
+            f"## Scale (N={sc['n']}, checkInterval 10m × {sc['timeScale']:g} = {sc['checkInterval']})",
+            "",
+        ]
+        out += [*_table(["figure", "value"], scale_rows(sc)), ""]
     checks = doc.get("targets") or []
     if checks:
         out += ["## Targets (issue #8)", ""]
