@@ -9,7 +9,7 @@ from azure_edition_envtest.bench.fleet import subnet_prefix_for, vm_spec
 from azure_edition_envtest.bench.scenarios import fleet_spec
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec, parse_duration
 
-from .test_bench_units import _burst
+from .test_bench_units import _burst, report_doc
 
 VM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/"
 NIC = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/"
@@ -129,13 +129,7 @@ def test_scale_and_shards_in_targets_and_markdown() -> None:
     assert checks["shards N=4: every object exactly one VM PUT"]["met"] is True
     twice = report.targets({**results, "shards": _shards({"1": 3, "2": 1})})
     assert any(c["name"].startswith("shards") and c["met"] is False for c in twice)
-    doc = {
-        "date": "2026-01-01", "git": {"sha": "abc1234", "dirty": False}, "mode": "full", "durationSeconds": 1.0,
-        "machine": {"cores": 2, "memoryGiB": 24.0, "cpuModel": "x", "python": "3.11", "kubernetes": "v1",
-                    "packages": {}},
-        "loadAverage": {"start": 0.1, "end": 0.2}, "results": results, "targets": report.targets(results),
-    }  # fmt: skip
-    text = report.markdown(doc)
+    text = report.markdown(report_doc(results))
     assert "| steady: operator CPU ms / object / interval | 20.00 |" in text
     assert "| a | shard-a0 | 2 | 2 | 0 | 20 | 1.5 | 200 |" in text
     assert "0.001000 (operator uses it: no)" in text

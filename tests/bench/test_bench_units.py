@@ -20,6 +20,16 @@ from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
 # ----------------------------------------------------------------------------- /proc
 
 
+def report_doc(results: dict) -> dict:
+    """A results document as the bench writes it, around ``results`` (for report.markdown)."""
+    return {
+        "date": "2026-01-01", "git": {"sha": "abc1234", "dirty": False}, "mode": "full", "durationSeconds": 1.0,
+        "machine": {"cores": 2, "memoryGiB": 24.0, "cpuModel": "x", "python": "3.11", "kubernetes": "v1",
+                    "packages": {}},
+        "loadAverage": {"start": 0.1, "end": 0.2}, "results": results, "targets": report.targets(results),
+    }  # fmt: skip
+
+
 def test_cpu_ticks_survive_a_process_name_with_spaces_and_parentheses() -> None:
     stat = "1234 (python (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 3 4 20 0 5 0 999 1000 2000"
     assert procfs.cpu_ticks_of_stat(stat) == 325
@@ -211,13 +221,7 @@ def test_targets_and_markdown() -> None:
     assert checks["burst N=1000: all Ready (s)"]["met"] is False
     assert checks["burst N=1000 / floor"]["measured"] == 15.0
     assert checks["burst N=1000: operator peak RSS (MiB)"]["met"] is True
-    doc = {
-        "date": "2026-01-01", "git": {"sha": "abc1234", "dirty": False}, "mode": "full", "durationSeconds": 1.0,
-        "machine": {"cores": 2, "memoryGiB": 24.0, "cpuModel": "x", "python": "3.11", "kubernetes": "v1",
-                    "packages": {}},
-        "loadAverage": {"start": 0.1, "end": 0.2}, "results": results, "targets": report.targets(results),
-    }  # fmt: skip
-    text = report.markdown(doc)
+    text = report.markdown(report_doc(results))
     assert "| 1000 | 150.0 | 10.00 | 15.0 |" in text
     assert "**no**" in text
 
