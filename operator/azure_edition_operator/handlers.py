@@ -419,7 +419,7 @@ async def keep_checking(
             0.9, 1.1
         )  # ±10%: a fleet created together must not poll in lockstep
         uid = meta["uid"]
-        if not _checks_due(memo, meta) or uid not in memo.observed or uid in memo.busy:
+        if not _checks_due(memo, meta) or uid in memo.busy:  # provisioned implies memo.observed
             # Waiting for the reconcile pass (a local check, no API call). The pass runs the first
             # checks itself, so this only bounds how late a first check it deferred starts. Each wake-up
             # costs kopf a task and a timer, and all objects of a burst wait at once: waking every
