@@ -94,6 +94,15 @@ class SimulatorControl:
         """Request log entries after sequence number ``since``."""
         return self._call("GET", "/requests", query={"since": str(since)})["requests"]
 
+    def accepted_vm_puts(self, name: str, since: int = 0) -> list[dict[str, Any]]:
+        """The PUTs of VM ``name`` that Azure took (not refused, e.g. by a transient eventual-consistency
+        429 the caller rightly sent again): how many times the VM was actually written."""
+        return [
+            r
+            for r in self.requests(since)
+            if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}") and r["status"] < 400
+        ]
+
     def last_seq(self) -> int:
         """Sequence number of the latest logged request (use with ``requests(since=...)``)."""
         return int(self._call("GET", "/requests", query={"since": str(2**62)})["seq"])

@@ -237,11 +237,7 @@ def test_operator_killed_during_provisioning_ends_with_one_vm(
         control.set_provisioning_seconds(1)
     vms = [v for v in control.vms() if v["name"] == name]
     assert len(vms) == 1 and vms[0]["provisioningState"] == "Succeeded"
-    puts = [
-        r
-        for r in control.requests()
-        if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}")
-    ]
+    puts = control.accepted_vm_puts(name)
     assert len(puts) == 1  # the restarted operator waited for the in-flight create instead of re-sending it
 
 
@@ -337,11 +333,7 @@ def test_operator_killed_in_one_shard_leaves_the_other_shard_alone(
         "shard B left shard A's object alone"
     )
     for ns, name in names.items():
-        puts = [
-            r
-            for r in control.requests()
-            if r["method"] == "PUT" and r["path"].endswith(f"/virtualMachines/{name}")
-        ]
+        puts = control.accepted_vm_puts(name)
         assert len(puts) == 1, (ns, puts)
     log_a, log_b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
     assert names[shard_a] in log_a and names[shard_a] not in log_b
