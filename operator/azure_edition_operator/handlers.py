@@ -141,6 +141,7 @@ async def _run_passes(
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
     state = _load_state(meta)
     azure_events: list[tuple[str, str, str]] = []  # e.g. VMRecreated, posted whatever the pass ends in
+    last_read: dict[str, Any] = {}  # the VM as the last pass read it (the folded checks need no GET)
 
     async def load_credentials() -> Any:
         return await kube.admin_credentials(owner.namespace, secret_name)
@@ -161,6 +162,7 @@ async def _run_passes(
             events=azure_events,
             instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
         )  # fmt: skip
+        last_read["vm"] = observed.model
         return observed
 
     current = dict(status)  # what status holds now (for the patch only: decisions never read it)
@@ -202,7 +204,9 @@ async def _run_passes(
         if _provisioned(observation):
             memo.provisioned[owner.uid] = meta.get("generation")
             async with memo.passes.hold(Rank.CHECK):
-                observation = await _with_first_checks(body, spec, meta, memo, observation, logger)
+                observation = await _with_first_checks(
+                    body, spec, meta, memo, observation, logger, last_read.get("vm")
+                )
     finally:  # busy until the folded checks are done: the daemon's round must not run beside them
         memo.busy.discard(owner.uid)  # (Azure runs one Run Command per VM at a time: Conflict)
     _save_state(meta, patch, state)
@@ -225,13 +229,13 @@ def _provisioned(observation: Observation) -> bool:
 
 async def _with_first_checks(
     body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo,
-    observation: Observation, logger: logging.Logger,
+    observation: Observation, logger: logging.Logger, vm: Any = None,
 ) -> Observation:  # fmt: skip
     """The capability checks folded into the pass that provisioned (or resumed): the one status write
     already says Ready, and a restart computes the same status the checks wrote before it. A check that
     fails here is left to the ``keep_checking`` daemon, which then runs it soon."""
     try:
-        result = await _run_checks(body, spec, meta, memo)
+        result = await _run_checks(body, spec, meta, memo, vm)
     except Exception as err:  # any failure: the daemon retries on its own cadence
         logger.info("first check deferred to the check daemon: %s", err)
         return observation
@@ -452,9 +456,10 @@ async def keep_checking(
 
 
 async def _run_checks(
-    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo
+    body: kopf.Body, spec: Mapping[str, Any], meta: Mapping[str, Any], memo: kopf.Memo, vm: Any = None
 ) -> Any:
-    """One round of capability checks (reads Azure, may restore patch settings); writes no status."""
+    """One round of capability checks (reads Azure, may restore patch settings); writes no status.
+    ``vm``: the VM as the caller has just read it with its instance view (None: the round GETs it)."""
     vm_spec = AzureEditionVMSpec.model_validate(spec)
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
@@ -468,7 +473,7 @@ async def _run_checks(
         vm_name=identity.vm_name, memory=memory, emit=lambda *event: post(body, *event), now=now(),
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
-        assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION),
+        assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION), vm=vm,
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -298,6 +299,42 @@ def test_operator_killed_after_ready_restarts_without_writing(
     calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
     assert [r for r in calls if r["method"] != "GET"] == []
     assert calls, "the restarted operator did look at Azure"
+
+
+def test_operator_killed_then_resumed_reads_each_azure_resource_once(
+    crd, kubeconfig, kubectl, namespace, simulator, control, tmp_path
+):
+    """Issue #15 (ARM reads per VM): a resume pass reads each of the object's Azure resources once; the
+    capability check folded into it uses the pass's own read of the VM (with its instance view)."""
+    assert namespace.startswith(OWN_OPERATOR_PREFIX)
+    docs = sample_docs("hotpatch")
+    docs[1]["spec"]["checkInterval"] = "10m"  # no daemon round in this test: only the resume pass reads
+    env = operator_env(kubeconfig, simulator[1])
+    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+        kubectl(
+            "wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90
+        )
+        first.kill()
+    finally:
+        first.stop()
+    name = vm_name(get(kubectl, namespace, "hotpatch"))
+    seq = control.last_seq()
+    log = tmp_path / "op2.log"
+    second = start_operator(log, operator_env(kubeconfig, simulator[1]), "--namespace", namespace)
+    try:
+        wait_for(lambda: "Handler 'reconcile' succeeded" in log.read_text(), what="the resume pass")
+        assert second.alive(), second.tail()
+    finally:
+        second.stop()
+    gets = Counter(
+        r["path"]
+        for r in control.requests(since=seq)
+        if r["method"] == "GET" and r["status"] < 400 and name in r["path"]
+    )
+    assert any(path.endswith(f"/virtualMachines/{name}") for path in gets), gets
+    assert set(gets.values()) == {1}, gets
 
 
 def test_operator_killed_in_one_shard_leaves_the_other_shard_alone(

@@ -27,13 +27,32 @@ pytestmark = pytest.mark.integration
 NOW = dt.datetime(2026, 11, 29, 1, 0, tzinfo=dt.UTC)
 
 
-async def round_(clients, world: World, spec, events: list, token: str | None = None):
+async def round_(clients, world: World, spec, events: list, token: str | None = None, vm=None):
     ident = identity_for(world, spec)
     return await run_checks(
         spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
         vm_name=ident.vm_name, memory=CheckMemory(3600.0, 600.0), emit=lambda *e: events.append(e), now=NOW,
-        owner=OWNER, assess_token=token,
+        owner=OWNER, assess_token=token, vm=vm,
     )  # fmt: skip
+
+
+async def test_a_round_folded_into_a_pass_uses_the_pass_read_of_the_vm(world: World, clients) -> None:
+    """Issue #15 (ARM reads per VM): the pass's GET with the instance view serves the folded check; a
+    model read without it (e.g. a PUT's answer) is read again."""
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    observed = await ensure(clients, world, spec, instance_view=True)
+    since = world.mark()
+    folded = await round_(clients, world, spec, [], vm=observed.model)
+    assert world.arm_requests(since) == []
+    alone = await round_(clients, world, spec, [])
+    assert world.arm_requests(since) == [("GET", "VirtualMachines_Get", 200)]
+    assert (folded.vm, folded.conditions, folded.hotpatch) == (alone.vm, alone.conditions, alone.hotpatch)
+    assert folded.conditions[0].reason == "HotpatchEnabled"
+    plain = await ensure(clients, world, spec)  # no instance view: no power state, no patch status
+    since = world.mark()
+    await round_(clients, world, spec, [], vm=plain.model)
+    assert world.arm_requests(since) == [("GET", "VirtualMachines_Get", 200)]
 
 
 async def test_a_check_round_restores_changed_patch_settings_once(world: World, clients, caplog) -> None:

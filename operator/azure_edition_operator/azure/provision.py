@@ -92,6 +92,9 @@ class ObservedVM:
     """Events to post (type, reason, message), e.g. ``VMRecreated``."""
     image_ref: ImageReference | None = None
     """The image the VM runs, from Azure (status.image is written from it, never read back)."""
+    model: Any = field(default=None, repr=False, compare=False)
+    """The VM as this pass last read it (with its instance view when asked for): the capability checks
+    folded into the pass use it instead of a GET of their own. Dropped with the ObservedVM."""
 
     def to_status(self) -> dict[str, Any]:
         return VMStatus(
@@ -502,6 +505,7 @@ def _observe(
         actions=tuple(actions),
         events=tuple(events or ()),
         image_ref=image_of_vm(vm),
+        model=vm,
     )
 
 

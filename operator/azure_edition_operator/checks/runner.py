@@ -159,16 +159,19 @@ async def run_checks(
     network: Any = None,
     extended_nic: str | None = None,
     assess_token: str | None = None,
+    vm: Any = None,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
     before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
-    (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``."""
+    (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``. ``vm``: the VM as the
+    caller has just read it with ``$expand=instanceView`` (the pass the round is folded into); None: GET it."""
     log: Log = owner.logger(__name__) if owner is not None else logging.getLogger(__name__)
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
-    vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
+    if vm is None or getattr(vm, "instance_view", None) is None:
+        vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
     if owner is not None and ownership(vm.tags, owner) is not Ownership.OURS:
         raise AzurePermanentError(
             "OwnershipConflict", ownership_conflict_message("Virtual machine", vm_name, vm.tags, owner), 409,
