@@ -195,6 +195,7 @@ async def _run_passes(
                 current, azure_events[:] = new, []
             if kind is vocab.Kind.TRANSIENT:
                 retry += 1
+            last_read.clear()  # not held while waiting; the next pass reads again
             await asyncio.sleep(delay)
             rank = Rank.RESUME
             if await kube.deletion_requested(owner.namespace, owner.name):
