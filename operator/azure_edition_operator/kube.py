@@ -6,10 +6,12 @@ one writer of status: the check daemon runs outside kopf's handler cycle, where 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -36,6 +38,38 @@ class Conflict(Exception):
     """The object changed since we read it (optimistic concurrency)."""
 
 
+T = TypeVar("T")
+
+
+class Fresh(Generic[T]):
+    """Values read at most once per ``ttl`` seconds per key. Callers that miss while a read is in flight
+    share that read: when an entry expires, a fleet's check rounds must not all read the same object."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._values: dict[str, tuple[float, T]] = {}
+        self._reads: dict[str, asyncio.Future[T]] = {}
+
+    async def get(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        hit = self._values.get(key)
+        if hit is not None and self._clock() - hit[0] <= self.ttl:
+            return hit[1]
+        pending = self._reads.get(key)
+        if pending is None:
+            pending = self._reads[key] = asyncio.ensure_future(self._read(key, read))
+        return await asyncio.shield(pending)  # a caller cancelled does not cancel the others' read
+
+    async def _read(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        started = self._clock()
+        try:
+            value = await read()
+        finally:
+            self._reads.pop(key, None)
+        self._values[key] = (started, value)
+        return value
+
+
 class Kube:
     """An async Kubernetes API client configured the way kopf found the cluster."""
 
@@ -47,8 +81,8 @@ class Kube:
         self._api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
-        self._policies: tuple[float, list[dict[str, Any]]] = (0.0, [])
-        self._labels: dict[str, tuple[float, dict[str, str]]] = {}
+        self._policies: Fresh[list[dict[str, Any]]] = Fresh(self.TENANCY_TTL)
+        self._labels: Fresh[dict[str, str]] = Fresh(self.TENANCY_TTL)
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -93,21 +127,20 @@ class Kube:
 
     async def tenancy_inputs(self, namespace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""
-        now = time.monotonic()
-        if now - self._policies[0] > self.TENANCY_TTL:
+
+        async def policies() -> list[dict[str, Any]]:
             try:
                 listed = await self.custom.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL)
             except ApiException as err:
                 if err.status != 404:
                     raise
                 listed = {}  # the TenantPolicy CRD is not installed: no policy exists
-            self._policies = (now, list(listed.get("items") or []))
-        cached = self._labels.get(namespace)
-        if cached is None or now - cached[0] > self.TENANCY_TTL:
-            ns = await self.core.read_namespace(namespace)
-            cached = (now, dict(ns.metadata.labels or {}))
-            self._labels[namespace] = cached
-        return self._policies[1], cached[1]
+            return list(listed.get("items") or [])
+
+        async def labels() -> dict[str, str]:
+            return dict((await self.core.read_namespace(namespace)).metadata.labels or {})
+
+        return await self._policies.get("", policies), await self._labels.get(namespace, labels)
 
     async def operator_secret(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret of the operator's own namespace, decoded; a missing one reads as empty."""
