@@ -3,6 +3,7 @@ real QUIC. Each test gets a namespace; the simulator and the operator run once p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -210,31 +211,41 @@ def test_missing_secret_is_reported_then_recovers(operator, kubectl, namespace):
     assert len(missing) == 1, missing  # once, not once per retry
 
 
+@contextlib.contextmanager
+def own_operator(log: Path, kubeconfig: Path, simulator, namespace: str) -> Iterator[Process]:
+    """An operator of the test's own, for ``namespace`` only (the module's operator leaves it alone)."""
+    assert namespace.startswith(OWN_OPERATOR_PREFIX)
+    proc = start_operator(log, operator_env(kubeconfig, simulator[1]), "--namespace", namespace)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def apply_hotpatch_ready(kubectl, namespace: str, check_interval: str) -> None:
+    docs = sample_docs("hotpatch")
+    docs[1]["spec"]["checkInterval"] = check_interval
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+    kubectl("wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90)
+
+
 def test_operator_killed_during_provisioning_ends_with_one_vm(
     crd, kubeconfig, kubectl, namespace, simulator, control, tmp_path
 ):
     """An operator of its own (the shared one skips this namespace): slow provisioning, SIGKILL, restart."""
-    assert namespace.startswith(OWN_OPERATOR_PREFIX)
     control.set_provisioning_seconds(6)
-    env = operator_env(kubeconfig, simulator[1])
-    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
     try:
-        kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))
-        name = vm_name(get(kubectl, namespace, "plain-core"))
-        vm = wait_for(lambda: next((v for v in control.vms() if v["name"] == name), None), what="the VM PUT")
-        assert vm["provisioningState"] == "Creating"
-        first.kill()
+        with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
+            kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "plain-core.yaml"))
+            name = vm_name(get(kubectl, namespace, "plain-core"))
+            vm = wait_for(lambda: next((v for v in control.vms() if v["name"] == name), None),
+                          what="the VM PUT")  # fmt: skip
+            assert vm["provisioningState"] == "Creating"
+            first.kill()
+        with own_operator(tmp_path / "op2.log", kubeconfig, simulator, namespace):
+            kubectl("wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=90s",
+                    timeout=120)  # fmt: skip
     finally:
-        first.stop()
-    second = start_operator(
-        tmp_path / "op2.log", operator_env(kubeconfig, simulator[1]), "--namespace", namespace
-    )
-    try:
-        kubectl(
-            "wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=90s", timeout=120
-        )
-    finally:
-        second.stop()
         control.set_provisioning_seconds(1)
     vms = [v for v in control.vms() if v["name"] == name]
     assert len(vms) == 1 and vms[0]["provisioningState"] == "Succeeded"
@@ -243,10 +254,7 @@ def test_operator_killed_during_provisioning_ends_with_one_vm(
 
 
 def test_steady_state_writes_nothing(operator, kubectl, namespace, control):
-    docs = sample_docs("hotpatch")
-    docs[1]["spec"]["checkInterval"] = "5s"
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
-    kubectl("wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90)
+    apply_hotpatch_ready(kubectl, namespace, check_interval="5s")
     time.sleep(8)  # let the first check round settle the hotpatch status
     before = get(kubectl, namespace, "hotpatch")
     name = vm_name(before)
@@ -267,33 +275,19 @@ def test_operator_killed_after_ready_restarts_without_writing(
     """Issue #15/#16: status after an operator restart equals status before it, byte for byte, and the
     restart writes nothing to Kubernetes (no status, no annotation) and nothing to Azure."""
     assert namespace.startswith(OWN_OPERATOR_PREFIX)
-    docs = sample_docs("hotpatch")
-    docs[1]["spec"]["checkInterval"] = "5s"
-    env = operator_env(kubeconfig, simulator[1])
-    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
-    try:
-        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
-        kubectl(
-            "wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90
-        )
+    with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
+        apply_hotpatch_ready(kubectl, namespace, check_interval="5s")
         time.sleep(6)  # one check round after Ready: it must not have changed anything either
         before = get(kubectl, namespace, "hotpatch")
         first.kill()
-    finally:
-        first.stop()
     name = vm_name(before)
     seq = control.last_seq()
-    second = start_operator(
-        tmp_path / "op2.log", operator_env(kubeconfig, simulator[1]), "--namespace", namespace
-    )
-    try:
+    with own_operator(tmp_path / "op2.log", kubeconfig, simulator, namespace) as second:
         wait_for(lambda: any(name in r.get("path", "") for r in control.requests(since=seq)),
                  what="the restarted operator reading the VM")  # fmt: skip
         time.sleep(2 * 5.5)  # the resumed pass, then two check intervals
         assert second.alive(), second.tail()
         after = get(kubectl, namespace, "hotpatch")
-    finally:
-        second.stop()
     assert after["status"] == before["status"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "nothing written"
     calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
@@ -307,27 +301,15 @@ def test_operator_killed_then_resumed_reads_each_azure_resource_once(
     """Issue #15 (ARM reads per VM): a resume pass reads each of the object's Azure resources once; the
     capability check folded into it uses the pass's own read of the VM (with its instance view)."""
     assert namespace.startswith(OWN_OPERATOR_PREFIX)
-    docs = sample_docs("hotpatch")
-    docs[1]["spec"]["checkInterval"] = "10m"  # no daemon round in this test: only the resume pass reads
-    env = operator_env(kubeconfig, simulator[1])
-    first = start_operator(tmp_path / "op1.log", env, "--namespace", namespace)
-    try:
-        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
-        kubectl(
-            "wait", "--for=condition=Ready", "aevm/hotpatch", "-n", namespace, "--timeout=60s", timeout=90
-        )
+    with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
+        apply_hotpatch_ready(kubectl, namespace, check_interval="10m")  # no daemon round in this test
         first.kill()
-    finally:
-        first.stop()
     name = vm_name(get(kubectl, namespace, "hotpatch"))
     seq = control.last_seq()
     log = tmp_path / "op2.log"
-    second = start_operator(log, operator_env(kubeconfig, simulator[1]), "--namespace", namespace)
-    try:
+    with own_operator(log, kubeconfig, simulator, namespace) as second:
         wait_for(lambda: "Handler 'reconcile' succeeded" in log.read_text(), what="the resume pass")
         assert second.alive(), second.tail()
-    finally:
-        second.stop()
     gets = Counter(
         r["path"]
         for r in control.requests(since=seq)
