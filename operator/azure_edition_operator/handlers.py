@@ -314,6 +314,7 @@ async def resync(
     _schedule_resync(memo, uid, None if outcome.permanent else outcome.retry_after)
 
 
+RESYNC_TIMER_ID = "resync"
 RESYNC_TICK = 30.0
 """How often the resync timer looks whether an object is due (a dictionary lookup, no API call): the
 resolution of a handed-back retry."""
@@ -323,7 +324,7 @@ def register_resync(interval: float) -> None:
     """The resync timer (interval from the operator's settings, known only after parsing flags): it ticks
     often and passes only when an object is due (after the interval, or sooner after a handed-back error)."""
     tick = min(interval, RESYNC_TICK)
-    kopf.timer(*RESOURCE, interval=tick, initial_delay=tick, id="resync")(resync)
+    kopf.timer(*RESOURCE, interval=tick, initial_delay=tick, id=RESYNC_TIMER_ID)(resync)
 
 
 def _forget(memo: kopf.Memo, uid: str) -> None:

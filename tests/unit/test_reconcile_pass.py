@@ -121,6 +121,31 @@ def test_progress_message_changes_at_most_once_a_minute() -> None:
     assert progress_condition(deleting, NOW).reason == "Deleting"
 
 
+def test_the_resync_timer_tick_is_logged_at_debug_only() -> None:
+    import logging
+
+    from azure_edition_operator.__main__ import _timer_ticks_at_debug
+    from azure_edition_operator.handlers import RESYNC_TIMER_ID
+
+    _resync_tick_is_debug = _timer_ticks_at_debug(RESYNC_TIMER_ID)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, message, None, None)
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.INFO)
+        tick = record("Timer 'resync' succeeded.")
+        assert not _resync_tick_is_debug(tick) and tick.levelno == logging.DEBUG
+        reconciled = record("Handler 'reconcile' succeeded.")
+        assert _resync_tick_is_debug(reconciled) and reconciled.levelno == logging.INFO
+        root.setLevel(logging.DEBUG)
+        assert _resync_tick_is_debug(record("Timer 'resync' succeeded."))
+    finally:
+        root.setLevel(level)
+
+
 @pytest.mark.parametrize(
     ("code", "status", "reason"),
     [
