@@ -6,12 +6,9 @@ one writer of status: the check daemon runs outside kopf's handler cycle, where 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -20,6 +17,7 @@ from . import reasons as vocab
 from .adminsecret import AdminSecretProblem, admin_values
 from .api.v1alpha1 import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from .azure.specs import AdminCredentials
+from .fresh import Fresh
 
 
 class CredentialsUnavailable(Exception):
@@ -36,38 +34,6 @@ class CredentialsInvalid(CredentialsUnavailable):
 
 class Conflict(Exception):
     """The object changed since we read it (optimistic concurrency)."""
-
-
-T = TypeVar("T")
-
-
-class Fresh(Generic[T]):
-    """Values read at most once per ``ttl`` seconds per key. Callers that miss while a read is in flight
-    share that read: when an entry expires, a fleet's check rounds must not all read the same object."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self._clock = clock
-        self._values: dict[str, tuple[float, T]] = {}
-        self._reads: dict[str, asyncio.Future[T]] = {}
-
-    async def get(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
-        hit = self._values.get(key)
-        if hit is not None and self._clock() - hit[0] <= self.ttl:
-            return hit[1]
-        pending = self._reads.get(key)
-        if pending is None:
-            pending = self._reads[key] = asyncio.ensure_future(self._read(key, read))
-        return await asyncio.shield(pending)  # a caller cancelled does not cancel the others' read
-
-    async def _read(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
-        started = self._clock()
-        try:
-            value = await read()
-        finally:
-            self._reads.pop(key, None)
-        self._values[key] = (started, value)
-        return value
 
 
 class Kube:

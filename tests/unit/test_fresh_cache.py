@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from azure_edition_operator.kube import Fresh
+from azure_edition_operator.fresh import Fresh
 
 
 class Clock:
@@ -51,10 +51,10 @@ async def test_a_value_is_reused_until_it_is_older_than_the_ttl() -> None:
     read = Reader()
     read.release.set()
     assert await cache.get("ns-a", read) == {"read": "1"}
-    clock.now += 2.0
+    clock.now += 1.9
     assert await cache.get("ns-a", read) == {"read": "1"}
     assert await cache.get("ns-b", read) == {"read": "2"}  # one entry per key
-    clock.now += 0.1
+    clock.now += 0.1  # ns-a is now ttl old
     assert await cache.get("ns-a", read) == {"read": "3"}
     assert read.calls == 3
 

@@ -13,9 +13,7 @@ Nothing here writes: the operator reports a missing gateway, it never creates on
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -23,6 +21,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..checks import extended_network as xn
 from ..conditions import Condition
+from ..fresh import Fresh
 from ..images import Capability
 from .errors import from_exception
 
@@ -58,33 +57,9 @@ async def _get_or_none(call: Callable[[], Awaitable[Any]]) -> dict[str, Any] | N
         raise
 
 
-@dataclass
-class _Entry:
-    value: Any
-    read_at: float
-
-
-@dataclass
-class StaticCache:
-    """Static facts by key, each trusted for ``ttl`` seconds (monotonic clock)."""
-
-    ttl: float = STATIC_TTL_SECONDS
-    entries: dict[tuple[str, ...], _Entry] = field(default_factory=dict)
-
-    async def get(self, key: tuple[str, ...], read: Callable[[], Awaitable[Any]]) -> Any:
-        now = time.monotonic()
-        entry = self.entries.get(key)
-        if entry is None or now - entry.read_at >= self.ttl:
-            entry = _Entry(await read(), now)
-            self.entries[key] = entry
-        return entry.value
-
-    def forget(self) -> None:
-        self.entries.clear()
-
-
-SIZES = StaticCache()  # Resource SKUs per (subscription, region): shared by every VM there
-FACTS = StaticCache()  # subnets and gateways per id
+# Resource SKUs per (subscription, region): shared by every VM there
+SIZES: Fresh[Any] = Fresh(STATIC_TTL_SECONDS)
+FACTS: Fresh[Any] = Fresh(STATIC_TTL_SECONDS)  # subnets and gateways per id
 
 
 def requested(spec: AzureEditionVMSpec) -> bool:
