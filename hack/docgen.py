@@ -416,7 +416,7 @@ def render_reference() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-TENANT_POLICY_EXAMPLE = REPO / "deploy" / "tenant-namespace" / "with-policy" / "tenantpolicy.yaml"
+TENANT_POLICY_EXAMPLE = REPO / "deploy" / "tenant-namespace-with-policy" / "tenantpolicy.yaml"
 
 
 def _tenant_policy_reference() -> list[str]:
@@ -641,6 +641,21 @@ def render_chart_yaml() -> str:
     )
 
 
+# The kustomizations that tag the locally built images with the version (deploy/base's default tag;
+# the node-e2e overlay's local builds, which `make image` tags with the same version).
+VERSION_TAGGED = (
+    REPO / "deploy" / "base" / "kustomization.yaml",
+    REPO / "deploy" / "overlays" / "node-e2e" / "kustomization.yaml",
+)
+
+
+def render_version_tags(path: Path) -> str:
+    """The kustomization with every `newTag:` set to pyproject.toml's version."""
+    return re.sub(
+        r"^(\s+newTag: ).*$", lambda m: m.group(1) + project_version(), path.read_text(), flags=re.M
+    )
+
+
 GENERATORS: dict[Path, Callable[[], str]] = {
     REFERENCE: render_reference,
     CRD_COPY: render_crd_copy,
@@ -655,6 +670,7 @@ GENERATORS: dict[Path, Callable[[], str]] = {
     CHART / "crds" / POLICY_CRD_SOURCE.name: POLICY_CRD_SOURCE.read_text,
     CHART / "files" / "admission" / ADMISSION.name: render_admission,
     CHART / "files" / "rules" / RULES.name: RULES.read_text,
+    **{path: (lambda path=path: render_version_tags(path)) for path in VERSION_TAGGED},
 }
 
 
