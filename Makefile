@@ -330,3 +330,16 @@ release: node-tools controlplane release-tools venv ## dist/ for VERSION (= pypr
 
 # tests/deploy/test_chart.py and test_release.py run helm and cosign.
 test: release-tools
+
+## The lowest supported Kubernetes minor (docs/install.md#supported-kubernetes-versions): its
+## kube-apiserver built from the Go module proxy (hack/controlplane/lowest/, cached by version) and the
+## admission tier run on it: the CRD's CEL, the ValidatingAdmissionPolicies and their messages.
+ADMISSION_TESTS := tests/e2e/test_admission.py tests/deploy/test_tenant_onboarding.py
+
+.PHONY: controlplane-lowest
+controlplane-lowest: controlplane ## kube-apiserver of the lowest supported minor (cached) + etcd/kubectl in bin/lowest/
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/controlplane/lowest/build.sh >/dev/null
+
+.PHONY: admission-lowest
+admission-lowest: controlplane-lowest venv ## The admission tier on the lowest supported Kubernetes minor
+	AZURE_EDITION_CONTROLPLANE_BIN_DIR=$(CURDIR)/bin/lowest $(PY) -m pytest -q -p no:cacheprovider $(ADMISSION_TESTS)
