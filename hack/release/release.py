@@ -121,7 +121,7 @@ def install_header(version: str, image: str) -> str:
         f"# Image: {image}\n"
         "# Needs Kubernetes >= 1.30 (docs/install.md#supported-kubernetes-versions).\n"
         "#   kubectl apply --server-side -f install.yaml\n"
-        "# Then onboard a tenant namespace and give it a TenantPolicy (docs/install.md#install).\n"
+        "# Then onboard a tenant namespace with its TenantPolicy (docs/install.md#add-a-tenant-namespace).\n"
     )
 
 
@@ -161,6 +161,7 @@ def cosign_sign(cosign: Path, key: str, files: list[Path]) -> None:
     for f in files:
         run(cosign, "sign-blob", "--yes", "--key", key, "--use-signing-config=false", "--tlog-upload=false",
             "--bundle", f"{f}.sigstore.json", f, capture=True)  # fmt: skip
+        Path(f"{f}.sigstore.json").chmod(0o644)  # cosign writes 0600; these are for publishing
 
 
 def cosign_verify(cosign: Path, public_key: Path, files: list[Path]) -> None:
