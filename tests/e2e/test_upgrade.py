@@ -107,5 +107,8 @@ def test_current_manifests_over_the_previous_keep_live_objects_ready_without_azu
     finally:
         operator.stop()
         sim.stop()
+        # No operator is left to release the finalizer; the namespace fixture would wait for it.
+        kubectl("patch", "aevm", "hotpatch", "-n", namespace, "--type=merge", "-p",
+                '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
         kubectl("delete", "tenantpolicy", policy["metadata"]["name"], "--ignore-not-found", check=False)
         apply(kubectl, REPO)  # the session's other tests expect the current CRDs
