@@ -4,6 +4,8 @@ and the API server's refusals that docs/troubleshooting.md explains, by their ex
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import uuid
 
@@ -127,3 +129,17 @@ def test_onboarding_with_the_variant_admits_the_sample_and_refuses_other_targets
         assert "### does not allow namespace\n" in TROUBLESHOOTING
     finally:
         kubectl("delete", "-k", str(VARIANT), "--ignore-not-found", check=False)
+
+
+@pytest.mark.e2e
+def test_the_api_server_is_the_version_this_run_is_for(kubectl, cluster):
+    """`make admission-lowest` runs these tests on the lowest supported minor: prove it is that server
+    (AZURE_EDITION_EXPECT_SERVER_VERSION); otherwise our control plane is the pinned current one."""
+    expected = os.environ.get("AZURE_EDITION_EXPECT_SERVER_VERSION")
+    if not expected:
+        if cluster.local is None:
+            return  # someone else's cluster (KUBECONFIG): any supported version is fine
+        env = (REPO / "hack" / "controlplane" / "versions.env").read_text()
+        expected = re.search(r"^KUBERNETES_VERSION=(\S+)$", env, re.M)[1]
+    served = json.loads(kubectl("version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
+    assert served == expected
