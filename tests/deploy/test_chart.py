@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,20 @@ def test_render_with_a_tenant_is_accepted_by_the_api_server(helm, kubectl):
     assert "tenantpolicy.azureedition.io/branch-a serverside-applied (server dry run)" in result.stdout, (
         result.stdout
     )
+
+
+def test_install_md_values_render(helm):
+    """docs/install.md#helm's values file, as written, renders: the tenant's policy and RoleBinding,
+    workload identity, and the ServiceMonitor/PrometheusRule with kube-prometheus-stack's label."""
+    text = (REPO / "docs" / "install.md").read_text().split("## Helm\n", 1)[1]
+    values = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
+    objects = render(helm, values)
+    assert next(o for o in objects if o["kind"] == "TenantPolicy")["spec"]["namespaces"] == ["branch-a"]
+    assert any(o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == "branch-a" for o in objects)
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        assert (
+            next(o for o in objects if o["kind"] == kind)["metadata"]["labels"]["release"]
+            == "kube-prometheus-stack"
+        )
+    install = re.search(r"^helm install .*$", text, re.M)[0]
+    assert "-n azure-edition-system" in install and "-f values-branch-a.yaml" in install

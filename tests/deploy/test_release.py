@@ -267,3 +267,18 @@ def test_release_without_a_key_is_refused(tmp_path):
     assert result.returncode == 1
     assert "COSIGN_KEY is not set" in result.stderr
     assert not list(tmp_path.iterdir()), "nothing is written before the key is known"
+
+
+def doc_block(heading: str, language: str) -> str:
+    """The first ```language block under `heading` in docs/install.md."""
+    text = (REPO / "docs" / "install.md").read_text().split(heading + "\n", 1)[1]
+    return text.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_verify_commands_of_install_md_accept_the_release(made, tools):
+    """docs/install.md#verify-a-release, run as written (cosign from bin/) in the release directory."""
+    script = doc_block("### Verify a release", "sh").replace("cosign ", f"{tools['cosign']} ")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=made["dist"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Verified OK" in result.stderr and result.stdout.count(": OK") == 5, result.stdout
