@@ -223,6 +223,7 @@ async def _run_passes(
         and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
+        logger.warning("%s: %s", vm_condition.reason, vm_condition.message)  # with Azure's correlation id
     metrics.set_summary(owner.namespace, owner.name, new)
     metrics.record_reconcile(_failed_kind(outcome), time.monotonic() - started)
     return outcome
