@@ -186,16 +186,19 @@ def application(gate: Gate | None) -> web.Application:
     return app
 
 
-async def _watch_certificate(context: ssl.SSLContext, directory: Path) -> None:
-    """Reload the mounted certificate when its files change; a bad new pair keeps the old one."""
+async def watch_certificate(
+    context: ssl.SSLContext, directory: Path, interval: float = CERT_RELOAD_SECONDS
+) -> None:
+    """Reload the mounted certificate when its files change; a bad new pair keeps the old one.
+    New connections get the new certificate (ssl reads the context's chain at each handshake)."""
     stamp = _stamp(directory)
     while True:
-        await asyncio.sleep(CERT_RELOAD_SECONDS)
+        await asyncio.sleep(interval)
         try:
             now = _stamp(directory)
             if now != stamp:
+                stamp = now  # a broken pair is reported once, not every round
                 context.load_cert_chain(directory / CERT_FILE, directory / KEY_FILE)
-                stamp = now
                 log.info("metrics serving certificate reloaded from %s", directory)
         except (OSError, ssl.SSLError) as err:
             log.warning("metrics serving certificate in %s not reloaded: %s", directory, err)
@@ -217,7 +220,7 @@ async def start(config: OperatorConfig) -> MetricsServer | None:
         if config.metrics_cert_dir:
             directory = Path(config.metrics_cert_dir)
             context.load_cert_chain(directory / CERT_FILE, directory / KEY_FILE)
-            watcher = asyncio.create_task(_watch_certificate(context, directory))
+            watcher = asyncio.create_task(watch_certificate(context, directory))
         else:
             _load_self_signed(context, certificate_hosts(host, socket.gethostname()))
         reviews = KubeReviews(client.ApiClient())

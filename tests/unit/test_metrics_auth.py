@@ -206,3 +206,53 @@ def test_secure_by_default_and_plain_http_only_when_asked(monkeypatch):
     assert OperatorConfig().metrics_secure is True and OperatorConfig().metrics_cert_dir == ""
     monkeypatch.setenv("AEO_METRICS_SECURE", "false")
     assert OperatorConfig().metrics_secure is False
+
+
+async def test_a_renewed_certificate_is_served_without_a_restart(tmp_path):
+    """AEO_METRICS_CERT_DIR as a Secret mount: new files are served to the next connection; a broken
+    pair keeps the last good one. A real TLS server on loopback, read back by a real handshake."""
+    import asyncio
+
+    from azure_edition_operator.metrics_server import CERT_FILE, KEY_FILE, watch_certificate
+
+    def write(cert: bytes, key: bytes) -> None:
+        (tmp_path / "new.crt").write_bytes(cert)
+        (tmp_path / "new.key").write_bytes(key)
+        (tmp_path / "new.key").replace(tmp_path / KEY_FILE)
+        (tmp_path / "new.crt").replace(tmp_path / CERT_FILE)
+
+    now = dt.datetime.now(dt.UTC)
+    first, second = (
+        self_signed(["first.test", "127.0.0.1"], now),
+        self_signed(["second.test", "127.0.0.1"], now),
+    )
+    write(*first)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / CERT_FILE, tmp_path / KEY_FILE)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+
+    async def served() -> str:
+        pem = await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port), timeout=5)
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )[0]
+
+    watcher = asyncio.create_task(watch_certificate(context, tmp_path, interval=0.05))
+    try:
+        assert await served() == "first.test"
+        await asyncio.sleep(0.02)
+        write(*second)
+        for _ in range(100):
+            if await served() == "second.test":
+                break
+            await asyncio.sleep(0.05)
+        assert await served() == "second.test"
+        write(b"not a certificate", b"nor a key")
+        await asyncio.sleep(0.3)
+        assert await served() == "second.test"  # the last good pair stays
+    finally:
+        watcher.cancel()
+        server.close()
+        await server.wait_closed()
