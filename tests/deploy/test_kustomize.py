@@ -460,3 +460,38 @@ def test_aks_variant_is_the_add_ons_servicemonitor_binding_and_networkpolicy():
             "ports": [{"port": "metrics", "protocol": "TCP"}],
         }
     ]
+
+
+def _with_component(tmp_path, resource, component) -> list[dict]:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [relative(resource, tmp_path)], "components": [relative(component, tmp_path)]}
+        )
+    )
+    return kustomize(tmp_path)
+
+
+def test_cert_manager_certificate_is_mounted_where_the_operator_reads_it(tmp_path):
+    """deploy/components/metrics-cert-manager: the Secret's tls.crt/tls.key at AEO_METRICS_CERT_DIR."""
+    objects = _with_component(tmp_path, DEPLOY / "base", DEPLOY / "components" / "metrics-cert-manager")
+    cert_dir = config_data(objects)["AEO_METRICS_CERT_DIR"]
+    assert config_data(objects)["AEO_METRICS_SECURE"] == "true"
+    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "metrics-tls"]
+    assert mount["mountPath"] == cert_dir and mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "metrics-tls"]
+    certificate = find(objects, "Certificate")
+    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
+    assert {i["path"] for i in volume["secret"]["items"]} == {"tls.crt", "tls.key"}
+    service = find(objects, "Service", "azure-edition-operator-metrics")
+    assert f"{service['metadata']['name']}.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
+    # The ServiceMonitor's verifying variant names the same Secret and DNS name.
+    monitoring = tmp_path / "monitoring"
+    monitoring.mkdir()
+    monitor = find(_with_component(monitoring, DEPLOY / "monitoring", DEPLOY / "components" / "metrics-tls-verify"),
+                   "ServiceMonitor")  # fmt: skip
+    tls = monitor["spec"]["endpoints"][0]["tlsConfig"]
+    assert (
+        tls["ca"]["secret"]["name"] == certificate["spec"]["secretName"] and "insecureSkipVerify" not in tls
+    )
+    assert tls["serverName"] in certificate["spec"]["dnsNames"]
