@@ -1,6 +1,5 @@
-"""Azure's ``x-ms-correlation-request-id`` in a failure's message: what a support ticket asks for
-(https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling
-names it among ARM's response headers).
+"""Azure's ``x-ms-correlation-request-id`` in a failure's message: Azure Resource Manager returns it
+on every response, and it is what an Azure support ticket asks for.
 
 One format, here: ``azure/errors`` writes it into every failure Azure answered, and ``conditions``
 compares messages without it, so a failure retried with a new id each time rewrites no condition
