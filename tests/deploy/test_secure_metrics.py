@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from azure_edition_envtest.bench.measure import apiserver_request_totals
 from azure_edition_envtest.controlplane import free_ports
 from azure_edition_envtest.stack import Process, wait_for_port
 from tests.deploy.support import DEPLOY, config_data, find, kustomize, require_tool
@@ -123,8 +124,19 @@ def targets(base: str) -> dict[str, dict]:
     return {t["labels"]["job"]: t for t in active}
 
 
-def test_prometheus_scrapes_with_a_token_and_is_refused_without_one(operator, scrapers, tmp_path):
+def reviews(kubectl) -> dict[str, float]:
+    """TokenReviews and SubjectAccessReviews the API server has answered (its own counter)."""
+    totals = apiserver_request_totals(kubectl("get", "--raw", "/metrics", timeout=60).stdout)
+    wanted = {"tokenreviews": 0.0, "subjectaccessreviews": 0.0}
+    for (verb, resource, _sub, _code), value in totals.items():
+        if verb == "POST" and resource in wanted:
+            wanted[resource] += value
+    return wanted
+
+
+def test_prometheus_scrapes_with_a_token_and_is_refused_without_one(operator, scrapers, tmp_path, kubectl):
     address, process = operator
+    before = reviews(kubectl)
     host, _, port = address.rpartition(":")
     served = ssl.get_server_certificate((host, int(port)))
     ca_file = tmp_path / "served.crt"
@@ -181,6 +193,16 @@ def test_prometheus_scrapes_with_a_token_and_is_refused_without_one(operator, sc
         with urllib.request.urlopen(f"{base}/api/v1/query?{query}", timeout=5) as response:
             series = json.loads(response.read())["data"]["result"]
         assert {s["metric"]["job"] for s in series} == {"with-token"}, series
+        # The decisions are cached: a scrape a second for 10 s more asks the API server about each token
+        # once (the direct requests above included), and a refusal again only after its shorter TTL.
+        time.sleep(10)
+        query = urllib.parse.urlencode({"query": 'count_over_time(up{job="with-token"}[1m])'})
+        with urllib.request.urlopen(f"{base}/api/v1/query?{query}", timeout=5) as response:
+            scrapes = float(json.loads(response.read())["data"]["result"][0]["value"][1])
+        asked = {k: v - before[k] for k, v in reviews(kubectl).items()}
+        assert scrapes >= 10, scrapes
+        assert asked["tokenreviews"] <= 3, asked  # not-a-token, stranger, prometheus: once each
+        assert 2 <= asked["subjectaccessreviews"] <= 6, asked  # stranger's refusal expires every 10 s
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
