@@ -128,6 +128,9 @@ def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides
         "AEO_SMB_TRUST_BUNDLE": simulator_env.get("ARMSIM_GUEST_CA_CERT", ""),
         "AEO_HEALTH_ADDRESS": f"127.0.0.1:{health}",
         "AEO_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+        # Local development: /metrics as plain HTTP on loopback (tests/deploy/test_secure_metrics.py
+        # covers the HTTPS endpoint with its token reviews).
+        "AEO_METRICS_SECURE": "false",
     })  # fmt: skip
     env.update(overrides)
     return env

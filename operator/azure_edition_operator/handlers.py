@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import metrics, reconciler, sealing
+from . import metrics, metrics_server, reconciler, sealing
 from . import reasons as vocab
 from .api.v1alpha1 import (
     ASSESS_ANNOTATION,
@@ -90,6 +90,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Passes that talk to Azure at once (their waits for Azure do not count), the furthest along first:
     # a burst of a thousand objects then finishes object after object, at bounded memory.
     memo.passes = Slots(config.max_concurrent_reconciles)
+    metrics.watch_slots(memo.passes)
     azure_settings = memo.get("azure_settings") or AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(azure_settings, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -98,12 +99,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         lambda name: memo.kube.operator_secret(config.credentials_namespace, name),
         metrics.record_azure_request,
     )
-    metrics.serve(config.metrics_address)
+    memo.metrics_server = await metrics_server.start(config)  # after Kube.connect: reviews use its config
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     await memo.tenancy.close()  # closes memo.azure too
+    if memo.get("metrics_server") is not None:
+        await memo.metrics_server.close()
     await memo.kube.close()
 
 
@@ -232,7 +235,9 @@ async def _run_passes(
         and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
+        logger.warning("%s: %s", vm_condition.reason, vm_condition.message)  # with Azure's correlation id
     metrics.set_summary(owner.namespace, owner.name, new)
+    metrics.record_reconcile(_failed_kind(outcome), time.monotonic() - started)
     return outcome
 
 

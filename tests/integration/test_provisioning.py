@@ -120,12 +120,14 @@ def world(sim: Simulator) -> World:
 
 @dataclass
 class Seen:
-    """What the operator's request hook reported (method, operation, status)."""
+    """What the operator's request hook reported (method, operation, status), and each attempt's seconds."""
 
     calls: list[tuple[str, str, int | None]] = field(default_factory=list)
+    seconds: list[float | None] = field(default_factory=list)
 
-    def __call__(self, method: str, operation: str, status: int | None) -> None:
+    def __call__(self, method: str, operation: str, status: int | None, seconds: float | None = None) -> None:
         self.calls.append((method, operation, status))
+        self.seconds.append(seconds)
 
 
 def azure_clients(world: World, seen: Seen | None = None, **overrides: Any) -> AzureClients:
@@ -216,6 +218,34 @@ async def test_request_hook_sees_every_attempt(world: World) -> None:
     assert [(m, s) for m, _, s in seen.calls] == simulator_view
     assert ("PUT", "Microsoft.Compute/virtualMachines", 201) in seen.calls
     assert ("PUT", "Microsoft.Network/networkInterfaces", 201) in seen.calls
+    # Each attempt is timed from sending to its answer (azureedition_azure_request_duration_seconds).
+    assert len(seen.seconds) == len(seen.calls)
+    assert all(s is not None and 0 < s < 30 for s in seen.seconds), seen.seconds
+
+
+async def test_request_durations_reach_the_histogram(world: World) -> None:
+    """The operator's hook (metrics.record_azure_request) through the real SDK pipeline: one observation
+    per attempt, by resource type, method and status."""
+    from prometheus_client import REGISTRY
+
+    from azure_edition_operator import metrics
+
+    def count(resource_type: str, method: str, code: str) -> float:
+        labels = {"resource_type": resource_type, "method": method, "code": code}
+        return REGISTRY.get_sample_value("azureedition_azure_request_duration_seconds_count", labels) or 0.0
+
+    before = count("Microsoft.Compute/virtualMachines", "PUT", "201")
+    seen = Seen()
+
+    def both(method: str, operation: str, status: int | None, seconds: float | None = None) -> None:
+        seen(method, operation, status, seconds)
+        metrics.record_azure_request(method, operation, status, seconds)
+
+    async with azure_clients(world, both) as clients:
+        await ensure(clients, world, world.spec())
+    puts = seen.calls.count(("PUT", "Microsoft.Compute/virtualMachines", 201))
+    assert puts >= 1
+    assert count("Microsoft.Compute/virtualMachines", "PUT", "201") - before == puts
 
 
 async def test_steady_state_makes_no_writes(world: World, clients: AzureClients) -> None:
