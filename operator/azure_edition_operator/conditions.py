@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from . import correlation
 from . import reasons as vocab
 from .api.v1alpha1 import ConditionStatus, Phase
 
@@ -113,8 +114,15 @@ def sort_conditions(conditions: Iterable[Condition]) -> list[Condition]:
 def upsert(
     conditions: Sequence[Condition], new: Condition, now: datetime, generation: int
 ) -> list[Condition]:
-    """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation."""
+    """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation.
+    The same failure reported again with another Azure correlation id keeps the first one's message."""
     current = next((c for c in conditions if c.type == new.type), None)
+    if (
+        current is not None
+        and (current.status, current.reason) == (new.status, new.reason)
+        and correlation.same_failure(current.message, new.message)
+    ):
+        new = replace(new, message=current.message)
     unchanged = current is not None and current.status == new.status and current.last_transition_time
     stamp = current.last_transition_time if unchanged else now
     merged = replace(new, last_transition_time=stamp, observed_generation=generation)

@@ -29,9 +29,20 @@ class Slots:
     """A semaphore of ``size`` that hands a released slot to the lowest-ranked waiter."""
 
     def __init__(self, size: int) -> None:
+        self._size = size
         self._free = size
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """Passes waiting for a slot (the backlog behind the limit; a cancelled waiter does not count)."""
+        return sum(1 for _, _, granted in self._waiters if not granted.done())
+
+    @property
+    def active(self) -> int:
+        """Passes holding a slot now (a slot handed over leaves the heap without returning to ``_free``)."""
+        return self._size - self._free
 
     @asynccontextmanager
     async def hold(self, rank: Rank) -> AsyncIterator[None]:

@@ -75,3 +75,23 @@ async def test_a_cancelled_waiter_neither_takes_nor_loses_a_slot(handed_over: bo
         async with slots.hold(Rank.START):  # the one slot is free again
             pass
     assert slots._free == 1
+
+
+async def test_waiting_and_active_count_the_backlog_behind_the_limit() -> None:
+    """What azureedition_reconcile_waiting / _active report: a cancelled waiter leaves the backlog."""
+    slots = Slots(2)
+    release = asyncio.Event()
+
+    async def one() -> None:
+        async with slots.hold(Rank.START):
+            await release.wait()
+
+    tasks = [asyncio.create_task(one()) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    assert (slots.active, slots.waiting) == (2, 3)
+    tasks[-1].cancel()
+    await asyncio.sleep(0.01)
+    assert (slots.active, slots.waiting) == (2, 2)
+    release.set()
+    await asyncio.gather(*tasks[:-1])
+    assert (slots.active, slots.waiting) == (0, 0)
