@@ -201,6 +201,20 @@ def test_monitoring_labels_and_rules(helm):
     )
     assert monitor["spec"] == next(o for o in shipped if o["kind"] == "ServiceMonitor")["spec"]
     assert rule["spec"] == next(o for o in shipped if o["kind"] == "PrometheusRule")["spec"]
+    assert not [
+        o for o in objects if o["kind"] == "ClusterRoleBinding" and "metrics-reader" in o["metadata"]["name"]
+    ]
+    component = kustomize(DEPLOY / "monitoring-kube-prometheus-stack")
+    shipped_binding = next(o for o in component if o["kind"] == "ClusterRoleBinding")
+    objects = render(helm, {"monitoring": {"readers": shipped_binding["subjects"]}})
+    binding = next(
+        o for o in objects if o["kind"] == "ClusterRoleBinding" and "metrics-reader" in o["metadata"]["name"]
+    )
+    assert (binding["roleRef"], binding["subjects"]) == (
+        shipped_binding["roleRef"],
+        shipped_binding["subjects"],
+    )
+    objects = render(helm, {"monitoring": {"scrapeNamespace": "prom"}})
     policy = next(o for o in objects if o["kind"] == "NetworkPolicy")
     assert policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "prom"
