@@ -36,6 +36,7 @@ from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import extended as azure_extended
 from .azure import patches as azure_patches
+from .azure import placement as azure_placement
 from .azure import provision as azure_provision
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
@@ -152,16 +153,21 @@ async def _run_passes(
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         await azure_extended.preflight(azure, vm_spec)  # PrerequisitesNotMet before any PUT (cached reads)
-        observed = await azure_provision.ensure_vm(
-            azure,
-            identity,
-            vm_spec,
-            image,
-            creds,
-            state=state,
-            events=azure_events,
-            instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
-        )  # fmt: skip
+        if state.vm_id is None:  # before the first PUT: ImageNotOffered when the region lacks the image
+            await azure_placement.check_image(azure, vm_spec, image)
+        try:
+            observed = await azure_provision.ensure_vm(
+                azure,
+                identity,
+                vm_spec,
+                image,
+                creds,
+                state=state,
+                events=azure_events,
+                instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
+            )  # fmt: skip
+        except AzurePermanentError as err:  # a refused size: name the family's sizes the region offers
+            raise await azure_placement.with_size_advice(azure, vm_spec, err)  # noqa: B904 (same error)
         last_read["vm"] = observed.model
         return observed
 

@@ -149,3 +149,28 @@ def test_published_instance_view_example():
     # the example has one failed patch in its last installation and a pending reboot
     assert v.condition.reason == "PatchInstallationFailed"
     assert v.status["rebootPending"] is True and v.status["criticalAndSecurityPatchCount"] == 1
+
+
+# ----------------------------------------------------------------------------- end of Hotpatch support
+
+
+def test_support_ending_is_a_warning_below_every_patch_state():
+    from azure_edition_operator import reasons as vocab
+    from azure_edition_operator.images import hotpatch_end_notice
+
+    notice = hotpatch_end_notice("2022-datacenter-azure-edition-core", ["Hotpatch"], date(2027, 6, 1))
+    healthy = {"availablePatchSummary": _summary(), "lastPatchInstallationSummary": _install()}
+    v = evaluate_with_drift(ENROLLED, healthy, date(2027, 6, 1), (), notice)
+    assert not v.condition.is_true and v.condition.reason == vocab.HOTPATCH_SUPPORT_ENDING
+    assert v.condition.message == notice and "2025-datacenter-azure-edition-core" in notice
+    assert vocab.severity_of("HotpatchHealthy", v.condition.reason) is vocab.Severity.WARNING
+    # what needs acting on now outranks a date months ahead
+    waiting = {"availablePatchSummary": _summary(criticalAndSecurityPatchCount=1)}
+    assert (
+        evaluate_with_drift(ENROLLED, waiting, date(2027, 6, 1), (), notice).condition.reason
+        == "UpdatesAvailable"
+    )
+    assert (
+        evaluate_with_drift(ENROLLED, healthy, date(2027, 6, 1), (), None).condition.reason
+        == "HotpatchEnabled"
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .. import reasons as vocab
 from ..api.v1alpha1 import CycleMonth
 from ..conditions import Condition, ConditionType
 from ..status import condition
@@ -57,12 +58,15 @@ def evaluate_hotpatch(
     patch_status: Mapping[str, Any] | None,
     today: date,
     drift: Sequence[str] = (),
+    support_notice: str | None = None,
 ) -> HotpatchVerdict:
     """Fill ``status.hotpatch`` and choose the HotpatchHealthy condition; ``drift`` is how the patch
     settings differ from the spec's (``azure.specs.patch_drift``, the comparison the reconcile pass makes).
 
+    ``support_notice``: ``images.hotpatch_end_notice`` for the VM's image (None: nothing due).
+
     Precedence: settings drift > failed installation > failed assessment > reboot pending > updates
-    available > healthy;
+    available > end of Hotpatch support ahead > healthy;
     the first is what the user (or the operator) must act on first.
     """
     settings = settings or {}
@@ -109,6 +113,8 @@ def evaluate_hotpatch(
                             f"the last assessment found {assessment['criticalAndSecurityPatchCount']} critical/security "
                             f"update(s) not installed yet ({assessment.get('otherPatchCount') or 0} other); the platform "
                             "installs them in its next patch window, installPatches installs them now")  # fmt: skip
+    elif support_notice:
+        verdict = condition(healthy, False, vocab.HOTPATCH_SUPPORT_ENDING, support_notice)
     else:
         verdict = condition(healthy, True, "HotpatchEnabled",
                             f"Hotpatch enrolled; {status['cycleMonth']} month, next baseline {status['nextBaselineMonth']}")  # fmt: skip
