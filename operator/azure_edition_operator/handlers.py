@@ -47,6 +47,7 @@ from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
 from .credentials import CredentialClients, permitted_clients
 from .diffbase import MemoryDiffBaseStorage
+from .hotpatch_calendar import PatchSummary
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .publish import post, publish
@@ -399,6 +400,9 @@ async def delete(
 # ----------------------------------------------------------------------------- periodic checks
 
 ASSESSED_ANNOTATION = f"{KOPF_PREFIX}/assessed"
+PATCHES_ANNOTATION = f"{KOPF_PREFIX}/patch-assessment"
+"""The per-patch counts of the operator's last assessPatches (``hotpatch_calendar.PatchSummary``): the
+operator's memory like ``assessed``; the checks use it while it is the VM's latest assessment."""
 """The last assess token answered (assessed, or refused for good): the operator's memory, under kopf's
 prefix like the driver's state; ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
 
@@ -482,6 +486,7 @@ async def _run_checks(
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
         assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION), vm=vm,
+        patches=PatchSummary.from_json((meta.get("annotations") or {}).get(PATCHES_ANNOTATION)),
     )  # fmt: skip
 
 
@@ -522,8 +527,8 @@ async def assess_patches(
         azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
             vm_spec.azure.subscription_id
         )
-        assessed = await azure_patches.assess_patches(
-            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+        assessed, per_patch = await azure_patches.assess_patches(
+            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure), now()
         )
     except AzureRetryableError as err:
         raise kopf.TemporaryError(
@@ -531,7 +536,10 @@ async def assess_patches(
         ) from err
     except (NotPermitted, AzurePermanentError) as err:
         failure = getattr(err, "message", None) or str(err)
-    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: token})  # answered
+    record = {PATCHES_ANNOTATION: per_patch.to_json()} if not failure else {}  # the checks' per-patch data
+    await memo.kube.annotate(
+        meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: token, **record}
+    )  # answered
     if failure:
         post(body, "Warning", ASSESS_FAILED_EVENT, assess_event_message(token, failure))
         raise kopf.PermanentError(failure)

@@ -594,7 +594,9 @@ def _apply_vm_model(
         world.guests[key(vm_id)] = guest.new_guest(world.guest_defaults)
         if "availablePatches" in world.guest_defaults:
             world.guests[key(vm_id)]["patches"] = guest.patches_from(
-                world.guest_defaults["availablePatches"], hotpatch=hotpatch_enabled(vm)
+                world.guest_defaults["availablePatches"],
+                hotpatch=hotpatch_enabled(vm),
+                month=world.guests[key(vm_id)]["monthKind"],
             )
     _ensure_disks(world, vm, sub, rg_name, image, exact)
     _attach_nics(world, vm, nic_ids)
