@@ -81,6 +81,11 @@ class OperatorConfig(BaseSettings):
         description="Namespace of the Secrets a TenantPolicy's credential.clientSecret names (the "
         "operator's own; else $POD_NAMESPACE).",
     )
+    hotpatch_calendar_configmap: str = Field(
+        "azure-edition-hotpatch-calendar",
+        description="ConfigMap in the operator's namespace whose `calendar.json` replaces the built-in Windows "
+        "Server Hotpatch calendar (docs/capabilities.md#the-hotpatch-calendar); absent: the built-in one.",
+    )
     smb_trust_bundle: str = Field(
         "",
         description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "

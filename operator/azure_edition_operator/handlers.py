@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import metrics, reconciler
+from . import calendar_source, metrics, reconciler
 from . import reasons as vocab
 from .api.v1alpha1 import (
     ASSESS_ANNOTATION,
@@ -487,6 +487,8 @@ async def _run_checks(
         extended_nic=identity.extended_nic_name,
         assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION), vm=vm,
         patches=PatchSummary.from_json((meta.get("annotations") or {}).get(PATCHES_ANNOTATION)),
+        calendar=await calendar_source.calendar(
+            memo.kube.core, memo.config.credentials_namespace, memo.config.hotpatch_calendar_configmap),
     )  # fmt: skip
 
 
