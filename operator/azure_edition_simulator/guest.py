@@ -256,6 +256,17 @@ def _error(failure: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _instant(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date-time as ARM sends it (``Z`` or an offset), aware; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def _selected(patch: dict[str, Any], windows: dict[str, Any]) -> bool | None:
     """True = install, False = not selected, None = excluded by KB."""
     kb = patch["kbId"]
@@ -263,6 +274,12 @@ def _selected(patch: dict[str, Any], windows: dict[str, Any]) -> bool | None:
         return None
     if windows.get("excludeKbsRequiringReboot") and patch["rebootBehavior"] != REBOOT_NEVER:
         return None
+    cutoff = _instant(windows.get("maxPatchPublishDate"))
+    published = _instant(patch.get("publishedDate"))
+    if cutoff is not None and published is not None and published > cutoff:
+        return (
+            False  # "patches published on or before this date" (the REST spec): a later one is not selected
+        )
     if kb in (windows.get("kbNumbersToInclude") or []):
         return True
     wanted = {CLASSIFICATION_NAMES.get(c, c) for c in (windows.get("classificationsToInclude") or [])}
