@@ -20,6 +20,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .api.v1alpha1 import CycleMonth
@@ -156,6 +157,20 @@ def days_since_baseline(calendar: Calendar, now: dt.datetime, tz: str = "UTC") -
 # ----------------------------------------------------------------------------- what assessPatches says
 
 
+MAX_KEPT_PATCHES = 40
+"""Patches kept per assessment in the operator's record (an annotation: 256 KiB for all of an object's):
+a month's offer is a handful; a VM years behind lists its first 40, the counts still cover every one."""
+
+
+class KeptPatch(NamedTuple):
+    """One patch of an assessment as the operator keeps it (never in status: the counts are)."""
+
+    kb: str
+    classification: str
+    published: str  # ISO 8601, as Azure sent it ("" when absent)
+    reboot: str  # rebootBehavior ("" when absent)
+
+
 @dataclass(frozen=True)
 class PatchSummary:
     """Counts of an assessPatches result, by what installing them costs (the whole list stays out of
@@ -166,19 +181,23 @@ class PatchSummary:
     need_reboot: int = 0  # any classification, CanRequestReboot or AlwaysRequiresReboot
     other_no_reboot: int = 0  # other classifications that never reboot (definitions, ...)
     baseline_evidence: tuple[str, ...] = field(default=())  # their KB ids
+    patches: tuple[KeptPatch, ...] = field(default=())  # per patch, at most MAX_KEPT_PATCHES
 
     def to_json(self) -> str:
         return json.dumps({"activityId": self.activity_id, "hotpatches": self.hotpatches,
                            "needReboot": self.need_reboot, "otherNoReboot": self.other_no_reboot,
-                           "baselineKbs": list(self.baseline_evidence)}, sort_keys=True)  # fmt: skip
+                           "baselineKbs": list(self.baseline_evidence),
+                           "patches": [list(p) for p in self.patches]}, sort_keys=True)  # fmt: skip
 
     @classmethod
     def from_json(cls, raw: str | None) -> PatchSummary | None:
         """The operator's own record (its annotation); None when absent or unreadable."""
         try:
             doc = json.loads(raw or "")
+            kept = tuple(KeptPatch(*(str(v) for v in p)) for p in doc.get("patches", []))
             return cls(doc.get("activityId"), int(doc.get("hotpatches", 0)), int(doc.get("needReboot", 0)),
-                       int(doc.get("otherNoReboot", 0)), tuple(str(k) for k in doc.get("baselineKbs", [])))  # fmt: skip
+                       int(doc.get("otherNoReboot", 0)), tuple(str(k) for k in doc.get("baselineKbs", [])),
+                       kept)  # fmt: skip
         except (ValueError, TypeError, AttributeError):
             return None
 
@@ -206,7 +225,15 @@ def summarize(
     ``publishedDate``). An unknown ``rebootBehavior`` counts as needing a reboot (never promise none)."""
     hot = reboot = other = 0
     evidence: list[str] = []
+    kept: list[KeptPatch] = []
     for patch in available:
+        if len(kept) < MAX_KEPT_PATCHES:
+            published = patch.get("publishedDate")
+            kept.append(KeptPatch(
+                str(patch.get("kbId") or ""), ", ".join(str(c) for c in patch.get("classifications") or []),  # type: ignore[union-attr]
+                published.isoformat() if isinstance(published, dt.datetime) else str(published or ""),
+                str(patch.get("rebootBehavior") or ""),
+            ))  # fmt: skip
         classes = {str(c).lower() for c in patch.get("classifications") or []}  # type: ignore[union-attr]
         security = bool(classes & CRITICAL_AND_SECURITY)
         never = patch.get("rebootBehavior") == NEVER_REBOOTS
@@ -218,7 +245,7 @@ def summarize(
             reboot += 1
             if security and _published_month(patch, tz) == month:
                 evidence.append(str(patch.get("kbId") or "?"))
-    return PatchSummary(activity_id, hot, reboot, other, tuple(evidence))
+    return PatchSummary(activity_id, hot, reboot, other, tuple(evidence), tuple(kept))
 
 
 @dataclass(frozen=True)

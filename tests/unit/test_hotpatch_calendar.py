@@ -200,9 +200,12 @@ def test_summarize_counts_by_reboot_behaviour():
     assert s.baseline_evidence == ("5005", "5007")  # this month's security updates that reboot
 
 
-def test_summary_round_trips_through_its_record():
+def test_summary_round_trips_through_its_record_with_each_patch_kept():
     s = summarize([patch("5005", "Security Updates", "AlwaysRequiresReboot")], "act-1", DEC)
     assert PatchSummary.from_json(s.to_json()) == s
+    assert s.patches == (("5005", "Security Updates", "2026-12-08T18:00:00Z", "AlwaysRequiresReboot"),)
+    many = summarize([patch(str(n), "Definition Updates", "NeverReboots") for n in range(100)], "a", DEC)
+    assert len(many.patches) == 40 and many.other_no_reboot == 100  # the list is capped, the counts are not
     assert PatchSummary.from_json("not json") is None and PatchSummary.from_json(None) is None
 
 
