@@ -97,8 +97,13 @@ def parse_calendar(data: Mapping[str, str]) -> Calendar:
     except ValueError:
         raise CalendarError("calendar.json needs asOf, a YYYY-MM-DD date") from None
     planned = doc.get("plannedMonths", sorted(BUILTIN.planned_months))
-    if not isinstance(planned, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in planned):
-        raise CalendarError("plannedMonths must be a list of month numbers 1-12")
+    if (
+        not isinstance(planned, list)
+        or not planned
+        or not all(isinstance(m, int) and 1 <= m <= 12 for m in planned)
+    ):
+        # never empty: every month's arithmetic (next, last baseline) needs a baseline within the year
+        raise CalendarError("plannedMonths must be a non-empty list of month numbers 1-12")
     return Calendar(source.strip(), as_of, frozenset(planned),
                     _months(doc.get("unplannedBaselines", []), "unplannedBaselines"),
                     _months(doc.get("cancelledBaselines", []), "cancelledBaselines"))  # fmt: skip

@@ -160,6 +160,7 @@ def test_parse_calendar_override():
         (_doc(unplannedBaselines=["2026-13"]), "unplannedBaselines: '2026-13'"),
         (_doc(unplannedBaselines="2026-12"), "must be a list"),
         (_doc(plannedMonths=[0, 4]), "plannedMonths"),
+        (_doc(plannedMonths=[]), "non-empty"),
     ],
 )
 def test_parse_calendar_refuses_with_a_reason(data, says):
