@@ -207,7 +207,7 @@ message, times, httpStatus}`` (next LROs of that operation end Failed); ``POST s
 resourceGroup, location}``; ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults
-{enableSmbQuic, rebootPending, availablePatches, certificate: {<spec>, serverName}}`` (without
+{enableSmbQuic, rebootPending, availablePatches, monthKind, certificate: {<spec>, serverName}}`` (without
 serverName, new VMs use tag ``azureedition.io_smb-over-quic-server-name`` or
 ``<computerName>.simulated.test``); ``POST identity/federated-tokens {subject, audience,
 lifetimeSeconds}``; ``GET|POST identity/principals``; ``POST identity/federated-credentials {issuer,
