@@ -78,8 +78,14 @@ class OperatorConfig(BaseSettings):
     credentials_namespace: str = Field(
         "azure-edition-system",
         validation_alias=AliasChoices("AEO_CREDENTIALS_NAMESPACE", "POD_NAMESPACE"),
-        description="Namespace of the Secrets a TenantPolicy's credential.clientSecret names (the "
-        "operator's own; else $POD_NAMESPACE).",
+        description="The operator's own namespace: the Secrets a TenantPolicy's credential.clientSecret "
+        "names, and the state key (else $POD_NAMESPACE).",
+    )
+    state_key_secret: str = Field(
+        "azure-edition-operator-state-key",
+        min_length=1,
+        description="Secret in the credentials namespace holding the key that authenticates the operator's "
+        "state on each object (made at first start if missing; docs/security.md).",
     )
     hotpatch_calendar_configmap: str = Field(
         "azure-edition-hotpatch-calendar",

@@ -184,8 +184,9 @@ TENANT = {
     ("events.k8s.io", "events", ""): {"create"},
     ("", "secrets", ""): {"get"},
 }
-# The operator's own namespace adds the credential Secrets TenantPolicies name; no Events.
-OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get"}}
+# The operator's own namespace adds the credential Secrets TenantPolicies name and the state key it
+# makes at first start; no Events.
+OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get", "create"}}
 
 
 def access_reviews(kubectl, namespace: str) -> dict[tuple[str, str, str, str], bool]:

@@ -116,8 +116,11 @@ def wait_ready(kubectl, namespace: str, name: str = "plain-core", timeout: int =
 
 
 def azure_state(obj: dict) -> dict:
-    """The driver's memory, which kopf writes at the end of the handler, just after the status write."""
-    return json.loads(obj["metadata"].get("annotations", {}).get("kopf.azureedition.io/azure-state") or "{}")
+    """The driver's memory, which kopf writes at the end of the handler, just after the status write;
+    sealed (``v1.<mac>.<json>``, sealing.py): the payload stays readable."""
+    sealed = obj["metadata"].get("annotations", {}).get("kopf.azureedition.io/azure-state") or "v1.."
+    assert sealed.startswith("v1."), sealed
+    return json.loads(sealed.split(".", 2)[2] or "{}")
 
 
 def vm_name(obj: dict) -> str:

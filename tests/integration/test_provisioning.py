@@ -773,6 +773,35 @@ async def test_non_blocking_create_records_and_resumes_from_the_state_alone(worl
     assert len(puts) == 1
 
 
+async def test_a_token_the_sdk_made_passes_the_check_and_another_resource_does_not(world: World) -> None:
+    """azure/tokens.py against the real thing: the continuation token azure-core made for a VM create on
+    the simulator may be resumed for that VM, and for nothing else (another resource, another endpoint)."""
+    from azure_edition_operator.azure import tokens
+    from azure_edition_operator.azure.driver import InProgress, OperationState
+
+    world.control.set_provisioning_seconds(3.0)
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    state = OperationState()
+    async with azure_clients(world) as clients:
+        endpoint = clients.settings.base_url
+        for _ in range(20):
+            try:
+                await ensure_vm(clients, ident, spec, resolve(spec.capabilities), LOGIN, state=state)
+            except InProgress as progress:
+                if progress.record.kind == "virtualMachines":
+                    break
+        else:
+            pytest.fail("the VM create was never handed back in progress")
+    assert state.operation is not None
+    token, sub = state.operation.token, ident.subscription_id
+    assert tokens.problem(token, endpoint=endpoint, resource_id=ident.vm_id, subscription_id=sub) is None
+    assert tokens.decode(token)["response"]["headers"], "the SDK's token names its polling URLs"
+    assert tokens.problem(token, endpoint=endpoint, resource_id=ident.nic_id, subscription_id=sub) is not None
+    elsewhere = "https://management.azure.com"
+    assert tokens.problem(token, endpoint=elsewhere, resource_id=ident.vm_id, subscription_id=sub) is not None
+
+
 async def test_a_garbage_operation_record_is_dropped_and_the_resource_read(
     world: World, clients: AzureClients
 ) -> None:
