@@ -66,7 +66,7 @@ async def test_an_image_the_region_offers_passes_with_one_cached_read(world: Wor
 
 async def test_the_2022_image_is_offered_where_2025_is_not(world: World, clients) -> None:
     spec = world.spec(azure={"location": "qatarcentral"}, image={"windowsServerVersion": "2022"})
-    await placement.check_image(clients, spec, resolve(spec.capabilities, _pins(spec)))
+    await placement.check_image(clients, spec, resolve(spec.capabilities, spec.image_pins()))
 
 
 async def test_the_simulator_lists_image_skus_per_region(world: World, clients) -> None:
@@ -108,9 +108,3 @@ async def test_a_size_the_region_does_not_offer_is_answered_from_its_name(world:
     err = await placement.with_size_advice(clients, spec, caught.value)
     assert err.code == "InvalidParameter"
     assert "offers to this subscription: Standard_D16s_v5, Standard_D8s_v5" in err.message
-
-
-def _pins(spec):
-    from azure_edition_operator.reconciler import pins_of
-
-    return pins_of(spec)
