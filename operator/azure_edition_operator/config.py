@@ -99,6 +99,11 @@ class OperatorConfig(BaseSettings):
         description="Secret in the credentials namespace holding the key that authenticates the operator's "
         "state on each object (made at first start if missing; docs/security.md).",
     )
+    hotpatch_calendar_configmap: str = Field(
+        "azure-edition-hotpatch-calendar",
+        description="ConfigMap in the operator's namespace whose `calendar.json` replaces the built-in Windows "
+        "Server Hotpatch calendar (docs/capabilities.md#the-hotpatch-calendar); absent: the built-in one.",
+    )
     smb_trust_bundle: str = Field(
         "",
         description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import metrics, metrics_server, reconciler, sealing
+from . import calendar_source, metrics, metrics_server, reconciler, sealing
 from . import reasons as vocab
 from .api.v1alpha1 import (
     ASSESS_ANNOTATION,
@@ -36,6 +36,7 @@ from .azure import clients as azure_clients
 from .azure import errors as azure_errors
 from .azure import extended as azure_extended
 from .azure import patches as azure_patches
+from .azure import placement as azure_placement
 from .azure import provision as azure_provision
 from .azure import specs as azure_specs
 from .azure.driver import InProgress, OperationState
@@ -46,6 +47,7 @@ from .checks.runner import CheckMemory, run_checks
 from .config import OperatorConfig
 from .credentials import CredentialClients, permitted_clients
 from .diffbase import MemoryDiffBaseStorage
+from .hotpatch_calendar import PatchSummary
 from .images import ImageReference
 from .kube import Conflict, Kube
 from .publish import post, publish
@@ -167,16 +169,21 @@ async def _run_passes(
         identity = azure_specs.vm_identity(owner, vm_spec.azure)
         azure = await _azure_for(memo, owner.namespace, vm_spec)  # NotPermitted before any Azure call
         await azure_extended.preflight(azure, vm_spec)  # PrerequisitesNotMet before any PUT (cached reads)
-        observed = await azure_provision.ensure_vm(
-            azure,
-            identity,
-            vm_spec,
-            image,
-            creds,
-            state=state,
-            events=azure_events,
-            instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
-        )  # fmt: skip
+        if state.vm_id is None:  # before the first PUT: ImageNotOffered when the region lacks the image
+            await azure_placement.check_image(azure, vm_spec, image)
+        try:
+            observed = await azure_provision.ensure_vm(
+                azure,
+                identity,
+                vm_spec,
+                image,
+                creds,
+                state=state,
+                events=azure_events,
+                instance_view=True,  # the same one GET: power state too, so a resume rewrites nothing
+            )  # fmt: skip
+        except AzurePermanentError as err:  # a refused size: name the family's sizes the region offers
+            raise await azure_placement.with_size_advice(azure, vm_spec, err)  # noqa: B904 (same error)
         last_read["vm"] = observed.model
         return observed
 
@@ -410,6 +417,9 @@ async def delete(
 # ----------------------------------------------------------------------------- periodic checks
 
 ASSESSED_ANNOTATION = f"{KOPF_PREFIX}/assessed"
+PATCHES_ANNOTATION = f"{KOPF_PREFIX}/patch-assessment"
+"""The per-patch counts of the operator's last assessPatches (``hotpatch_calendar.PatchSummary``): the
+operator's memory like ``assessed``; the checks use it while it is the VM's latest assessment."""
 """The last assess token answered (assessed, or refused for good): the operator's memory, under kopf's
 prefix and sealed like the driver's state (a forged answer reads as none, so it cannot suppress an
 assessment); ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
@@ -494,6 +504,9 @@ async def _run_checks(
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
         assess_token=_sealed(memo, meta, ASSESSED_ANNOTATION), vm=vm,
+        patches=PatchSummary.from_json(_sealed(memo, meta, PATCHES_ANNOTATION)),
+        calendar=await calendar_source.calendar(
+            memo.kube.core, memo.config.credentials_namespace, memo.config.hotpatch_calendar_configmap),
     )  # fmt: skip
 
 
@@ -534,8 +547,8 @@ async def assess_patches(
         azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
             vm_spec.azure.subscription_id
         )
-        assessed = await azure_patches.assess_patches(
-            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+        assessed, per_patch = await azure_patches.assess_patches(
+            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure), now()
         )
     except AzureRetryableError as err:
         raise kopf.TemporaryError(
@@ -544,7 +557,16 @@ async def assess_patches(
     except (NotPermitted, AzurePermanentError) as err:
         failure = getattr(err, "message", None) or str(err)
     answered = sealing.seal(memo.state_key, meta["uid"], ASSESSED_ANNOTATION, token)
-    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: answered})
+    record = (
+        {}
+        if failure
+        else {  # the checks' per-patch data, sealed like the token
+            PATCHES_ANNOTATION: sealing.seal(
+                memo.state_key, meta["uid"], PATCHES_ANNOTATION, per_patch.to_json()
+            )
+        }
+    )
+    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: answered, **record})
     if failure:
         post(body, "Warning", ASSESS_FAILED_EVENT, assess_event_message(token, failure))
         raise kopf.PermanentError(failure)

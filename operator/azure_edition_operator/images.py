@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 PUBLISHER = "MicrosoftWindowsServer"
 OFFER = "WindowsServer"
@@ -50,6 +51,18 @@ SRC_SEED = "seed capability table (2021)"
 SRC_HOTPATCH = "windowsserverdocs WindowsServerDocs/get-started/hotpatch.md, supported SKUs (2024)"
 SRC_AZURE_EDITION = "windowsserverdocs azure-edition.md (SMB over QUIC, Extended Network on 2022 images)"
 SRC_EXTENDED_NETWORK = "windowsserverdocs manage/windows-admin-center/azure/azure-extended-network.md"
+SRC_HOTPATCH_2025 = (
+    "windowsserverdocs WindowsServerDocs/get-started/hotpatch.md (2025-07): supported SKUs, and Hotpatch for "
+    "Windows Server 2022 Datacenter: Azure Edition ending October 2027"
+)
+
+HOTPATCH_END_2022 = date(2027, 10, 1)
+"""Hotpatch for 2022 Azure Edition ends "October 2027" (SRC_HOTPATCH_2025, no day given): the month's first
+day, so a warning is never late."""
+
+HOTPATCH_END_WARNING_DAYS = 180
+"""How long before a row's end of Hotpatch the HotpatchHealthy condition warns: moving a VM to another image
+is a rebuild (the image cannot change in place), which a team plans a release or two ahead."""
 
 _Y, _N, _U = Support.SUPPORTED, Support.UNSUPPORTED, Support.UNCONFIRMED
 
@@ -64,6 +77,8 @@ class CatalogRow:
     small_disk: bool
     support: Mapping[Capability, Support]
     sources: tuple[str, ...]
+    hotpatch_ends: date | None = None  # the last day Hotpatch is serviced on this SKU; None: none announced
+    lifecycle_source: str = ""  # where ``hotpatch_ends`` comes from
 
     def carries(self, capability: Capability) -> bool:
         return self.support.get(capability, Support.UNCONFIRMED) is Support.SUPPORTED
@@ -83,7 +98,10 @@ def _row(
     *sources: str,
 ) -> CatalogRow:
     support = {Capability.HOTPATCH: hp, Capability.SMB_OVER_QUIC: smb, Capability.EXTENDED_NETWORK: ext}
-    return CatalogRow(sku, WindowsServerVersion(version), experience, small, support, sources)
+    ends, lifecycle = (HOTPATCH_END_2022, SRC_HOTPATCH_2025) if version == "2022" and hp is _Y else (None, "")
+    return CatalogRow(
+        sku, WindowsServerVersion(version), experience, small, support, sources, ends, lifecycle
+    )
 
 
 _CORE, _DESKTOP = Experience.CORE, Experience.DESKTOP
@@ -93,6 +111,8 @@ _CORE, _DESKTOP = Experience.CORE, Experience.DESKTOP
 CATALOG: tuple[CatalogRow, ...] = (
     _row("2022-datacenter-azure-edition", "2022", _DESKTOP, False, _N, _Y, _Y,
          SRC_SEED, SRC_AZURE_EDITION, SRC_EXTENDED_NETWORK),
+    _row("2022-datacenter-azure-edition-smalldisk", "2022", _DESKTOP, True, _N, _Y, _Y,
+         SRC_HOTPATCH_2025, SRC_AZURE_EDITION, SRC_EXTENDED_NETWORK),
     _row("2022-datacenter-azure-edition-hotpatch", "2022", _DESKTOP, False, _Y, _Y, _Y,
          SRC_HOTPATCH, SRC_AZURE_EDITION, SRC_EXTENDED_NETWORK),
     _row("2022-datacenter-azure-edition-hotpatch-smalldisk", "2022", _DESKTOP, True, _Y, _Y, _Y,
@@ -218,3 +238,47 @@ def _relaxable(requested: list[Capability], pins: ImagePins, rows: list[CatalogR
         for name, relaxed in options.items()
         if pinned[name] and any(relaxed.matches(r) and r.carries_all(requested) for r in rows)
     )
+
+
+# ----------------------------------------------------------------------------- lifecycle
+
+
+def successor(row: CatalogRow, capabilities: Iterable[Capability], catalog: Iterable[CatalogRow] = CATALOG
+              ) -> CatalogRow | None:  # fmt: skip
+    """The image to move to before ``row``'s Hotpatch ends: the same experience and disk size, a newer
+    version carrying every requested capability, with no end of Hotpatch announced before ``row``'s."""
+    wanted = set(capabilities)
+    for other in preference_order(catalog):
+        later = other.hotpatch_ends is None or (
+            row.hotpatch_ends is not None and other.hotpatch_ends > row.hotpatch_ends
+        )
+        if (int(other.version) > int(row.version) and other.experience == row.experience
+                and other.small_disk == row.small_disk and other.carries_all(wanted) and later):  # fmt: skip
+            return other
+    return None
+
+
+def hotpatch_end_notice(
+    sku: str, capabilities: Iterable[Capability], today: date, catalog: Iterable[CatalogRow] = CATALOG,
+    warn_days: int = HOTPATCH_END_WARNING_DAYS,
+) -> str | None:  # fmt: skip
+    """What to tell the owner of a Hotpatch VM on ``sku`` whose Hotpatch ends within ``warn_days`` of
+    ``today`` (or has ended), naming what to move to; None when nothing is due (or the SKU is unknown)."""
+    catalog = tuple(catalog)
+    row = next((r for r in catalog if r.sku.lower() == sku.lower()), None)  # Azure echoes the PUT's case
+    if row is None or row.hotpatch_ends is None or (row.hotpatch_ends - today).days > warn_days:
+        return None
+    requested = sorted(set(capabilities), key=list(Capability).index)
+    when = row.hotpatch_ends.strftime("%B %Y")
+    head = (f"Hotpatch on {row.sku} ended in {when}" if today >= row.hotpatch_ends
+            else f"Hotpatch on {row.sku} ends in {when} ({(row.hotpatch_ends - today).days} days)")  # fmt: skip
+    head += f" ({row.lifecycle_source})"
+    nxt = successor(row, requested, catalog)
+    if nxt is not None:
+        return (f"{head}; move to {nxt.sku} (Windows Server {nxt.version}): create a new AzureEditionVM with "
+                f"spec.image.windowsServerVersion: \"{nxt.version}\" and move the workload, the image cannot "
+                "change in place")  # fmt: skip
+    blockers = [str(c) for c in requested if not any(
+        r.carries(c) for r in catalog if int(r.version) > int(row.version))]  # fmt: skip
+    why = f" (no newer image is confirmed to carry {', '.join(blockers)})" if blockers else ""
+    return f"{head}; no newer Azure Edition image carries every requested capability{why}: plan the move off Hotpatch"

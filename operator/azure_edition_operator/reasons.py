@@ -188,6 +188,7 @@ ADMIN_CREDENTIALS_INVALID = "AdminCredentialsInvalid"
 INVALID_SPEC = "InvalidSpec"
 QUOTA_EXCEEDED = "QuotaExceeded"
 PREREQUISITES_NOT_MET = "PrerequisitesNotMet"  # refused before any PUT: ExtendedNetworkReady says which
+IMAGE_NOT_OFFERED = "ImageNotOfferedInRegion"  # refused before the first PUT: the region lacks the image
 
 _FIXED: tuple[Reason, ...] = (
     Reason(SUCCEEDED, Kind.OK, "Azure reports the VM provisioned (`provisioningState: Succeeded`).", "Nothing."),
@@ -228,6 +229,11 @@ _FIXED: tuple[Reason, ...] = (
            "again every minute, from facts read from Azure at most hourly.", "Change what "
            "`ExtendedNetworkReady`'s reason and message say; the next look (within a minute of a spec edit) "
            "creates the VM."),
+    Reason(IMAGE_NOT_OFFERED, Kind.USER, "The resolved Azure Edition image is not offered in "
+           "`spec.azure.location` (Azure's `virtualMachineImages` list of the region lacks its SKU), so the "
+           "operator refused before creating anything; the message names the regions that offer it. Looked at "
+           "again every 15 minutes, from a list read at most hourly.", "Change `spec.azure.location` to a "
+           "region the message names, or pin an image the region offers (`spec.image`)."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),
 )  # fmt: skip
@@ -320,6 +326,7 @@ HOTPATCH_ENABLED = "HotpatchEnabled"
 HOTPATCH_NOT_ENABLED = "HotpatchNotEnabled"
 REBOOT_PENDING = "RebootPending"
 UPDATES_AVAILABLE = "UpdatesAvailable"
+HOTPATCH_SUPPORT_ENDING = "HotpatchSupportEnding"
 PATCH_INSTALLATION_FAILED = "PatchInstallationFailed"
 ASSESSMENT_FAILED = "AssessmentFailed"
 
@@ -358,6 +365,12 @@ CAPABILITY: tuple[CapabilityReason, ...] = (
         "VM serves, Ready stays True; the platform installs them in its next patch window.",
         "Nothing urgent; to install now, run an installation (Azure Update Manager / installPatches) "
         "(alert AzureEditionHotpatchUpdatesAvailable)."),
+    CapabilityReason(_H, HOTPATCH_SUPPORT_ENDING, _W, Kind.USER,
+        "Hotpatch support for the VM's image ends within six months, or has ended (the catalog's date per "
+        "image, with its source: Windows Server 2022 Azure Edition, October 2027). A warning: the VM serves, "
+        "Ready stays True; the message names the image to move to.",
+        "Plan the move: the image cannot change in place, so create a new AzureEditionVM on the image the "
+        "message names (e.g. `spec.image.windowsServerVersion: \"2025\"`) and move the workload."),
     CapabilityReason(_H, ASSESSMENT_FAILED, _W, Kind.USER,
         "The last patch assessment failed: the patch state is unknown. A warning: the VM serves, Ready "
         "stays True.",

@@ -21,6 +21,7 @@ from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
 from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.extended import PrerequisitesNotMet
+from .azure.placement import ImageNotOffered
 from .azure.provision import ImageChangeRequired, ObservedVM
 from .conditions import Condition, ConditionType, format_timestamp
 from .images import Capability, ImageReference, UnsupportedCapabilitiesError, resolve
@@ -181,6 +182,9 @@ async def reconcile_pass(
         message = f"refused before creating anything: {refused.reason}: {refused.message}"
         obs = replace(failed(vocab.PREREQUISITES_NOT_MET, message), capability_conditions=(refused,))
         return Outcome(obs, retry_after=PREREQUISITES_RETRY, events=(("Warning", refused.reason, message),))
+    except ImageNotOffered as err:  # before the first PUT; the message names the regions that offer it
+        return Outcome(failed(err.reason, str(err)), retry_after=vocab.USER_RETRY_SECONDS,
+                       events=(("Warning", err.reason, str(err)),))  # fmt: skip
     except AzureRetryableError as err:
         message = f"Azure asked to retry ({err.code}): {err.message}"
         return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))

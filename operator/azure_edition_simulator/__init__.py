@@ -101,7 +101,7 @@ Microsoft.Compute: ``virtualMachines`` PUT/PATCH/GET (``$expand=instanceView|use
 ``installPatches``, ``runCommand``; ``virtualMachines/{vm}/runCommands`` PUT/GET/list/DELETE; ``disks``
 GET/list/DELETE (a VM's OS disk, and empty data disks, are created with it and deleted with it when
 ``deleteOption: Delete``); ``locations/{l}/publishers/../skus[/{sku}/versions[/{v}]]`` (platform image
-catalog, :mod:`.images`). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
+catalog, :mod:`.images`; per region: 2025 Azure Edition is missing from a few, where list-skus omits it and a VM create gets PlatformImageNotFound). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
 PUT/GET/list/DELETE, ``virtualNetworks/{v}/subnets/{s}`` GET (subnets are registered through the control
 API; a GatewaySubnet lists its gateway's ``ipConfigurations``, a delegated subnet its ``delegations``),
 ``virtualNetworkGateways`` and ``connections`` GET/list (:mod:`.gateways`, seeded and changed through the
@@ -207,7 +207,7 @@ message, times, httpStatus}`` (next LROs of that operation end Failed); ``POST s
 resourceGroup, location}``; ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults
-{enableSmbQuic, rebootPending, availablePatches, certificate: {<spec>, serverName}}`` (without
+{enableSmbQuic, rebootPending, availablePatches, monthKind, certificate: {<spec>, serverName}}`` (without
 serverName, new VMs use tag ``azureedition.io_smb-over-quic-server-name`` or
 ``<computerName>.simulated.test``); ``POST identity/federated-tokens {subject, audience,
 lifetimeSeconds}``; ``GET|POST identity/principals``; ``POST identity/federated-credentials {issuer,

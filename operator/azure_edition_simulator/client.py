@@ -392,7 +392,8 @@ class SimulatorControl:
     def set_guest(self, resource_group: str, vm: str, **fields: Any) -> dict[str, Any]:
         """Change the guest: enableSmbQuic, rebootPending, availablePatches, nextAssessmentFailure,
         nextInstallationFailure, nextRunCommandStdErr, assessment, installation, hypervRole (bool),
-        extendedNetworkAppliance (Running, Off, Saved, Paused, Starting, NotInstalled)."""
+        extendedNetworkAppliance (Running, Off, Saved, Paused, Starting, NotInstalled), monthKind (Hotpatch or
+        Baseline: what a Hotpatch VM's critical/security patches cost, NeverReboots or AlwaysRequiresReboot)."""
         return self._call("PATCH", self._vm_path(resource_group, vm) + "/guest", fields)
 
     def set_certificate(

@@ -545,6 +545,11 @@ def _apply_vm_model(
 ) -> Reply:
     world = ctx.world
     image, exact = validate_image(merged)
+    if existing is None and not image.offered_in(location):  # a create only: a VM keeps its image
+        ref = merged["properties"]["storageProfile"]["imageReference"]
+        raise errors.platform_image_not_found(
+            image.publisher, image.offer, image.sku, ref.get("version", "latest")
+        )
     validate_patch_settings(image, _windows(merged), ctx.api_version)
     nic_ids = validate_network_profile(world, vm_id, merged)
     validate_vm_size(world, location, merged, image, nic_ids)
@@ -589,7 +594,9 @@ def _apply_vm_model(
         world.guests[key(vm_id)] = guest.new_guest(world.guest_defaults)
         if "availablePatches" in world.guest_defaults:
             world.guests[key(vm_id)]["patches"] = guest.patches_from(
-                world.guest_defaults["availablePatches"], hotpatch=hotpatch_enabled(vm)
+                world.guest_defaults["availablePatches"],
+                hotpatch=hotpatch_enabled(vm),
+                month=world.guests[key(vm_id)]["monthKind"],
             )
     _ensure_disks(world, vm, sub, rg_name, image, exact)
     _attach_nics(world, vm, nic_ids)
@@ -1030,18 +1037,19 @@ def list_resource_skus(ctx: RequestContext, sub: str) -> Reply:
 
 def list_image_skus(ctx: RequestContext, sub: str, location: str, publisher: str, offer: str) -> Reply:
     loc = check_location(location, "Microsoft.Compute/locations/publishers")
-    rows = images.skus(publisher, offer)
-    if not rows:
+    rows = images.skus(publisher, offer, loc)  # what this region offers
+    if not images.skus(publisher, offer):
         raise errors.ArmError(
             404, "NotFound", f"Artifact: VMImage was not found. (offer '{publisher}:{offer}')"
         )
-    base = _image_base(sub, loc, rows[0].publisher, rows[0].offer)
+    canonical = images.skus(publisher, offer)[0]  # Azure answers in the catalog's casing
+    base = _image_base(sub, loc, canonical.publisher, canonical.offer)
     return Reply(200, [{"location": loc, "name": r.sku, "id": f"{base}/Skus/{r.sku}"} for r in rows])
 
 
-def _image_or_404(publisher: str, offer: str, sku: str) -> images.PlatformImage:
+def _image_or_404(publisher: str, offer: str, sku: str, location: str | None = None) -> images.PlatformImage:
     image = images.find_image(publisher, offer, sku)
-    if image is None:
+    if image is None or (location is not None and not image.offered_in(location)):
         raise errors.ArmError(404, "NotFound", "Artifact: VMImage was not found.")
     return image
 
@@ -1050,7 +1058,7 @@ def list_image_versions(
     ctx: RequestContext, sub: str, location: str, publisher: str, offer: str, sku: str
 ) -> Reply:
     loc = check_location(location, "Microsoft.Compute/locations/publishers")
-    image = _image_or_404(publisher, offer, sku)
+    image = _image_or_404(publisher, offer, sku, loc)
     base = _image_base(sub, loc, image.publisher, image.offer)
     return Reply(
         200,
@@ -1062,7 +1070,7 @@ def get_image_version(
     ctx: RequestContext, sub: str, location: str, publisher: str, offer: str, sku: str, version: str
 ) -> Reply:
     loc = check_location(location, "Microsoft.Compute/locations/publishers")
-    image = _image_or_404(publisher, offer, sku)
+    image = _image_or_404(publisher, offer, sku, loc)
     exact = images.resolve_version(image, version)
     if exact is None:
         raise errors.ArmError(404, "NotFound", "Artifact: VMImage was not found.")

@@ -67,6 +67,7 @@ def new_guest(defaults: dict[str, Any]) -> dict[str, Any]:
         # administrator following Microsoft's guide leaves it; tests take either away.
         "hypervRole": bool(defaults.get("hypervRole", True)),
         "extendedNetworkAppliance": str(defaults.get("extendedNetworkAppliance", "Running")),
+        "monthKind": str(defaults.get("monthKind", "Hotpatch")),
     }
     if "availablePatches" in defaults:
         guest["patches"] = patches_from(defaults["availablePatches"], hotpatch=False)
@@ -142,12 +143,20 @@ def _kb(seed: int) -> str:
     return str(5030000 + seed)
 
 
-def patches_from(spec: Any, *, hotpatch: bool) -> list[dict[str, Any]]:
-    """Patches from ``{"Security": 2, "Definition": 1, ...}`` or from an explicit list of patch dicts."""
+MONTH_KINDS = ("Hotpatch", "Baseline")
+"""The month a guest's Windows Update offers patches for: in a hotpatch month a Hotpatch VM's critical and
+security updates are hotpatches (``NeverReboots``); in a baseline month (planned, or an unplanned one
+Microsoft announces) they are the cumulative update (``AlwaysRequiresReboot``), as on every non-Hotpatch VM
+(``CanRequestReboot``). Default Hotpatch; tests set it through the control API (``monthKind``)."""
+
+
+def patches_from(spec: Any, *, hotpatch: bool, month: str = "Hotpatch") -> list[dict[str, Any]]:
+    """Patches from ``{"Security": 2, "Definition": 1, ...}`` or from an explicit list of patch dicts, as
+    Windows Update offers them in a ``month`` of ``MONTH_KINDS``."""
     if isinstance(spec, list):
         out = []
         for index, item in enumerate(spec):
-            patch = _patch(index, item.get("classification", "Security"), hotpatch)
+            patch = _patch(index, item.get("classification", "Security"), hotpatch, month)
             patch.update({k: v for k, v in item.items() if k != "classification"})
             out.append(patch)
         return out
@@ -158,14 +167,17 @@ def patches_from(spec: Any, *, hotpatch: bool) -> list[dict[str, Any]]:
                 f"unknown classification {classification!r}; known: {sorted(CLASSIFICATION_NAMES)}"
             )
         for _ in range(int(count)):
-            patches.append(_patch(len(patches), classification, hotpatch))
+            patches.append(_patch(len(patches), classification, hotpatch, month))
     return patches
 
 
-def _patch(index: int, classification: str, hotpatch: bool) -> dict[str, Any]:
+def _patch(index: int, classification: str, hotpatch: bool, month: str = "Hotpatch") -> dict[str, Any]:
     name = CLASSIFICATION_NAMES.get(classification, classification)
     kb = _kb(index)
-    if classification in ("Critical", "Security"):
+    if classification in ("Critical", "Security") and hotpatch and month == "Baseline":
+        reboot = REBOOT_ALWAYS
+        title = f"{dt.date.today():%Y-%m} Cumulative Update, Hotpatch baseline (KB{kb})"
+    elif classification in ("Critical", "Security"):
         reboot = REBOOT_NEVER if hotpatch else REBOOT_CAN_REQUEST
         title = f"{dt.date.today():%Y-%m} {'Hotpatch' if hotpatch else 'Cumulative Update'} (KB{kb})"
     elif classification == "Definition":
@@ -244,6 +256,17 @@ def _error(failure: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _instant(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date-time as ARM sends it (``Z`` or an offset), aware; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def _selected(patch: dict[str, Any], windows: dict[str, Any]) -> bool | None:
     """True = install, False = not selected, None = excluded by KB."""
     kb = patch["kbId"]
@@ -251,6 +274,12 @@ def _selected(patch: dict[str, Any], windows: dict[str, Any]) -> bool | None:
         return None
     if windows.get("excludeKbsRequiringReboot") and patch["rebootBehavior"] != REBOOT_NEVER:
         return None
+    cutoff = _instant(windows.get("maxPatchPublishDate"))
+    published = _instant(patch.get("publishedDate"))
+    if cutoff is not None and published is not None and published > cutoff:
+        return (
+            False  # "patches published on or before this date" (the REST spec): a later one is not selected
+        )
     if kb in (windows.get("kbNumbersToInclude") or []):
         return True
     wanted = {CLASSIFICATION_NAMES.get(c, c) for c in (windows.get("classificationsToInclude") or [])}
@@ -443,6 +472,7 @@ GUEST_FIELDS = (
     "extendedNetworkAppliance",
     "assessment",
     "installation",
+    "monthKind",
 )
 
 
@@ -451,9 +481,16 @@ def apply_guest_patch(guest: dict[str, Any], patch: dict[str, Any], *, hotpatch:
     unknown = set(patch) - set(GUEST_FIELDS)
     if unknown:
         raise ValueError(f"unknown guest fields {sorted(unknown)}; known: {list(GUEST_FIELDS)}")
+    if "monthKind" in patch:  # before availablePatches: it decides what their security updates cost
+        if patch["monthKind"] not in MONTH_KINDS:
+            raise ValueError(f"monthKind must be one of {list(MONTH_KINDS)}")
+        guest["monthKind"] = patch["monthKind"]
+    month = guest.get("monthKind", "Hotpatch")
     for name, value in patch.items():
+        if name == "monthKind":
+            continue
         if name == "availablePatches":
-            guest["patches"] = patches_from(value, hotpatch=hotpatch)
+            guest["patches"] = patches_from(value, hotpatch=hotpatch, month=month)
         elif name in ("enableSmbQuic", "rebootPending", "hypervRole"):
             guest[name] = bool(value)
         elif name == "extendedNetworkAppliance":

@@ -21,6 +21,14 @@ _VERSIONS_2025 = ("26100.2894.250110", "26100.3194.250210", "26100.3476.250306")
 SRC_HOTPATCH = "windowsserverdocs get-started/hotpatch.md, supported SKUs (2024)"
 SRC_SEED = "seed capability table (2021)"
 SRC_MARKETPLACE = "Azure Marketplace WindowsServer offer (classic Datacenter SKUs)"
+SRC_HOTPATCH_2025 = "windowsserverdocs get-started/hotpatch.md (2025-07): supported SKUs incl. -smalldisk"
+
+NOT_EVERYWHERE_2025 = frozenset(
+    {"mexicocentral", "spaincentral", "israelcentral", "qatarcentral", "newzealandnorth"}
+)
+"""Regions where this simulator does not offer Windows Server 2025 Azure Edition: Azure rolls a new image out
+region by region, and ``az vm image list-skus --location <region>`` is the only authority on where it is. The
+youngest regions stand in for those (simulated data: which real regions lack it changes month to month)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,10 @@ class PlatformImage:
     hyper_v_generation: str
     disk_size_gb: int
     source: str
+    missing_in: frozenset[str] = frozenset()  # regions that do not offer it (normalized names)
+
+    def offered_in(self, location: str) -> bool:
+        return location.replace(" ", "").lower() not in self.missing_in
 
     @property
     def latest(self) -> str:
@@ -48,7 +60,13 @@ class PlatformImage:
 
 
 def _ws(
-    sku: str, versions: tuple[str, ...], hotpatch: bool, os_name: str, source: str, gen: str = "V2"
+    sku: str,
+    versions: tuple[str, ...],
+    hotpatch: bool,
+    os_name: str,
+    source: str,
+    gen: str = "V2",
+    missing_in: frozenset[str] = frozenset(),
 ) -> PlatformImage:
     small = "smalldisk" in sku
     return PlatformImage(
@@ -61,6 +79,7 @@ def _ws(
         hyper_v_generation=gen,
         disk_size_gb=30 if small else 127,
         source=source,
+        missing_in=missing_in,
     )
 
 
@@ -69,14 +88,43 @@ _AE2025 = "Windows Server 2025 Datacenter: Azure Edition"
 
 CATALOG: tuple[PlatformImage, ...] = (
     _ws("2022-datacenter-azure-edition", _VERSIONS_2022, False, _AE2022, SRC_SEED),
+    _ws("2022-datacenter-azure-edition-smalldisk", _VERSIONS_2022, False, _AE2022, SRC_HOTPATCH_2025),
     _ws("2022-datacenter-azure-edition-hotpatch", _VERSIONS_2022, True, _AE2022, SRC_HOTPATCH),
     _ws("2022-datacenter-azure-edition-hotpatch-smalldisk", _VERSIONS_2022, True, _AE2022, SRC_HOTPATCH),
     _ws("2022-datacenter-azure-edition-core", _VERSIONS_2022, True, _AE2022, SRC_HOTPATCH),
     _ws("2022-datacenter-azure-edition-core-smalldisk", _VERSIONS_2022, True, _AE2022, SRC_HOTPATCH),
-    _ws("2025-datacenter-azure-edition", _VERSIONS_2025, True, _AE2025, SRC_HOTPATCH),
-    _ws("2025-datacenter-azure-edition-smalldisk", _VERSIONS_2025, True, _AE2025, SRC_HOTPATCH),
-    _ws("2025-datacenter-azure-edition-core", _VERSIONS_2025, True, _AE2025, SRC_HOTPATCH),
-    _ws("2025-datacenter-azure-edition-core-smalldisk", _VERSIONS_2025, True, _AE2025, SRC_HOTPATCH),
+    _ws(
+        "2025-datacenter-azure-edition",
+        _VERSIONS_2025,
+        True,
+        _AE2025,
+        SRC_HOTPATCH,
+        missing_in=NOT_EVERYWHERE_2025,
+    ),
+    _ws(
+        "2025-datacenter-azure-edition-smalldisk",
+        _VERSIONS_2025,
+        True,
+        _AE2025,
+        SRC_HOTPATCH,
+        missing_in=NOT_EVERYWHERE_2025,
+    ),
+    _ws(
+        "2025-datacenter-azure-edition-core",
+        _VERSIONS_2025,
+        True,
+        _AE2025,
+        SRC_HOTPATCH,
+        missing_in=NOT_EVERYWHERE_2025,
+    ),
+    _ws(
+        "2025-datacenter-azure-edition-core-smalldisk",
+        _VERSIONS_2025,
+        True,
+        _AE2025,
+        SRC_HOTPATCH,
+        missing_in=NOT_EVERYWHERE_2025,
+    ),
     # Classic (non Azure Edition) SKUs: valid images that cannot carry Hotpatch.
     _ws("2016-Datacenter", _VERSIONS_2016, False, "Windows Server 2016 Datacenter", SRC_MARKETPLACE, "V1"),
     _ws("2019-Datacenter", _VERSIONS_2019, False, "Windows Server 2019 Datacenter", SRC_MARKETPLACE, "V1"),
@@ -102,10 +150,12 @@ def resolve_version(image: PlatformImage, version: str) -> str | None:
     return version if version in image.versions else None
 
 
-def skus(publisher: str, offer: str) -> list[PlatformImage]:
-    """All SKUs of an offer (for the ListSkus API)."""
+def skus(publisher: str, offer: str, location: str | None = None) -> list[PlatformImage]:
+    """The SKUs of an offer (for the ListSkus API), those offered in ``location`` when it is given."""
     return [
         image
         for image in CATALOG
-        if image.publisher.lower() == publisher.lower() and image.offer.lower() == offer.lower()
+        if image.publisher.lower() == publisher.lower()
+        and image.offer.lower() == offer.lower()
+        and (location is None or image.offered_in(location))
     ]

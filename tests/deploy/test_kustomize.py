@@ -246,10 +246,19 @@ def test_base_grants_secrets_and_events_in_no_tenant_namespace():
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     ]
     assert not tenant_namespaces(objects)
-    # The operator's own namespace: the credential Secrets TenantPolicies name, nothing else.
+    # The operator's own namespace: the credential Secrets TenantPolicies name, and the one ConfigMap that
+    # may replace the Hotpatch calendar (by name), nothing else.
     role = find(objects, "Role", "azure-edition-operator-credentials")
     assert role["metadata"]["namespace"] == NAMESPACE
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["azure-edition-hotpatch-calendar"],
+         "verbs": ["get"]},
+    ]  # fmt: skip
+    from azure_edition_operator.config import OperatorConfig
+
+    calendar_default = OperatorConfig.model_fields["hotpatch_calendar_configmap"].default
+    assert calendar_default == role["rules"][1]["resourceNames"][0]  # one name, two places
     binding = find(objects, "RoleBinding", "azure-edition-operator-credentials")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 

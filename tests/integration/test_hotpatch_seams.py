@@ -91,10 +91,31 @@ async def test_assess_patches_answers_for_our_vm_only(world: World, clients) -> 
     spec = world.spec()
     await ensure(clients, world, spec)
     compute = clients.compute(spec.azure.subscription_id)
-    assessed = await assess_patches(compute, identity_for(world, spec))
+    assessed, per_patch = await assess_patches(compute, identity_for(world, spec))
     assert assessed["assessmentState"] == "Succeeded" and "criticalAndSecurityPatchCount" in assessed
+    assert per_patch.activity_id and assessed["hotpatchesPending"] == per_patch.hotpatches
     intruder = dataclasses.replace(OWNER, uid="22222222-2222-4222-8222-222222222222")
     since = world.mark()
     with pytest.raises(AzurePermanentError) as caught:
         await assess_patches(compute, identity_for(world, spec, intruder))
     assert caught.value.code == "OwnershipConflict" and world.writes(since) == []
+
+
+async def test_assess_patches_reports_per_patch_reboot_behaviour_by_month(world: World, clients) -> None:
+    """The simulator plays a hotpatch month, then an (unplanned) baseline month; assessPatches' per-patch
+    rebootBehavior is what the operator counts."""
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    compute = clients.compute(spec.azure.subscription_id)
+    name = identity_for(world, spec).vm_name
+    world.control.set_guest(spec.azure.resource_group, name, monthKind="Hotpatch",
+                            availablePatches={"Security": 2, "Definition": 1})  # fmt: skip
+    assessed, per_patch = await assess_patches(compute, identity_for(world, spec))
+    assert (per_patch.hotpatches, per_patch.need_reboot, per_patch.other_no_reboot) == (2, 0, 1)
+    assert per_patch.baseline_evidence == ()
+    world.control.set_guest(
+        spec.azure.resource_group, name, monthKind="Baseline", availablePatches={"Security": 1}
+    )
+    assessed, per_patch = await assess_patches(compute, identity_for(world, spec))
+    assert (assessed["hotpatchesPending"], assessed["rebootUpdatesPending"]) == (0, 1)
+    assert len(per_patch.baseline_evidence) == 1  # this month's security update needs a reboot

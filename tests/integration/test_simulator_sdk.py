@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -423,6 +424,30 @@ def test_install_patches_installs_selected_classifications(
     assert status.last_patch_installation_summary.installed_patch_count == 2
     assert status.available_patch_summary.critical_and_security_patch_count == 0
     assert status.available_patch_summary.other_patch_count == 1
+
+
+def test_install_patches_honours_max_patch_publish_date_and_a_baseline_reboots(
+    sim: Simulator, arm: Arm, clients: Clients
+) -> None:
+    """One patch set per rollout: a patch published after ``maxPatchPublishDate`` is not selected; a baseline
+    month's security update needs a reboot, which ``IfRequired`` performs."""
+    vm = arm.vm()
+    sim.control.set_guest(RESOURCE_GROUP, vm.name, monthKind="Baseline", availablePatches=[
+        {"classification": "Security", "kbId": "5040001", "publishedDate": "2027-01-12T18:00:00Z"},
+        {"classification": "Security", "kbId": "5040002", "publishedDate": "2027-01-20T18:00:00Z"},
+    ])  # fmt: skip
+    request = cm.VirtualMachineInstallPatchesParameters(
+        maximum_duration="PT3H",
+        reboot_setting="IfRequired",
+        windows_parameters=cm.WindowsParameters(
+            classifications_to_include=["Security"],
+            max_patch_publish_date=dt.datetime(2027, 1, 16, 1, 0, tzinfo=dt.UTC),
+        ),
+    )
+    result = clients.compute.virtual_machines.begin_install_patches(RESOURCE_GROUP, vm.name, request).result()
+    states = {p.kb_id: p.installation_state for p in result.patches}
+    assert states == {"5040001": "Installed", "5040002": "NotSelected"}
+    assert result.reboot_status == "Completed"  # AlwaysRequiresReboot in a baseline month, IfRequired reboots
 
 
 def test_installation_failure_and_reboot_pending_are_reported(

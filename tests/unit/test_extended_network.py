@@ -50,7 +50,9 @@ def test_a_size_without_nesting_is_refused_with_sizes_that_would_do():
     problem = xn.check_size("Standard_B2s", "westeurope", catalogue())
     assert problem is not None and problem.reason == vocab.NESTED_VIRTUALIZATION_UNSUPPORTED
     would = problem.message.split("would do: ", 1)[1].split(", ")
-    assert would[0] in ("Standard_D2as_v5", "Standard_D2s_v3")  # 2 vCPUs like B2s: closest first
+    first = sim_skus.find(would[0])  # 2 vCPUs and 4 GiB like B2s: the closest first
+    nesting_two = [s for s in sim_skus.CATALOGUE if s.vcpus == 2 and s.nested_virtualization]
+    assert first.vcpus == 2 and abs(first.memory_gb - 4) == min(abs(s.memory_gb - 4) for s in nesting_two)
     assert all(sim_skus.find(n).nested_virtualization for n in would)
     assert "Standard_B2s" not in would and "Standard_DS1_v2" not in would
 

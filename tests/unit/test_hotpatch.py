@@ -100,6 +100,7 @@ def test_healthy():
         "lastAssessmentTime": "2026-11-20T10:00:00Z", "criticalAndSecurityPatchCount": 0, "otherPatchCount": 2,
         "rebootPending": False, "lastInstallationState": "Succeeded", "lastInstallationTime": "2026-11-21T10:00:00Z",
         "installedPatchCount": 3, "failedPatchCount": 0, "cycleMonth": "Hotpatch", "nextBaselineMonth": "2027-01",
+        "cycleMonthSource": "Calendar", "daysSinceBaseline": 44,  # since Patch Tuesday 13 October 2026
     }  # fmt: skip
     assert v.drift == ()
 
@@ -149,3 +150,88 @@ def test_published_instance_view_example():
     # the example has one failed patch in its last installation and a pending reboot
     assert v.condition.reason == "PatchInstallationFailed"
     assert v.status["rebootPending"] is True and v.status["criticalAndSecurityPatchCount"] == 1
+
+
+# ----------------------------------------------------------------------------- end of Hotpatch support
+
+
+def test_support_ending_is_a_warning_below_every_patch_state():
+    from azure_edition_operator import reasons as vocab
+    from azure_edition_operator.images import hotpatch_end_notice
+
+    notice = hotpatch_end_notice("2022-datacenter-azure-edition-core", ["Hotpatch"], date(2027, 6, 1))
+    healthy = {"availablePatchSummary": _summary(), "lastPatchInstallationSummary": _install()}
+    v = evaluate_with_drift(ENROLLED, healthy, date(2027, 6, 1), (), notice)
+    assert not v.condition.is_true and v.condition.reason == vocab.HOTPATCH_SUPPORT_ENDING
+    assert v.condition.message == notice and "2025-datacenter-azure-edition-core" in notice
+    assert vocab.severity_of("HotpatchHealthy", v.condition.reason) is vocab.Severity.WARNING
+    # what needs acting on now outranks a date months ahead
+    waiting = {"availablePatchSummary": _summary(criticalAndSecurityPatchCount=1)}
+    assert (
+        evaluate_with_drift(ENROLLED, waiting, date(2027, 6, 1), (), notice).condition.reason
+        == "UpdatesAvailable"
+    )
+    assert (
+        evaluate_with_drift(ENROLLED, healthy, date(2027, 6, 1), (), None).condition.reason
+        == "HotpatchEnabled"
+    )
+
+
+# ----------------------------------------------------------------------------- per-patch data and the calendar
+
+
+def _with_activity(activity="act-1", **summary):
+    return {"availablePatchSummary": {**_summary(**summary), "assessmentActivityId": activity}}
+
+
+def test_current_assessment_splits_hotpatches_from_reboots_and_an_unplanned_baseline_wins():
+    from azure_edition_operator.hotpatch_calendar import summarize
+
+    dec = date(2026, 12, 14)
+    data = summarize([
+        {"kbId": "5001", "classifications": ["Security Updates"], "rebootBehavior": "NeverReboots"},
+        {"kbId": "5002", "classifications": ["Security Updates"], "rebootBehavior": "AlwaysRequiresReboot",
+         "publishedDate": "2026-12-08T18:00:00Z"},
+    ], "act-1", (2026, 12))  # fmt: skip
+    v = evaluate_with_drift(ENROLLED, _with_activity(criticalAndSecurityPatchCount=2), dec, (), patches=data)
+    assert (v.status["hotpatchesPending"], v.status["rebootUpdatesPending"]) == (1, 1)
+    assert (v.status["cycleMonth"], v.status["cycleMonthSource"]) == ("Baseline", "AssessPatches")
+    assert v.condition.reason == "UpdatesAvailable"
+    assert "1 hotpatch(es) without a reboot, 1 needing a reboot" in v.condition.message
+    assert "unplanned baseline" in v.condition.message and "the data wins" in v.condition.message
+
+
+def test_a_stale_assessment_is_not_reported():
+    from azure_edition_operator.hotpatch_calendar import PatchSummary
+
+    old = PatchSummary("act-0", hotpatches=3, need_reboot=1, baseline_evidence=("5002",))
+    v = evaluate_with_drift(ENROLLED, _with_activity("act-1"), date(2026, 12, 14), (), patches=old)
+    assert "hotpatchesPending" not in v.status and "rebootUpdatesPending" not in v.status
+    assert (v.status["cycleMonth"], v.status["cycleMonthSource"]) == ("Hotpatch", "Calendar")
+
+
+def test_a_calendar_override_moves_the_baseline():
+    from azure_edition_operator.hotpatch_calendar import Calendar
+
+    cal = Calendar("team copy", date(2026, 12, 1), unplanned=frozenset({(2026, 12)}))
+    v = evaluate_with_drift(ENROLLED, _with_activity(), date(2026, 12, 14), (), calendar=cal)
+    assert (v.status["cycleMonth"], v.status["cycleMonthSource"], v.status["daysSinceBaseline"]) == (
+        "Baseline",
+        "Calendar",
+        6,
+    )
+    assert v.status["nextBaselineMonth"] == "2027-01"
+    assert "team copy, as of 2026-12-01" in v.condition.message
+
+
+def test_configuration_statuses_and_the_installation_are_read_fully():
+    status = {
+        "configurationStatuses": [
+            {"code": "PatchModeConfigurationState/Ready", "level": "Info"},
+            {"code": "AssessmentModeConfigurationState/Pending", "level": "Info"},
+        ],
+        "lastPatchInstallationSummary": _install(pendingPatchCount=2, maintenanceWindowExceeded=True),
+    }
+    v = evaluate_hotpatch(ENROLLED, status, TODAY)
+    assert (v.status["patchModeState"], v.status["assessmentModeState"]) == ("Ready", "Pending")
+    assert (v.status["pendingPatchCount"], v.status["maintenanceWindowExceeded"]) == (2, True)

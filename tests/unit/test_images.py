@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from azure_edition_operator.images import (
@@ -12,7 +14,9 @@ from azure_edition_operator.images import (
     Support,
     UnsupportedCapabilitiesError,
     WindowsServerVersion,
+    hotpatch_end_notice,
     resolve,
+    successor,
 )
 
 HP, SMB, EXT = Capability.HOTPATCH, Capability.SMB_OVER_QUIC, Capability.EXTENDED_NETWORK
@@ -22,6 +26,7 @@ CORE, DESK = Experience.CORE, Experience.DESKTOP
 # docs/capabilities.md, restated independently of the catalog's data so a typo in either shows up.
 EXPECTED_ROWS = {
     "2022-datacenter-azure-edition": (V22, DESK, False, {SMB, EXT}),
+    "2022-datacenter-azure-edition-smalldisk": (V22, DESK, True, {SMB, EXT}),
     "2022-datacenter-azure-edition-hotpatch": (V22, DESK, False, {HP, SMB, EXT}),
     "2022-datacenter-azure-edition-hotpatch-smalldisk": (V22, DESK, True, {HP, SMB, EXT}),
     "2022-datacenter-azure-edition-core": (V22, CORE, False, {HP, SMB, EXT}),
@@ -64,7 +69,7 @@ def test_unconfirmed_cells_count_as_unsupported():
         (set(), ImagePins(experience=DESK), "2025-datacenter-azure-edition"),
         ({HP}, ImagePins(V22, DESK), "2022-datacenter-azure-edition-hotpatch"),
         ({SMB}, ImagePins(V22, DESK), "2022-datacenter-azure-edition"),
-        ({SMB}, ImagePins(V22, DESK, small_disk=True), "2022-datacenter-azure-edition-hotpatch-smalldisk"),
+        ({SMB}, ImagePins(V22, DESK, small_disk=True), "2022-datacenter-azure-edition-smalldisk"),
         ({EXT}, ImagePins(experience=DESK), "2022-datacenter-azure-edition"),
         ({HP, EXT}, ImagePins(experience=DESK), "2022-datacenter-azure-edition-hotpatch"),
         ({HP}, ImagePins(V25, small_disk=True), "2025-datacenter-azure-edition-core-smalldisk"),
@@ -118,3 +123,88 @@ def test_nothing_resolves_with_an_empty_catalog_and_the_error_says_to_remove_the
     with pytest.raises(UnsupportedCapabilitiesError) as err:
         resolve({HP}, ImagePins(), catalog=())
     assert "remove the capability" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- end of Hotpatch support
+
+
+def _row(sku):
+    return next(r for r in CATALOG if r.sku == sku)
+
+
+@pytest.mark.parametrize("row", CATALOG, ids=lambda r: r.sku)
+def test_hotpatch_end_is_dated_with_a_source_on_2022_hotpatch_rows_only(row):
+    # windowsserverdocs get-started/hotpatch.md (2025-07): Hotpatch for 2022 Azure Edition ends October 2027
+    if row.version is V22 and row.carries(HP):
+        assert (row.hotpatch_ends.year, row.hotpatch_ends.month) == (2027, 10)
+        assert "hotpatch.md" in row.lifecycle_source
+    else:
+        assert row.hotpatch_ends is None and row.lifecycle_source == ""
+
+
+def test_smalldisk_pin_without_hotpatch_resolves_to_the_new_row():
+    pins = ImagePins(V22, DESK, small_disk=True)
+    assert resolve({SMB, EXT}, pins).sku == "2022-datacenter-azure-edition-smalldisk"
+    assert resolve({HP, SMB}, pins).sku == "2022-datacenter-azure-edition-hotpatch-smalldisk"
+
+
+@pytest.mark.parametrize(
+    ("sku", "caps", "expected"),
+    [
+        ("2022-datacenter-azure-edition-core", {HP}, "2025-datacenter-azure-edition-core"),
+        (
+            "2022-datacenter-azure-edition-core-smalldisk",
+            {HP, SMB},
+            "2025-datacenter-azure-edition-core-smalldisk",
+        ),
+        ("2022-datacenter-azure-edition-hotpatch", {HP}, "2025-datacenter-azure-edition"),
+        ("2022-datacenter-azure-edition-hotpatch-smalldisk", {HP}, "2025-datacenter-azure-edition-smalldisk"),
+        # Extended Network is unconfirmed on 2025: nothing to move to that keeps it
+        ("2022-datacenter-azure-edition-core", {HP, EXT}, None),
+    ],
+)
+def test_successor_keeps_experience_disk_and_capabilities(sku, caps, expected):
+    nxt = successor(_row(sku), caps)
+    assert (nxt.sku if nxt else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "due"),
+    [
+        (date(2027, 4, 3), False),  # 181 days before 2027-10-01
+        (date(2027, 4, 4), True),  # 180 days: the warning starts
+        (date(2027, 9, 30), True),
+        (date(2027, 10, 1), True),  # ended: still said, worded as past
+        (date(2031, 1, 1), True),
+    ],
+)
+def test_notice_starts_180_days_ahead(today, due):
+    notice = hotpatch_end_notice("2022-datacenter-azure-edition-core", {HP}, today)
+    assert (notice is not None) is due
+    if due:
+        assert "2025-datacenter-azure-edition-core" in notice
+        assert ("ended in October 2027" in notice) is (today >= date(2027, 10, 1))
+
+
+def test_notice_counts_days_and_names_the_pin_to_use():
+    notice = hotpatch_end_notice("2022-datacenter-azure-edition-core", {HP, SMB}, date(2027, 9, 1))
+    assert "ends in October 2027 (30 days)" in notice
+    assert 'spec.image.windowsServerVersion: "2025"' in notice
+
+
+def test_notice_says_when_nothing_newer_carries_extended_network():
+    notice = hotpatch_end_notice("2022-datacenter-azure-edition-core", {HP, EXT}, date(2027, 9, 1))
+    assert "no newer Azure Edition image carries every requested capability" in notice
+    assert "ExtendedNetwork" in notice
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["2025-datacenter-azure-edition-core", "2022-datacenter-azure-edition", "2016-Datacenter", ""],
+)
+def test_no_notice_without_an_announced_end(sku):
+    assert hotpatch_end_notice(sku, {HP}, date(2030, 1, 1)) is None
+
+
+def test_notice_matches_the_sku_case_insensitively():
+    assert hotpatch_end_notice("2022-Datacenter-Azure-Edition-Core", {HP}, date(2027, 9, 1)) is not None

@@ -482,6 +482,34 @@ class HotpatchStatus(ApiModel):
     last_assess_token: str | None = Field(
         None, description="Value of the azureedition.io/assess-patches annotation last acted on."
     )
+    cycle_month_source: str | None = Field(
+        None,
+        description="Where cycleMonth comes from: Calendar (the Hotpatch calendar the operator holds as data), or "
+        "AssessPatches (the last assessment found this month's security updates needing a reboot; the data wins).",
+    )
+    days_since_baseline: int | None = Field(
+        None, description="Days since the last baseline's release (its Patch Tuesday), per the calendar."
+    )
+    hotpatches_pending: int | None = Field(
+        None,
+        description="Critical/security patches of the last assessment that install without a reboot "
+        "(rebootBehavior NeverReboots); absent when the platform has assessed since the operator's assessment.",
+    )
+    reboot_updates_pending: int | None = Field(
+        None,
+        description="Patches of the last assessment that need or may request a reboot "
+        "(CanRequestReboot, AlwaysRequiresReboot); absent as hotpatchesPending.",
+    )
+    pending_patch_count: int | None = Field(None, description="Patches the last installation left pending.")
+    maintenance_window_exceeded: bool | None = Field(
+        None, description="The last installation ran out of its maximum duration."
+    )
+    patch_mode_state: str | None = Field(
+        None, description="configurationStatuses: the patch mode's state (Ready, Pending, Failed)."
+    )
+    assessment_mode_state: str | None = Field(
+        None, description="configurationStatuses: the assessment mode's state (Ready, Pending, Failed)."
+    )
 
 
 class CertificateState(enum.StrEnum):

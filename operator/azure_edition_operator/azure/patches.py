@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from .. import hotpatch_calendar as cal
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..conditions import format_timestamp
 from . import specs
@@ -18,8 +20,11 @@ async def restore_patch_settings(compute: Any, rg: str, vm_name: str, spec: Azur
     await (await compute.virtual_machines.begin_update(rg, vm_name, update)).result()
 
 
-async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, Any]:
-    """One assessPatches on our VM; its result as ``status.hotpatch`` fields.
+async def assess_patches(
+    compute: Any, identity: specs.VMIdentity, now: datetime | None = None
+) -> tuple[dict[str, Any], cal.PatchSummary]:
+    """One assessPatches on our VM; its result as ``status.hotpatch`` fields, and its per-patch counts
+    (``hotpatch_calendar.summarize``: what each patch costs to install, this month's reboot evidence).
 
     Raises ``AzureRetryableError`` (try again later) or ``AzurePermanentError`` whose message is for the
     user (a VM that is not ours is never touched)."""
@@ -37,11 +42,16 @@ async def assess_patches(compute: Any, identity: specs.VMIdentity) -> dict[str, 
         if isinstance(mapped, AzurePermanentError):
             mapped.message = f"assessPatches failed ({mapped.code}): {mapped.message}"
         raise mapped from err
+    wire = result.as_dict()
+    month = cal.local_month(now or datetime.now(UTC))
+    summary = cal.summarize(wire.get("availablePatches") or [], wire.get("assessmentActivityId"), month)
     assessed = {
+        "hotpatchesPending": summary.hotpatches,
+        "rebootUpdatesPending": summary.need_reboot,
         "assessmentState": result.status,
         "criticalAndSecurityPatchCount": result.critical_and_security_patch_count,
         "otherPatchCount": result.other_patch_count,
         "rebootPending": result.reboot_pending,
         "lastAssessmentTime": format_timestamp(result.start_date_time) if result.start_date_time else None,
     }
-    return {k: v for k, v in assessed.items() if v is not None}
+    return {k: v for k, v in assessed.items() if v is not None}, summary

@@ -38,6 +38,8 @@ NESTED_VIRTUALIZATION_FAMILIES = frozenset(f.lower() for f in (
     "standardDAv5Family", "standardDASv5Family", "standardDADSv5Family", "standardEv5Family",
     "standardESv5Family", "standardEDv5Family", "standardEDSv5Family", "standardEAv5Family",
     "standardEASv5Family", "standardEADSv5Family", "standardFSv2Family",
+    "standardDSv6Family", "standardDASv6Family", "standardDADSv6Family", "standardDDSv6Family",
+    "standardDLSv6Family", "standardESv6Family", "standardEASv6Family",
 ))  # fmt: skip
 
 MAX_SUGGESTED_SIZES = 6

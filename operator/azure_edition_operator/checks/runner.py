@@ -26,7 +26,8 @@ from ..azure.errors import AzurePermanentError
 from ..azure.sdk import compute as compute_models
 from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift, power_state_of
 from ..conditions import Condition, ConditionType, format_timestamp
-from ..images import Capability
+from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
+from ..images import Capability, hotpatch_end_notice
 from ..status import Observation, condition
 from . import extended_network as xn
 from .hotpatch import evaluate_hotpatch
@@ -160,6 +161,8 @@ async def run_checks(
     extended_nic: str | None = None,
     assess_token: str | None = None,
     vm: Any = None,
+    patches: PatchSummary | None = None,
+    calendar: Calendar = BUILTIN,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
@@ -186,7 +189,11 @@ async def run_checks(
         settings = ((props.get("osProfile") or {}).get("windowsConfiguration") or {}).get("patchSettings")
         patch_status = (props.get("instanceView") or {}).get("patchStatus")
         drift = patch_drift(spec, vm)
-        verdict = evaluate_hotpatch(settings, patch_status, now.date(), drift)
+        sku = ((props.get("storageProfile") or {}).get("imageReference") or {}).get("sku") or ""
+        notice = hotpatch_end_notice(sku, caps, now.date())
+        verdict = evaluate_hotpatch(
+            settings, patch_status, now.date(), drift, notice, patches=patches, now=now, calendar=calendar
+        )
         hotpatch_status = {**verdict.status, **({"lastAssessToken": assess_token} if assess_token else {})}
         conditions.append(verdict.condition)
         metrics.set_hotpatch(namespace, name, verdict.condition.reason, bool(verdict.status.get("rebootPending")),
