@@ -476,6 +476,7 @@ async def _run_checks(
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
         assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION), vm=vm,
+        read_secret=lambda secret: memo.kube.tls_secret(meta["namespace"], secret),
     )  # fmt: skip
 
 

@@ -835,6 +835,11 @@ def _run_command_id(vm: dict[str, Any], name: str) -> str:
     return f"{vm['id']}/runCommands/{name}"
 
 
+def _named_values(items: Any) -> dict[str, str]:
+    """Run Command ``parameters``/``protectedParameters`` (``[{name, value}]``) by name."""
+    return {str(i.get("name")): str(i.get("value", "")) for i in items or [] if isinstance(i, dict)}
+
+
 def _render_run_command(world: World, doc: dict[str, Any], expand: str) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     view = out.pop("_instanceView", None)
@@ -851,6 +856,7 @@ def put_run_command(ctx: RequestContext, sub: str, rg: str, name: str, command: 
     rc_id = _run_command_id(vm, command)
     existing = ctx.world.run_commands.get(key(rc_id))
     props = copy.deepcopy(body.get("properties") or {})
+    ctx.world.protected_parameters[key(rc_id)] = _named_values(props.get("protectedParameters"))
     for secret in (
         "runAsPassword",
         "protectedParameters",
@@ -1123,7 +1129,10 @@ def complete(world: World, op: dict[str, Any]) -> None:
             guest.refresh_assessment(g)
         else:
             script = op["params"]["script"] if op["params"]["commandId"] == "RunPowerShellScript" else []
-            stdout, stderr = guest.run_script(g, script)
+            try:
+                stdout, stderr = guest.run_script(g, script)
+            except guest.certstore.ScriptFailed as err:
+                stdout, stderr = "", str(err)
             result = {"value": guest.run_command_statuses(stdout, stderr)}
         world.finish_operation(op, "Succeeded", result=result)
     elif kind == "runCommand.put":
@@ -1135,13 +1144,23 @@ def complete(world: World, op: dict[str, Any]) -> None:
         started = utc_now_iso(op["startEpoch"])
         source = doc["properties"].get("source") or {}
         script = (source.get("script") or "").splitlines()
-        stdout, stderr = guest.run_script(g, script)
+        parameters = _named_values(doc["properties"].get("parameters"))
+        parameters.update(world.protected_parameters.pop(key(op["resourceId"]), {}))
+        script_failed = False
+        try:
+            stdout, stderr = guest.run_script(g, script, parameters)
+        except guest.certstore.ScriptFailed as err:
+            # The script's own failure is the execution's; the resource fails with it only when asked to
+            # (treatFailureAsDeploymentFailure), as on Azure.
+            stdout, stderr, script_failed = "", str(err), True
+            if doc["properties"].get("treatFailureAsDeploymentFailure"):
+                failure = failure or {"code": "VMExtensionProvisioningError", "message": str(err)}
         state = "Failed" if failure else "Succeeded"
         doc["properties"]["provisioningState"] = state
         doc["_instanceView"] = {
-            "executionState": state,
+            "executionState": "Failed" if failure or script_failed else "Succeeded",
             "executionMessage": "" if not failure else failure.get("message", ""),
-            "exitCode": 0 if not failure else 1,
+            "exitCode": 1 if failure or script_failed else 0,
             "output": stdout,
             "error": stderr,
             "startTime": started,
@@ -1181,6 +1200,7 @@ def _on_provisioned(world: World, vm: dict[str, Any], *, first: bool) -> None:
             world.vm_internal.setdefault(key(vm["id"]), {})["certificateError"] = repr(exc)
         else:
             g["mappings"] = [mapping]
+            guest.certstore.add_to_store(g, guest.certstore.entry_of(mapping))
 
 
 def remove_vm(world: World, vm: dict[str, Any]) -> None:

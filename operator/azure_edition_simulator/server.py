@@ -1293,6 +1293,7 @@ class SimulatorServer:
         mapping, issued = guest.issue_mapping(server_name, await self._json_body(request))
         self.quic.issued[mapping["thumbprint"]] = issued
         g["mappings"] = [mapping, *remaining]
+        guest.certstore.add_to_store(g, guest.certstore.entry_of(mapping))  # the mapped certificate is in My
         self.world.touch()
         await self.quic.reconcile(self.world)
         return _json(200, guest.public_mapping(mapping))

@@ -207,6 +207,9 @@ class World:
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # virtualNetworkGateways: gateways.py
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # connections: gateways.py
     run_commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A managed Run Command's protectedParameters until it runs: in memory only (never persisted, never
+    # rendered), as ARM never returns them.
+    protected_parameters: dict[str, dict[str, str]] = field(default_factory=dict)
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
     vm_internal: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)

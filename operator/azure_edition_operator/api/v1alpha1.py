@@ -269,6 +269,27 @@ class HotpatchSpec(ApiModel):
     )
 
 
+class TlsSecretReference(ApiModel):
+    """A ``kubernetes.io/tls`` Secret in the resource's namespace (as cert-manager writes it)."""
+
+    name: str = Field(
+        max_length=253,
+        pattern=DNS_NAME_PATTERN,
+        description="Name of a Secret in the same namespace with keys 'tls.crt' (leaf first, then its chain) "
+        "and 'tls.key'.",
+    )
+
+
+class SmbCertificateSourceSpec(ApiModel):
+    """Where the SMB over QUIC certificate comes from: the operator imports it into the guest's
+    LocalMachine\\My store and maps it for serverName whenever it changes."""
+
+    secret_ref: TlsSecretReference = Field(
+        description="A kubernetes.io/tls Secret; pushed into the guest with a managed Run Command's protected "
+        "parameters when it changes."
+    )
+
+
 class SmbOverQuicSpec(ApiModel):
     """SMB over QUIC: the name clients use, and when to warn about the certificate."""
 
@@ -292,6 +313,11 @@ class SmbOverQuicSpec(ApiModel):
         ge=1,
         le=365,
         description="Warn (condition and Event) this many days before the certificate expires.",
+    )
+    certificate: SmbCertificateSourceSpec | None = Field(
+        None,
+        description="Certificate source to rotate from; without it the operator only watches the certificate "
+        "and warns before it expires.",
     )
 
 
@@ -512,6 +538,13 @@ class SmbOverQuicStatus(ApiModel):
     )
     source: CertificateSource | None = Field(
         None, description="Probe (QUIC handshake) or InGuest (Run Command)."
+    )
+    certificate_source: str | None = Field(
+        None,
+        description="Where the mapped certificate comes from when the operator rotates it: Secret/<name>.",
+    )
+    last_rotated: datetime | None = Field(
+        None, description="When the operator last mapped a new certificate (this operator process's memory)."
     )
 
 

@@ -1,0 +1,179 @@
+"""The shell of SMB over QUIC rotation: read the source, run the plan's steps in the guest, remember.
+
+Decisions are ``smb_rotation``'s; this module does the I/O they need. Steps run as managed Run Commands
+(``virtualMachines/runCommands``): the PFX and its one-time password only ever travel as protected
+parameters, which ARM does not return; nothing here logs or emits them (log lines name the Run Command
+and the thumbprint). A rotation is announced when the QUIC probe shows clients the new certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from ..azure.sdk import compute as compute_models
+from .smb_guest import IMPORT_SCRIPT, MAP_SCRIPT, GuestOutputError, GuestState, parse_guest_state
+from .smb_rotation import (
+    RotationPlan,
+    SecretProblem,
+    pfx_of,
+    plan_rotation,
+    rotation_message,
+    source_certificate,
+    source_problems,
+)
+
+EventSink = Callable[[str, str, str], None]  # (type, reason, message), as the check runner's
+SecretReader = Callable[[str], Awaitable[Mapping[str, str]]]  # Secret name (the object's namespace) → data
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+IMPORT_COMMAND = "azureedition-smb-cert-import"
+MAP_COMMAND = "azureedition-smb-cert-map"
+# After a failed step, wait at least this long (doubling per failure, at most MAX) before trying again:
+# each step is a write against the VM's update budget.
+RETRY_MIN_SECONDS = 5.0
+RETRY_MAX_SECONDS = 600.0
+
+
+class SecretUnavailable(Exception):
+    """The Secret cannot be read (missing, forbidden); the message says which and what to do."""
+
+
+class StepFailed(Exception):
+    """A managed Run Command did not succeed in the guest; the message is its error output (no inputs)."""
+
+
+@dataclass
+class RotationMemory:
+    """Per object, in the operator's memory: the last rotation, one in flight, the last problem told."""
+
+    rotated_at: dt.datetime | None = None
+    pending: RotationPlan | None = None  # mapped, not yet seen by the probe
+    pending_not_after: dt.datetime | None = None
+    announced: str = ""  # the problem last announced by an Event (one Event per distinct problem)
+    failures: int = 0
+    retry_at: float = field(default=-1e18)
+
+
+@dataclass(frozen=True)
+class RotationRound:
+    """What a round of rotation leaves for the SMB check: a fresh guest state when it mapped, a note for
+    the condition (empty when all is well), and the status fields it owns."""
+
+    guest: GuestState | None = None
+    mapped: bool = False
+    note: str = ""
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+def source_label(secret_name: str) -> str:
+    return f"Secret/{secret_name}"
+
+
+async def rotation_round(
+    *, secret_name: str, read_secret: SecretReader, server_name: str, served: str | None,
+    guest: GuestState | None, memory: RotationMemory, compute: Any, rg: str, vm_name: str, location: str,
+    emit: EventSink, log: Log, now: dt.datetime,
+) -> RotationRound:  # fmt: skip
+    """One look at the source: confirm a rotation the probe now shows, or run the missing steps."""
+    label = source_label(secret_name)
+    status: dict[str, Any] = {"certificateSource": label}
+    if memory.rotated_at is not None:
+        status["lastRotated"] = memory.rotated_at
+    try:
+        source = source_certificate(await read_secret(secret_name))
+        problems = source_problems(source, server_name, now)
+    except (SecretUnavailable, SecretProblem) as err:
+        problems = (str(err),)
+        source = None
+    if source is None or problems:
+        note = f"certificate source {label} cannot be used: {'; '.join(problems)}"
+        _announce(memory, emit, note)
+        return RotationRound(note=note, status=status)
+    memory.announced = ""
+    if confirm(memory, served, label, emit, now):
+        return RotationRound(status={**status, "lastRotated": now})
+    if served == source.thumbprint:
+        return RotationRound(status=status)
+    plan = plan_rotation(source, server_name, guest)
+    if plan.empty or time.monotonic() < memory.retry_at:
+        return RotationRound(status=status)
+    try:
+        if plan.import_pfx:
+            password = secrets.token_urlsafe(32)
+            pfx = base64.b64encode(pfx_of(source, password.encode())).decode()
+            await _managed_run(compute, rg, vm_name, location, IMPORT_COMMAND, IMPORT_SCRIPT, log,
+                               protected={"PfxBase64": pfx, "PfxPassword": password})  # fmt: skip
+        stdout = await _managed_run(compute, rg, vm_name, location, MAP_COMMAND, MAP_SCRIPT, log, parameters={
+            "ServerName": server_name, "Thumbprint": plan.thumbprint, "RemoveThumbprints": ",".join(plan.replaced),
+        })  # fmt: skip
+        fresh = parse_guest_state(stdout)
+    except (AzureError, StepFailed, GuestOutputError) as err:
+        memory.failures += 1
+        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.failures - 1))
+        memory.retry_at = time.monotonic() + wait
+        text = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+        note = f"rotating to {plan.thumbprint} from {label} failed {memory.failures}x, next try in {wait:.0f} s: {text}"
+        _announce(memory, emit, note)
+        return RotationRound(note=note, status=status)
+    memory.failures, memory.retry_at = 0, -1e18
+    memory.pending, memory.pending_not_after = plan, source.not_after
+    log.info("mapped certificate %s for %s on VirtualMachine/%s (from %s)", plan.thumbprint, server_name,
+             vm_name, label)  # fmt: skip
+    return RotationRound(guest=fresh, mapped=True, status=status)
+
+
+def confirm(
+    memory: RotationMemory, served: str | None, label: str, emit: EventSink, now: dt.datetime
+) -> bool:
+    """After mapping, the probe again: announce the rotation once clients get the new certificate."""
+    if memory.pending is None or served != memory.pending.thumbprint:
+        return False
+    memory.rotated_at = now
+    emit("Normal", "SMBOverQUICCertificateRotated",
+         rotation_message(memory.pending, label, memory.pending_not_after or now))  # fmt: skip
+    memory.pending = None
+    return True
+
+
+def _announce(memory: RotationMemory, emit: EventSink, note: str) -> None:
+    if note != memory.announced:
+        memory.announced = note
+        emit("Warning", "SMBOverQUICCertificateNotRotated", note[:1000])
+
+
+async def _managed_run(
+    compute: Any, rg: str, vm_name: str, location: str, command: str, script: list[str], log: Log,
+    parameters: Mapping[str, str] | None = None, protected: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
+    """PUT a managed Run Command (re-running it), wait, read its instance view; its output, or StepFailed."""
+    body = compute_models.VirtualMachineRunCommand(
+        location=location,
+        source=compute_models.VirtualMachineRunCommandScriptSource(script="\n".join(script)),
+        parameters=[
+            compute_models.RunCommandInputParameter(name=k, value=v) for k, v in (parameters or {}).items()
+        ],
+        protected_parameters=[
+            compute_models.RunCommandInputParameter(name=k, value=v) for k, v in (protected or {}).items()
+        ],
+        treat_failure_as_deployment_failure=False,
+    )
+    poller = await compute.virtual_machine_run_commands.begin_create_or_update(rg, vm_name, command, body)
+    log.info("started managed Run Command %s on VirtualMachine/%s", command, vm_name)
+    await poller.result()
+    done = await compute.virtual_machine_run_commands.get_by_virtual_machine(
+        rg, vm_name, command, expand="instanceView"
+    )
+    view = done.instance_view
+    if view is None or view.execution_state != "Succeeded":
+        state = view.execution_state if view is not None else "unknown"
+        error = (view.error or view.execution_message or "") if view is not None else ""
+        raise StepFailed(f"Run Command {command} ended {state}: {error.strip()[:300]}")
+    return view.output or ""
