@@ -8,7 +8,12 @@ import json
 
 import pytest
 
-from azure_edition_operator.checks.smb_guest import IMPORT_SCRIPT, MAP_SCRIPT, STATUS_SCRIPT, parse_guest_state
+from azure_edition_operator.checks.smb_guest import (
+    IMPORT_SCRIPT,
+    MAP_SCRIPT,
+    STATUS_SCRIPT,
+    parse_guest_state,
+)
 from azure_edition_operator.checks.smb_rotation import pfx_of, source_certificate
 from azure_edition_simulator import certs, guest
 from azure_edition_simulator.certstore import ScriptFailed
@@ -17,7 +22,9 @@ NAME = "fs01.contoso.com"
 
 
 def _source(**spec):
-    issued = certs.issue_certificate(certs.CertificateSpec.from_dict({"commonName": NAME, "expiresInDays": 90, **spec}))
+    issued = certs.issue_certificate(
+        certs.CertificateSpec.from_dict({"commonName": NAME, "expiresInDays": 90, **spec})
+    )
     return source_certificate({
         "tls.crt": base64.b64encode(issued.fullchain_pem.encode()).decode(),
         "tls.key": base64.b64encode(issued.key_pem.encode()).decode(),
@@ -46,7 +53,8 @@ def test_import_then_map_then_rotate_removes_the_replaced_mapping():
                                               "RemoveThumbprints": first.thumbprint})  # fmt: skip
     state = parse_guest_state(out)
     assert {(m.name, m.thumbprint) for m in state.mappings} == {
-        (NAME, second.thumbprint), ("keep.contoso.com", second.thumbprint)
+        (NAME, second.thumbprint),
+        ("keep.contoso.com", second.thumbprint),
     }
     assert g["mappings"][0]["name"] == NAME  # re-pointed in place: the listener's mapping stays first
     assert g["mappings"][0]["keyPem"]  # what the QUIC endpoint serves from

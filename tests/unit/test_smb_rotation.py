@@ -81,7 +81,10 @@ def test_source_problems_wrong_name_and_expired():
     wrong = source_problems(source_certificate(tls_data(dnsNames=["other.contoso.com"])[0]), NAME, NOW)
     assert any("no DNS SAN matches fs01.contoso.com" in p for p in wrong)
     old = source_certificate(
-        tls_data(notBefore=(NOW - dt.timedelta(days=20)).isoformat(), notAfter=(NOW - dt.timedelta(days=1)).isoformat())[0]
+        tls_data(
+            notBefore=(NOW - dt.timedelta(days=20)).isoformat(),
+            notAfter=(NOW - dt.timedelta(days=1)).isoformat(),
+        )[0]
     )
     assert any(p.startswith("it expired") for p in source_problems(old, NAME, NOW))
 
@@ -96,7 +99,9 @@ def test_plan_everything_when_the_guest_is_unknown_or_empty():
     source = source_certificate(tls_data()[0])
     for guest in (None, _guest(None, {})):
         plan = plan_rotation(source, NAME, guest)
-        assert plan == RotationPlan(NAME, source.thumbprint, import_pfx=True, map_certificate=True, replaced=())
+        assert plan == RotationPlan(
+            NAME, source.thumbprint, import_pfx=True, map_certificate=True, replaced=()
+        )
 
 
 def test_plan_replaces_the_old_mapping_and_skips_an_import_already_done():
@@ -125,7 +130,7 @@ def test_mapping_names_match_case_insensitively():
 
 
 def test_pfx_round_trips_with_its_password_only():
-    data, issued = tls_data()
+    data, _ = tls_data()
     source = source_certificate(data)
     pfx = pfx_of(source, b"one-time-password")
     key, leaf, chain = pkcs12.load_key_and_certificates(pfx, b"one-time-password")

@@ -1,0 +1,146 @@
+# ruff: noqa: F811 (the fixtures imported from test_provisioning are parameters here)
+"""SMB over QUIC rotation from a TLS Secret, through a check round against the ARM simulator with the real
+aio SDKs and real QUIC: the PFX goes in as a managed Run Command's protected parameters, the mapping is
+re-pointed, the replaced one removed, and the probe confirms clients get the new certificate; what a
+rotation costs in Azure calls; no key material in Events, status, logs or what ARM returns."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import re
+
+import pytest
+
+from azure_edition_operator.checks.runner import CheckMemory, run_checks
+from azure_edition_operator.checks.smb_rotator import IMPORT_COMMAND, SecretUnavailable
+from azure_edition_simulator import certs
+from tests.integration.test_provisioning import (  # noqa: F401 (fixtures)
+    OWNER,
+    World,
+    clients,
+    ensure,
+    identity_for,
+    world,
+)
+
+pytestmark = pytest.mark.integration
+
+SERVER = "fs01.branch-a.contoso.com"
+
+
+def tls_secret(days: int = 90) -> tuple[dict[str, str], certs.IssuedCertificate]:
+    issued = certs.issue_certificate(
+        certs.CertificateSpec.from_dict({"commonName": SERVER, "expiresInDays": days})
+    )
+    return {
+        "tls.crt": base64.b64encode(issued.fullchain_pem.encode()).decode(),
+        "tls.key": base64.b64encode(issued.key_pem.encode()).decode(),
+    }, issued
+
+
+class Secrets:
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, str]] = {}
+
+    async def read(self, name: str) -> dict[str, str]:
+        if name not in self.data:
+            raise SecretUnavailable(f"Secret ns/{name} does not exist")
+        return self.data[name]
+
+
+def smb_spec(world: World):
+    return world.spec(
+        capabilities=["SMBOverQUIC"], hotpatch=None, azure={"publicIP": True},
+        smbOverQuic={"serverName": SERVER, "port": world.sim.quic_port, "certificate": {"secretRef": {"name": "fs01-tls"}}},
+    )  # fmt: skip
+
+
+async def test_a_secret_rotates_the_served_certificate(world: World, clients, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    spec = smb_spec(world)
+    observed = await ensure(clients, world, spec, instance_view=True)
+    vm_name = identity_for(world, spec).vm_name
+    old = world.control.set_certificate(spec.azure.resource_group, vm_name, SERVER, {"expiresInDays": 20})
+    secrets_, events, memory = Secrets(), [], CheckMemory(3600.0, 1.0)
+    first, first_issued = tls_secret()
+    secrets_.data["fs01-tls"] = first
+
+    async def round_():
+        return await run_checks(
+            spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+            vm_name=vm_name, memory=memory, emit=lambda *e: events.append(e), now=dt.datetime.now(dt.UTC),
+            owner=OWNER, known_vm=observed.to_status(), read_secret=secrets_.read,
+        )  # fmt: skip
+
+    since = world.mark()
+    result = await round_()
+    smb = result.smb_over_quic
+    assert smb["thumbprint"] == first_issued.thumbprint, smb
+    assert smb["certificateSource"] == "Secret/fs01-tls" and smb["lastRotated"]
+    assert [e[1] for e in events if e[1] != "InGuestCheckFailed"] == ["SMBOverQUICCertificateRotated"], events
+    assert f"replacing {old['thumbprint']}" in events[-1][2]
+    mappings = world.control.guest(spec.azure.resource_group, vm_name)["mappings"]
+    assert [(m["name"], m["thumbprint"]) for m in mappings] == [(SERVER, first_issued.thumbprint)]
+    first_rotation = world.writes(since)
+    assert first_rotation.count(("PUT", "VirtualMachineRunCommands_CreateOrUpdate")) == 2, first_rotation
+
+    # steady state: the served certificate is the Secret's; no Run Command, no write
+    since = world.mark()
+    events.clear()
+    await round_()
+    assert world.writes(since) == [] and events == []
+
+    # renewal (cert-manager writes a new certificate into the same Secret): one rotation more
+    second, second_issued = tls_secret(180)
+    secrets_.data["fs01-tls"] = second
+    since = world.mark()
+    result = await round_()
+    assert result.smb_over_quic["thumbprint"] == second_issued.thumbprint
+    assert [e[1] for e in events] == ["SMBOverQUICCertificateRotated"]
+    mappings = world.control.guest(spec.azure.resource_group, vm_name)["mappings"]
+    assert [(m["name"], m["thumbprint"]) for m in mappings] == [(SERVER, second_issued.thumbprint)]
+    calls = world.arm_requests(since)
+    print(f"\nAzure calls for one rotation: {len(calls)} ({len(world.writes(since))} writes): {calls}")
+
+    # what ARM returns of the import command, and everything the operator said, carries no key material
+    command = await clients.compute(
+        spec.azure.subscription_id
+    ).virtual_machine_run_commands.get_by_virtual_machine(
+        spec.azure.resource_group, vm_name, IMPORT_COMMAND, expand="instanceView"
+    )
+    said = json.dumps([events, result.smb_over_quic, command.as_dict()], default=str) + caplog.text
+    for issued, data in ((first_issued, first), (second_issued, second)):
+        key_body = "".join(issued.key_pem.splitlines()[1:-1])
+        assert key_body[:40] not in said and data["tls.key"][:40] not in said
+    assert not command.protected_parameters
+    assert command.instance_view.execution_state == "Succeeded"
+    # the PFX (DER, base64 "MII...") would be a long base64 run; no certificate or key travels in the clear
+    assert re.search(r"MII[A-Za-z0-9+/]{100,}", said) is None
+
+
+async def test_an_unusable_secret_is_told_once_and_nothing_is_mapped(world: World, clients) -> None:
+    spec = smb_spec(world)
+    observed = await ensure(clients, world, spec, instance_view=True)
+    vm_name = identity_for(world, spec).vm_name
+    world.control.set_certificate(spec.azure.resource_group, vm_name, SERVER, {"expiresInDays": 200})
+    secrets_, events, memory = Secrets(), [], CheckMemory(3600.0, 1.0)
+    wrong, _ = tls_secret()
+    wrong["tls.key"] = tls_secret()[0]["tls.key"]
+    secrets_.data["fs01-tls"] = wrong
+    for _ in range(2):
+        result = await run_checks(
+            spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+            vm_name=vm_name, memory=memory, emit=lambda *e: events.append(e), now=dt.datetime.now(dt.UTC),
+            owner=OWNER, known_vm=observed.to_status(), read_secret=secrets_.read,
+        )  # fmt: skip
+    smb_condition = result.conditions[-1]
+    assert (
+        "certificate source Secret/fs01-tls cannot be used: key 'tls.key' does not belong"
+        in smb_condition.message
+    )
+    assert [e[1] for e in events] == ["SMBOverQUICCertificateNotRotated"]
+    assert world.control.guest(spec.azure.resource_group, vm_name)["certStore"][0]["hasPrivateKey"]
+    assert len(world.control.guest(spec.azure.resource_group, vm_name)["certStore"]) == 1
