@@ -408,6 +408,10 @@ class SimulatorControl:
         path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
         return self._call("PUT", path, body)
 
+    def issue_certificate(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A certificate from the guests' CA, mapped nowhere: ``certPem``, ``keyPem``, ``chainPem``, ``thumbprint``."""
+        return self._call("POST", "/certificate-authority/issue", dict(spec))
+
     def remove_certificate(self, resource_group: str, vm: str, server_name: str) -> None:
         path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
         self._call("DELETE", path)

@@ -965,6 +965,7 @@ class SimulatorServer:
             ("POST", "/identity/principals", self._c_principals),
             ("POST", "/identity/federated-credentials", self._c_federated_credentials),
             ("GET", "/quic", self._c_quic),
+            ("POST", "/certificate-authority/issue", self._c_issue_certificate),
             ("GET", "/workload-identity/.well-known/openid-configuration", self._c_workload_discovery),
             ("GET", "/workload-identity/openid/v1/jwks", self._c_workload_jwks),
         ]
@@ -1349,6 +1350,16 @@ class SimulatorServer:
         principal = self.identity.configure_federation(data, self.config.client_id)
         self.world.touch()
         return _json(200, principal)
+
+    async def _c_issue_certificate(self, request: web.Request) -> web.Response:
+        """Issue a certificate from the guests' CA without mapping it anywhere: what an issuer hands
+        cert-manager (a TLS Secret) or Key Vault (an imported certificate). The key is in the answer."""
+        from . import certs
+
+        spec = certs.CertificateSpec.from_dict(await self._json_body(request))
+        issued = certs.issue_certificate(spec)
+        return _json(200, {"certPem": issued.cert_pem, "keyPem": issued.key_pem, "chainPem": issued.chain_pem,
+                           "thumbprint": issued.thumbprint})  # fmt: skip
 
     async def _c_quic(self, request: web.Request) -> web.Response:
         return _json(200, self.quic.describe(self.world))

@@ -1,0 +1,137 @@
+"""SMB over QUIC certificate rotation from a kubernetes.io/tls Secret, end to end: real API server,
+operator process, ARM simulator (Azure's timing scaled like the rest of e2e) and real QUIC.
+
+A renewal written into the Secret (what cert-manager does) reaches the guest's store through a managed
+Run Command's protected parameters, is mapped, the replaced mapping is removed, clients get the new
+certificate within one check interval plus the two Run Commands, and Ready never goes False. No key
+material appears in the operator's log (DEBUG), Events, status or metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from azure_edition_envtest.stack import Process, operator_env, start_operator
+from tests.e2e.test_checks import apply_sample, events
+from tests.e2e.test_operator import (  # noqa: F401
+    E2E_TIME_SCALE,
+    RG,
+    condition,
+    control,
+    get,
+    simulator,
+    vm_name,
+    wait_for,
+)
+
+SERVER = "fs02.branch-a.contoso.com"
+SECRET = "fs02-tls"
+CHECK_SECONDS = 5.0
+# Two managed Run Commands (import, map) at Azure's 20-60 s each, scaled, plus polling and one interval.
+ROTATION_BUDGET_SECONDS = CHECK_SECONDS + 2 * 60 * E2E_TIME_SCALE + 15
+
+
+@pytest.fixture(scope="module")
+def debug_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
+    """An operator logging at DEBUG (the secrets test reads every line)."""
+    env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_MIN_INTERVAL="1", AEO_LOG_LEVEL="DEBUG")
+    proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env)
+    yield proc
+    proc.stop()
+
+
+def issue(control, days: int) -> dict:  # noqa: F811
+    """A certificate for SERVER from the simulator's guest CA (the operator's trust bundle), as an ACME or
+    internal issuer would hand cert-manager."""
+    return control.issue_certificate({"commonName": SERVER, "expiresInDays": days})
+
+
+def put_secret(kubectl, namespace: str, issued: dict, tmp: Path) -> None:
+    crt, key = tmp / "tls.crt", tmp / "tls.key"
+    crt.write_text(issued["certPem"] + issued["chainPem"])
+    key.write_text(issued["keyPem"])
+    manifest = kubectl("create", "secret", "tls", SECRET, "-n", namespace, f"--cert={crt}", f"--key={key}",
+                       "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
+    kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+    key.unlink()
+
+
+class ReadyWatch:
+    """Samples the object's Ready condition in the background; remembers every status it saw."""
+
+    def __init__(self, kubectl, namespace: str) -> None:
+        self.seen: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(kubectl, namespace), daemon=True)
+        self._thread.start()
+
+    def _run(self, kubectl, namespace: str) -> None:
+        while not self._stop.is_set():
+            ready = condition(get(kubectl, namespace, "smb-over-quic"), "Ready") or {}
+            self.seen.append(str(ready.get("status")))
+            self._stop.wait(0.3)
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.seen
+
+
+def test_a_renewed_tls_secret_is_served_without_ready_going_false(
+    debug_operator, kubectl, namespace, control, simulator, tmp_path  # noqa: F811
+):  # fmt: skip
+    first = issue(control, 90)
+    put_secret(kubectl, namespace, first, tmp_path)
+    apply_sample(kubectl, namespace, "smb-over-quic", checkInterval="5s",
+                 smbOverQuic={"serverName": SERVER, "certificate": {"secretRef": {"name": SECRET}}})  # fmt: skip
+    obj = wait_for(
+        lambda: (o := get(kubectl, namespace, "smb-over-quic")).get("status", {}).get("smbOverQuic", {}).get(
+            "thumbprint") == first["thumbprint"] and (condition(o, "Ready") or {}).get("status") == "True" and o,
+        timeout=120, what="the Secret's first certificate served and Ready",
+    )  # fmt: skip
+    name = vm_name(obj)
+    smb = obj["status"]["smbOverQuic"]
+    assert smb["certificateSource"] == f"Secret/{SECRET}" and smb["lastRotated"], smb
+
+    watch = ReadyWatch(kubectl, namespace)
+    second = issue(control, 180)
+    renewed_at = time.monotonic()
+    put_secret(kubectl, namespace, second, tmp_path)
+    wait_for(
+        lambda: get(kubectl, namespace, "smb-over-quic")["status"]["smbOverQuic"].get("thumbprint")
+        == second["thumbprint"],
+        timeout=ROTATION_BUDGET_SECONDS + 30, every=0.2, what="the renewed certificate served",
+    )  # fmt: skip
+    seconds = time.monotonic() - renewed_at
+    time.sleep(CHECK_SECONDS)  # one more round: Ready must stay True after the rotation too
+    seen = watch.stop()
+    print(f"\nrenewal to new certificate served: {seconds:.1f} s (budget {ROTATION_BUDGET_SECONDS:.0f} s)")
+    assert seconds <= ROTATION_BUDGET_SECONDS
+    assert seen and set(seen) == {"True"}, seen
+    guest = control.guest(RG, name)
+    assert [(m["name"], m["thumbprint"]) for m in guest["mappings"]] == [(SERVER, second["thumbprint"])]
+    rotated = events(kubectl, namespace, "SMBOverQUICCertificateRotated")
+    assert any(
+        second["thumbprint"] in e["message"] and first["thumbprint"] in e["message"] for e in rotated
+    ), rotated
+
+    # no key material anywhere the operator speaks
+    said = "\n".join([
+        Path(debug_operator.log).read_text(),
+        kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+        json.dumps(get(kubectl, namespace, "smb-over-quic")["status"]),
+        urllib.request.urlopen(f"http://{debug_operator.extra['metrics']}/metrics", timeout=5).read().decode(),
+    ])  # fmt: skip
+    for issued in (first, second):
+        body = "".join(issued["keyPem"].splitlines()[1:-1])
+        for i in range(0, len(body) - 32, 32):
+            assert body[i : i + 32] not in said
+    assert "PRIVATE KEY" not in said
+    assert re.search(r"MII[A-Za-z0-9+/]{100,}", said) is None  # no PFX or other DER blob, base64
