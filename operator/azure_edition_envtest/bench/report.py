@@ -188,6 +188,15 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "met": sh["vmPutsPerObject"] == {"1": sh["n"]},
             }
         )
+    ro = results.get("rotation")
+    if ro and ro["renewalToServedSeconds"]["max"] is not None:
+        checks.append(
+            _check(
+                "rotation: renewal -> new certificate served (s, slowest)",
+                ro["renewalToServedSeconds"]["max"],
+                ro["budgetSeconds"],
+            )
+        )
     throttled = results.get("throttled")
     if throttled:
         checks.append(
