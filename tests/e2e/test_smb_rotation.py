@@ -89,7 +89,7 @@ def test_a_renewed_tls_secret_is_served_without_ready_going_false(
 ):  # fmt: skip
     first = issue(control, 90)
     put_secret(kubectl, namespace, first, tmp_path)
-    apply_sample(kubectl, namespace, "smb-over-quic", checkInterval="5s",
+    apply_sample(kubectl, namespace, "smb-over-quic",
                  smbOverQuic={"serverName": SERVER, "certificate": {"secretRef": {"name": SECRET}}})  # fmt: skip
     obj = wait_for(
         lambda: (o := get(kubectl, namespace, "smb-over-quic")).get("status", {}).get("smbOverQuic", {}).get(
