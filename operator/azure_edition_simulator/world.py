@@ -211,6 +211,7 @@ class World:
     # rendered), as ARM never returns them.
     protected_parameters: dict[str, dict[str, str]] = field(default_factory=dict)
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key_vaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # data plane: keyvault.py
     vm_internal: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -463,6 +464,7 @@ class World:
         "connections",
         "run_commands",
         "guests",
+        "key_vaults",
         "vm_internal",
         "operations",
         "operation_failures",
