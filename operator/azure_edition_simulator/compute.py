@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, limits, lro, others, skus, throttle
+from . import errors, guest, images, limits, lro, others, skus, throttle, vmextensions
 from .context import Reply, RequestContext
 from .world import (
     REGIONS,
@@ -424,6 +424,7 @@ def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
             world.guests.get(key(vm["id"]), guest.new_guest({})), patch_settings(vm)
         ),
         "isVMInStandbyPool": False,
+        "extensions": [vmextensions.instance_view(d) for d in vmextensions.of_vm(world, vm)],
         "statuses": [
             {
                 "code": f"ProvisioningState/{state.lower()}",
@@ -581,6 +582,7 @@ def _apply_vm_model(
             vm[passthrough] = copy.deepcopy(body[passthrough])
         elif existing is not None and passthrough in existing:
             vm[passthrough] = existing[passthrough]
+    vmextensions.system_identity(world, sub, vm, existing)
     others.apply_policy(ctx.settings, world, sub, vm)
     world.vms[key(vm_id)] = vm
     internal = _internal(world, vm)
@@ -1135,6 +1137,9 @@ def complete(world: World, op: dict[str, Any]) -> None:
                 stdout, stderr = "", str(err)
             result = {"value": guest.run_command_statuses(stdout, stderr)}
         world.finish_operation(op, "Succeeded", result=result)
+    elif kind == "extension.put":
+        vmextensions.complete(world, op["resourceId"])
+        world.finish_operation(op, "Failed" if failure else "Succeeded", error=failure)
     elif kind == "runCommand.put":
         doc = world.run_commands.get(key(op["resourceId"]))
         g = world.guests.get(key(op["params"]["vm"]))
@@ -1225,6 +1230,7 @@ def remove_vm(world: World, vm: dict[str, Any]) -> None:
             from . import network
 
             network.remove_nic(world, nic)
+    vmextensions.remove_vm(world, vm)
     for rc_key in [k for k in world.run_commands if k.startswith(vm_key + "/runcommands/")]:
         del world.run_commands[rc_key]
     world.vms.pop(vm_key, None)

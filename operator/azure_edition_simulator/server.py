@@ -26,7 +26,20 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apiversions, compute, errors, gateways, guest, loopback, lro, network, others, throttle
+from . import (
+    apiversions,
+    compute,
+    errors,
+    extension_api,
+    gateways,
+    guest,
+    loopback,
+    lro,
+    network,
+    others,
+    throttle,
+    vmextensions,
+)
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -183,6 +196,34 @@ ROUTES: tuple[Route, ...] = (
         "VirtualMachineRunCommands_Delete",
         compute.delete_run_command,
         "virtualMachines/runCommands",
+    ),
+    _r(
+        "GET",
+        _VM + r"/extensions",
+        "VirtualMachineExtensions_List",
+        extension_api.list_extensions,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "GET",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_Get",
+        extension_api.get_extension,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "PUT",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_CreateOrUpdate",
+        extension_api.put_extension,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "DELETE",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_Delete",
+        extension_api.delete_extension,
+        "virtualMachines/extensions",
     ),
     _r("GET", _C + r"/disks", "Disks_ListByResourceGroup", compute.list_disks, "disks"),
     _r("GET", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Get", compute.get_disk, "disks"),
@@ -620,6 +661,12 @@ class SimulatorServer:
                 compute.complete(self.world, op)
             else:
                 network.complete(self.world, op)
+        if self.world.extensions:  # the Key Vault extension's polling, in the guests of running VMs
+            running = {
+                k: compute.power_state(self.world, vm) == "running" for k, vm in self.world.vms.items()
+            }
+            if vmextensions.poll(self.world, time.time(), self.settings.timing.time_scale, running):
+                self.world.touch()
         if self.world.revision != before:
             self.world.prune_operations()
             self.quic.wakeup.set()
@@ -724,7 +771,9 @@ class SimulatorServer:
             server = site._server  # the bound socket tells the port
             assert server is not None
             self._vault_ports[name] = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        return f"https://{self.config.host}:{self._vault_ports[name]}"
+        url = f"https://{self.config.host}:{self._vault_ports[name]}"
+        self.world.key_vaults[name]["url"] = url  # where the Key Vault extension finds it
+        return url
 
     def _vault_of(self, request: web.Request) -> str | None:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None

@@ -212,6 +212,7 @@ class World:
     protected_parameters: dict[str, dict[str, str]] = field(default_factory=dict)
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
     key_vaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # data plane: keyvault.py
+    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)  # VM extensions: vmextensions.py
     vm_internal: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -465,6 +466,7 @@ class World:
         "run_commands",
         "guests",
         "key_vaults",
+        "extensions",
         "vm_internal",
         "operations",
         "operation_failures",
