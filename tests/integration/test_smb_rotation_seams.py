@@ -6,6 +6,7 @@ rotation costs in Azure calls; no key material in Events, status, logs or what A
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -144,3 +145,68 @@ async def test_an_unusable_secret_is_told_once_and_nothing_is_mapped(world: Worl
     assert [e[1] for e in events] == ["SMBOverQUICCertificateNotRotated"]
     assert world.control.guest(spec.azure.resource_group, vm_name)["certStore"][0]["hasPrivateKey"]
     assert len(world.control.guest(spec.azure.resource_group, vm_name)["certStore"]) == 1
+
+
+async def test_key_vault_source_role_condition_heals_then_renewal_is_served(world: World, clients) -> None:
+    from azure.keyvault.certificates import CertificateClient, CertificatePolicy
+
+    from tests.integration.conftest import secret_credential
+
+    vault = world.control.key_vault("kv-smb", create=True)
+    certificates = CertificateClient(vault["vaultUrl"], secret_credential(world.sim),
+                                     verify_challenge_resource=False, connection_verify=str(world.sim.ca_path))  # fmt: skip
+    certificates.begin_create_certificate(
+        "fs01-smb", CertificatePolicy(issuer_name="Self", subject=f"CN={SERVER}", san_dns_names=[SERVER])
+    ).result()
+    secret_url = f"{vault['vaultUrl']}/secrets/fs01-smb"
+    spec = world.spec(
+        capabilities=["SMBOverQUIC"], hotpatch=None, azure={"publicIP": True},
+        smbOverQuic={"serverName": SERVER, "port": world.sim.quic_port,
+                     "certificate": {"keyVault": {"secretUrl": secret_url, "pollingIntervalSeconds": 1}}},
+    )  # fmt: skip
+    observed = await ensure(clients, world, spec, instance_view=True)
+    vm_name = identity_for(world, spec).vm_name
+    principal = (observed.model.identity.principal_id if observed.model.identity else None) or ""
+    assert principal, "the VM got a system-assigned identity for the Key Vault extension"
+    events, memory = [], CheckMemory(3600.0, 1.0)
+
+    async def round_():
+        return await run_checks(
+            spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+            vm_name=vm_name, memory=memory, emit=lambda *e: events.append(e), now=dt.datetime.now(dt.UTC),
+            owner=OWNER, known_vm=observed.to_status(),
+        )  # fmt: skip
+
+    await round_()  # installs the extension
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        result = await round_()
+        message = result.conditions[-1].message
+        if "Key Vault Secrets User" in message or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    assert "kv-smb" in message or vault["vaultUrl"].split("://")[1] in message, message
+    assert "'Key Vault Secrets User' on the Key Vault" in message and principal in message, message
+    assert [e[1] for e in events].count("SMBOverQUICCertificateNotRotated") == 1
+
+    world.control.grant_key_vault_role("kv-smb", principal)
+    first = world.control.key_vault("kv-smb")["certificates"]["fs01-smb"][-1]["thumbprint"]
+    result = await _until(round_, lambda r: (r.smb_over_quic or {}).get("thumbprint") == first)
+    assert "Key Vault Secrets User" not in result.conditions[-1].message
+    assert result.smb_over_quic["certificateSource"] == f"KeyVault/{secret_url}"
+    assert "SMBOverQUICCertificateRotated" in [e[1] for e in events]
+
+    renewed = world.control.renew_key_vault_certificate("kv-smb", "fs01-smb")["thumbprint"]
+    result = await _until(round_, lambda r: (r.smb_over_quic or {}).get("thumbprint") == renewed)
+    mappings = world.control.guest(spec.azure.resource_group, vm_name)["mappings"]
+    assert [(m["name"], m["thumbprint"]) for m in mappings] == [(SERVER, renewed)]
+
+
+async def _until(round_, predicate, within: float = 15.0):
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await round_()
+        if predicate(result) or asyncio.get_running_loop().time() > deadline:
+            assert predicate(result), (result.smb_over_quic, result.conditions[-1].message)
+            return result
+        await asyncio.sleep(0.3)

@@ -280,14 +280,54 @@ class TlsSecretReference(ApiModel):
     )
 
 
-class SmbCertificateSourceSpec(ApiModel):
-    """Where the SMB over QUIC certificate comes from: the operator imports it into the guest's
-    LocalMachine\\My store and maps it for serverName whenever it changes."""
+class KeyVaultCertificateSpec(ApiModel):
+    """A Key Vault certificate, delivered into the guest by the Key Vault VM extension."""
 
-    secret_ref: TlsSecretReference = Field(
-        description="A kubernetes.io/tls Secret; pushed into the guest with a managed Run Command's protected "
-        "parameters when it changes."
+    secret_url: str = Field(
+        max_length=2048,
+        pattern=r"^https://[^/\s]+/secrets/[0-9A-Za-z-]{1,127}/?$",
+        description="The certificate's secret URL without a version (https://<vault>.vault.azure.net/secrets/"
+        "<name>): the extension's observedCertificates entry, which follows the newest version.",
     )
+    polling_interval_seconds: StrictInt = Field(
+        3600,
+        ge=1,
+        le=86400,
+        description="How often the Key Vault extension looks for a new version (seconds).",
+    )
+
+
+class SmbCertificateSourceSpec(ApiModel):
+    """Where the SMB over QUIC certificate comes from (exactly one source): the operator gets it into the
+    guest's LocalMachine\\My store and maps it for serverName whenever a newer valid one is there."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.secretRef) != has(self.keyVault)",
+                    "message": "spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault",
+                }
+            ]
+        }
+    )
+
+    secret_ref: TlsSecretReference | None = Field(
+        None,
+        description="A kubernetes.io/tls Secret; pushed into the guest with a managed Run Command's protected "
+        "parameters when it changes.",
+    )
+    key_vault: KeyVaultCertificateSpec | None = Field(
+        None,
+        description="A Key Vault certificate: the VM gets a system-assigned managed identity and the "
+        "KeyVaultForWindows extension; the identity needs a role that reads secrets on the vault.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SmbCertificateSourceSpec:
+        if (self.secret_ref is None) == (self.key_vault is None):
+            raise ValueError("spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault")
+        return self
 
 
 class SmbOverQuicSpec(ApiModel):

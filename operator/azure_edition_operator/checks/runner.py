@@ -41,7 +41,7 @@ from .smb_guest import (
     run_command_stdout,
 )
 from .smb_probe import probe_smb_quic
-from .smb_rotator import RotationMemory, SecretReader, confirm, rotation_round, source_label
+from .smb_rotator import RotationMemory, SecretReader, confirm, key_vault_round, rotation_round
 
 PROBE_TIMEOUT_SECONDS = 5.0
 
@@ -202,7 +202,7 @@ async def run_checks(
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
         smb_status, smb_condition = await _check_smb(
             spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log,
-            read_secret, str(vm_wire.get("location") or ""),
+            read_secret, str(vm_wire.get("location") or ""), vm_wire,
         )  # fmt: skip
         conditions.append(smb_condition)
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
@@ -265,7 +265,7 @@ async def _run_command(compute: Any, rg: str, vm_name: str, script: list[str], l
 async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
     vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime, log: Log,
-    read_secret: SecretReader | None = None, location: str = "",
+    read_secret: SecretReader | None = None, location: str = "", vm_wire: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
@@ -313,21 +313,31 @@ async def _check_smb(
         metrics.LAST_CHECK.labels(namespace, name, "smb_in_guest").set(time.time())
 
     rotation_note, rotation_status = "", {}
-    if smb.certificate is not None and read_secret is not None:  # rotate from the declared source
+    source = smb.certificate
+    if source is not None and (source.key_vault is not None or read_secret is not None):  # rotate from it
         served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
-        rotated = await rotation_round(
-            secret_name=smb.certificate.secret_ref.name, read_secret=read_secret, server_name=smb.server_name,
-            served=served, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
-            vm_name=vm_name, location=location, emit=emit, log=log, now=now,
-        )  # fmt: skip
+        if source.key_vault is not None:
+            rotated = await key_vault_round(
+                spec=spec, vm_wire=vm_wire or {}, server_name=smb.server_name, served=served, guest=look.seen,
+                memory=memory.smb_rotation, compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit,
+                log=log, now=now,
+            )  # fmt: skip
+        else:
+            assert source.secret_ref is not None and read_secret is not None
+            rotated = await rotation_round(
+                secret_name=source.secret_ref.name, read_secret=read_secret, server_name=smb.server_name,
+                served=served, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
+                vm_name=vm_name, location=location, emit=emit, log=log, now=now,
+            )  # fmt: skip
         rotation_note, rotation_status = rotated.note, rotated.status
-        if rotated.mapped and rotated.guest is not None:  # the map script printed the state it left
+        if rotated.guest is not None:  # the map (or status) script printed the state it left
             look.succeeded(rotated.guest)
             look.checked_at, looked = time.monotonic(), True
+        if rotated.mapped:
             observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
                 if address else observed  # fmt: skip
             served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
-            if confirm(memory.smb_rotation, served, source_label(smb.certificate.secret_ref.name), emit, now):
+            if confirm(memory.smb_rotation, served, rotation_status["certificateSource"], emit, now):
                 rotation_status["lastRotated"] = now
     guest: GuestState | None = look.seen
     verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,

@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .smb_certificate import certificate_problems, observe_certificate
-from .smb_guest import GuestState
+from .smb_certificate import certificate_problems, dns_name_matches, observe_certificate
+from .smb_guest import GuestState, StoredCertificate
 
 TLS_CERT_KEY = "tls.crt"
 TLS_KEY_KEY = "tls.key"
@@ -164,3 +164,67 @@ def rotation_message(plan: RotationPlan, source_name: str, not_after: dt.datetim
         f"SMB over QUIC now serves certificate {plan.thumbprint} for {plan.server_name} (from {source_name}, "
         f"valid until {not_after.date().isoformat()}){replaced}"
     )
+
+
+# ----------------------------------------------------------------------------- Key Vault (the guest's store)
+
+KEY_VAULT_READER_ROLE = "Key Vault Secrets User"
+_DENIED_MARKERS = (
+    "403",
+    "forbidden",
+    "not authorized",
+    "authorization",
+    "no system-assigned managed identity",
+)
+
+
+def newest_in_store(guest: GuestState, server_name: str, now: dt.datetime) -> StoredCertificate | None:
+    """The certificate of LocalMachine\\My to serve ``server_name``: with its private key, a DNS name that
+    matches, valid now; the one valid longest (then the newest notBefore). None: no such certificate."""
+    usable = [
+        c for c in guest.store
+        if c.has_private_key and c.not_before is not None and c.not_after is not None
+        and c.not_before <= now <= c.not_after and any(dns_name_matches(n, server_name) for n in c.dns_names)
+    ]  # fmt: skip
+    return max(usable, key=lambda c: (c.not_after, c.not_before), default=None)
+
+
+def plan_store_rotation(chosen: StoredCertificate, server_name: str, guest: GuestState) -> RotationPlan:
+    """Map ``chosen`` (already in the store) for ``server_name``, replacing what the mapping named."""
+    mapping = guest.mapping_for(server_name)
+    map_needed = mapping is None or mapping.thumbprint != chosen.thumbprint
+    replaced = (mapping.thumbprint,) if mapping is not None and map_needed else ()
+    return RotationPlan(
+        server_name, chosen.thumbprint, import_pfx=False, map_certificate=map_needed, replaced=replaced
+    )
+
+
+def vault_host(secret_url: str) -> str:
+    """The vault of a secret URL (``https://<vault host>/secrets/<name>``), as messages name it."""
+    return secret_url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def extension_problem(
+    level: str | None, message: str | None, secret_url: str, principal: str | None
+) -> str | None:
+    """What the Key Vault extension's status means for the user (None: it works).
+
+    A refusal (403, no identity) names the role and the vault to grant it on, and the identity, whatever the
+    extension's own wording; any other error is passed on."""
+    if (level or "").lower() != "error":
+        return None
+    text = (message or "").strip()
+    vault = vault_host(secret_url)
+    if principal is None:
+        return (
+            f"the Key Vault extension cannot read {secret_url}: the VM has no system-assigned managed identity "
+            "yet (the operator adds it; if this stays, check the VM's identity)"
+        )
+    if any(marker in text.lower() for marker in _DENIED_MARKERS):
+        return (
+            f"the VM's managed identity (principal {principal}) may not read {secret_url}: grant it the role "
+            f"'{KEY_VAULT_READER_ROLE}' on the Key Vault {vault} (az role assignment create --role "
+            f"'{KEY_VAULT_READER_ROLE}' --assignee-object-id {principal} --assignee-principal-type "
+            f"ServicePrincipal --scope <the vault's resource ID>); the extension reported: {text[:300]}"
+        )
+    return f"the Key Vault extension reports an error for {secret_url}: {text[:300]}"

@@ -19,13 +19,24 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from ..azure import specs as azure_specs
 from ..azure.sdk import compute as compute_models
-from .smb_guest import IMPORT_SCRIPT, MAP_SCRIPT, GuestOutputError, GuestState, parse_guest_state
+from .smb_guest import (
+    IMPORT_SCRIPT,
+    MAP_SCRIPT,
+    STATUS_SCRIPT,
+    GuestOutputError,
+    GuestState,
+    parse_guest_state,
+)
 from .smb_rotation import (
     RotationPlan,
     SecretProblem,
+    extension_problem,
+    newest_in_store,
     pfx_of,
     plan_rotation,
+    plan_store_rotation,
     rotation_message,
     source_certificate,
     source_problems,
@@ -60,6 +71,10 @@ class RotationMemory:
     announced: str = ""  # the problem last announced by an Event (one Event per distinct problem)
     failures: int = 0
     retry_at: float = field(default=-1e18)
+    extension_applied: dict[str, Any] | None = (
+        None  # the Key Vault extension settings this process PUT or saw
+    )
+    extension_seen: str = ""  # the extension status the guest's store was last read after
 
 
 @dataclass(frozen=True)
@@ -177,3 +192,112 @@ async def _managed_run(
         error = (view.error or view.execution_message or "") if view is not None else ""
         raise StepFailed(f"Run Command {command} ended {state}: {error.strip()[:300]}")
     return view.output or ""
+
+
+def _step_failed(memory: RotationMemory, err: Exception, what: str, label: str, emit: EventSink) -> str:
+    memory.failures += 1
+    wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.failures - 1))
+    memory.retry_at = time.monotonic() + wait
+    text = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"[:300]
+    note = f"{what} from {label} failed {memory.failures}x, next try in {wait:.0f} s: {text}"
+    _announce(memory, emit, note)
+    return note
+
+
+async def key_vault_round(
+    *, spec: Any, vm_wire: Mapping[str, Any], server_name: str, served: str | None, guest: GuestState | None,
+    memory: RotationMemory, compute: Any, rg: str, vm_name: str, location: str, emit: EventSink, log: Log,
+    now: dt.datetime,
+) -> RotationRound:  # fmt: skip
+    """Key Vault source: keep the KeyVaultForWindows extension as the spec says, tell why it cannot fetch
+    (role and vault), read the guest's store when the extension reports news, map the newest valid one."""
+    source = azure_specs.key_vault_source(spec)
+    label = f"KeyVault/{source.secret_url.rstrip('/')}"
+    status: dict[str, Any] = {"certificateSource": label}
+    if memory.rotated_at is not None:
+        status["lastRotated"] = memory.rotated_at
+    if confirm(memory, served, label, emit, now):
+        return RotationRound(status={**status, "lastRotated": now})
+    wanted = azure_specs.key_vault_extension_settings(spec)
+    if memory.extension_applied != wanted and time.monotonic() >= memory.retry_at:
+        try:
+            await _ensure_extension(compute, rg, vm_name, location, spec, wanted, log)
+            memory.extension_applied = wanted
+        except AzureError as err:
+            return RotationRound(note=_step_failed(memory, err, "installing the Key Vault extension", label, emit),
+                                 status=status)  # fmt: skip
+    props = vm_wire.get("properties") or {}
+    extension = next((e for e in (props.get("instanceView") or {}).get("extensions") or []
+                      if e.get("name") == azure_specs.KEY_VAULT_EXTENSION), None)  # fmt: skip
+    latest = ((extension or {}).get("statuses") or [{}])[0]
+    principal = (vm_wire.get("identity") or {}).get("principalId")
+    problem = extension_problem(latest.get("level"), latest.get("message"), source.secret_url, principal)
+    if problem:
+        _announce(memory, emit, problem)
+        return RotationRound(note=problem, status=status)
+    if memory.announced and not memory.failures:
+        memory.announced = ""
+    seen = f"{latest.get('time')}|{latest.get('message')}"
+    fresh = guest
+    if extension is not None and seen != memory.extension_seen and time.monotonic() >= memory.retry_at:
+        try:  # the extension polled: read the store it writes
+            fresh = parse_guest_state(await _run_status(compute, rg, vm_name, log))
+            memory.extension_seen = seen
+        except (AzureError, GuestOutputError) as err:
+            return RotationRound(note=_step_failed(memory, err, "reading the guest's store", label, emit),
+                                 status=status)  # fmt: skip
+    chosen = newest_in_store(fresh, server_name, now) if fresh is not None else None
+    if chosen is None or fresh is None or chosen.thumbprint == served:
+        return RotationRound(guest=fresh if fresh is not guest else None, mapped=False, status=status)
+    plan = plan_store_rotation(chosen, server_name, fresh)
+    if plan.empty or time.monotonic() < memory.retry_at:
+        return RotationRound(guest=fresh if fresh is not guest else None, status=status)
+    try:
+        stdout = await _managed_run(compute, rg, vm_name, location, MAP_COMMAND, MAP_SCRIPT, log, parameters={
+            "ServerName": server_name, "Thumbprint": plan.thumbprint, "RemoveThumbprints": ",".join(plan.replaced),
+        })  # fmt: skip
+        mapped = parse_guest_state(stdout)
+    except (AzureError, StepFailed, GuestOutputError) as err:
+        return RotationRound(
+            note=_step_failed(memory, err, f"mapping {plan.thumbprint}", label, emit), status=status
+        )
+    memory.failures, memory.retry_at = 0, -1e18
+    memory.pending, memory.pending_not_after = plan, chosen.not_after
+    log.info("mapped certificate %s for %s on VirtualMachine/%s (from %s)", plan.thumbprint, server_name, vm_name,
+             label)  # fmt: skip
+    return RotationRound(guest=mapped, mapped=True, status=status)
+
+
+async def _ensure_extension(
+    compute: Any, rg: str, vm_name: str, location: str, spec: Any, wanted: Mapping[str, Any], log: Log
+) -> None:
+    """GET the extension; PUT it when it is missing or its settings are not the spec's (one write)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        have = await compute.virtual_machine_extensions.get(rg, vm_name, azure_specs.KEY_VAULT_EXTENSION)
+        settings = have.properties.settings if have.properties is not None else None
+    except ResourceNotFoundError:
+        settings = None
+    if not azure_specs.key_vault_extension_drift(spec, settings):
+        return
+    poller = await compute.virtual_machine_extensions.begin_create_or_update(
+        rg,
+        vm_name,
+        azure_specs.KEY_VAULT_EXTENSION,
+        azure_specs.key_vault_extension_parameters(spec, location),
+    )
+    log.info("installing the %s extension on VirtualMachine/%s", azure_specs.KEY_VAULT_EXTENSION, vm_name)
+    await poller.result()
+    del wanted
+
+
+async def _run_status(compute: Any, rg: str, vm_name: str, log: Log) -> str:
+    """The status script through Run Command (what the SMB check's in-guest look runs)."""
+    poller = await compute.virtual_machines.begin_run_command(
+        rg, vm_name, compute_models.RunCommandInput(command_id="RunPowerShellScript", script=STATUS_SCRIPT)
+    )
+    log.info("started a Run Command on VirtualMachine/%s (reading the certificate store)", vm_name)
+    from .smb_guest import run_command_stdout
+
+    return run_command_stdout(await poller.result())
