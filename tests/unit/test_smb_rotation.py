@@ -148,3 +148,87 @@ def test_rotation_message_names_thumbprints_source_and_date():
         "SMB over QUIC now serves certificate NEW for fs01.contoso.com (from Secret/fs01-tls, valid until "
         "2027-03-01), replacing OLD"
     )
+
+
+# ----------------------------------------------------------------------------- Key Vault: the guest's store
+
+
+def _stored(
+    thumbprint: str, days_left: float, *, key: bool = True, names=(NAME,), started_days_ago: float = 10
+):
+    return StoredCertificate(thumbprint, NOW - dt.timedelta(days=started_days_ago),
+                             NOW + dt.timedelta(days=days_left), tuple(names), key)  # fmt: skip
+
+
+def test_newest_in_store_picks_the_longest_valid_usable_one():
+    from azure_edition_operator.checks.smb_rotation import newest_in_store
+
+    guest = GuestState(True, (), (
+        _stored("OLD", 20), _stored("NEW", 300), _stored("NOKEY", 400, key=False),
+        _stored("OTHER", 500, names=("other.contoso.com",)), _stored("EXPIRED", -1),
+        _stored("FUTURE", 600, started_days_ago=-1), _stored("WILD", 250, names=("*.contoso.com",)),
+    ))  # fmt: skip
+    assert newest_in_store(guest, NAME, NOW).thumbprint == "NEW"
+    assert newest_in_store(GuestState(True, (), (_stored("NOKEY", 9, key=False),)), NAME, NOW) is None
+
+
+def test_store_plan_maps_and_replaces_only_when_the_mapping_differs():
+    from azure_edition_operator.checks.smb_rotation import plan_store_rotation
+
+    new = _stored("NEW", 300)
+    plan = plan_store_rotation(new, NAME, _guest("OLD", {"OLD": True, "NEW": True}))
+    assert (plan.import_pfx, plan.map_certificate, plan.replaced) == (False, True, ("OLD",))
+    assert plan_store_rotation(new, NAME, _guest("NEW", {"NEW": True})).empty
+
+
+def test_extension_problem_names_role_vault_and_identity():
+    from azure_edition_operator.checks.smb_rotation import extension_problem
+
+    url = "https://kv-branch.vault.azure.net/secrets/fs01"
+    denied = extension_problem("Error", "Failed to download: 403 Forbidden", url, "1111-2222")
+    assert "'Key Vault Secrets User' on the Key Vault kv-branch.vault.azure.net" in denied
+    assert "1111-2222" in denied and "--assignee-object-id 1111-2222" in denied
+    assert "no system-assigned managed identity" in extension_problem("Error", "x", url, None)
+    assert extension_problem("Error", "disk full", url, "p") == (
+        f"the Key Vault extension reports an error for {url}: disk full"
+    )
+    assert extension_problem("Info", "Successfully retrieved", url, "p") is None
+
+
+def test_identity_update_adds_system_assigned_and_keeps_user_assigned():
+    from azure.mgmt.compute import models as cm
+
+    from azure_edition_operator.azure.specs import identity_update
+
+    want = cm.VirtualMachine(location="x", identity=cm.VirtualMachineIdentity(type="SystemAssigned"))
+    assert identity_update(want, cm.VirtualMachine(location="x")).type == "SystemAssigned"
+    user = {"/subscriptions/s/rg/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u": {}}
+    both = identity_update(want, cm.VirtualMachine(location="x", identity=cm.VirtualMachineIdentity(
+        type="UserAssigned", user_assigned_identities=user)))  # fmt: skip
+    assert both.type == "SystemAssigned, UserAssigned" and set(both.user_assigned_identities) == set(user)
+    have = cm.VirtualMachine(location="x", identity=cm.VirtualMachineIdentity(type="SystemAssigned"))
+    assert identity_update(want, have) is None
+    assert identity_update(cm.VirtualMachine(location="x"), cm.VirtualMachine(location="x")) is None
+
+
+def test_key_vault_extension_settings_follow_the_spec():
+    from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
+    from azure_edition_operator.azure.specs import key_vault_extension_drift, key_vault_extension_settings
+
+    spec = AzureEditionVMSpec.model_validate({
+        "capabilities": ["SMBOverQUIC"], "adminCredentialsSecretRef": {"name": "a"},
+        "azure": {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "rg",
+                  "location": "westeurope", "subnetId": "/subscriptions/00000000-0000-0000-0000-000000000000/"
+                  "resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/s"},
+        "smbOverQuic": {"serverName": NAME, "certificate": {"keyVault": {
+            "secretUrl": "https://kv.vault.azure.net/secrets/fs01/", "pollingIntervalSeconds": 600}}},
+    })  # fmt: skip
+    settings = key_vault_extension_settings(spec)["secretsManagementSettings"]
+    assert settings == {"pollingIntervalInS": "600", "certificateStoreName": "MY",
+                        "certificateStoreLocation": "LocalMachine",
+                        "observedCertificates": ["https://kv.vault.azure.net/secrets/fs01"]}  # fmt: skip
+    assert key_vault_extension_drift(spec, None)
+    assert not key_vault_extension_drift(spec, key_vault_extension_settings(spec))
+    assert key_vault_extension_drift(
+        spec, {"secretsManagementSettings": {**settings, "pollingIntervalInS": "3600"}}
+    )
