@@ -581,7 +581,8 @@ class SmbOverQuicStatus(ApiModel):
     )
     certificate_source: str | None = Field(
         None,
-        description="Where the mapped certificate comes from when the operator rotates it: Secret/<name>.",
+        description="Where the mapped certificate comes from when the operator rotates it: Secret/<name> or "
+        "KeyVault/<secretUrl>.",
     )
     last_rotated: datetime | None = Field(
         None, description="When the operator last mapped a new certificate (this operator process's memory)."
