@@ -58,6 +58,7 @@ class Plan:
     shards_n: int = 400
     reuse_variant: bool = True
     rotation_reps: int = 5
+    rotation_sources: tuple[str, ...] = ("secret", "keyvault")
     rotation_time_scale: float = 0.05  # the check interval 10 min -> 30 s; Run Command 20-60 s -> 1-3 s
     scenarios: frozenset[str] = field(
         default_factory=lambda: frozenset(
@@ -73,6 +74,7 @@ FULL = Plan("full", (100, 500, 1000), 30, 10, 20.0, 500, 5, 10, 100)
 QUICK = Plan(
     "quick", (50,), 3, 1, 2.0, 50, 5, 2, 10, steady_settle_intervals=1, reuse_variant=False,
     realistic_n=20, realistic_time_scale=0.05, rotation_reps=2, rotation_time_scale=0.02,
+    rotation_sources=("secret",),
 )  # fmt: skip
 
 
@@ -134,6 +136,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="time scale of the realistic scenario (0.1; quick 0.05)",
     )
+    p.add_argument(
+        "--rotation-sources",
+        default="",
+        help="certificate sources of the rotation scenario: secret,keyvault (default both; quick secret)",
+    )
     return p.parse_args(argv)
 
 
@@ -153,6 +160,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
     for name in ("scale_n", "scale_time_scale", "shards_n"):
         if getattr(args, name):
             changes[name] = getattr(args, name)
+    if args.rotation_sources:
+        changes["rotation_sources"] = tuple(x.strip() for x in args.rotation_sources.split(",") if x.strip())
     if args.no_reuse:
         changes["reuse_variant"] = False
     if args.only:
@@ -294,17 +303,18 @@ async def run(
                 results["throttled"] = th
                 say(report.lines_throttled(th))
         if "rotation" in plan.scenarios:
-            ro = await attempt(
-                f"SMB over QUIC rotation from a TLS Secret, time scale {plan.rotation_time_scale:g}",
-                lambda: rotation.rotation(
-                    kube, cp.kubeconfig, work / "rotation", reps=plan.rotation_reps,
-                    time_scale=plan.rotation_time_scale, fleet=scenarios.fleet_spec(()),
-                    operator_env=operator_env,
-                ),
-            )  # fmt: skip
-            if ro is not None:
-                results["rotation"] = ro
-                say(rotation.lines(ro))
+            for source in plan.rotation_sources:
+                ro = await attempt(
+                    f"SMB over QUIC rotation from {source}, time scale {plan.rotation_time_scale:g}",
+                    lambda source=source: rotation.rotation(
+                        kube, cp.kubeconfig, work / f"rotation-{source}", reps=plan.rotation_reps,
+                        time_scale=plan.rotation_time_scale, fleet=scenarios.fleet_spec(()),
+                        operator_env=operator_env, source=source,
+                    ),
+                )  # fmt: skip
+                if ro is not None:
+                    results["rotation" if source == "secret" else "rotationKeyVault"] = ro
+                    say(rotation.lines(ro))
         if "shards" in plan.scenarios:
             sh = await attempt(
                 f"shards: two operators over N={plan.shards_n}",
