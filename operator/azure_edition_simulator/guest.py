@@ -26,7 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from . import certstore
+from . import certstore, clientaccess
 from .world import utc_now_iso, utc_now_z
 
 SCRIPT_MARKER = re.compile(r"#\s*azureedition\.io/script:\s*([A-Za-z0-9_.-]+)")
@@ -396,6 +396,9 @@ def run_script(
     if name == certstore.SCRIPT_SMB_CERT_MAP:
         certstore.map_certificate(guest, parameters or {})
         name = SCRIPT_SMB_QUIC_STATUS  # it prints the state it leaves, as the status script does
+    if name == clientaccess.SCRIPT_SMB_CLIENT_ACCESS:
+        clientaccess.apply(guest, parameters or {})
+        name = SCRIPT_SMB_QUIC_STATUS
     if name == SCRIPT_SMB_QUIC_STATUS:
         payload = {
             "enableSmbQuic": guest["enableSmbQuic"],
@@ -408,10 +411,12 @@ def run_script(
                     "subject": m["subject"],
                     "issuer": m["issuer"],
                     "dnsNames": m["dnsNames"],
+                    **clientaccess.mapping_fields(guest, m["name"]),
                 }
                 for m in guest["mappings"]
             ],
             "store": certstore.public_store(guest),
+            "auditClientAccess": bool(guest.get("auditClientAccess", False)),
         }
         return json.dumps(payload), stderr
     if name == SCRIPT_EXTENDED_NETWORK_STATUS:
@@ -456,6 +461,8 @@ GUEST_FIELDS = (
     "extendedNetworkAppliance",
     "assessment",
     "installation",
+    "clientAccess",  # {serverName: {"require": bool, "entries": [{type, identifier, action}]}}: clientaccess.py
+    "auditClientAccess",
 )
 
 

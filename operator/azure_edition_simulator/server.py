@@ -437,6 +437,18 @@ class QuicEndpoints:
                 out[vm_key] = (str(address), g["mappings"][0])
         return out
 
+    def _guard(self, endpoint: Any, world: World, vm_key: str, server_name: str) -> None:
+        """Point the endpoint at the guest's client access control for the name it serves."""
+        from . import clientaccess
+
+        def guest_now() -> dict[str, Any]:
+            return world.guests.get(vm_key) or {}
+
+        endpoint.requires_client_certificate = lambda: bool(
+            (guest_now().get("clientAccess") or {}).get(server_name.lower(), {}).get("require")
+        )
+        endpoint.judge_client = lambda cert: clientaccess.admits(guest_now(), server_name, cert)
+
     def _certificate(self, mapping: dict[str, Any]) -> Any:
         issued = self.issued.get(mapping["thumbprint"])
         if issued is None:
@@ -456,6 +468,8 @@ class QuicEndpoints:
                 elif want[1]["thumbprint"] != thumbprint:
                     endpoint.set_certificate(self._certificate(want[1]))
                     self.running[vm_key] = (host, want[1]["thumbprint"], endpoint)
+                if want is not None and want[0] == host:
+                    self._guard(endpoint, world, vm_key, want[1]["name"])
             if any(vm_key not in self.running for vm_key in desired):
                 from .quic_endpoint import SmbQuicEndpoint  # written by another engineer
 
@@ -463,6 +477,7 @@ class QuicEndpoints:
                     if vm_key in self.running:
                         continue
                     endpoint = SmbQuicEndpoint(host, self.port, self._certificate(mapping))
+                    self._guard(endpoint, world, vm_key, mapping["name"])
                     await endpoint.start()
                     self.running[vm_key] = (host, mapping["thumbprint"], endpoint)
             self.last_error = None

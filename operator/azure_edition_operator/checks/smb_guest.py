@@ -14,12 +14,18 @@ from datetime import datetime
 # Prints the SMB over QUIC state: EnableSMBQUIC, the certificate mappings and the certificates of
 # LocalMachine\My (never their keys: HasPrivateKey only). The map script ends with the same lines.
 _STATUS_BODY = r"""$cfg = Get-SmbServerConfiguration
+$access = [bool](Get-Command Get-SmbClientAccessToServer -ErrorAction SilentlyContinue)  # Windows Server 2025
 $maps = @(Get-SmbServerCertificateMapping | ForEach-Object {
   $cert = Get-Item -Path "Cert:\LocalMachine\$($_.StoreName)\$($_.Thumbprint)" -ErrorAction SilentlyContinue
+  $entries = if ($access) { @(Get-SmbClientAccessToServer -Name $_.Name | ForEach-Object {
+    [pscustomobject]@{ type = "$($_.IdentifierType)".ToUpper(); identifier = $_.Identifier; action = "$($_.Action)" }
+  }) } else { @() }
   [pscustomobject]@{
     name = $_.Name
     thumbprint = $_.Thumbprint
     notAfter = if ($cert) { $cert.NotAfter.ToUniversalTime().ToString('o') } else { $null }
+    requireClientAuthentication = [bool]$_.RequireClientAuthentication
+    clientAccess = $entries
   }
 })
 $store = @(Get-ChildItem -Path Cert:\LocalMachine\My | ForEach-Object {
@@ -32,8 +38,8 @@ $store = @(Get-ChildItem -Path Cert:\LocalMachine\My | ForEach-Object {
     hasPrivateKey = [bool]$_.HasPrivateKey
   }
 })
-[pscustomobject]@{ enableSmbQuic = [bool]$cfg.EnableSMBQUIC; mappings = $maps; store = $store } |
-  ConvertTo-Json -Compress -Depth 4"""
+[pscustomobject]@{ enableSmbQuic = [bool]$cfg.EnableSMBQUIC; mappings = $maps; store = $store
+  auditClientAccess = [bool]$cfg.AuditClientCertificateAccess } | ConvertTo-Json -Compress -Depth 5"""
 
 STATUS_SCRIPT = [
     "# azureedition.io/script: smb-quic-status",
@@ -76,6 +82,28 @@ Get-SmbServerCertificateMapping | Where-Object { $replaced -contains $_.Thumbpri
     *_STATUS_BODY.splitlines(),
 ]
 
+# Client access control (Windows Server 2025): RequireClientAuthentication on the mapping, the audit setting,
+# and the entries to grant, block and revoke (JSON lists of {type: SHA256|ISSUER, identifier}); prints the
+# state it leaves. learn.microsoft.com/windows-server/storage/file-server/configure-smb-over-quic-client-access-control
+CLIENT_ACCESS_SCRIPT = [
+    "# azureedition.io/script: smb-client-access",
+    "param([string]$ServerName, [string]$Require = 'false', [string]$Audit = 'false', [string]$Grant = '[]',"
+    " [string]$Block = '[]', [string]$Revoke = '[]')",
+    "$ErrorActionPreference = 'Stop'",
+    *r"""Set-SmbServerCertificateMapping -Name $ServerName -RequireClientAuthentication ($Require -eq 'true') -Force
+Set-SmbServerConfiguration -AuditClientCertificateAccess ($Audit -eq 'true') -Force
+foreach ($e in @($Revoke | ConvertFrom-Json)) {
+  Revoke-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}
+foreach ($e in @($Grant | ConvertFrom-Json)) {
+  Grant-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}
+foreach ($e in @($Block | ConvertFrom-Json)) {
+  Block-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}""".splitlines(),
+    *_STATUS_BODY.splitlines(),
+]
+
 ENABLE_SCRIPT = r"""# azureedition.io/script: smb-quic-enable
 $ErrorActionPreference = 'Stop'
 Set-SmbServerConfiguration -EnableSMBQUIC $true -Force
@@ -84,10 +112,21 @@ Set-SmbServerConfiguration -EnableSMBQUIC $true -Force
 
 
 @dataclass(frozen=True)
+class AccessEntry:
+    """One Get-SmbClientAccessToServer entry: SHA256 or ISSUER, its identifier, Allow or Deny."""
+
+    type: str
+    identifier: str
+    action: str
+
+
+@dataclass(frozen=True)
 class CertificateMapping:
     name: str
     thumbprint: str
     not_after: datetime | None
+    require_client_authentication: bool = False
+    client_access: tuple[AccessEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +147,7 @@ class GuestState:
     smb_quic_enabled: bool
     mappings: tuple[CertificateMapping, ...] = ()
     store: tuple[StoredCertificate, ...] = ()
+    audit_client_access: bool = False
 
     def stored(self, thumbprint: str) -> StoredCertificate | None:
         return next((c for c in self.store if c.thumbprint == thumbprint.upper()), None)
@@ -137,6 +177,14 @@ def parse_guest_state(stdout: str) -> GuestState:
             name=str(m.get("name", "")),
             thumbprint=str(m.get("thumbprint", "")).upper(),
             not_after=_moment(m.get("notAfter")),
+            require_client_authentication=bool(m.get("requireClientAuthentication")),
+            client_access=tuple(
+                AccessEntry(
+                    str(e.get("type", "")).upper(), str(e.get("identifier", "")), str(e.get("action", ""))
+                )
+                for e in _listed(m.get("clientAccess"))
+                if isinstance(e, dict)
+            ),
         )
         for m in raw
     )
@@ -153,7 +201,9 @@ def parse_guest_state(stdout: str) -> GuestState:
         )
         for c in store
     )
-    return GuestState(bool(data["enableSmbQuic"]), mappings, certificates)
+    return GuestState(
+        bool(data["enableSmbQuic"]), mappings, certificates, bool(data.get("auditClientAccess"))
+    )
 
 
 def _moment(text: object) -> datetime | None:
