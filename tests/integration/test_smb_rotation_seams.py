@@ -210,3 +210,59 @@ async def _until(round_, predicate, within: float = 15.0):
             assert predicate(result), (result.smb_over_quic, result.conditions[-1].message)
             return result
         await asyncio.sleep(0.3)
+
+
+async def test_client_access_is_applied_drift_corrected_and_a_blocked_client_refused(
+    world: World, clients
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from tests.integration.test_simulator_client_access import client_certificate, verdict
+
+    allowed, blocked = client_certificate("laptop-1"), client_certificate("laptop-2")
+
+    def sha(issued) -> str:
+        return x509.load_pem_x509_certificate(issued.cert_pem.encode()).fingerprint(hashes.SHA256()).hex()
+
+    spec = world.spec(
+        capabilities=["SMBOverQUIC"], hotpatch=None, azure={"publicIP": True},
+        smbOverQuic={"serverName": SERVER, "port": world.sim.quic_port, "clientAccess": {
+            "allow": [{"sha256": sha(allowed)}], "block": [{"sha256": sha(blocked)}], "audit": True}},
+    )  # fmt: skip
+    observed = await ensure(clients, world, spec, instance_view=True)
+    assert observed.image_ref.windows_server_version == "2025"
+    vm_name = identity_for(world, spec).vm_name
+    world.control.set_certificate(spec.azure.resource_group, vm_name, SERVER, {"expiresInDays": 90})
+    events, memory = [], CheckMemory(0.0, 0.0)  # every round looks inside (drift is seen at once)
+
+    async def round_():
+        return await run_checks(
+            spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+            vm_name=vm_name, memory=memory, emit=lambda *e: events.append(e), now=dt.datetime.now(dt.UTC),
+            owner=OWNER, known_vm=observed.to_status(),
+        )  # fmt: skip
+
+    await round_()
+    assert [e[1] for e in events].count("SMBOverQUICClientAccessApplied") == 1, events
+    access = world.control.guest(spec.azure.resource_group, vm_name)["clientAccess"][SERVER]
+    assert access["require"] and {(e["identifier"], e["action"]) for e in access["entries"]} == {
+        (sha(allowed).upper(), "Allow"),
+        (sha(blocked).upper(), "Deny"),
+    }
+    host = observed.to_status()["publicIPAddress"]
+    assert await verdict(host, world.sim.quic_port, allowed) == "admitted"
+    assert (await verdict(host, world.sim.quic_port, blocked)).startswith("refused")
+
+    since = world.mark()
+    await round_()  # steady: nothing to apply
+    assert ("PUT", "VirtualMachineRunCommands_CreateOrUpdate") not in world.writes(since)
+
+    # drift behind the operator's back: the block entry revoked, the requirement switched off
+    world.control.set_guest(spec.azure.resource_group, vm_name, clientAccess={SERVER: {"require": False, "entries": [
+        {"type": "SHA256", "identifier": sha(allowed).upper(), "action": "Allow"}]}})  # fmt: skip
+    assert await verdict(host, world.sim.quic_port, blocked) == "admitted"
+    await round_()
+    corrected = [e for e in events if e[1] == "SMBOverQUICClientAccessCorrected"]
+    assert len(corrected) == 1 and "RequireClientAuthentication False -> True" in corrected[0][2], events
+    assert (await verdict(host, world.sim.quic_port, blocked)).startswith("refused")

@@ -330,6 +330,54 @@ class SmbCertificateSourceSpec(ApiModel):
         return self
 
 
+class ClientCertificateMatch(ApiModel):
+    """A client certificate, by its SHA-256 hash or by its issuer (exactly one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.sha256) != has(self.issuer)",
+                    "message": "give exactly one of sha256 or issuer",
+                }
+            ]
+        }
+    )
+
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9A-Fa-f]{64}$", description="SHA-256 hash of the client certificate, hex."
+    )
+    issuer: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="Issuer name, as Windows shows it (e.g. CN=Contoso CA).",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ClientCertificateMatch:
+        if (self.sha256 is None) == (self.issuer is None):
+            raise ValueError("give exactly one of sha256 or issuer")
+        return self
+
+
+class SmbClientAccessSpec(ApiModel):
+    """SMB over QUIC client access control (Windows Server 2025): which client certificates may connect."""
+
+    require_client_certificate: bool = Field(
+        True, description="Clients must present a certificate (RequireClientAuthentication on the mapping)."
+    )
+    allow: list[ClientCertificateMatch] = Field(
+        default_factory=list, max_length=256, description="Grant-SmbClientAccessToServer entries."
+    )
+    block: list[ClientCertificateMatch] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Block-SmbClientAccessToServer entries (win over allow).",
+    )
+    audit: bool = Field(False, description="Audit client access (AuditClientCertificateAccess).")
+
+
 class SmbOverQuicSpec(ApiModel):
     """SMB over QUIC: the name clients use, and when to warn about the certificate."""
 
@@ -353,6 +401,11 @@ class SmbOverQuicSpec(ApiModel):
         ge=1,
         le=365,
         description="Warn (condition and Event) this many days before the certificate expires.",
+    )
+    client_access: SmbClientAccessSpec | None = Field(
+        None,
+        description="Client access control, applied in the guest and corrected on drift; Windows Server 2025 "
+        "images only.",
     )
     certificate: SmbCertificateSourceSpec | None = Field(
         None,
@@ -439,6 +492,9 @@ class AzureEditionVMSpec(ApiModel):
             refusal = cel.refusal(capability)
             if refusal is not None and cel.pin_key(pins) in refusal[0]:
                 raise ValueError(refusal[1])
+        access = self.smb_over_quic.client_access if self.smb_over_quic is not None else None
+        if access is not None and not cel.client_access_allowed(pins, self.capabilities):
+            raise ValueError(cel.client_access_message())
         return self
 
     @model_validator(mode="after")

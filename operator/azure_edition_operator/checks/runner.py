@@ -41,7 +41,7 @@ from .smb_guest import (
     run_command_stdout,
 )
 from .smb_probe import probe_smb_quic
-from .smb_rotator import RotationMemory, SecretReader, confirm, key_vault_round, rotation_round
+from .smb_rotator import RotationMemory, SecretReader, access_round, confirm, key_vault_round, rotation_round
 
 PROBE_TIMEOUT_SECONDS = 5.0
 
@@ -339,6 +339,14 @@ async def _check_smb(
             served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
             if confirm(memory.smb_rotation, served, rotation_status["certificateSource"], emit, now):
                 rotation_status["lastRotated"] = now
+    if smb.client_access is not None:  # declared client access, corrected whenever a look saw it differ
+        fresh, access_note = await access_round(
+            access=smb.client_access, server_name=smb.server_name, guest=look.seen, memory=memory.smb_rotation,
+            compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit, log=log,
+        )  # fmt: skip
+        if fresh is not None:
+            look.succeeded(fresh)
+        rotation_note = "; ".join(n for n in (rotation_note, access_note) if n)
     guest: GuestState | None = look.seen
     verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,
                                    smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip

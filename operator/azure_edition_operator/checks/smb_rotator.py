@@ -22,6 +22,7 @@ from azure.core.exceptions import AzureError
 from ..azure import specs as azure_specs
 from ..azure.sdk import compute as compute_models
 from .smb_guest import (
+    CLIENT_ACCESS_SCRIPT,
     IMPORT_SCRIPT,
     MAP_SCRIPT,
     STATUS_SCRIPT,
@@ -75,6 +76,9 @@ class RotationMemory:
         None  # the Key Vault extension settings this process PUT or saw
     )
     extension_seen: str = ""  # the extension status the guest's store was last read after
+    access_applied: bool = False  # client access control applied once (later changes are drift)
+    access_failures: int = 0
+    access_retry_at: float = field(default=-1e18)
 
 
 @dataclass(frozen=True)
@@ -301,3 +305,42 @@ async def _run_status(compute: Any, rg: str, vm_name: str, log: Log) -> str:
     from .smb_guest import run_command_stdout
 
     return run_command_stdout(await poller.result())
+
+
+ACCESS_COMMAND = "azureedition-smb-client-access"
+
+
+async def access_round(
+    *, access: Any, server_name: str, guest: GuestState | None, memory: RotationMemory, compute: Any, rg: str,
+    vm_name: str, location: str, emit: EventSink, log: Log,
+) -> tuple[GuestState | None, str]:  # fmt: skip
+    """Bring the guest's client access control to the spec (what the last in-guest look saw); the fresh
+    state when it changed something, and a note for the condition when that failed."""
+    from .smb_access import plan_access
+
+    plan = plan_access(access, guest, server_name) if guest is not None else None
+    if plan is None or time.monotonic() < memory.access_retry_at:
+        return None, ""
+    try:
+        stdout = await _managed_run(compute, rg, vm_name, location, ACCESS_COMMAND, CLIENT_ACCESS_SCRIPT, log,
+                                    parameters=plan.parameters(server_name))  # fmt: skip
+        fresh = parse_guest_state(stdout)
+    except (AzureError, StepFailed, GuestOutputError) as err:
+        memory.access_failures += 1
+        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.access_failures - 1))
+        memory.access_retry_at = time.monotonic() + wait
+        note = (f"applying client access control failed {memory.access_failures}x, next try in {wait:.0f} s: "
+                f"{type(err).__name__}: {getattr(err, 'message', None) or err}")[:500]  # fmt: skip
+        if memory.access_failures == 1:
+            emit("Warning", "SMBOverQUICClientAccessFailed", note)
+        return None, note
+    memory.access_failures, memory.access_retry_at = 0, -1e18
+    what = "; ".join(plan.drift)[:900]
+    if memory.access_applied:
+        emit("Warning", "SMBOverQUICClientAccessCorrected",
+             f"client access control for {server_name} was changed in the guest; corrected: {what}")  # fmt: skip
+    else:
+        emit("Normal", "SMBOverQUICClientAccessApplied", f"client access control for {server_name}: {what}")
+    memory.access_applied = True
+    log.info("applied client access control for %s on VirtualMachine/%s", server_name, vm_name)
+    return fresh, ""
