@@ -45,7 +45,9 @@ KEY_VAULT_BUDGET_SECONDS = POLL_SECONDS * E2E_TIME_SCALE + CHECK_SECONDS + 2 * 6
 @pytest.fixture(scope="module")
 def debug_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
     """An operator logging at DEBUG (the secrets test reads every line)."""
-    env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_MIN_INTERVAL="1", AEO_LOG_LEVEL="DEBUG")
+    # The in-guest look every 10 s (production: 6 h) so drift in the guest is seen within the test.
+    env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_MIN_INTERVAL="1", AEO_IN_GUEST_INTERVAL="10",
+                       AEO_LOG_LEVEL="DEBUG")  # fmt: skip
     proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env)
     yield proc
     proc.stop()
@@ -202,3 +204,90 @@ def test_key_vault_renewal_is_served_and_a_missing_role_is_named_then_heals(
     assert seen and set(seen) == {"True"}, seen
     name = vm_name(get(kubectl, namespace, "smb-over-quic"))
     assert [(m["name"], m["thumbprint"]) for m in control.guest(RG, name)["mappings"]] == [(SERVER, renewed)]
+
+
+def test_declared_client_access_is_applied_edited_drift_corrected_and_enforced(
+    debug_operator, kubectl, namespace, control  # noqa: F811
+):  # fmt: skip
+    import asyncio
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from tests.integration.test_simulator_client_access import client_certificate, verdict
+
+    allowed, blocked = client_certificate("laptop-1"), client_certificate("laptop-2")
+
+    def sha(issued) -> str:
+        return (
+            x509.load_pem_x509_certificate(issued.cert_pem.encode())
+            .fingerprint(hashes.SHA256())
+            .hex()
+            .upper()
+        )
+
+    apply_sample(kubectl, namespace, "smb-over-quic", smbOverQuic={
+        "serverName": SERVER, "clientAccess": {"allow": [{"sha256": sha(allowed)}]},
+    })  # fmt: skip
+    obj = wait_for(lambda: (condition(o := get(kubectl, namespace, "smb-over-quic"), "VMProvisioned") or {}).get(
+        "status") == "True" and o, timeout=120, what="provisioned")  # fmt: skip
+    name, host = vm_name(obj), obj["status"]["vm"]["publicIPAddress"]
+    assert obj["status"]["image"]["windowsServerVersion"] == "2025"
+    control.set_certificate(
+        RG, name, SERVER, {"expiresInDays": 90}
+    )  # an administrator's mapping (watch only)
+
+    def entries() -> set[tuple[str, str]]:
+        access = (control.guest(RG, name).get("clientAccess") or {}).get(SERVER) or {}
+        return (
+            {(e["identifier"], e["action"]) for e in access.get("entries", [])}
+            if access.get("require")
+            else set()
+        )
+
+    wait_for(lambda: entries() == {(sha(allowed), "Allow")}, timeout=60, what="client access applied")
+    wait_for(
+        lambda: events(kubectl, namespace, "SMBOverQUICClientAccessApplied"),
+        timeout=30,
+        what="the SMBOverQUICClientAccessApplied Event",
+    )
+    assert asyncio.run(verdict(host, 443, allowed)) == "admitted"
+
+    # the list edited in the spec: block laptop-2
+    kubectl(
+        "patch",
+        "aevm",
+        "smb-over-quic",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "smbOverQuic": {
+                        "clientAccess": {
+                            "allow": [{"sha256": sha(allowed)}],
+                            "block": [{"sha256": sha(blocked)}],
+                        }
+                    }
+                }
+            }
+        ),
+    )
+    wait_for(lambda: entries() == {(sha(allowed), "Allow"), (sha(blocked), "Deny")}, timeout=60,
+             what="the edited list applied")  # fmt: skip
+    assert asyncio.run(verdict(host, 443, blocked)).startswith("refused")
+
+    # drift in the guest: someone revokes the block and switches the requirement off
+    control.set_guest(RG, name, clientAccess={SERVER: {"require": False, "entries": []}})
+    assert asyncio.run(verdict(host, 443, blocked)) == "admitted"
+    wait_for(lambda: entries() == {(sha(allowed), "Allow"), (sha(blocked), "Deny")}, timeout=60,
+             what="drift corrected")  # fmt: skip
+    wait_for(
+        lambda: events(kubectl, namespace, "SMBOverQUICClientAccessCorrected"),
+        timeout=30,
+        what="the SMBOverQUICClientAccessCorrected Event",
+    )
+    assert asyncio.run(verdict(host, 443, blocked)).startswith("refused")
+    assert asyncio.run(verdict(host, 443, allowed)) == "admitted"
