@@ -266,3 +266,32 @@ async def test_client_access_is_applied_drift_corrected_and_a_blocked_client_ref
     corrected = [e for e in events if e[1] == "SMBOverQUICClientAccessCorrected"]
     assert len(corrected) == 1 and "RequireClientAuthentication False -> True" in corrected[0][2], events
     assert (await verdict(host, world.sim.quic_port, blocked)).startswith("refused")
+
+
+async def test_a_dns_label_names_the_public_ip_and_the_smb_condition_says_how_to_reach_it(
+    world: World, clients
+) -> None:
+    smb = {"serverName": SERVER, "port": world.sim.quic_port}
+    plain = world.spec(capabilities=["SMBOverQUIC"], hotpatch=None, azure={"publicIP": True}, smbOverQuic=smb)
+    observed = await ensure(clients, world, plain)
+    assert "fqdn" not in observed.to_status()
+    labelled = world.spec(capabilities=["SMBOverQUIC"], hotpatch=None, smbOverQuic=smb,
+                          azure={"publicIP": True, "publicIPDnsLabel": "fs01-branch-a"})  # fmt: skip
+    since = world.mark()
+    observed = await ensure(clients, world, labelled)
+    assert world.writes(since) == [("PUT", "PublicIPAddresses_CreateOrUpdate")]  # the label, nothing else
+    fqdn = observed.to_status()["fqdn"]
+    assert fqdn == f"fs01-branch-a.{labelled.azure.location}.cloudapp.azure.com"
+    since = world.mark()
+    await ensure(clients, world, labelled)
+    assert world.writes(since) == []  # steady state
+    vm_name = identity_for(world, labelled).vm_name
+    world.control.set_certificate(labelled.azure.resource_group, vm_name, SERVER, {"expiresInDays": 90})
+    result = await run_checks(
+        spec=labelled, namespace="ns", name="x", compute=clients.compute(labelled.azure.subscription_id),
+        vm_name=vm_name, memory=CheckMemory(3600.0, 1.0), emit=lambda *e: None, now=dt.datetime.now(dt.UTC),
+        owner=OWNER, known_vm=observed.to_status(),
+    )  # fmt: skip
+    assert (
+        f"the public IP's DNS name is {fqdn}: point {SERVER} at it (a CNAME)" in result.conditions[-1].message
+    )

@@ -232,3 +232,45 @@ def test_key_vault_extension_settings_follow_the_spec():
     assert key_vault_extension_drift(
         spec, {"secretsManagementSettings": {**settings, "pollingIntervalInS": "3600"}}
     )
+
+
+# ----------------------------------------------------------------------------- reachable by name
+
+
+def test_reachability_note_says_whether_a_cname_is_needed():
+    from azure_edition_operator.checks.smb_rotation import reachability_note
+
+    fqdn = "fs01.westeurope.cloudapp.azure.com"
+    assert "clients reach it by name" in reachability_note(fqdn.upper() + ".", fqdn)
+    assert f"point {NAME} at it (a CNAME)" in reachability_note(NAME, fqdn)
+
+
+def test_public_ip_dns_update_only_when_the_label_differs():
+    from azure.mgmt.network import models as nm
+
+    from azure_edition_operator.azure.specs import public_ip_dns_update
+
+    def pip(label):
+        dns = nm.PublicIPAddressDnsSettings(domain_name_label=label) if label else None
+        return nm.PublicIPAddress(location="x", tags={"a": "1"},
+                                  properties=nm.PublicIPAddressPropertiesFormat(dns_settings=dns))  # fmt: skip
+
+    assert public_ip_dns_update(pip("fs01"), "fs01", {"a": "1"}) is None
+    assert public_ip_dns_update(pip("by-hand"), None, {"a": "1"}) is None  # not ours to remove
+    changed = public_ip_dns_update(pip(None), "fs01", {"a": "1"})
+    assert changed.properties.dns_settings.domain_name_label == "fs01"
+
+
+def test_a_dns_label_needs_a_public_ip():
+    from azure_edition_operator.api.v1alpha1 import AzureSpec
+
+    base = {"subscriptionId": "00000000-0000-0000-0000-000000000000", "resourceGroup": "rg", "location": "westeurope",
+            "subnetId": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+            "Microsoft.Network/virtualNetworks/v/subnets/s"}  # fmt: skip
+    with pytest.raises(ValueError, match=r"set spec\.azure\.publicIP: true"):
+        AzureSpec.model_validate({**base, "publicIPDnsLabel": "fs01"})
+    with pytest.raises(ValueError):
+        AzureSpec.model_validate({**base, "publicIP": True, "publicIPDnsLabel": "Fs_01"})
+    assert AzureSpec.model_validate(
+        {**base, "publicIP": True, "publicIPDnsLabel": "fs01"}
+    ).public_ip_dns_label

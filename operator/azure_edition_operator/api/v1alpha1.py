@@ -198,6 +198,17 @@ class ImageSpec(ApiModel):
 class AzureSpec(ApiModel):
     """Where and how the VM lives in Azure."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.publicIPDnsLabel) || (has(self.publicIP) && self.publicIP)",
+                    "message": "spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true",
+                }
+            ]
+        }
+    )
+
     subscription_id: str = Field(
         max_length=36,
         pattern=SUBSCRIPTION_ID_PATTERN,
@@ -233,6 +244,20 @@ class AzureSpec(ApiModel):
     public_ip: StrictBool = Field(
         False, alias="publicIP", description="Create a Standard static public IP on the primary NIC."
     )
+    public_ip_dns_label: str | None = Field(
+        None,
+        alias="publicIPDnsLabel",
+        pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
+        description="DNS name label of the public IP (dnsSettings.domainNameLabel): Azure then resolves "
+        "<label>.<location>.cloudapp.azure.com to it, a name SMB clients can use or a CNAME can point at.",
+    )
+
+    @model_validator(mode="after")
+    def _label_needs_public_ip(self) -> AzureSpec:
+        if self.public_ip_dns_label is not None and not self.public_ip:
+            raise ValueError("spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true")
+        return self
+
     tags: dict[TagName, Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]] = Field(
         default_factory=dict,
         max_length=MAX_USER_TAGS,
@@ -567,6 +592,7 @@ class VMStatus(ApiModel):
         None, alias="privateIPAddress", description="Primary NIC private IP."
     )
     public_ip_address: str | None = Field(None, alias="publicIPAddress", description="Public IP, if any.")
+    fqdn: str | None = Field(None, description="The public IP's DNS name, when it has a label.")
 
 
 class CycleMonth(enum.StrEnum):

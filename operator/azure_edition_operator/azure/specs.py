@@ -272,8 +272,10 @@ def without_our_tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
 # ----------------------------------------------------------------------------- network
 
 
-def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> network.PublicIPAddress:
-    """A Standard, static IPv4 address; deleteOption Delete so it goes with the VM."""
+def public_ip_parameters(
+    identity: VMIdentity, tags: Mapping[str, str], dns_label: str | None = None
+) -> network.PublicIPAddress:
+    """A Standard, static IPv4 address; deleteOption Delete so it goes with the VM; a DNS label if asked."""
     return network.PublicIPAddress(
         location=identity.location,
         tags=dict(tags),
@@ -282,8 +284,24 @@ def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> netwo
             public_ip_allocation_method="Static",
             public_ip_address_version="IPv4",
             delete_option="Delete",
+            dns_settings=network.PublicIPAddressDnsSettings(domain_name_label=dns_label)
+            if dns_label
+            else None,
         ),
     )
+
+
+def public_ip_dns_update(
+    pip: network.PublicIPAddress, dns_label: str | None, tags: Mapping[str, str]
+) -> network.PublicIPAddress | None:
+    """The public IP to PUT when its DNS label is not the spec's (None: it is). A label set outside the
+    operator while the spec names none is left alone (the spec does not own it then)."""
+    have = attr_path(pip, "properties", "dns_settings", "domain_name_label")
+    if dns_label is None or have == dns_label:
+        return None
+    pip.properties.dns_settings = network.PublicIPAddressDnsSettings(domain_name_label=dns_label)
+    merged = merged_tags(tags, pip.tags)
+    return with_tags(pip, merged) if merged is not None else pip
 
 
 def nic_parameters(

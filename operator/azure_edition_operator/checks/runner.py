@@ -41,6 +41,7 @@ from .smb_guest import (
     run_command_stdout,
 )
 from .smb_probe import probe_smb_quic
+from .smb_rotation import reachability_note
 from .smb_rotator import RotationMemory, SecretReader, access_round, confirm, key_vault_round, rotation_round
 
 PROBE_TIMEOUT_SECONDS = 5.0
@@ -363,6 +364,8 @@ async def _check_smb(
         message += f" ({note})"
     if rotation_note:
         message += f" ({rotation_note})"
+    if fqdn := vm_status.get("fqdn"):  # reachable by name: the public IP's DNS label
+        message += reachability_note(smb.server_name, str(fqdn))
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:

@@ -228,3 +228,11 @@ def extension_problem(
             f"ServicePrincipal --scope <the vault's resource ID>); the extension reported: {text[:300]}"
         )
     return f"the Key Vault extension reports an error for {secret_url}: {text[:300]}"
+
+
+def reachability_note(server_name: str, fqdn: str) -> str:
+    """What the SMB condition says of the public IP's DNS name: clients need ``server_name`` (the name the
+    certificate carries) to resolve to the VM; Azure's name does when it is that name, else a CNAME can."""
+    if server_name.lower().rstrip(".") == fqdn.lower().rstrip("."):
+        return f"; clients reach it by name: {fqdn} is the public IP's DNS name"
+    return f"; the public IP's DNS name is {fqdn}: point {server_name} at it (a CNAME) so clients reach the VM by the certificate's name"
