@@ -507,6 +507,7 @@ async def _run_checks(
         patches=PatchSummary.from_json(_sealed(memo, meta, PATCHES_ANNOTATION)),
         calendar=await calendar_source.calendar(
             memo.kube.core, memo.config.credentials_namespace, memo.config.hotpatch_calendar_configmap),
+        read_secret=lambda secret: memo.kube.tls_secret(meta["namespace"], secret),
     )  # fmt: skip
 
 

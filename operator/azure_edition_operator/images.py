@@ -127,6 +127,11 @@ CATALOG: tuple[CatalogRow, ...] = (
     _row("2025-datacenter-azure-edition-core-smalldisk", "2025", _CORE, True, _Y, _Y, _U, SRC_HOTPATCH),
 )  # fmt: skip
 
+# SMB over QUIC client access control (client certificates allowed or blocked by SHA-256 or issuer,
+# auditing) arrived with Windows Server 2025 (learn.microsoft.com/windows-server/storage/file-server/
+# configure-smb-over-quic-client-access-control): the Windows Server versions whose images run it.
+SMB_CLIENT_ACCESS_VERSIONS: frozenset[WindowsServerVersion] = frozenset({WindowsServerVersion.WS2025})
+
 _EXPERIENCE_ORDER = {Experience.CORE: 0, Experience.DESKTOP: 1}
 
 

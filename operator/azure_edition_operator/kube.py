@@ -100,6 +100,26 @@ class Kube:
             raise CredentialsInvalid(f"Secret {namespace}/{secret_name}: {err}") from None
         return AdminCredentials(username, password)
 
+    async def tls_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """``data`` of a Secret named by spec.smbOverQuic.certificate.secretRef, in the object's namespace."""
+        from .checks.smb_rotator import SecretUnavailable
+
+        try:
+            secret = await self.core.read_namespaced_secret(name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                raise SecretUnavailable(
+                    f"Secret {namespace}/{name} does not exist; create it (kubernetes.io/tls, e.g. a cert-manager "
+                    "Certificate's secretName)"
+                ) from None
+            if err.status == 403:
+                raise SecretUnavailable(
+                    f"the operator may not read Secrets in namespace {namespace} "
+                    "(docs/install.md#add-a-tenant-namespace)"
+                ) from None
+            raise
+        return dict(secret.data or {})
+
     async def tenancy_inputs(self, namespace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""
 

@@ -98,7 +98,10 @@ ARM surface
 ===========
 Microsoft.Compute: ``virtualMachines`` PUT/PATCH/GET (``$expand=instanceView|userData``)/DELETE
 (``forceDeletion``), list by resource group and subscription, ``instanceView``, POST ``assessPatches``,
-``installPatches``, ``runCommand``; ``virtualMachines/{vm}/runCommands`` PUT/GET/list/DELETE; ``disks``
+``installPatches``, ``runCommand``; ``virtualMachines/{vm}/runCommands`` PUT/GET/list/DELETE (parameters and
+protectedParameters reach the script; protected ones are never stored or returned);
+``virtualMachines/{vm}/extensions`` PUT/GET/list/DELETE (the Key Vault extension acts in the guest:
+:mod:`.vmextensions`); ``disks``
 GET/list/DELETE (a VM's OS disk, and empty data disks, are created with it and deleted with it when
 ``deleteOption: Delete``); ``locations/{l}/publishers/../skus[/{sku}/versions[/{v}]]`` (platform image
 catalog, :mod:`.images`; per region: 2025 Azure Edition is missing from a few, where list-skus omits it and a VM create gets PlatformImageNotFound). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
@@ -177,6 +180,11 @@ with ``source.script``) recognises scripts by a marker comment line:
   [{"name": serverName, "thumbprint": SHA-1 upper-case hex, "notAfter": ISO 8601, "notBefore",
   "subject", "issuer", "dnsNames"}]}`` (the last four are extras).
 * ``# azureedition.io/script: smb-quic-enable`` → sets EnableSMBQUIC; StdOut ``{"enableSmbQuic": true}``.
+* ``smb-cert-import`` (protected ``PfxBase64``, ``PfxPassword``) and ``smb-cert-map`` (``ServerName``,
+  ``Thumbprint``, ``RemoveThumbprints``): the guest's ``LocalMachine\\My`` and its mappings (:mod:`.certstore`).
+
+Key Vault's data plane (certificates with versions, a policy with an AutoRenew action, the PFX secret,
+Azure RBAC) answers on one HTTPS origin per vault, made through the control API (:mod:`.keyvault`).
 * anything else → succeeds with empty StdOut.
 
 The result is ``{"value": [{"code": "ComponentStatus/StdOut/succeeded", "level": "Info",

@@ -57,6 +57,7 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("Microsoft.Resources", "resourceGroups"): RESOURCES,
     ("Microsoft.Compute", "virtualMachines"): CRP,
     ("Microsoft.Compute", "virtualMachines/runCommands"): CRP,
+    ("Microsoft.Compute", "virtualMachines/extensions"): CRP,
     ("Microsoft.Compute", "locations/publishers"): CRP,
     ("Microsoft.Compute", "disks"): DISKS,
     ("Microsoft.Compute", "skus"): SKUS,

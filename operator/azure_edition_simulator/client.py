@@ -409,6 +409,29 @@ class SimulatorControl:
         path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
         return self._call("PUT", path, body)
 
+    def issue_certificate(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A certificate from the guests' CA, mapped nowhere: ``certPem``, ``keyPem``, ``chainPem``, ``thumbprint``."""
+        return self._call("POST", "/certificate-authority/issue", dict(spec))
+
+    def key_vault(self, name: str, create: bool = False) -> dict[str, Any]:
+        """A vault of the simulated Key Vault (``create``: make it); ``vaultUrl`` is its data-plane URL."""
+        return self._call("PUT" if create else "GET", f"/keyvaults/{urllib.parse.quote(name)}")
+
+    def grant_key_vault_role(
+        self, vault: str, principal_id: str, role: str = "Key Vault Secrets User"
+    ) -> dict[str, Any]:
+        return self._call("POST", f"/keyvaults/{urllib.parse.quote(vault)}/role-assignments",
+                          {"principalId": principal_id, "role": role})  # fmt: skip
+
+    def revoke_key_vault_roles(self, vault: str, principal_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/keyvaults/{urllib.parse.quote(vault)}/role-assignments/{principal_id}")
+
+    def renew_key_vault_certificate(self, vault: str, name: str) -> dict[str, Any]:
+        """The AutoRenew lifetime action firing now: a new version (``version``, ``thumbprint``)."""
+        return self._call(
+            "POST", f"/keyvaults/{urllib.parse.quote(vault)}/certificates/{urllib.parse.quote(name)}/renew"
+        )
+
     def remove_certificate(self, resource_group: str, vm: str, server_name: str) -> None:
         path = self._vm_path(resource_group, vm) + "/guest/certificates/" + urllib.parse.quote(server_name)
         self._call("DELETE", path)

@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import Any
 
-from . import errors, guest, images, limits, lro, others, skus, throttle
+from . import errors, guest, images, limits, lro, others, skus, throttle, vmextensions
 from .context import Reply, RequestContext
 from .world import (
     REGIONS,
@@ -424,6 +424,7 @@ def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
             world.guests.get(key(vm["id"]), guest.new_guest({})), patch_settings(vm)
         ),
         "isVMInStandbyPool": False,
+        "extensions": [vmextensions.instance_view(d) for d in vmextensions.of_vm(world, vm)],
         "statuses": [
             {
                 "code": f"ProvisioningState/{state.lower()}",
@@ -586,6 +587,7 @@ def _apply_vm_model(
             vm[passthrough] = copy.deepcopy(body[passthrough])
         elif existing is not None and passthrough in existing:
             vm[passthrough] = existing[passthrough]
+    vmextensions.system_identity(world, sub, vm, existing)
     others.apply_policy(ctx.settings, world, sub, vm)
     world.vms[key(vm_id)] = vm
     internal = _internal(world, vm)
@@ -842,6 +844,11 @@ def _run_command_id(vm: dict[str, Any], name: str) -> str:
     return f"{vm['id']}/runCommands/{name}"
 
 
+def _named_values(items: Any) -> dict[str, str]:
+    """Run Command ``parameters``/``protectedParameters`` (``[{name, value}]``) by name."""
+    return {str(i.get("name")): str(i.get("value", "")) for i in items or [] if isinstance(i, dict)}
+
+
 def _render_run_command(world: World, doc: dict[str, Any], expand: str) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     view = out.pop("_instanceView", None)
@@ -858,6 +865,7 @@ def put_run_command(ctx: RequestContext, sub: str, rg: str, name: str, command: 
     rc_id = _run_command_id(vm, command)
     existing = ctx.world.run_commands.get(key(rc_id))
     props = copy.deepcopy(body.get("properties") or {})
+    ctx.world.protected_parameters[key(rc_id)] = _named_values(props.get("protectedParameters"))
     for secret in (
         "runAsPassword",
         "protectedParameters",
@@ -1131,9 +1139,15 @@ def complete(world: World, op: dict[str, Any]) -> None:
             guest.refresh_assessment(g)
         else:
             script = op["params"]["script"] if op["params"]["commandId"] == "RunPowerShellScript" else []
-            stdout, stderr = guest.run_script(g, script)
+            try:
+                stdout, stderr = guest.run_script(g, script)
+            except guest.certstore.ScriptFailed as err:
+                stdout, stderr = "", str(err)
             result = {"value": guest.run_command_statuses(stdout, stderr)}
         world.finish_operation(op, "Succeeded", result=result)
+    elif kind == "extension.put":
+        vmextensions.complete(world, op["resourceId"])
+        world.finish_operation(op, "Failed" if failure else "Succeeded", error=failure)
     elif kind == "runCommand.put":
         doc = world.run_commands.get(key(op["resourceId"]))
         g = world.guests.get(key(op["params"]["vm"]))
@@ -1143,13 +1157,23 @@ def complete(world: World, op: dict[str, Any]) -> None:
         started = utc_now_iso(op["startEpoch"])
         source = doc["properties"].get("source") or {}
         script = (source.get("script") or "").splitlines()
-        stdout, stderr = guest.run_script(g, script)
+        parameters = _named_values(doc["properties"].get("parameters"))
+        parameters.update(world.protected_parameters.pop(key(op["resourceId"]), {}))
+        script_failed = False
+        try:
+            stdout, stderr = guest.run_script(g, script, parameters)
+        except guest.certstore.ScriptFailed as err:
+            # The script's own failure is the execution's; the resource fails with it only when asked to
+            # (treatFailureAsDeploymentFailure), as on Azure.
+            stdout, stderr, script_failed = "", str(err), True
+            if doc["properties"].get("treatFailureAsDeploymentFailure"):
+                failure = failure or {"code": "VMExtensionProvisioningError", "message": str(err)}
         state = "Failed" if failure else "Succeeded"
         doc["properties"]["provisioningState"] = state
         doc["_instanceView"] = {
-            "executionState": state,
+            "executionState": "Failed" if failure or script_failed else "Succeeded",
             "executionMessage": "" if not failure else failure.get("message", ""),
-            "exitCode": 0 if not failure else 1,
+            "exitCode": 1 if failure or script_failed else 0,
             "output": stdout,
             "error": stderr,
             "startTime": started,
@@ -1189,6 +1213,7 @@ def _on_provisioned(world: World, vm: dict[str, Any], *, first: bool) -> None:
             world.vm_internal.setdefault(key(vm["id"]), {})["certificateError"] = repr(exc)
         else:
             g["mappings"] = [mapping]
+            guest.certstore.add_to_store(g, guest.certstore.entry_of(mapping))
 
 
 def remove_vm(world: World, vm: dict[str, Any]) -> None:
@@ -1213,6 +1238,7 @@ def remove_vm(world: World, vm: dict[str, Any]) -> None:
             from . import network
 
             network.remove_nic(world, nic)
+    vmextensions.remove_vm(world, vm)
     for rc_key in [k for k in world.run_commands if k.startswith(vm_key + "/runcommands/")]:
         del world.run_commands[rc_key]
     world.vms.pop(vm_key, None)

@@ -26,6 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from . import certstore, clientaccess
 from .world import utc_now_iso, utc_now_z
 
 SCRIPT_MARKER = re.compile(r"#\s*azureedition\.io/script:\s*([A-Za-z0-9_.-]+)")
@@ -56,6 +57,7 @@ def new_guest(defaults: dict[str, Any]) -> dict[str, Any]:
     guest: dict[str, Any] = {
         "enableSmbQuic": bool(defaults.get("enableSmbQuic", True)),
         "mappings": [],
+        "certStore": [],  # LocalMachine\My, with keys: certstore.py
         "patches": [],
         "rebootPending": bool(defaults.get("rebootPending", False)),
         "assessment": None,
@@ -408,11 +410,24 @@ def script_name(script_lines: list[str]) -> str | None:
     return match.group(1) if match else None
 
 
-def run_script(guest: dict[str, Any], script_lines: list[str]) -> tuple[str, str]:
-    """Execute a script the way the simulated Windows guest would; returns (stdout, stderr)."""
+def run_script(
+    guest: dict[str, Any], script_lines: list[str], parameters: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Execute a script the way the simulated Windows guest would; returns (stdout, stderr).
+
+    ``parameters``: a managed Run Command's parameters and protected parameters, by name (a script that
+    stops with an error raises ``certstore.ScriptFailed``)."""
     stderr = guest.get("nextRunCommandStdErr") or ""
     guest["nextRunCommandStdErr"] = None
     name = script_name(script_lines)
+    if name == certstore.SCRIPT_SMB_CERT_IMPORT:
+        return json.dumps(certstore.import_pfx(guest, parameters or {})), stderr
+    if name == certstore.SCRIPT_SMB_CERT_MAP:
+        certstore.map_certificate(guest, parameters or {})
+        name = SCRIPT_SMB_QUIC_STATUS  # it prints the state it leaves, as the status script does
+    if name == clientaccess.SCRIPT_SMB_CLIENT_ACCESS:
+        clientaccess.apply(guest, parameters or {})
+        name = SCRIPT_SMB_QUIC_STATUS
     if name == SCRIPT_SMB_QUIC_STATUS:
         payload = {
             "enableSmbQuic": guest["enableSmbQuic"],
@@ -425,9 +440,12 @@ def run_script(guest: dict[str, Any], script_lines: list[str]) -> tuple[str, str
                     "subject": m["subject"],
                     "issuer": m["issuer"],
                     "dnsNames": m["dnsNames"],
+                    **clientaccess.mapping_fields(guest, m["name"]),
                 }
                 for m in guest["mappings"]
             ],
+            "store": certstore.public_store(guest),
+            "auditClientAccess": bool(guest.get("auditClientAccess", False)),
         }
         return json.dumps(payload), stderr
     if name == SCRIPT_EXTENDED_NETWORK_STATUS:
@@ -473,6 +491,8 @@ GUEST_FIELDS = (
     "assessment",
     "installation",
     "monthKind",
+    "clientAccess",  # {serverName: {"require": bool, "entries": [{type, identifier, action}]}}: clientaccess.py
+    "auditClientAccess",
 )
 
 
@@ -535,6 +555,7 @@ def _blank_summary(name: str) -> dict[str, Any]:
 
 def public_guest(guest: dict[str, Any]) -> dict[str, Any]:
     """The guest for the control API (no private keys)."""
-    out = {k: copy.deepcopy(v) for k, v in guest.items() if k != "mappings"}
+    out = {k: copy.deepcopy(v) for k, v in guest.items() if k not in ("mappings", "certStore")}
     out["mappings"] = [public_mapping(m) for m in guest["mappings"]]
+    out["certStore"] = certstore.public_store(guest)
     return out

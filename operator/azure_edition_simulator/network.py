@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 import secrets
 import uuid
 from typing import Any
@@ -333,6 +334,7 @@ def put_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         "ddosSettings": props_in.pop("ddosSettings", {"protectionMode": "VirtualNetworkInherited"}),
         **props_in,
     }
+    _dns_label(props, location)
     if "ipConfiguration" in old_props:
         props["ipConfiguration"] = old_props["ipConfiguration"]
     if old_props.get("ipAddress"):
@@ -357,6 +359,27 @@ def put_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     world.touch()
     op = _network_operation(ctx, sub, location, "network.put", pip_id)
     return Reply(201 if existing is None else 200, copy.deepcopy(pip), lro.lro_headers(ctx, op))
+
+
+_DNS_LABEL = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _dns_label(props: dict[str, Any], location: str) -> None:
+    """``dnsSettings.domainNameLabel``: Azure's label rule, and the FQDN it gives
+    (``<label>.<location>.cloudapp.azure.com``, learn.microsoft.com/azure/virtual-network/ip-services/
+    public-ip-addresses#dns-name-label)."""
+    dns = props.get("dnsSettings")
+    if not dns or not dns.get("domainNameLabel"):
+        props.pop("dnsSettings", None)
+        return
+    label = str(dns["domainNameLabel"])
+    if not _DNS_LABEL.match(label):
+        raise errors.ArmError(
+            400, "InvalidDomainNameLabel",
+            f"The domain name label {label} is invalid. It must conform to the following regular expression: "
+            "^[a-z][a-z0-9-]{1,61}[a-z0-9]$.",
+        )  # fmt: skip
+    props["dnsSettings"] = {**dns, "fqdn": f"{label}.{location}.cloudapp.azure.com"}
 
 
 def delete_public_ip(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:

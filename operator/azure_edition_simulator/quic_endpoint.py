@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
@@ -39,6 +41,10 @@ class SmbQuicEndpoint:
         _load_certificate(self._configuration, certificate)
         self._server: QuicServer | None = None
         self._transport: asyncio.DatagramTransport | None = None
+        # Client access control (clientaccess.py): whether to ask clients for a certificate, and the verdict
+        # on the one presented (None: nobody is asked). Read at each handshake, so a change applies at once.
+        self.requires_client_certificate: Callable[[], bool] = lambda: False
+        self.judge_client: Callable[[Any], tuple[bool, str]] = lambda _cert: (True, "")
 
     @property
     def host(self) -> str:
@@ -68,7 +74,7 @@ class SmbQuicEndpoint:
         transport, server = await loop.create_datagram_endpoint(
             lambda: QuicServer(
                 configuration=self._configuration,
-                create_protocol=_SmbServerProtocol,
+                create_protocol=lambda *a, **k: _SmbServerProtocol(*a, endpoint=self, **k),
                 stream_handler=_end_stream,
             ),
             local_addr=(self._host, self._requested_port),
@@ -103,7 +109,36 @@ class SmbQuicEndpoint:
 
 
 class _SmbServerProtocol(QuicConnectionProtocol):
-    """aioquic's default per-connection protocol; named for logs and as the place for SMB later."""
+    """One client connection: asks for a client certificate when the guest requires one, and closes the
+    connection right after the handshake when the guest's access lists refuse the certificate presented.
+
+    aioquic has no public switch for requesting a client certificate on the server side; its TLS context's
+    ``_request_client_certificate`` (set once the connection creates the context, before the ClientHello is
+    handled) is the one place, and ``_peer_certificate`` holds what the client sent (as in the probe)."""
+
+    def __init__(self, quic: Any, *args: Any, endpoint: SmbQuicEndpoint, **kwargs: Any) -> None:
+        super().__init__(quic, *args, **kwargs)
+        self._endpoint = endpoint
+        initialize = quic._initialize
+
+        def initialize_and_ask(peer_cid: bytes) -> None:
+            initialize(peer_cid)
+            quic.tls._request_client_certificate = endpoint.requires_client_certificate()
+
+        quic._initialize = initialize_and_ask
+
+    def quic_event_received(self, event: Any) -> None:
+        from aioquic.quic import events
+        from aioquic.quic.packet import QuicErrorCode
+
+        if isinstance(event, events.HandshakeCompleted) and self._quic.tls._request_client_certificate:
+            admitted, why = self._endpoint.judge_client(self._quic.tls._peer_certificate)
+            if not admitted:
+                log.debug("SMB over QUIC client refused: %s", why)
+                self._quic.close(error_code=QuicErrorCode.CONNECTION_REFUSED, reason_phrase=why)
+                self.transmit()
+                return
+        super().quic_event_received(event)
 
 
 def _end_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

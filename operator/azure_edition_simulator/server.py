@@ -26,7 +26,20 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import apiversions, compute, errors, gateways, guest, loopback, lro, network, others, throttle
+from . import (
+    apiversions,
+    compute,
+    errors,
+    extension_api,
+    gateways,
+    guest,
+    loopback,
+    lro,
+    network,
+    others,
+    throttle,
+    vmextensions,
+)
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
 from .identity import IdentityPlatform, TokenError
@@ -183,6 +196,34 @@ ROUTES: tuple[Route, ...] = (
         "VirtualMachineRunCommands_Delete",
         compute.delete_run_command,
         "virtualMachines/runCommands",
+    ),
+    _r(
+        "GET",
+        _VM + r"/extensions",
+        "VirtualMachineExtensions_List",
+        extension_api.list_extensions,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "GET",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_Get",
+        extension_api.get_extension,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "PUT",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_CreateOrUpdate",
+        extension_api.put_extension,
+        "virtualMachines/extensions",
+    ),
+    _r(
+        "DELETE",
+        _VM + r"/extensions/(?P<ext>[^/]+)",
+        "VirtualMachineExtensions_Delete",
+        extension_api.delete_extension,
+        "virtualMachines/extensions",
     ),
     _r("GET", _C + r"/disks", "Disks_ListByResourceGroup", compute.list_disks, "disks"),
     _r("GET", _C + r"/disks/(?P<disk>[^/]+)", "Disks_Get", compute.get_disk, "disks"),
@@ -396,6 +437,18 @@ class QuicEndpoints:
                 out[vm_key] = (str(address), g["mappings"][0])
         return out
 
+    def _guard(self, endpoint: Any, world: World, vm_key: str, server_name: str) -> None:
+        """Point the endpoint at the guest's client access control for the name it serves."""
+        from . import clientaccess
+
+        def guest_now() -> dict[str, Any]:
+            return world.guests.get(vm_key) or {}
+
+        endpoint.requires_client_certificate = lambda: bool(
+            (guest_now().get("clientAccess") or {}).get(server_name.lower(), {}).get("require")
+        )
+        endpoint.judge_client = lambda cert: clientaccess.admits(guest_now(), server_name, cert)
+
     def _certificate(self, mapping: dict[str, Any]) -> Any:
         issued = self.issued.get(mapping["thumbprint"])
         if issued is None:
@@ -415,6 +468,8 @@ class QuicEndpoints:
                 elif want[1]["thumbprint"] != thumbprint:
                     endpoint.set_certificate(self._certificate(want[1]))
                     self.running[vm_key] = (host, want[1]["thumbprint"], endpoint)
+                if want is not None and want[0] == host:
+                    self._guard(endpoint, world, vm_key, want[1]["name"])
             if any(vm_key not in self.running for vm_key in desired):
                 from .quic_endpoint import SmbQuicEndpoint  # written by another engineer
 
@@ -422,6 +477,7 @@ class QuicEndpoints:
                     if vm_key in self.running:
                         continue
                     endpoint = SmbQuicEndpoint(host, self.port, self._certificate(mapping))
+                    self._guard(endpoint, world, vm_key, mapping["name"])
                     await endpoint.start()
                     self.running[vm_key] = (host, mapping["thumbprint"], endpoint)
             self.last_error = None
@@ -490,6 +546,7 @@ class SimulatorServer:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._generation = 0  # bumped when the world object is replaced (reset)
+        self._vault_ports: dict[str, int] = {}  # Key Vault: each vault's own HTTPS port
         self._saved: tuple[int, int] = (-1, -1)
         self.port = 0
 
@@ -556,6 +613,7 @@ class SimulatorServer:
             self._issue_guest_certificates_below_own_ca()
         app = web.Application(client_max_size=8 * 1024**2)
         self._add_control_routes(app)
+        app.router.add_route("*", "/keyvault/{vault}/{tail:.*}", self._keyvault)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -571,6 +629,8 @@ class SimulatorServer:
         if self.config.env_file:
             self.write_env_file(self.config.env_file)
         self.save(force=True)
+        for vault in list(self.world.key_vaults):
+            await self._vault_site(vault)
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._quic_loop())]
         self.quic.wakeup.set()
 
@@ -616,6 +676,12 @@ class SimulatorServer:
                 compute.complete(self.world, op)
             else:
                 network.complete(self.world, op)
+        if self.world.extensions:  # the Key Vault extension's polling, in the guests of running VMs
+            running = {
+                k: compute.power_state(self.world, vm) == "running" for k, vm in self.world.vms.items()
+            }
+            if vmextensions.poll(self.world, time.time(), self.settings.timing.time_scale, running):
+                self.world.touch()
         if self.world.revision != before:
             self.world.prune_operations()
             self.quic.wakeup.set()
@@ -708,9 +774,59 @@ class SimulatorServer:
         tmp.chmod(0o600)
         tmp.replace(path)
 
+    # --- Key Vault's data plane -----------------------------------------------------------------------------
+
+    async def _vault_site(self, name: str) -> str:
+        """The vault's own HTTPS listener (Key Vault's ids are ``<vault URL>/certificates/<name>/<version>``,
+        so a vault is an origin, not a path); its URL."""
+        if name not in self._vault_ports:
+            assert self._runner is not None and self.tls is not None
+            site = web.TCPSite(self._runner, self.config.host, 0, ssl_context=self.tls.server_context())
+            await site.start()
+            server = site._server  # the bound socket tells the port
+            assert server is not None
+            self._vault_ports[name] = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        url = f"https://{self.config.host}:{self._vault_ports[name]}"
+        self.world.key_vaults[name]["url"] = url  # where the Key Vault extension finds it
+        return url
+
+    def _vault_of(self, request: web.Request) -> str | None:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sockname[1] if sockname else None
+        return next((n for n, p in self._vault_ports.items() if p == port), None)
+
+    async def _keyvault(self, request: web.Request, name: str) -> web.StreamResponse:
+        """A vault's data plane: Key Vault certificates and their secrets (keyvault.py)."""
+        from . import keyvault
+
+        self.advance()
+        origin = self.origin  # the authority clients get tokens from
+        vault_url = f"https://{request.host}"
+        try:
+            oid = keyvault.caller(
+                self.identity, request.headers.get("Authorization"), self.config.tenant_id, origin
+            )
+            vault = self.world.key_vaults.get(name)
+            if vault is None:
+                raise keyvault.VaultError(404, "VaultNotFound", f"The vault {name} does not exist.")
+            raw = await request.read()
+            body = json.loads(raw) if raw.strip() else {}
+            admin = self.identity.principals[self.config.client_id].object_id
+            parts = [p for p in request.path.split("/") if p]
+            status, answer = keyvault.handle(
+                vault, vault_url, request.method.upper(), parts, body, oid, admin
+            )
+        except keyvault.VaultError as err:
+            return web.json_response(err.body(), status=err.status, headers=err.headers)
+        if request.method.upper() != "GET":
+            self.world.touch()
+        return web.json_response(answer, status=status)
+
     # --- ARM and identity --------------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self._vault_ports and (vault := self._vault_of(request)) is not None:
+            return await self._keyvault(request, vault)
         started = time.monotonic()
         self.advance()
         method, path = request.method.upper(), request.path
@@ -965,6 +1081,12 @@ class SimulatorServer:
             ("POST", "/identity/principals", self._c_principals),
             ("POST", "/identity/federated-credentials", self._c_federated_credentials),
             ("GET", "/quic", self._c_quic),
+            ("POST", "/certificate-authority/issue", self._c_issue_certificate),
+            ("GET", "/keyvaults/{vault}", self._c_key_vault),
+            ("PUT", "/keyvaults/{vault}", self._c_key_vault),
+            ("POST", "/keyvaults/{vault}/role-assignments", self._c_key_vault_roles),
+            ("DELETE", "/keyvaults/{vault}/role-assignments/{principal}", self._c_key_vault_roles),
+            ("POST", "/keyvaults/{vault}/certificates/{name}/renew", self._c_key_vault_renew),
             ("GET", "/workload-identity/.well-known/openid-configuration", self._c_workload_discovery),
             ("GET", "/workload-identity/openid/v1/jwks", self._c_workload_jwks),
         ]
@@ -1293,6 +1415,7 @@ class SimulatorServer:
         mapping, issued = guest.issue_mapping(server_name, await self._json_body(request))
         self.quic.issued[mapping["thumbprint"]] = issued
         g["mappings"] = [mapping, *remaining]
+        guest.certstore.add_to_store(g, guest.certstore.entry_of(mapping))  # the mapped certificate is in My
         self.world.touch()
         await self.quic.reconcile(self.world)
         return _json(200, guest.public_mapping(mapping))
@@ -1348,6 +1471,58 @@ class SimulatorServer:
         principal = self.identity.configure_federation(data, self.config.client_id)
         self.world.touch()
         return _json(200, principal)
+
+    async def _c_issue_certificate(self, request: web.Request) -> web.Response:
+        """Issue a certificate from the guests' CA without mapping it anywhere: what an issuer hands
+        cert-manager (a TLS Secret) or Key Vault (an imported certificate). The key is in the answer."""
+        from . import certs
+
+        spec = certs.CertificateSpec.from_dict(await self._json_body(request))
+        issued = certs.issue_certificate(spec)
+        return _json(200, {"certPem": issued.cert_pem, "keyPem": issued.key_pem, "chainPem": issued.chain_pem,
+                           "thumbprint": issued.thumbprint})  # fmt: skip
+
+    def _vault(self, request: web.Request, create: bool = False) -> dict[str, Any]:
+        from . import keyvault
+
+        name = request.match_info["vault"].lower()
+        if create and name not in self.world.key_vaults:
+            self.world.key_vaults[name] = keyvault.new_vault(name)
+            self.world.touch()
+        if name not in self.world.key_vaults:
+            raise KeyError(f"no vault {name}; create it with PUT /keyvaults/{name}")
+        return self.world.key_vaults[name]
+
+    async def _c_key_vault(self, request: web.Request) -> web.Response:
+        """A vault (PUT creates it): its URL, role assignments, certificate versions (no keys)."""
+        from . import keyvault
+
+        vault = self._vault(request, create=request.method == "PUT")
+        return _json(200, {**keyvault.public_vault(vault), "vaultUrl": await self._vault_site(vault["name"])})
+
+    async def _c_key_vault_roles(self, request: web.Request) -> web.Response:
+        """Grant (POST ``{principalId, role}``) or remove (DELETE) a role assignment on the vault."""
+        from . import keyvault
+
+        vault = self._vault(request)
+        if request.method == "POST":
+            data = await self._json_body(request)
+            keyvault.grant(vault, str(data["principalId"]), str(data.get("role") or keyvault.SECRETS_USER))
+        else:
+            keyvault.revoke(vault, request.match_info["principal"])
+        self.world.touch()
+        return _json(200, keyvault.public_vault(vault))
+
+    async def _c_key_vault_renew(self, request: web.Request) -> web.Response:
+        """The certificate policy's AutoRenew lifetime action firing now: a new version."""
+        from . import keyvault
+
+        try:
+            version = keyvault.renew(self._vault(request), request.match_info["name"])
+        except keyvault.VaultError as err:
+            return _json(err.status, err.body())
+        self.world.touch()
+        return _json(200, {"version": version["version"], "thumbprint": keyvault.thumbprint_of(version)})
 
     async def _c_quic(self, request: web.Request) -> web.Response:
         return _json(200, self.quic.describe(self.world))

@@ -207,7 +207,12 @@ class World:
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # virtualNetworkGateways: gateways.py
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # connections: gateways.py
     run_commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A managed Run Command's protectedParameters until it runs: in memory only (never persisted, never
+    # rendered), as ARM never returns them.
+    protected_parameters: dict[str, dict[str, str]] = field(default_factory=dict)
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key_vaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # data plane: keyvault.py
+    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)  # VM extensions: vmextensions.py
     vm_internal: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -460,6 +465,8 @@ class World:
         "connections",
         "run_commands",
         "guests",
+        "key_vaults",
+        "extensions",
         "vm_internal",
         "operations",
         "operation_failures",

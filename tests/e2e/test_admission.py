@@ -82,6 +82,18 @@ BAD_OBJECTS = [
     ("bad-deletion-policy", {"deletionPolicy": "Shred"}, 'Unsupported value: "Shred"'),
     ("duplicate-capability", {"capabilities": ["Hotpatch", "Hotpatch"]}, "Duplicate value"),
     ("no-secret-ref", {"adminCredentialsSecretRef": None}, "adminCredentialsSecretRef"),
+    ("two-certificate-sources", {"capabilities": ["SMBOverQUIC"], "smbOverQuic": {"serverName": "fs.contoso.com",
+        "certificate": {"secretRef": {"name": "tls"}, "keyVault": {"secretUrl": "https://kv.vault.azure.net/secrets/c"}}}},
+     "spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault"),
+    ("no-certificate-source", {"capabilities": ["SMBOverQUIC"], "smbOverQuic": {"serverName": "fs.contoso.com",
+                                                                               "certificate": {}}},
+     "spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault"),
+    ("dns-label-without-public-ip", {"azure": {"subscriptionId": SUB, "resourceGroup": "rg", "location": "westeurope",
+                                               "subnetId": SUBNET, "publicIPDnsLabel": "fs01"}},
+     "spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true"),
+    ("key-vault-url-with-version", {"capabilities": ["SMBOverQUIC"], "smbOverQuic": {"serverName": "fs.contoso.com",
+        "certificate": {"keyVault": {"secretUrl": "https://kv.vault.azure.net/secrets/c/0123abcd"}}}},
+     "spec.smbOverQuic.certificate.keyVault.secretUrl"),
 ]  # fmt: skip
 
 

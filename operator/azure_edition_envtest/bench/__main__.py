@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..controlplane import ControlPlane, repo_root
-from . import fleetscale, report, scenarios
+from . import fleetscale, report, rotation, scenarios
 from .kubeclient import Kube
 
 REPO = repo_root() or Path.cwd()
@@ -57,8 +57,13 @@ class Plan:
     scale_intervals: int = 6
     shards_n: int = 400
     reuse_variant: bool = True
+    rotation_reps: int = 5
+    rotation_sources: tuple[str, ...] = ("secret", "keyvault")
+    rotation_time_scale: float = 0.05  # the check interval 10 min -> 30 s; Run Command 20-60 s -> 1-3 s
     scenarios: frozenset[str] = field(
-        default_factory=lambda: frozenset({"latency", "burst", "floor", "steady", "throttled", "realistic"})
+        default_factory=lambda: frozenset(
+            {"latency", "burst", "floor", "steady", "throttled", "realistic", "rotation"}
+        )
     )
 
     def burst_timeout(self, n: int) -> float:
@@ -68,7 +73,8 @@ class Plan:
 FULL = Plan("full", (100, 500, 1000), 30, 10, 20.0, 500, 5, 10, 100)
 QUICK = Plan(
     "quick", (50,), 3, 1, 2.0, 50, 5, 2, 10, steady_settle_intervals=1, reuse_variant=False,
-    realistic_n=20, realistic_time_scale=0.05,
+    realistic_n=20, realistic_time_scale=0.05, rotation_reps=2, rotation_time_scale=0.02,
+    rotation_sources=("secret",),
 )  # fmt: skip
 
 
@@ -86,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios: latency,burst,floor,realistic,steady,throttled,scale,shards",
+        help="comma-separated scenarios: latency,burst,floor,realistic,steady,throttled,rotation,scale,shards",
     )
     p.add_argument("--sizes", default="", help="burst sizes, e.g. 100,500 (default 100,500,1000; quick 50)")
     p.add_argument(
@@ -130,6 +136,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="time scale of the realistic scenario (0.1; quick 0.05)",
     )
+    p.add_argument(
+        "--rotation-sources",
+        default="",
+        help="certificate sources of the rotation scenario: secret,keyvault (default both; quick secret)",
+    )
     return p.parse_args(argv)
 
 
@@ -149,6 +160,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
     for name in ("scale_n", "scale_time_scale", "shards_n"):
         if getattr(args, name):
             changes[name] = getattr(args, name)
+    if args.rotation_sources:
+        changes["rotation_sources"] = tuple(x.strip() for x in args.rotation_sources.split(",") if x.strip())
     if args.no_reuse:
         changes["reuse_variant"] = False
     if args.only:
@@ -289,6 +302,19 @@ async def run(
             if th is not None:
                 results["throttled"] = th
                 say(report.lines_throttled(th))
+        if "rotation" in plan.scenarios:
+            for source in plan.rotation_sources:
+                ro = await attempt(
+                    f"SMB over QUIC rotation from {source}, time scale {plan.rotation_time_scale:g}",
+                    lambda source=source: rotation.rotation(
+                        kube, cp.kubeconfig, work / f"rotation-{source}", reps=plan.rotation_reps,
+                        time_scale=plan.rotation_time_scale, fleet=scenarios.fleet_spec(()),
+                        operator_env=operator_env, source=source,
+                    ),
+                )  # fmt: skip
+                if ro is not None:
+                    results["rotation" if source == "secret" else "rotationKeyVault"] = ro
+                    say(rotation.lines(ro))
         if "shards" in plan.scenarios:
             sh = await attempt(
                 f"shards: two operators over N={plan.shards_n}",
@@ -337,6 +363,10 @@ def missing_numbers(plan: Plan, results: dict[str, Any]) -> list[str]:
     realistic = results.get("realistic")
     if "realistic" in plan.scenarios and (realistic is None or realistic.get("readySeconds") is None):
         missing.append("realistic")
+    if "rotation" in plan.scenarios and not (
+        (results.get("rotation") or {}).get("renewalToServedSeconds") or {}
+    ).get("p50"):
+        missing.append("rotation")
     if "shards" in plan.scenarios and not (results.get("shards") or {}).get("readySeconds"):
         missing.append("shards")
     if "scale" in plan.scenarios and not (results.get("scale") or {}).get("steady", {}).get(

@@ -188,6 +188,18 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "met": sh["vmPutsPerObject"] == {"1": sh["n"]},
             }
         )
+    for label, ro in (
+        ("TLS Secret", results.get("rotation")),
+        ("Key Vault", results.get("rotationKeyVault")),
+    ):
+        if ro and ro["renewalToServedSeconds"]["max"] is not None:
+            checks.append(
+                _check(
+                    f"rotation from a {label}: renewal -> new certificate served (s, slowest)",
+                    ro["renewalToServedSeconds"]["max"],
+                    ro["budgetSeconds"],
+                )
+            )
     throttled = results.get("throttled")
     if throttled:
         checks.append(

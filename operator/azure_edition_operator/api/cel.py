@@ -14,6 +14,7 @@ from typing import Any
 
 from ..images import (
     CATALOG,
+    SMB_CLIENT_ACCESS_VERSIONS,
     Capability,
     CatalogRow,
     Experience,
@@ -164,10 +165,52 @@ def refusal(capability: Capability) -> tuple[frozenset[str], str] | None:
     return None if rule is None else (frozenset(forbidding_pins(capability)), rule["message"])
 
 
+CLIENT_ACCESS_MESSAGE = (
+    "spec.smbOverQuic.clientAccess needs SMB over QUIC client access control, which only Windows Server "
+    "{versions} images run, and no such image allowed by spec.image carries every capability in "
+    "spec.capabilities: pin spec.image.windowsServerVersion to {versions} (or unpin it), or remove clientAccess"
+)
+
+
+def client_access_rows(catalog: Iterable[CatalogRow] = CATALOG) -> list[CatalogRow]:
+    """The images that run SMB over QUIC client access control."""
+    return [
+        r for r in catalog if r.version in SMB_CLIENT_ACCESS_VERSIONS and r.carries(Capability.SMB_OVER_QUIC)
+    ]
+
+
+def client_access_message() -> str:
+    return CLIENT_ACCESS_MESSAGE.format(versions=" or ".join(sorted(SMB_CLIENT_ACCESS_VERSIONS)))
+
+
+def client_access_rule(catalog: Iterable[CatalogRow] = CATALOG) -> Rule:
+    """With spec.smbOverQuic.clientAccess, an image that runs it must match the pins and the capabilities."""
+    rows = client_access_rows(catalog)
+    fits = (
+        " || ".join(
+            f"(({_pins_match(r)}) && (!has(self.capabilities) || "
+            f"self.capabilities.all(c, c in {_quote(c for c in Capability if r.carries(c))})))"
+            for r in rows
+        )
+        or "false"
+    )
+    return {
+        "rule": f"!has(self.smbOverQuic) || !has(self.smbOverQuic.clientAccess) || ({fits})",
+        "message": client_access_message(),
+    }
+
+
+def client_access_allowed(pins: ImagePins, capabilities: Iterable[Capability],
+                          catalog: Iterable[CatalogRow] = CATALOG) -> bool:  # fmt: skip
+    """The Python twin of ``client_access_rule``."""
+    return any(pins.matches(r) and r.carries_all(capabilities) for r in client_access_rows(catalog))
+
+
 def spec_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
     """All rules placed on ``spec``."""
     catalog = tuple(catalog)
     rules = required_when_rules() + [r for c in Capability if (r := capability_rule(c, catalog))]
+    rules.append(client_access_rule(catalog))
     if combination_rule_needed(catalog):
         rules.append(combination_rule(catalog))
     return rules
@@ -211,6 +254,20 @@ def root_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
                 "its image in place; create a new AzureEditionVM for another image"
             ),
             "fieldPath": ".spec.image",
+        },
+        {
+            "rule": (
+                f"!({has_image}) || !has(self.spec.smbOverQuic) || !has(self.spec.smbOverQuic.clientAccess)"
+                f" || self.status.image.windowsServerVersion in {_quote(sorted(SMB_CLIENT_ACCESS_VERSIONS))}"
+            ),
+            "messageExpression": (
+                "'spec.smbOverQuic.clientAccess needs Windows Server "
+                + " or ".join(sorted(SMB_CLIENT_ACCESS_VERSIONS))
+                + " but the VM runs Windows Server ' + self.status.image.windowsServerVersion + "
+                "' (status.image), and a VM cannot change its image in place: remove clientAccess, or create a "
+                "new AzureEditionVM'"
+            ),
+            "fieldPath": ".spec.smbOverQuic.clientAccess",
         },
     ]
 

@@ -198,6 +198,17 @@ class ImageSpec(ApiModel):
 class AzureSpec(ApiModel):
     """Where and how the VM lives in Azure."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.publicIPDnsLabel) || (has(self.publicIP) && self.publicIP)",
+                    "message": "spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true",
+                }
+            ]
+        }
+    )
+
     subscription_id: str = Field(
         max_length=36,
         pattern=SUBSCRIPTION_ID_PATTERN,
@@ -233,6 +244,20 @@ class AzureSpec(ApiModel):
     public_ip: StrictBool = Field(
         False, alias="publicIP", description="Create a Standard static public IP on the primary NIC."
     )
+    public_ip_dns_label: str | None = Field(
+        None,
+        alias="publicIPDnsLabel",
+        pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
+        description="DNS name label of the public IP (dnsSettings.domainNameLabel): Azure then resolves "
+        "<label>.<location>.cloudapp.azure.com to it, a name SMB clients can use or a CNAME can point at.",
+    )
+
+    @model_validator(mode="after")
+    def _label_needs_public_ip(self) -> AzureSpec:
+        if self.public_ip_dns_label is not None and not self.public_ip:
+            raise ValueError("spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true")
+        return self
+
     tags: dict[TagName, Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]] = Field(
         default_factory=dict,
         max_length=MAX_USER_TAGS,
@@ -269,6 +294,115 @@ class HotpatchSpec(ApiModel):
     )
 
 
+class TlsSecretReference(ApiModel):
+    """A ``kubernetes.io/tls`` Secret in the resource's namespace (as cert-manager writes it)."""
+
+    name: str = Field(
+        max_length=253,
+        pattern=DNS_NAME_PATTERN,
+        description="Name of a Secret in the same namespace with keys 'tls.crt' (leaf first, then its chain) "
+        "and 'tls.key'.",
+    )
+
+
+class KeyVaultCertificateSpec(ApiModel):
+    """A Key Vault certificate, delivered into the guest by the Key Vault VM extension."""
+
+    secret_url: str = Field(
+        max_length=2048,
+        pattern=r"^https://[^/\s]+/secrets/[0-9A-Za-z-]{1,127}/?$",
+        description="The certificate's secret URL without a version (https://<vault>.vault.azure.net/secrets/"
+        "<name>): the extension's observedCertificates entry, which follows the newest version.",
+    )
+    polling_interval_seconds: StrictInt = Field(
+        3600,
+        ge=1,
+        le=86400,
+        description="How often the Key Vault extension looks for a new version (seconds).",
+    )
+
+
+class SmbCertificateSourceSpec(ApiModel):
+    """Where the SMB over QUIC certificate comes from (exactly one source): the operator gets it into the
+    guest's LocalMachine\\My store and maps it for serverName whenever a newer valid one is there."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.secretRef) != has(self.keyVault)",
+                    "message": "spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault",
+                }
+            ]
+        }
+    )
+
+    secret_ref: TlsSecretReference | None = Field(
+        None,
+        description="A kubernetes.io/tls Secret; pushed into the guest with a managed Run Command's protected "
+        "parameters when it changes.",
+    )
+    key_vault: KeyVaultCertificateSpec | None = Field(
+        None,
+        description="A Key Vault certificate: the VM gets a system-assigned managed identity and the "
+        "KeyVaultForWindows extension; the identity needs a role that reads secrets on the vault.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SmbCertificateSourceSpec:
+        if (self.secret_ref is None) == (self.key_vault is None):
+            raise ValueError("spec.smbOverQuic.certificate needs exactly one source: secretRef or keyVault")
+        return self
+
+
+class ClientCertificateMatch(ApiModel):
+    """A client certificate, by its SHA-256 hash or by its issuer (exactly one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.sha256) != has(self.issuer)",
+                    "message": "give exactly one of sha256 or issuer",
+                }
+            ]
+        }
+    )
+
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9A-Fa-f]{64}$", description="SHA-256 hash of the client certificate, hex."
+    )
+    issuer: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="Issuer name, as Windows shows it (e.g. CN=Contoso CA).",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ClientCertificateMatch:
+        if (self.sha256 is None) == (self.issuer is None):
+            raise ValueError("give exactly one of sha256 or issuer")
+        return self
+
+
+class SmbClientAccessSpec(ApiModel):
+    """SMB over QUIC client access control (Windows Server 2025): which client certificates may connect."""
+
+    require_client_certificate: bool = Field(
+        True, description="Clients must present a certificate (RequireClientAuthentication on the mapping)."
+    )
+    allow: list[ClientCertificateMatch] = Field(
+        default_factory=list, max_length=256, description="Grant-SmbClientAccessToServer entries."
+    )
+    block: list[ClientCertificateMatch] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Block-SmbClientAccessToServer entries (win over allow).",
+    )
+    audit: bool = Field(False, description="Audit client access (AuditClientCertificateAccess).")
+
+
 class SmbOverQuicSpec(ApiModel):
     """SMB over QUIC: the name clients use, and when to warn about the certificate."""
 
@@ -292,6 +426,16 @@ class SmbOverQuicSpec(ApiModel):
         ge=1,
         le=365,
         description="Warn (condition and Event) this many days before the certificate expires.",
+    )
+    client_access: SmbClientAccessSpec | None = Field(
+        None,
+        description="Client access control, applied in the guest and corrected on drift; Windows Server 2025 "
+        "images only.",
+    )
+    certificate: SmbCertificateSourceSpec | None = Field(
+        None,
+        description="Certificate source to rotate from; without it the operator only watches the certificate "
+        "and warns before it expires.",
     )
 
 
@@ -378,6 +522,9 @@ class AzureEditionVMSpec(ApiModel):
             refusal = cel.refusal(capability)
             if refusal is not None and cel.pin_key(pins) in refusal[0]:
                 raise ValueError(refusal[1])
+        access = self.smb_over_quic.client_access if self.smb_over_quic is not None else None
+        if access is not None and not cel.client_access_allowed(pins, self.capabilities):
+            raise ValueError(cel.client_access_message())
         return self
 
     @model_validator(mode="after")
@@ -450,6 +597,7 @@ class VMStatus(ApiModel):
         None, alias="privateIPAddress", description="Primary NIC private IP."
     )
     public_ip_address: str | None = Field(None, alias="publicIPAddress", description="Public IP, if any.")
+    fqdn: str | None = Field(None, description="The public IP's DNS name, when it has a label.")
 
 
 class CycleMonth(enum.StrEnum):
@@ -545,6 +693,14 @@ class SmbOverQuicStatus(ApiModel):
     )
     source: CertificateSource | None = Field(
         None, description="Probe (QUIC handshake) or InGuest (Run Command)."
+    )
+    certificate_source: str | None = Field(
+        None,
+        description="Where the mapped certificate comes from when the operator rotates it: Secret/<name> or "
+        "KeyVault/<secretUrl>.",
+    )
+    last_rotated: datetime | None = Field(
+        None, description="When the operator last mapped a new certificate (this operator process's memory)."
     )
 
 

@@ -92,6 +92,8 @@ class ObservedVM:
     """Events to post (type, reason, message), e.g. ``VMRecreated``."""
     image_ref: ImageReference | None = None
     """The image the VM runs, from Azure (status.image is written from it, never read back)."""
+    fqdn: str | None = None
+    """The public IP's DNS name (dnsSettings.fqdn), when it has a label."""
     model: Any = field(default=None, repr=False, compare=False)
     """The VM as this pass last read it (with its instance view when asked for): the capability checks
     folded into the pass use it instead of a GET of their own. Dropped with the ObservedVM."""
@@ -104,6 +106,7 @@ class ObservedVM:
             power_state=self.power_state,
             private_ip_address=self.private_ip_address,
             public_ip_address=self.public_ip_address,
+            fqdn=self.fqdn,
         ).to_wire()
 
 
@@ -359,8 +362,10 @@ async def _ensure(
     drift: list[str] = []
 
     pip_res = p.resource("publicIPAddresses", identity.public_ip_name)
+    label = spec.azure.public_ip_dns_label
     pip_res.params = _tagged_params(p, "Public IP address", identity.public_ip_name,
-                                    lambda: specs.public_ip_parameters(identity, tags), tags)  # fmt: skip
+                                    lambda: specs.public_ip_parameters(identity, tags, label), tags,
+                                    lambda pip: specs.public_ip_dns_update(pip, label, tags))  # fmt: skip
 
     def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False) -> SdkResource:
         desired = specs.nic_parameters(identity, subnet_id, tags, pip_id, forwarding)
@@ -513,6 +518,7 @@ def _observe(
         vm_size=specs.enum_str(specs.attr_path(vm, "properties", "hardware_profile", "vm_size")),
         private_ip_address=specs.nic_private_ip(nic),
         public_ip_address=specs.attr_path(pip, "properties", "ip_address"),
+        fqdn=specs.attr_path(pip, "properties", "dns_settings", "fqdn"),
         extended_private_ip_address=specs.nic_private_ip(ext_nic),
         patch=specs.patch_view(vm),
         tags=dict(vm.tags or {}),

@@ -272,8 +272,10 @@ def without_our_tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
 # ----------------------------------------------------------------------------- network
 
 
-def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> network.PublicIPAddress:
-    """A Standard, static IPv4 address; deleteOption Delete so it goes with the VM."""
+def public_ip_parameters(
+    identity: VMIdentity, tags: Mapping[str, str], dns_label: str | None = None
+) -> network.PublicIPAddress:
+    """A Standard, static IPv4 address; deleteOption Delete so it goes with the VM; a DNS label if asked."""
     return network.PublicIPAddress(
         location=identity.location,
         tags=dict(tags),
@@ -282,8 +284,24 @@ def public_ip_parameters(identity: VMIdentity, tags: Mapping[str, str]) -> netwo
             public_ip_allocation_method="Static",
             public_ip_address_version="IPv4",
             delete_option="Delete",
+            dns_settings=network.PublicIPAddressDnsSettings(domain_name_label=dns_label)
+            if dns_label
+            else None,
         ),
     )
+
+
+def public_ip_dns_update(
+    pip: network.PublicIPAddress, dns_label: str | None, tags: Mapping[str, str]
+) -> network.PublicIPAddress | None:
+    """The public IP to PUT when its DNS label is not the spec's (None: it is). A label set outside the
+    operator while the spec names none is left alone (the spec does not own it then)."""
+    have = attr_path(pip, "properties", "dns_settings", "domain_name_label")
+    if dns_label is None or have == dns_label:
+        return None
+    pip.properties.dns_settings = network.PublicIPAddressDnsSettings(domain_name_label=dns_label)
+    merged = merged_tags(tags, pip.tags)
+    return with_tags(pip, merged) if merged is not None else pip
 
 
 def nic_parameters(
@@ -452,6 +470,9 @@ def vm_parameters(
     return compute.VirtualMachine(
         location=identity.location,
         tags=dict(tags if tags is not None else desired_tags(spec, identity.owner)),
+        identity=compute.VirtualMachineIdentity(type="SystemAssigned")
+        if wants_system_identity(spec)
+        else None,
         properties=compute.VirtualMachineProperties(
             hardware_profile=compute.HardwareProfile(vm_size=spec.azure.vm_size),
             storage_profile=compute.StorageProfile(
@@ -474,6 +495,69 @@ def vm_parameters(
             network_profile=compute.NetworkProfile(network_interfaces=nics),
         ),
     )
+
+
+# ----------------------------------------------------------------------------- Key Vault certificate source
+
+KEY_VAULT_EXTENSION = "KeyVaultForWindows"
+KEY_VAULT_PUBLISHER = "Microsoft.Azure.KeyVault"
+KEY_VAULT_HANDLER_VERSION = "3.0"
+
+
+def key_vault_source(spec: AzureEditionVMSpec) -> Any:
+    """spec.smbOverQuic.certificate.keyVault, or None."""
+    smb = spec.smb_over_quic
+    return smb.certificate.key_vault if smb is not None and smb.certificate is not None else None
+
+
+def wants_system_identity(spec: AzureEditionVMSpec) -> bool:
+    """The Key Vault extension authenticates with the VM's system-assigned managed identity."""
+    return key_vault_source(spec) is not None
+
+
+def identity_update(desired: compute.VirtualMachine, observed: compute.VirtualMachine) -> Any:
+    """The identity to PATCH when ours wants a system-assigned one and the VM lacks it (user-assigned
+    identities someone added are kept), else None. Never removes an identity."""
+    want = enum_str(attr_path(desired, "identity", "type")) or ""
+    have = enum_str(attr_path(observed, "identity", "type")) or ""
+    if "SystemAssigned" not in want or "SystemAssigned" in have:
+        return None
+    if "UserAssigned" in have:
+        return compute.VirtualMachineIdentity(
+            type="SystemAssigned, UserAssigned",
+            user_assigned_identities=observed.identity.user_assigned_identities,
+        )
+    return compute.VirtualMachineIdentity(type="SystemAssigned")
+
+
+def key_vault_extension_settings(spec: AzureEditionVMSpec) -> dict[str, Any]:
+    """KeyVaultForWindows' public settings (learn.microsoft.com/azure/virtual-machines/extensions/
+    key-vault-windows): the observed certificate into LocalMachine\\My, polled at the spec's interval."""
+    source = key_vault_source(spec)
+    assert source is not None
+    return {"secretsManagementSettings": {
+        "pollingIntervalInS": str(source.polling_interval_seconds),
+        "certificateStoreName": "MY",
+        "certificateStoreLocation": "LocalMachine",
+        "observedCertificates": [source.secret_url.rstrip("/")],
+    }}  # fmt: skip
+
+
+def key_vault_extension_parameters(
+    spec: AzureEditionVMSpec, location: str
+) -> compute.VirtualMachineExtension:
+    return compute.VirtualMachineExtension(
+        location=location,
+        properties=compute.VirtualMachineExtensionProperties(
+            publisher=KEY_VAULT_PUBLISHER, type=KEY_VAULT_EXTENSION, type_handler_version=KEY_VAULT_HANDLER_VERSION,
+            auto_upgrade_minor_version=True, settings=key_vault_extension_settings(spec),
+        ),
+    )  # fmt: skip
+
+
+def key_vault_extension_drift(spec: AzureEditionVMSpec, observed_settings: Mapping[str, Any] | None) -> bool:
+    """True when the extension is missing (None) or its settings are not ours."""
+    return observed_settings is None or dict(observed_settings) != key_vault_extension_settings(spec)
 
 
 # ----------------------------------------------------------------------------- reading a VM
@@ -571,6 +655,8 @@ def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.Virtu
     changed += [
         d.split(" ", 1)[0] for d in _patch_differs(patch_view(desired), patch_view(observed), has_platform)
     ]
+    if identity_update(desired, observed) is not None:
+        changed.append("identity")
     return changed
 
 
@@ -591,6 +677,8 @@ def diff_vm(
     update = compute.VirtualMachineUpdate()
     if "tags" in changed:
         update.tags = merged_tags(desired.tags or {}, observed.tags)
+    if "identity" in changed:
+        update.identity = identity_update(desired, observed)
     props = compute.VirtualMachineProperties()
     if "vmSize" in changed:
         props.hardware_profile = compute.HardwareProfile(

@@ -42,6 +42,8 @@ from .smb_guest import (
     run_command_stdout,
 )
 from .smb_probe import probe_smb_quic
+from .smb_rotation import reachability_note
+from .smb_rotator import RotationMemory, SecretReader, access_round, confirm, key_vault_round, rotation_round
 
 PROBE_TIMEOUT_SECONDS = 5.0
 
@@ -73,6 +75,7 @@ class CheckMemory:
     smb_guest: GuestLook = field(default_factory=lambda: GuestLook())  # SMB over QUIC's in-guest look
     network_guest: GuestLook = field(default_factory=lambda: GuestLook())  # Extended Network's in-guest look
     network_unreadable: bool = False  # the last round could not read the network (Warning posted once)
+    smb_rotation: RotationMemory = field(default_factory=RotationMemory)  # rotation from a certificate source
 
     def wait(self, look: GuestLook, troubled: bool) -> float:
         return look.wait(self.in_guest_interval, self.in_guest_min_interval, troubled)
@@ -163,12 +166,14 @@ async def run_checks(
     vm: Any = None,
     patches: PatchSummary | None = None,
     calendar: Calendar = BUILTIN,
+    read_secret: SecretReader | None = None,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
     before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
     (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``. ``vm``: the VM as the
-    caller has just read it with ``$expand=instanceView`` (the pass the round is folded into); None: GET it."""
+    caller has just read it with ``$expand=instanceView`` (the pass the round is folded into); None: GET it.
+    ``read_secret``: reads a Secret of the object's own namespace (the certificate source)."""
     log: Log = owner.logger(__name__) if owner is not None else logging.getLogger(__name__)
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
@@ -204,8 +209,9 @@ async def run_checks(
     smb_status = None
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
         smb_status, smb_condition = await _check_smb(
-            spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log
-        )
+            spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log,
+            read_secret, str(vm_wire.get("location") or ""), vm_wire,
+        )  # fmt: skip
         conditions.append(smb_condition)
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
@@ -267,6 +273,7 @@ async def _run_command(compute: Any, rg: str, vm_name: str, script: list[str], l
 async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
     vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime, log: Log,
+    read_secret: SecretReader | None = None, location: str = "", vm_wire: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
@@ -313,6 +320,41 @@ async def _check_smb(
         metrics.CHECK_DURATION.labels("smb_in_guest").observe(time.perf_counter() - started)
         metrics.LAST_CHECK.labels(namespace, name, "smb_in_guest").set(time.time())
 
+    rotation_note, rotation_status = "", {}
+    source = smb.certificate
+    if source is not None and (source.key_vault is not None or read_secret is not None):  # rotate from it
+        served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
+        if source.key_vault is not None:
+            rotated = await key_vault_round(
+                spec=spec, vm_wire=vm_wire or {}, server_name=smb.server_name, served=served, guest=look.seen,
+                memory=memory.smb_rotation, compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit,
+                log=log, now=now,
+            )  # fmt: skip
+        else:
+            assert source.secret_ref is not None and read_secret is not None
+            rotated = await rotation_round(
+                secret_name=source.secret_ref.name, read_secret=read_secret, server_name=smb.server_name,
+                served=served, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
+                vm_name=vm_name, location=location, emit=emit, log=log, now=now,
+            )  # fmt: skip
+        rotation_note, rotation_status = rotated.note, rotated.status
+        if rotated.guest is not None:  # the map (or status) script printed the state it left
+            look.succeeded(rotated.guest)
+            look.checked_at, looked = time.monotonic(), True
+        if rotated.mapped:
+            observed = await probe_smb_quic(address, smb.port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
+                if address else observed  # fmt: skip
+            served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
+            if confirm(memory.smb_rotation, served, rotation_status["certificateSource"], emit, now):
+                rotation_status["lastRotated"] = now
+    if smb.client_access is not None:  # declared client access, corrected whenever a look saw it differ
+        fresh, access_note = await access_round(
+            access=smb.client_access, server_name=smb.server_name, guest=look.seen, memory=memory.smb_rotation,
+            compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit, log=log,
+        )  # fmt: skip
+        if fresh is not None:
+            look.succeeded(fresh)
+        rotation_note = "; ".join(n for n in (rotation_note, access_note) if n)
     guest: GuestState | None = look.seen
     verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,
                                    smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip
@@ -320,17 +362,23 @@ async def _check_smb(
     reason, message, ok = str(verdict.reason), verdict.message, verdict.condition_status
     # A certificate rotated since the last in-guest look: the remembered mapping is stale, not wrong.
     # Judge by the probe until the next look (no false CertificateInvalid after a rotation).
-    mapping_known = looked or not changed
+    mapping_known = (looked or not changed) and memory.smb_rotation.pending is None  # mid-rotation: not wrong
     if guest is not None and isinstance(observed, CertificateObservation) and mapping_known:
         problems = mapping_problems(guest, smb.server_name, observed.thumbprint)
         if problems and ok:
             reason, message, ok = "CertificateInvalid", "; ".join(problems), False
     if note := look.note(memory.in_guest_interval, memory.in_guest_min_interval):
         message += f" ({note})"
+    if rotation_note:
+        message += f" ({rotation_note})"
+    if fqdn := vm_status.get("fqdn"):  # reachable by name: the public IP's DNS label
+        message += reachability_note(smb.server_name, str(fqdn))
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:
         smb_status["serverEnabled"] = guest.smb_quic_enabled
+    smb_status.update({k: format_timestamp(v) if isinstance(v, dt.datetime) else v
+                       for k, v in rotation_status.items()})  # fmt: skip
     if cert is not None:
         smb_status.update({
             "notAfter": format_timestamp(cert.not_after), "daysRemaining": verdict.days_remaining,

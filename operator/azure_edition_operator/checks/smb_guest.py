@@ -11,19 +11,98 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-STATUS_SCRIPT = r"""# azureedition.io/script: smb-quic-status
-$ErrorActionPreference = 'Stop'
-$cfg = Get-SmbServerConfiguration
+# Prints the SMB over QUIC state: EnableSMBQUIC, the certificate mappings and the certificates of
+# LocalMachine\My (never their keys: HasPrivateKey only). The map script ends with the same lines.
+_STATUS_BODY = r"""$cfg = Get-SmbServerConfiguration
+$access = [bool](Get-Command Get-SmbClientAccessToServer -ErrorAction SilentlyContinue)  # Windows Server 2025
 $maps = @(Get-SmbServerCertificateMapping | ForEach-Object {
   $cert = Get-Item -Path "Cert:\LocalMachine\$($_.StoreName)\$($_.Thumbprint)" -ErrorAction SilentlyContinue
+  $entries = if ($access) { @(Get-SmbClientAccessToServer -Name $_.Name | ForEach-Object {
+    [pscustomobject]@{ type = "$($_.IdentifierType)".ToUpper(); identifier = $_.Identifier; action = "$($_.Action)" }
+  }) } else { @() }
   [pscustomobject]@{
     name = $_.Name
     thumbprint = $_.Thumbprint
     notAfter = if ($cert) { $cert.NotAfter.ToUniversalTime().ToString('o') } else { $null }
+    requireClientAuthentication = [bool]$_.RequireClientAuthentication
+    clientAccess = $entries
   }
 })
-[pscustomobject]@{ enableSmbQuic = [bool]$cfg.EnableSMBQUIC; mappings = $maps } | ConvertTo-Json -Compress -Depth 4
-""".splitlines()
+$store = @(Get-ChildItem -Path Cert:\LocalMachine\My | ForEach-Object {
+  [pscustomobject]@{
+    thumbprint = $_.Thumbprint
+    notBefore = $_.NotBefore.ToUniversalTime().ToString('o')
+    notAfter = $_.NotAfter.ToUniversalTime().ToString('o')
+    subject = $_.Subject
+    dnsNames = @($_.DnsNameList | ForEach-Object { $_.Unicode })
+    hasPrivateKey = [bool]$_.HasPrivateKey
+  }
+})
+[pscustomobject]@{ enableSmbQuic = [bool]$cfg.EnableSMBQUIC; mappings = $maps; store = $store
+  auditClientAccess = [bool]$cfg.AuditClientCertificateAccess } | ConvertTo-Json -Compress -Depth 5"""
+
+STATUS_SCRIPT = [
+    "# azureedition.io/script: smb-quic-status",
+    "$ErrorActionPreference = 'Stop'",
+    *_STATUS_BODY.splitlines(),
+]
+
+# Managed Run Command (virtualMachines/runCommands): the PFX and its one-time password arrive as protected
+# parameters, which ARM never returns and Run Command never logs
+# (learn.microsoft.com/azure/virtual-machines/windows/run-command-managed). The file lives only for the import.
+IMPORT_SCRIPT = r"""# azureedition.io/script: smb-cert-import
+param([string]$PfxBase64, [string]$PfxPassword)
+$ErrorActionPreference = 'Stop'
+$secure = ConvertTo-SecureString -String $PfxPassword -AsPlainText -Force
+$path = Join-Path $env:TEMP ([guid]::NewGuid().ToString() + '.pfx')
+try {
+  [IO.File]::WriteAllBytes($path, [Convert]::FromBase64String($PfxBase64))
+  $cert = Import-PfxCertificate -FilePath $path -CertStoreLocation Cert:\LocalMachine\My -Password $secure |
+    Where-Object { $_.HasPrivateKey } | Select-Object -First 1
+} finally {
+  Remove-Item -Path $path -Force -ErrorAction SilentlyContinue
+}
+[pscustomobject]@{ imported = $cert.Thumbprint; notAfter = $cert.NotAfter.ToUniversalTime().ToString('o') } |
+  ConvertTo-Json -Compress""".splitlines()
+
+# Points the mapping for ServerName at Thumbprint (New- or Set-SmbServerCertificateMapping), removes the
+# mappings of the certificates it replaced, and prints the state it leaves (as the status script does).
+MAP_SCRIPT = [
+    "# azureedition.io/script: smb-cert-map",
+    "param([string]$ServerName, [string]$Thumbprint, [string]$RemoveThumbprints = '')",
+    "$ErrorActionPreference = 'Stop'",
+    *r"""if (Get-SmbServerCertificateMapping -Name $ServerName -ErrorAction SilentlyContinue) {
+  Set-SmbServerCertificateMapping -Name $ServerName -Thumbprint $Thumbprint -StoreName My -Force
+} else {
+  New-SmbServerCertificateMapping -Name $ServerName -Thumbprint $Thumbprint -StoreName My -Force
+}
+$replaced = @($RemoveThumbprints -split ',' | Where-Object { $_ -and $_ -ne $Thumbprint })
+Get-SmbServerCertificateMapping | Where-Object { $replaced -contains $_.Thumbprint } |
+  Remove-SmbServerCertificateMapping -Force""".splitlines(),
+    *_STATUS_BODY.splitlines(),
+]
+
+# Client access control (Windows Server 2025): RequireClientAuthentication on the mapping, the audit setting,
+# and the entries to grant, block and revoke (JSON lists of {type: SHA256|ISSUER, identifier}); prints the
+# state it leaves. learn.microsoft.com/windows-server/storage/file-server/configure-smb-over-quic-client-access-control
+CLIENT_ACCESS_SCRIPT = [
+    "# azureedition.io/script: smb-client-access",
+    "param([string]$ServerName, [string]$Require = 'false', [string]$Audit = 'false', [string]$Grant = '[]',"
+    " [string]$Block = '[]', [string]$Revoke = '[]')",
+    "$ErrorActionPreference = 'Stop'",
+    *r"""Set-SmbServerCertificateMapping -Name $ServerName -RequireClientAuthentication ($Require -eq 'true') -Force
+Set-SmbServerConfiguration -AuditClientCertificateAccess ($Audit -eq 'true') -Force
+foreach ($e in @($Revoke | ConvertFrom-Json)) {
+  Revoke-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}
+foreach ($e in @($Grant | ConvertFrom-Json)) {
+  Grant-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}
+foreach ($e in @($Block | ConvertFrom-Json)) {
+  Block-SmbClientAccessToServer -Name $ServerName -IdentifierType $e.type -Identifier $e.identifier -Force
+}""".splitlines(),
+    *_STATUS_BODY.splitlines(),
+]
 
 ENABLE_SCRIPT = r"""# azureedition.io/script: smb-quic-enable
 $ErrorActionPreference = 'Stop'
@@ -33,10 +112,32 @@ Set-SmbServerConfiguration -EnableSMBQUIC $true -Force
 
 
 @dataclass(frozen=True)
+class AccessEntry:
+    """One Get-SmbClientAccessToServer entry: SHA256 or ISSUER, its identifier, Allow or Deny."""
+
+    type: str
+    identifier: str
+    action: str
+
+
+@dataclass(frozen=True)
 class CertificateMapping:
     name: str
     thumbprint: str
     not_after: datetime | None
+    require_client_authentication: bool = False
+    client_access: tuple[AccessEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """A certificate of the guest's LocalMachine\\My store, as Get-ChildItem shows it."""
+
+    thumbprint: str
+    not_before: datetime | None
+    not_after: datetime | None
+    dns_names: tuple[str, ...] = ()
+    has_private_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +146,11 @@ class GuestState:
 
     smb_quic_enabled: bool
     mappings: tuple[CertificateMapping, ...] = ()
+    store: tuple[StoredCertificate, ...] = ()
+    audit_client_access: bool = False
+
+    def stored(self, thumbprint: str) -> StoredCertificate | None:
+        return next((c for c in self.store if c.thumbprint == thumbprint.upper()), None)
 
     def mapping_for(self, server_name: str) -> CertificateMapping | None:
         wanted = server_name.lower().rstrip(".")
@@ -70,13 +176,51 @@ def parse_guest_state(stdout: str) -> GuestState:
         CertificateMapping(
             name=str(m.get("name", "")),
             thumbprint=str(m.get("thumbprint", "")).upper(),
-            not_after=datetime.fromisoformat(m["notAfter"].replace("Z", "+00:00"))
-            if m.get("notAfter")
-            else None,
+            not_after=_moment(m.get("notAfter")),
+            require_client_authentication=bool(m.get("requireClientAuthentication")),
+            client_access=tuple(
+                AccessEntry(
+                    str(e.get("type", "")).upper(), str(e.get("identifier", "")), str(e.get("action", ""))
+                )
+                for e in _listed(m.get("clientAccess"))
+                if isinstance(e, dict)
+            ),
         )
         for m in raw
     )
-    return GuestState(bool(data["enableSmbQuic"]), mappings)
+    store = data.get("store") or []
+    if isinstance(store, dict):
+        store = [store]
+    certificates = tuple(
+        StoredCertificate(
+            thumbprint=str(c.get("thumbprint", "")).upper(),
+            not_before=_moment(c.get("notBefore")),
+            not_after=_moment(c.get("notAfter")),
+            dns_names=tuple(str(n) for n in _listed(c.get("dnsNames"))),
+            has_private_key=bool(c.get("hasPrivateKey")),
+        )
+        for c in store
+    )
+    return GuestState(
+        bool(data["enableSmbQuic"]), mappings, certificates, bool(data.get("auditClientAccess"))
+    )
+
+
+def _moment(text: object) -> datetime | None:
+    """An ISO 8601 instant as PowerShell's ``ToString('o')`` prints it (or None)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as err:
+        raise GuestOutputError(f"in-guest check printed an unreadable time {str(text)[:40]!r}") from err
+
+
+def _listed(value: object) -> list[object]:
+    """ConvertTo-Json renders a one-element array as the element itself."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def mapping_problems(guest: GuestState, server_name: str, served_thumbprint: str | None) -> tuple[str, ...]:
