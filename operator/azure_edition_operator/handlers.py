@@ -85,7 +85,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
     memo.resync_due = {}  # uid → monotonic time of its next resync pass (sooner after a handed-back error)
     # Passes that talk to Azure at once (their waits for Azure do not count), the furthest along first:
-    # a burst of a thousand objects then finishes object after object, at bounded memory.
+    # a burst of a thousand objects then finishes object after object, at bounded memory; namespaces
+    # take turns at equal rank, so one tenant's burst does not starve another's new object.
     memo.passes = Slots(config.max_concurrent_reconciles)
     azure_settings = memo.get("azure_settings") or AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(azure_settings, metrics.record_azure_request)
@@ -172,7 +173,7 @@ async def _run_passes(
     try:
         while True:
             before = state.operation
-            async with memo.passes.hold(rank):
+            async with memo.passes.hold(rank, owner.namespace):  # tenants take turns
                 outcome = await reconcile_pass(
                     spec, meta.get("generation", 0), ensure, load_credentials,
                     memo.config.missing_secret_retry, retry=retry, now=now(),
@@ -204,7 +205,7 @@ async def _run_passes(
         memo.provisioned.pop(owner.uid, None)
         if _provisioned(observation):
             memo.provisioned[owner.uid] = meta.get("generation")
-            async with memo.passes.hold(Rank.CHECK):
+            async with memo.passes.hold(Rank.CHECK, owner.namespace):
                 observation = await _with_first_checks(
                     body, spec, meta, memo, observation, logger, last_read.get("vm")
                 )
