@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from . import reasons as vocab
+from . import text
 from .api.v1alpha1 import ConditionStatus, Phase
 
 
@@ -113,11 +114,15 @@ def sort_conditions(conditions: Iterable[Condition]) -> list[Condition]:
 def upsert(
     conditions: Sequence[Condition], new: Condition, now: datetime, generation: int
 ) -> list[Condition]:
-    """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation."""
+    """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation.
+    Every condition the operator writes passes here, so here its message is made safe to show and capped
+    (``text.message``: Azure's and a guest's words, and a tenant's values, are in it)."""
     current = next((c for c in conditions if c.type == new.type), None)
     unchanged = current is not None and current.status == new.status and current.last_transition_time
     stamp = current.last_transition_time if unchanged else now
-    merged = replace(new, last_transition_time=stamp, observed_generation=generation)
+    merged = replace(
+        new, message=text.message(new.message), last_transition_time=stamp, observed_generation=generation
+    )
     return sort_conditions([*(c for c in conditions if c.type != new.type), merged])
 
 
