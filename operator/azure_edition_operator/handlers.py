@@ -221,7 +221,10 @@ async def _run_passes(
         and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
-    metrics.set_summary(owner.namespace, owner.name, new)
+    if vm_condition is not None and vm_condition.reason == vocab.NOT_PERMITTED:
+        metrics.forget(owner.namespace, owner.name)  # a refused namespace (any namespace) holds no series
+    else:
+        metrics.set_summary(owner.namespace, owner.name, new)
     return outcome
 
 
@@ -328,11 +331,14 @@ def register_resync(interval: float) -> None:
     kopf.timer(*RESOURCE, interval=tick, initial_delay=tick, id=RESYNC_TIMER_ID)(resync)
 
 
-def _forget(memo: kopf.Memo, uid: str) -> None:
-    """Drop what this process remembers about an object that is gone."""
+def _forget(memo: kopf.Memo, meta: Mapping[str, Any]) -> None:
+    """Drop what this process remembers about an object that is gone, its metric series included: every
+    path out of ``delete`` comes here, so a create/delete loop leaves nothing behind."""
+    uid = meta["uid"]
     for per_object in (memo.observed, memo.provisioned, memo.checked_at, memo.check_memory, memo.resync_due):
         per_object.pop(uid, None)
     DIFFBASE.forget(uid)
+    metrics.forget(meta["namespace"], meta["name"])
 
 
 # Azure refuses a delete this way when the operator may not (or no longer) see anything there.
@@ -354,7 +360,7 @@ async def delete(
     try:
         vm_spec = AzureEditionVMSpec.model_validate(spec)
     except Exception:  # an object that never validated never reached Azure
-        _forget(memo, meta["uid"])
+        _forget(memo, meta)
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     state = _load_state(meta)
@@ -362,7 +368,7 @@ async def delete(
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     except NotPermitted as err:  # tenancy: never touch what the namespace may not use; Azure is left as is
         post(body, "Warning", vocab.NOT_PERMITTED, f"Azure left alone: {err}")
-        _forget(memo, meta["uid"])
+        _forget(memo, meta)
         return
     try:
         report = await azure_provision.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
@@ -374,20 +380,18 @@ async def delete(
         never_created = state.vm_id is None and state.operation is None
         if err.code in azure_provision.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             post(body, "Warning", "NothingToDelete", f"released without deleting: {err.message}")
-            metrics.forget(meta["namespace"], meta["name"])
-            _forget(memo, meta["uid"])
+            _forget(memo, meta)
             return
         if isinstance(err, AzureRetryableError):
             raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
         post(body, "Warning", err.reason, err.message)
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
-    _forget(memo, meta["uid"])
+    _forget(memo, meta)
     if report.skipped:
         post(
             body, "Warning", "NotOurs", f"left alone (owned by another resource): {', '.join(report.skipped)}"
         )
-    metrics.forget(meta["namespace"], meta["name"])
     logger.info("Azure resources %s", "deleted" if vm_spec.deletion_policy == "Delete" else "orphaned")
 
 
@@ -441,6 +445,7 @@ async def keep_checking(
             await _check_round(body, spec, meta, status, memo)
         except NotPermitted as err:  # tenancy: the policy changed after the VM was created
             logger.warning("checks skipped: %s", err)
+            metrics.forget(meta["namespace"], meta["name"])  # what they said is no longer looked after
         except Conflict as err:
             logger.debug("check round raced with another write: %s", err)
             delay = min(delay, 5.0)
