@@ -305,3 +305,8 @@ def test_input_kube_apiserver_refuses(world, kubectl):
             "apply", "--dry-run=server", "-n", a, "-f", "-", input=yaml.safe_dump_all(docs), check=False
         )
         assert result.returncode != 0 and fragment in result.stderr, (fragment, result.stderr)
+    sibling = {"apiVersion": "azureedition.io/v1alpha1", "kind": "TenantPolicy", "metadata": {"name": "no-slash"},
+               "spec": {"namespaces": [a], "subscriptionIds": [sub_a], "resourceGroups": ["*"],
+                        "subnetIdPrefixes": [world["subnet_a"].rsplit("/subnets/", 1)[0]]}}  # fmt: skip
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(sibling), check=False)
+    assert result.returncode != 0 and "end each prefix with '/'" in result.stderr, result.stderr
