@@ -12,6 +12,7 @@ an escape (``\\x1b``, ``\\u202e``), so the text stays readable and nothing is lo
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 MESSAGE_LIMIT = 4096
 """Bytes (UTF-8) of a condition message: Kubernetes allows 32 KiB, which would let one message take
@@ -48,6 +49,27 @@ def capped(text: str, limit: int = MESSAGE_LIMIT) -> str:
     note = f" [… {cut} bytes, cut at {limit}]"
     head = encoded[: max(0, limit - len(note.encode()))].decode("utf-8", "ignore")
     return head + note
+
+
+FIELD_LIMIT = 1024
+"""Bytes of one value from outside copied into status (a certificate's subject or issuer)."""
+LIST_LIMIT = 64
+"""Entries of a list from outside copied into status (a certificate's DNS names)."""
+
+
+def field(text: object, limit: int = FIELD_LIMIT) -> str:
+    """One value from outside for a status field: on one line, visible, capped."""
+    return capped(visible(str(text), keep_newlines=False), limit)
+
+
+def fields(values: Iterable[object], limit: int = FIELD_LIMIT, count: int = LIST_LIMIT) -> list[str]:
+    """A list from outside for status: the first ``count`` entries, each a ``field``, then one entry
+    saying how many more there were (nothing is dropped without saying so)."""
+    items = list(values)
+    shown = [field(v, limit) for v in items[:count]]
+    if len(items) > count:
+        shown.append(f"[… {len(items) - count} more]")
+    return shown
 
 
 def message(text: object, limit: int = MESSAGE_LIMIT) -> str:

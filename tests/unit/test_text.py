@@ -101,3 +101,14 @@ def test_the_plugin_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -
     printed = capsys.readouterr().out
     assert acts_on_a_terminal(printed) == []
     assert "\\x1b]52;c;" in printed and "\\u202e" in printed
+
+
+def test_values_from_a_guest_certificate_are_one_visible_bounded_line_each() -> None:
+    subject = "CN=fs01" + HOSTILE["osc 52 clipboard"] + "\nOU=x" + "y" * 10_000
+    shown = text.field(subject)
+    assert acts_on_a_terminal(shown) == [] and "\n" not in shown
+    assert len(shown.encode()) <= text.FIELD_LIMIT and shown.endswith(f"cut at {text.FIELD_LIMIT}]")
+    names = text.fields(f"n{i}.example\x1b[2J" for i in range(1000))
+    assert len(names) == text.LIST_LIMIT + 1 and names[-1] == f"[… {1000 - text.LIST_LIMIT} more]"
+    assert all(acts_on_a_terminal(n) == [] for n in names)
+    assert text.fields(["a", "b"]) == ["a", "b"]
