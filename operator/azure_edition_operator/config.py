@@ -33,6 +33,18 @@ class OperatorConfig(BaseSettings):
     metrics_address: str = Field(
         "0.0.0.0:9090", description="host:port of Prometheus `/metrics`; empty: off."
     )
+    metrics_secure: bool = Field(
+        True,
+        description="Serve `/metrics` over HTTPS, only to a bearer token the API server authenticates "
+        "(TokenReview) and allows `get` on the URL /metrics (SubjectAccessReview; ClusterRole "
+        "azure-edition-operator-metrics-reader). false: plain HTTP for anyone, for local development only.",
+    )
+    metrics_cert_dir: str = Field(
+        "",
+        description="Directory holding the `/metrics` serving certificate as tls.crt and tls.key (a "
+        "kubernetes.io/tls Secret or cert-manager Certificate mounted; re-read when it changes); empty: "
+        "a self-signed certificate made at start.",
+    )
     in_guest_interval: float = Field(
         6 * 3600.0,
         gt=0,
@@ -78,8 +90,14 @@ class OperatorConfig(BaseSettings):
     credentials_namespace: str = Field(
         "azure-edition-system",
         validation_alias=AliasChoices("AEO_CREDENTIALS_NAMESPACE", "POD_NAMESPACE"),
-        description="Namespace of the Secrets a TenantPolicy's credential.clientSecret names (the "
-        "operator's own; else $POD_NAMESPACE).",
+        description="The operator's own namespace: the Secrets a TenantPolicy's credential.clientSecret "
+        "names, and the state key (else $POD_NAMESPACE).",
+    )
+    state_key_secret: str = Field(
+        "azure-edition-operator-state-key",
+        min_length=1,
+        description="Secret in the credentials namespace holding the key that authenticates the operator's "
+        "state on each object (made at first start if missing; docs/security.md).",
     )
     smb_trust_bundle: str = Field(
         "",

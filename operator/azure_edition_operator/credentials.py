@@ -68,10 +68,10 @@ class CredentialClients:
     def _hook(self, key: str) -> RequestHook:
         counter = CREDENTIAL_REQUESTS.labels(credential=key)
 
-        def on_request(method: str, operation: str, status: int | None) -> None:
+        def on_request(method: str, operation: str, status: int | None, seconds: float | None = None) -> None:
             counter.inc()
             if self.on_request is not None:
-                self.on_request(method, operation, status)
+                self.on_request(method, operation, status, seconds)
 
         return on_request
 

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import metrics, reconciler
+from . import metrics, metrics_server, reconciler, sealing
 from . import reasons as vocab
 from .api.v1alpha1 import (
     ASSESS_ANNOTATION,
@@ -78,6 +78,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     config = memo.setdefault("config", OperatorConfig())  # `kopf run -m` (tests): from the environment
     smb_probe.trust_roots(config.smb_trust_bundle)
     memo.kube = await Kube.connect()
+    # The key that authenticates the operator's state on the objects (sealing.py): a Secret of the
+    # operator's own namespace, made once by whichever replica starts first.
+    memo.state_key = await memo.kube.state_key(config.credentials_namespace, config.state_key_secret)
     memo.observed = {}  # uid → status.vm as this process last read it from Azure (addresses for the probe)
     memo.provisioned = {}  # uid → the generation whose pass left the VM provisioned: checks may run
     memo.busy = set()  # uids whose reconcile handler runs (it waits for Azure itself): resync stays out
@@ -88,6 +91,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # a burst of a thousand objects then finishes object after object, at bounded memory; namespaces
     # take turns at equal rank, so one tenant's burst does not starve another's new object.
     memo.passes = Slots(config.max_concurrent_reconciles)
+    metrics.watch_slots(memo.passes)
     azure_settings = memo.get("azure_settings") or AzureSettings.from_env()
     memo.azure = azure_clients.AzureClients.from_settings(azure_settings, metrics.record_azure_request)
     memo.tenancy = CredentialClients(  # tenancy (issue 14): clients per tenant credential
@@ -96,12 +100,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         lambda name: memo.kube.operator_secret(config.credentials_namespace, name),
         metrics.record_azure_request,
     )
-    metrics.serve(config.metrics_address)
+    memo.metrics_server = await metrics_server.start(config)  # after Kube.connect: reviews use its config
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     await memo.tenancy.close()  # closes memo.azure too
+    if memo.get("metrics_server") is not None:
+        await memo.metrics_server.close()
     await memo.kube.close()
 
 
@@ -115,18 +121,27 @@ def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
 
 
 STATE_ANNOTATION = f"{KOPF_PREFIX}/azure-state"
-"""The driver's memory (operation in flight, vmId last seen): under kopf's prefix, so writing it is not a
-spec change, and in metadata, not status: status is output, never input."""
+"""The driver's memory (operation in flight, vmId last seen, the VM's image): under kopf's prefix, so
+writing it is not a spec change, and in metadata, not status: status is output, never input. Sealed
+(sealing.py): a value the operator did not write for this object reads as no state at all."""
 
 
-def _load_state(meta: Mapping[str, Any]) -> OperationState:
-    return OperationState.loads((meta.get("annotations") or {}).get(STATE_ANNOTATION))
+def _sealed(memo: kopf.Memo, meta: Mapping[str, Any], annotation: str) -> str | None:
+    """The payload of one of the operator's annotations, if the operator wrote it for this object."""
+    raw = (meta.get("annotations") or {}).get(annotation)
+    return sealing.unseal(memo.state_key, meta["uid"], annotation, raw)
 
 
-def _save_state(meta: Mapping[str, Any], patch: kopf.Patch, state: OperationState) -> None:
-    """Write the annotation only when it changed (never PUT what has not changed)."""
+def _load_state(memo: kopf.Memo, meta: Mapping[str, Any]) -> OperationState:
+    return OperationState.loads(_sealed(memo, meta, STATE_ANNOTATION))
+
+
+def _save_state(memo: kopf.Memo, meta: Mapping[str, Any], patch: kopf.Patch, state: OperationState) -> None:
+    """Write the annotation only when it changed (never PUT what has not changed); a value that did not
+    verify is replaced (or removed when there is nothing to remember)."""
     old = (meta.get("annotations") or {}).get(STATE_ANNOTATION)
-    new = state.dumps() if (state.operation or state.vm_id or state.image) else None
+    remembered = state.operation or state.vm_id or state.image
+    new = sealing.seal(memo.state_key, meta["uid"], STATE_ANNOTATION, state.dumps()) if remembered else None
     if new != old:
         patch.metadata.annotations[STATE_ANNOTATION] = new
 
@@ -140,7 +155,7 @@ async def _run_passes(
     owner = _owner(meta)
     kube: Kube = memo.kube
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
-    state = _load_state(meta)
+    state = _load_state(memo, meta)
     azure_events: list[tuple[str, str, str]] = []  # e.g. VMRecreated, posted whatever the pass ends in
     last_read: dict[str, Any] = {}  # the VM as the last pass read it (the folded checks need no GET)
 
@@ -211,7 +226,7 @@ async def _run_passes(
                 )
     finally:  # busy until the folded checks are done: the daemon's round must not run beside them
         memo.busy.discard(owner.uid)  # (Azure runs one Run Command per VM at a time: Conflict)
-    _save_state(meta, patch, state)
+    _save_state(memo, meta, patch, state)
     new = compute_status(current, observation, now())
     await publish(kube, body, current, new, actions=azure_events, errors=outcome.events)
     vm_condition = outcome.observation.vm_condition or outcome.observation.image_condition
@@ -221,10 +236,12 @@ async def _run_passes(
         and vocab.kind_of(vm_condition.reason) in (vocab.Kind.TRANSIENT, vocab.Kind.USER)
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
+        logger.warning("%s: %s", vm_condition.reason, vm_condition.message)  # with Azure's correlation id
     if vm_condition is not None and vm_condition.reason == vocab.NOT_PERMITTED:
         metrics.forget(owner.namespace, owner.name)  # a refused namespace (any namespace) holds no series
     else:
         metrics.set_summary(owner.namespace, owner.name, new)
+    metrics.record_reconcile(_failed_kind(outcome), time.monotonic() - started)
     return outcome
 
 
@@ -363,7 +380,7 @@ async def delete(
         _forget(memo, meta)
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
-    state = _load_state(meta)
+    state = _load_state(memo, meta)
     try:
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     except NotPermitted as err:  # tenancy: never touch what the namespace may not use; Azure is left as is
@@ -373,10 +390,10 @@ async def delete(
     try:
         report = await azure_provision.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
     except InProgress as progress:
-        _save_state(meta, patch, state)
+        _save_state(memo, meta, patch, state)
         raise kopf.TemporaryError(f"{IN_PROGRESS}: {progress}", delay=progress.retry_after) from None
     except (AzureRetryableError, AzurePermanentError) as err:
-        _save_state(meta, patch, state)
+        _save_state(memo, meta, patch, state)
         never_created = state.vm_id is None and state.operation is None
         if err.code in azure_provision.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             post(body, "Warning", "NothingToDelete", f"released without deleting: {err.message}")
@@ -399,7 +416,8 @@ async def delete(
 
 ASSESSED_ANNOTATION = f"{KOPF_PREFIX}/assessed"
 """The last assess token answered (assessed, or refused for good): the operator's memory, under kopf's
-prefix like the driver's state; ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
+prefix and sealed like the driver's state (a forged answer reads as none, so it cannot suppress an
+assessment); ``status.hotpatch.lastAssessToken`` reports it and is never read back."""
 
 
 def _checks_due(memo: kopf.Memo, meta: Mapping[str, Any]) -> bool:
@@ -481,7 +499,7 @@ async def _run_checks(
         vm_name=identity.vm_name, memory=memory, emit=lambda *event: post(body, *event), now=now(),
         owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
-        assess_token=(meta.get("annotations") or {}).get(ASSESSED_ANNOTATION), vm=vm,
+        assess_token=_sealed(memo, meta, ASSESSED_ANNOTATION), vm=vm,
     )  # fmt: skip
 
 
@@ -511,7 +529,7 @@ async def assess_patches(
     starts with ``assessment <token>:`` (``kubectl aevm assess`` waits for either).
     """
     token = str(new or "")
-    if not token or (meta.get("annotations") or {}).get(ASSESSED_ANNOTATION) == token:
+    if not token or _sealed(memo, meta, ASSESSED_ANNOTATION) == token:
         return
     if annotation_token_problem(token):  # input (issue 14): admission refuses it; never copied into status
         raise kopf.PermanentError(annotation_token_problem(token))
@@ -531,7 +549,8 @@ async def assess_patches(
         ) from err
     except (NotPermitted, AzurePermanentError) as err:
         failure = getattr(err, "message", None) or str(err)
-    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: token})  # answered
+    answered = sealing.seal(memo.state_key, meta["uid"], ASSESSED_ANNOTATION, token)
+    await memo.kube.annotate(meta["namespace"], meta["name"], {ASSESSED_ANNOTATION: answered})
     if failure:
         post(body, "Warning", ASSESS_FAILED_EVENT, assess_event_message(token, failure))
         raise kopf.PermanentError(failure)

@@ -1,7 +1,8 @@
 """The few Kubernetes calls the operator makes itself (kopf makes the rest).
 
-Reading the admin Secret (``get`` only, one named Secret) and patching status (for ``publish``, the
-one writer of status: the check daemon runs outside kopf's handler cycle, where there is no ``patch``).
+Reading the admin Secret (``get`` only, one named Secret), the state key of the operator's own namespace
+(made once), and patching status (for ``publish``, the one writer of status: the check daemon runs
+outside kopf's handler cycle, where there is no ``patch``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import reasons as vocab
+from . import sealing
 from .adminsecret import AdminSecretProblem, admin_values
 from .api.v1alpha1 import GROUP, PLURAL, POLICY_PLURAL, VERSION
 from .azure.specs import AdminCredentials
@@ -34,6 +36,13 @@ class CredentialsInvalid(CredentialsUnavailable):
 
 class Conflict(Exception):
     """The object changed since we read it (optimistic concurrency)."""
+
+
+class StateKeyUnavailable(Exception):
+    """The state key Secret can neither be read nor made; the message says what to do."""
+
+
+STATE_KEY_FIELD = "key"
 
 
 class Kube:
@@ -123,6 +132,42 @@ class Kube:
             except (ValueError, UnicodeDecodeError):
                 continue  # reported as a missing key, without echoing the bytes
         return out
+
+    async def state_key(self, namespace: str, name: str) -> bytes:
+        """The key that seals the operator's state (``sealing``): read from the Secret ``name`` of the
+        operator's own namespace, or made there once (the replica that loses the race reads the winner's)."""
+        for _ in range(3):
+            try:
+                secret = await self.core.read_namespaced_secret(name, namespace)
+            except ApiException as err:
+                if err.status != 404:
+                    raise StateKeyUnavailable(
+                        f"cannot read Secret {namespace}/{name}: {err.reason}"
+                    ) from None
+            else:
+                try:
+                    key = base64.b64decode((secret.data or {}).get(STATE_KEY_FIELD) or "", validate=True)
+                except ValueError:
+                    key = b""
+                if len(key) < sealing.KEY_BYTES:
+                    raise StateKeyUnavailable(
+                        f"Secret {namespace}/{name} has no '{STATE_KEY_FIELD}' of {sealing.KEY_BYTES} bytes or "
+                        "more; delete it and the operator makes a new one"
+                    )
+                return key
+            body = {"metadata": {"name": name, "labels": {"app.kubernetes.io/name": "azure-edition-operator"}},
+                    "type": "Opaque", "immutable": True,
+                    "data": {STATE_KEY_FIELD: base64.b64encode(sealing.new_key()).decode()}}  # fmt: skip
+            try:
+                await self.core.create_namespaced_secret(namespace, body)
+            except ApiException as err:
+                if err.status == 409:
+                    continue  # another replica made it first: read theirs
+                raise StateKeyUnavailable(
+                    f"cannot create Secret {namespace}/{name} ({err.status} {err.reason}): create namespace "
+                    f"{namespace}, or set AEO_CREDENTIALS_NAMESPACE to the operator's own namespace"
+                ) from None
+        raise StateKeyUnavailable(f"Secret {namespace}/{name} kept changing while it was read")
 
     async def patch_status(
         self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from . import reasons as vocab
 from .api.v1alpha1 import CertificateState
@@ -61,13 +61,59 @@ RECONCILE_ERRORS = Counter(
     "azureedition_reconcile_errors_total", "Reconcile passes that ended in an error", ("reason",)
 )
 BUILD_INFO = Gauge("azureedition_build_info", "Operator build", ("version",))
+RECONCILE_DURATION = Histogram(
+    "azureedition_reconcile_duration_seconds",
+    "Reconcile handler runs (its waits for Azure included) by result; _count is the number of runs",
+    ("result",),
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900),
+)
+AZURE_REQUEST_DURATION = Histogram(
+    "azureedition_azure_request_duration_seconds",
+    "ARM request attempts (retries and LRO polls included) by resource type, method and HTTP status",
+    ("resource_type", "method", "code"),
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RECONCILE_WAITING = Gauge(
+    "azureedition_reconcile_waiting", "Reconcile passes waiting for a slot (AEO_MAX_CONCURRENT_RECONCILES)"
+)
+RECONCILE_ACTIVE = Gauge(
+    "azureedition_reconcile_active", "Reconcile passes holding a slot (talking to Azure)"
+)
 
 # Bounded label values: the vocabulary's HotpatchHealthy reasons (one place, reasons.py).
 HOTPATCH_REASONS = tuple(vocab.CAPABILITY_REASONS[vocab.HOTPATCH_HEALTHY])
 
 
-def record_azure_request(method: str, operation: str, status: int | None) -> None:
-    AZURE_REQUESTS.labels(operation=f"{method} {operation}", code=str(status or "error")).inc()
+def record_azure_request(
+    method: str, operation: str, status: int | None, duration: float | None = None
+) -> None:
+    code = str(status or "error")
+    AZURE_REQUESTS.labels(operation=f"{method} {operation}", code=code).inc()
+    if duration is not None:
+        AZURE_REQUEST_DURATION.labels(resource_type=operation, method=method, code=code).observe(duration)
+
+
+RECONCILE_RESULTS = ("success", "in_progress", "retry", "stalled")
+"""The bounded ``result`` label: Azure done, an operation still running, Azure said later, a person must act."""
+
+
+def reconcile_result(kind: vocab.Kind | None) -> str:
+    """The result of a reconcile run from the kind of its failing condition (None: nothing failed)."""
+    return {
+        vocab.Kind.PROGRESS: "in_progress",
+        vocab.Kind.TRANSIENT: "retry",
+        vocab.Kind.USER: "stalled",
+    }.get(kind, "success")  # type: ignore[arg-type]
+
+
+def record_reconcile(kind: vocab.Kind | None, seconds: float) -> None:
+    RECONCILE_DURATION.labels(result=reconcile_result(kind)).observe(seconds)
+
+
+def watch_slots(slots: Any) -> None:
+    """The reconcile slots' backlog and use, read at scrape time (``slots.Slots``)."""
+    RECONCILE_WAITING.set_function(lambda: slots.waiting)
+    RECONCILE_ACTIVE.set_function(lambda: slots.active)
 
 
 def set_certificate(namespace: str, name: str, state: str, not_after: float | None, days: int | None) -> None:
@@ -123,12 +169,8 @@ def _remove(gauge: Gauge, *labels: str) -> None:
         gauge.remove(*labels)
 
 
-def serve(address: str) -> None:
-    """Start the /metrics endpoint on ``host:port`` (no-op for an empty address)."""
-    if not address:
-        return
-    host, _, port = address.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0")
+def set_build_info() -> None:
+    """azureedition_build_info: 1, labelled with the installed version (every replica exports it)."""
     try:
         BUILD_INFO.labels(version=version("azure-edition-operator")).set(1)
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without install

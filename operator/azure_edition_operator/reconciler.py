@@ -23,7 +23,7 @@ from .azure.errors import AzurePermanentError, AzureRetryableError
 from .azure.extended import PrerequisitesNotMet
 from .azure.provision import ImageChangeRequired, ObservedVM
 from .conditions import Condition, ConditionType, format_timestamp
-from .images import Capability, ImagePins, ImageReference, UnsupportedCapabilitiesError, resolve
+from .images import Capability, ImageReference, UnsupportedCapabilitiesError, resolve
 from .kube import AdminCredentials, CredentialsUnavailable
 from .status import Observation, condition
 from .tenancy import NotPermitted
@@ -47,13 +47,6 @@ class Outcome:
     def event(self) -> tuple[str, str, str] | None:
         """The error Event of this pass, if any (posted once per new error)."""
         return next((e for e in self.events if e[0] == "Warning"), None)
-
-
-def pins_of(spec: AzureEditionVMSpec) -> ImagePins:
-    image = spec.image
-    if image is None:
-        return ImagePins()
-    return ImagePins(image.windows_server_version, image.experience, image.small_disk, image.version)
 
 
 def transient_delay(asked: float | None, retry: int) -> float:
@@ -157,7 +150,7 @@ async def reconcile_pass(
         return Outcome(obs, permanent=message, events=(("Warning", vocab.INVALID_SPEC, message),))
     caps = frozenset(spec.capabilities)
     try:
-        catalog = resolve(set(spec.capabilities), pins_of(spec))
+        catalog = resolve(set(spec.capabilities), spec.image_pins())
     except UnsupportedCapabilitiesError as err:
         return _unsupported(generation, caps, str(err))
     image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", catalog.reason)

@@ -36,14 +36,20 @@ class Slots:
     share whose turn it is (round-robin; a share that starts waiting joins the end of the turn order)."""
 
     def __init__(self, size: int) -> None:
+        self._size = size
         self._free = size
         # rank → share → its waiters in arrival order; a dict's order is the turn order (next first)
         self._queues: dict[int, dict[str, deque[asyncio.Future[None]]]] = {}
 
     @property
     def waiting(self) -> int:
-        """Waiters not yet handed a slot (cancelled ones are removed at once)."""
+        """Passes waiting for a slot (the backlog behind the limit; a cancelled waiter leaves at once)."""
         return sum(len(waiters) for shares in self._queues.values() for waiters in shares.values())
+
+    @property
+    def active(self) -> int:
+        """Passes holding a slot now (a slot handed over leaves its queue without returning to ``_free``)."""
+        return self._size - self._free
 
     @asynccontextmanager
     async def hold(self, rank: Rank, share: str = "") -> AsyncIterator[None]:

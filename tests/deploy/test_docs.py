@@ -89,7 +89,7 @@ def test_alert_runbook_anchors_exist():
         (DEPLOY / "monitoring" / "rules" / "azure-edition-operator.rules.yaml").read_text()
     )
     for group in rules["groups"]:
-        for rule in group["rules"]:
+        for rule in (r for r in group["rules"] if "alert" in r):  # recording rules have no runbook
             for anchor in re.findall(
                 r"docs/troubleshooting\.md#([\w-]+)", rule["annotations"]["description"]
             ):

@@ -27,7 +27,9 @@ from tests.deploy.support import (
     operator_container,
 )
 
-BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *OVERLAYS]
+MONITORING_VARIANTS = [DEPLOY / "monitoring-kube-prometheus-stack", DEPLOY / "monitoring-aks"]
+BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *MONITORING_VARIANTS,
+             *OVERLAYS]  # fmt: skip
 CRD_NAME = "azureeditionvms.azureedition.io"
 TENANT_ROLE = "azure-edition-operator-tenant"
 SAMPLES_NS = re.search(r'^SAMPLES_NS = "([^"]+)"', (REPO / "tests/node/test_node_e2e.py").read_text(), re.M)[
@@ -421,3 +423,107 @@ def test_networkpolicy_admits_metrics_only_from_monitoring():
     assert set(rules) == {"metrics", "health"}
     ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert set(rules) <= ports
+
+
+# ------------------------------------------------------------------------------------------------
+# Monitoring that lands: kube-prometheus-stack's selectors, AKS managed Prometheus
+# ------------------------------------------------------------------------------------------------
+
+METRICS_READER = "azure-edition-operator-metrics-reader"
+
+
+def _scrapes_with_its_token(endpoint: dict) -> None:
+    assert endpoint["scheme"] == "https" and endpoint["port"] == "metrics" and endpoint["honorLabels"] is True
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def test_servicemonitor_scrapes_https_with_prometheus_token():
+    monitor = find(kustomize(DEPLOY / "monitoring"), "ServiceMonitor")
+    _scrapes_with_its_token(monitor["spec"]["endpoints"][0])
+    reader = find(kustomize(DEPLOY / "base"), "ClusterRole", METRICS_READER)
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+
+
+def test_kube_prometheus_stack_variant_carries_the_release_label_and_binds_its_prometheus():
+    """kube-prometheus-stack's defaults select ServiceMonitors and PrometheusRules by `release`."""
+    plain = kustomize(DEPLOY / "monitoring")
+    objects = kustomize(DEPLOY / "monitoring-kube-prometheus-stack")
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        labels = find(objects, kind)["metadata"]["labels"]
+        assert labels["release"] == "kube-prometheus-stack", kind
+        assert "release" not in find(plain, kind)["metadata"]["labels"]
+    assert find(objects, "PrometheusRule")["spec"] == find(plain, "PrometheusRule")["spec"]
+    binding = find(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == METRICS_READER
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"}
+    ]
+    assert (
+        "release" not in find(objects, "ConfigMap", "azure-edition-operator-dashboard")["metadata"]["labels"]
+    )
+
+
+def test_aks_variant_is_the_add_ons_servicemonitor_binding_and_networkpolicy():
+    objects = kustomize(DEPLOY / "monitoring-aks")
+    assert {o["kind"] for o in objects} == {"ServiceMonitor", "ClusterRoleBinding", "NetworkPolicy"}
+    monitor = find(objects, "ServiceMonitor")
+    assert monitor["apiVersion"] == "azmonitoring.coreos.com/v1"  # the add-on ignores monitoring.coreos.com
+    plain = find(kustomize(DEPLOY / "monitoring"), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == plain["spec"]["endpoints"]
+    assert monitor["spec"]["selector"] == plain["spec"]["selector"]
+    assert {"labelLimit", "labelNameLengthLimit", "labelValueLengthLimit"} <= set(monitor["spec"])
+    binding = find(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == METRICS_READER
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "ama-metrics-serviceaccount", "namespace": "kube-system"}
+    ]
+    policy = find(objects, "NetworkPolicy")
+    base = kustomize(DEPLOY / "base")
+    pod_labels = find(base, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"rsName": "ama-metrics"}},
+                }
+            ],
+            "ports": [{"port": "metrics", "protocol": "TCP"}],
+        }
+    ]
+
+
+def _with_component(tmp_path, resource, component) -> list[dict]:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [relative(resource, tmp_path)], "components": [relative(component, tmp_path)]}
+        )
+    )
+    return kustomize(tmp_path)
+
+
+def test_cert_manager_certificate_is_mounted_where_the_operator_reads_it(tmp_path):
+    """deploy/components/metrics-cert-manager: the Secret's tls.crt/tls.key at AEO_METRICS_CERT_DIR."""
+    objects = _with_component(tmp_path, DEPLOY / "base", DEPLOY / "components" / "metrics-cert-manager")
+    cert_dir = config_data(objects)["AEO_METRICS_CERT_DIR"]
+    assert config_data(objects)["AEO_METRICS_SECURE"] == "true"
+    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "metrics-tls"]
+    assert mount["mountPath"] == cert_dir and mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "metrics-tls"]
+    certificate = find(objects, "Certificate")
+    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
+    assert {i["path"] for i in volume["secret"]["items"]} == {"tls.crt", "tls.key"}
+    service = find(objects, "Service", "azure-edition-operator-metrics")
+    assert f"{service['metadata']['name']}.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
+    # The ServiceMonitor's verifying variant names the same Secret and DNS name.
+    monitoring = tmp_path / "monitoring"
+    monitoring.mkdir()
+    monitor = find(_with_component(monitoring, DEPLOY / "monitoring", DEPLOY / "components" / "metrics-tls-verify"),
+                   "ServiceMonitor")  # fmt: skip
+    tls = monitor["spec"]["endpoints"][0]["tlsConfig"]
+    assert (
+        tls["ca"]["secret"]["name"] == certificate["spec"]["secretName"] and "insecureSkipVerify" not in tls
+    )
+    assert tls["serverName"] in certificate["spec"]["dnsNames"]

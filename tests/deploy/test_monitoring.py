@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.support import DEPLOY, find, kustomize, require_tool, run
+from tests.deploy.support import DEPLOY, REPO, find, kustomize, require_tool, run
 
 MONITORING = DEPLOY / "monitoring"
+REPO_DOCS = REPO / "docs"
 RULES = MONITORING / "rules" / "azure-edition-operator.rules.yaml"
 RULE_TESTS = MONITORING / "tests" / "azure-edition-operator.test.yaml"
 DASHBOARD = MONITORING / "grafana" / "azure-edition-operator.json"
@@ -30,8 +31,14 @@ GAUGES = {
     "azureedition_stalled",
     "azureedition_last_check_timestamp_seconds",
     "azureedition_build_info",
+    "azureedition_reconcile_waiting",
+    "azureedition_reconcile_active",
 }
-HISTOGRAMS = {"azureedition_check_duration_seconds"}
+HISTOGRAMS = {
+    "azureedition_check_duration_seconds",
+    "azureedition_reconcile_duration_seconds",
+    "azureedition_azure_request_duration_seconds",
+}
 COUNTERS = {"azureedition_azure_requests_total", "azureedition_reconcile_errors_total"}
 EXPOSED = GAUGES | COUNTERS | {f"{h}{suffix}" for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
 
@@ -44,7 +51,13 @@ REQUIRED_ALERTS = {
     "AzureEditionHotpatchInstallationFailed",
     "AzureEditionOperatorAbsent",
     "AzureEditionReconcileErrorsRising",
+    "AzureEditionAzureRequestsSlow",
+    "AzureEditionReconcileSlow",
+    "AzureEditionReconcileBacklog",
 }
+RUNBOOK_BASE = (
+    "https://github.com/azure-edition-operator/azure-edition-operator/blob/main/docs/troubleshooting.md"
+)
 
 PROMQL_WORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless",
@@ -74,6 +87,16 @@ def metric_names(expr: str) -> set[str]:
 def rule_expressions() -> dict[str, str]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return {r.get("alert") or r["record"]: r["expr"] for g in groups for r in g["rules"]}
+
+
+def alert_rules() -> list[dict]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
+
+
+def recorded() -> set[str]:
+    return {
+        r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r
+    }
 
 
 def dashboard_expressions() -> list[str]:
@@ -140,7 +163,7 @@ def test_unit_tests_catch_a_broken_rule(tmp_path):
 
 
 def test_required_alerts_exist_and_each_is_tested_firing_and_quiet():
-    alerts = set(rule_expressions())
+    alerts = {r["alert"] for r in alert_rules()}
     assert alerts >= REQUIRED_ALERTS
     cases = [c for t in yaml.safe_load(RULE_TESTS.read_text())["tests"] for c in t.get("alert_rule_test", [])]
     firing = {c["alertname"] for c in cases if c.get("exp_alerts")}
@@ -151,7 +174,7 @@ def test_required_alerts_exist_and_each_is_tested_firing_and_quiet():
 
 def test_rules_use_only_exported_metrics():
     for alert, expr in rule_expressions().items():
-        unknown = metric_names(expr) - EXPOSED
+        unknown = metric_names(expr) - EXPOSED - recorded()
         assert not unknown, f"{alert} uses {unknown}"
 
 
@@ -199,7 +222,7 @@ def test_dashboard_uses_only_exported_metrics():
 def test_dashboard_queries_are_valid_promql(tmp_path: Path):
     """promtool parses every query (as a recording rule) once Grafana's variables are substituted."""
     promtool = require_tool("promtool")
-    substitutions = {"$__rate_interval": "5m", "$namespace": ".*", "${datasource}": ""}
+    substitutions = {"$__rate_interval": "5m", "$namespace": ".*", "$cluster": ".*", "${datasource}": ""}
     rules = []
     for index, expr in enumerate(dashboard_expressions()):
         for variable, value in substitutions.items():
@@ -210,3 +233,81 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path):
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = run(promtool, "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Day-2 signals: runbooks, the histograms' rules, the dashboard's cluster and Stalled views
+# ------------------------------------------------------------------------------------------------
+
+
+def test_every_alert_has_a_runbook_url_at_a_troubleshooting_anchor():
+    from tests.deploy.test_docs import anchors
+
+    headings = anchors(REPO_DOCS / "troubleshooting.md")
+    for rule in alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        base, _, anchor = url.partition("#")
+        assert base == RUNBOOK_BASE, f"{rule['alert']}: {url!r}"
+        assert anchor in headings, f"{rule['alert']}: no #{anchor} in troubleshooting.md"
+        named = re.findall(r"docs/troubleshooting\.md#([\w-]+)", rule["annotations"]["description"])
+        assert not named or anchor == named[0], f"{rule['alert']}: runbook and description disagree"
+
+
+def test_the_histograms_have_recording_rules_that_promtool_tests_check():
+    tested = {
+        case["expr"]
+        for t in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+        for case in t.get("promql_expr_test", [])
+    }
+    for record, expr in rule_expressions().items():
+        if record in recorded():
+            assert metric_names(expr) & HISTOGRAM_SERIES, record
+            assert record in tested, f"{record} has no promql_expr_test"
+
+
+HISTOGRAM_SERIES = {f"{h}{suffix}" for h in HISTOGRAMS for suffix in ("_bucket", "_count")}
+
+
+def _mutated_rules_fail(tmp_path, old: str, new: str, alert: str) -> None:
+    promtool = require_tool("promtool")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    original = RULES.read_text()
+    mutated = original.replace(old, new)
+    assert mutated != original
+    (tmp_path / "rules" / RULES.name).write_text(mutated)
+    shutil.copy(RULE_TESTS, tmp_path / "tests" / RULE_TESTS.name)
+    result = run(promtool, "test", "rules", str(tmp_path / "tests" / RULE_TESTS.name))
+    assert result.returncode != 0, result.stdout
+    assert alert in result.stdout + result.stderr
+
+
+def test_unit_tests_catch_a_slow_reconcile_rule_that_counts_every_result(tmp_path):
+    _mutated_rules_fail(
+        tmp_path, 'azureedition:reconcile_duration_seconds:p95{result="success"} > 600',
+        "azureedition:reconcile_duration_seconds:p95 > 600", "AzureEditionReconcileSlow",
+    )  # fmt: skip
+
+
+def test_unit_tests_catch_a_backlog_alert_without_its_wait(tmp_path):
+    _mutated_rules_fail(
+        tmp_path, "expr: max(azureedition_reconcile_waiting) > 0\n        for: 15m",
+        "expr: max(azureedition_reconcile_waiting) > 0\n        for: 5m", "AzureEditionReconcileBacklog",
+    )  # fmt: skip
+
+
+def test_dashboard_has_a_cluster_variable_on_every_query_and_a_stalled_view():
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["cluster"]["includeAll"] and variables["cluster"]["allValue"] == ".*"
+    assert 'cluster=~"$cluster"' in variables["namespace"]["definition"]
+    for expr in dashboard_expressions():
+        selectors = re.findall(r"\b(azureedition_\w+)(\{[^}]*\})?", expr)
+        assert selectors, expr
+        for name, matchers in selectors:
+            assert 'cluster=~"$cluster"' in matchers, f"{name} in {expr!r} ignores the cluster"
+    stalled = [p for p in dashboard["panels"] if "azureedition_stalled" in json.dumps(p.get("targets", []))]
+    assert {p["type"] for p in stalled} >= {"stat", "table"}, [p["title"] for p in stalled]
+    used = set().union(*(metric_names(e) for e in dashboard_expressions()))
+    assert {"azureedition_reconcile_duration_seconds_bucket", "azureedition_azure_request_duration_seconds_bucket",
+            "azureedition_reconcile_waiting"} <= used  # fmt: skip

@@ -167,6 +167,8 @@ RESOURCES = [
     ("rbac.authorization.k8s.io", "rolebindings", ""),
     ("kopf.dev", "clusterkopfpeerings", ""),
     ("kopf.dev", "kopfpeerings", ""),
+    ("authentication.k8s.io", "tokenreviews", ""),
+    ("authorization.k8s.io", "subjectaccessreviews", ""),
 ]
 # Exactly what deploy/base grants in a namespace nobody onboarded: the cluster-wide rules (which
 # show up in every namespace).
@@ -176,6 +178,8 @@ CLUSTER_WIDE = {
     ("apiextensions.k8s.io", "customresourcedefinitions", ""): {"list", "watch"},
     ("azureedition.io", "tenantpolicies", ""): {"get", "list", "watch"},  # tenancy: read-only
     ("", "namespaces", ""): {"get"},  # tenancy: a namespace's labels select its TenantPolicy
+    ("authentication.k8s.io", "tokenreviews", ""): {"create"},  # who may read /metrics
+    ("authorization.k8s.io", "subjectaccessreviews", ""): {"create"},
 }
 # A tenant namespace adds the admin Secret (by name) and Events on the objects there.
 TENANT = {
@@ -184,8 +188,9 @@ TENANT = {
     ("events.k8s.io", "events", ""): {"create"},
     ("", "secrets", ""): {"get"},
 }
-# The operator's own namespace adds the credential Secrets TenantPolicies name; no Events.
-OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get"}}
+# The operator's own namespace adds the credential Secrets TenantPolicies name and the state key it
+# makes at first start; no Events.
+OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get", "create"}}
 
 
 def access_reviews(kubectl, namespace: str) -> dict[tuple[str, str, str, str], bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,8 +117,11 @@ def wait_ready(kubectl, namespace: str, name: str = "plain-core", timeout: int =
 
 
 def azure_state(obj: dict) -> dict:
-    """The driver's memory, which kopf writes at the end of the handler, just after the status write."""
-    return json.loads(obj["metadata"].get("annotations", {}).get("kopf.azureedition.io/azure-state") or "{}")
+    """The driver's memory, which kopf writes at the end of the handler, just after the status write;
+    sealed (``v1.<mac>.<json>``, sealing.py): the payload stays readable."""
+    sealed = obj["metadata"].get("annotations", {}).get("kopf.azureedition.io/azure-state") or "v1.."
+    assert sealed.startswith("v1."), sealed
+    return json.loads(sealed.split(".", 2)[2] or "{}")
 
 
 def vm_name(obj: dict) -> str:
@@ -172,6 +176,29 @@ def test_a_transient_code_is_shown_and_heals_without_an_edit(operator, kubectl, 
     finally:
         control.remove_fault(fault) if any(f["id"] == fault for f in control.faults()) else None
     assert obj["metadata"]["generation"] == 1, "healed without an edit"
+
+
+def test_a_refusal_names_azures_correlation_id_in_condition_event_and_log(
+    operator, kubectl, namespace, control
+):
+    """For a support ticket: Azure's x-ms-correlation-request-id of the refused PUT, in the condition
+    message, the Warning Event and the operator's log line, the same id in all three."""
+    fault = control.inject_fault(method="PUT", path_regex=".*/virtualMachines/[^/]+$", status=409,
+                                 code="OperationNotAllowed", times=None,
+                                 message="Operation could not be completed as it results in exceeding approved "
+                                         "standardDASv5Family Cores quota.")  # fmt: skip
+    try:
+        apply_plain(kubectl, namespace)
+        refused = wait_for(lambda: (c := condition(get(kubectl, namespace, "plain-core"), "VMProvisioned"))
+                           .get("reason") == "QuotaExceeded" and c, what="QuotaExceeded")  # fmt: skip
+        found = re.search(r"\[x-ms-correlation-request-id: ([0-9a-f-]{36})\]", refused["message"])
+        assert found, refused["message"]
+        correlation_id = found.group(1)
+        warned = wait_for(lambda: events(kubectl, namespace, "QuotaExceeded"), what="a QuotaExceeded Event")
+        assert any(correlation_id in e["message"] for e in warned), warned
+        wait_for(lambda: correlation_id in operator.log.read_text(), what="the id in the operator's log")
+    finally:
+        control.remove_fault(fault)
 
 
 def test_steady_state_across_resyncs_writes_nothing(operator, kubectl, namespace, control):

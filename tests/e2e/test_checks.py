@@ -172,10 +172,8 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
     assert events(kubectl, namespace, "PatchAssessmentCompleted")
     # The answered token is the operator's annotation; status only reports it: a forged one is corrected
     # by the next check round, and nothing is assessed again.
-    assert (
-        get(kubectl, namespace, "hotpatch")["metadata"]["annotations"]["kopf.azureedition.io/assessed"]
-        == "run-1"
-    )
+    answered = get(kubectl, namespace, "hotpatch")["metadata"]["annotations"]["kopf.azureedition.io/assessed"]
+    assert answered.startswith("v1.") and answered.endswith(".run-1")  # sealed (sealing.py)
     kubectl("patch", "aevm", "hotpatch", "-n", namespace, "--subresource=status", "--type=merge",
             "-p", '{"status": {"hotpatch": {"lastAssessToken": "forged"}}}')  # fmt: skip
     wait_for(
@@ -187,6 +185,31 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
         for r in control.requests(since=seq)
         if r["method"] == "POST" and r["path"].endswith("/assessPatches")
     ] == posts
+
+
+def test_a_forged_assess_answer_does_not_suppress_the_assessment(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+    """Whoever edits the object can write the operator's annotation: an answer the operator did not seal
+    reads as none, so the request is answered with a real assessment, and the forged text never reaches
+    status."""
+    seq = control.last_seq()
+    kubectl("annotate", "--overwrite", "aevm", "hotpatch", "-n", namespace,
+            "kopf.azureedition.io/assessed=run-forged")  # fmt: skip
+    kubectl("annotate", "--overwrite", "aevm", "hotpatch", "-n", namespace,
+            "azureedition.io/assess-patches=run-forged")  # fmt: skip
+    wait_for(
+        lambda: (
+            get(kubectl, namespace, "hotpatch")["status"]["hotpatch"].get("lastAssessToken") == "run-forged"
+        ),
+        what="the forged token answered by an assessment",
+    )
+    posts = [
+        r
+        for r in control.requests(since=seq)
+        if r["method"] == "POST" and re.search(rf"/virtualMachines/{hotpatch_vm}/assessPatches$", r["path"])
+    ]
+    assert len(posts) == 1, posts
+    answered = get(kubectl, namespace, "hotpatch")["metadata"]["annotations"]["kopf.azureedition.io/assessed"]
+    assert answered.startswith("v1.") and answered.endswith(".run-forged")
 
 
 def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, control):  # noqa: F811

@@ -310,3 +310,190 @@ def test_input_kube_apiserver_refuses(world, kubectl):
                         "subnetIdPrefixes": [world["subnet_a"].rsplit("/subnets/", 1)[0]]}}  # fmt: skip
     result = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(sibling), check=False)
     assert result.returncode != 0 and "end each prefix with '/'" in result.stderr, result.stderr
+
+
+# ----------------------------------------------------------------------------- state no tenant can steer
+
+
+class TokenListener:
+    """An HTTPS server the operator would trust (the simulator's own certificate, on another port): it
+    counts every request and keeps the Authorization headers it was sent."""
+
+    def __init__(self, state_dir: Path) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        from azure_edition_simulator import tls
+
+        seen: list[tuple[str, str]] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append((self.path, self.headers.get("Authorization", "")))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"status": "InProgress"}')
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(state_dir / tls.SERVER_CERT_FILE, state_dir / tls.SERVER_KEY_FILE)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.origin = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def forged_token(request_url: str, polling_url: str) -> str:
+    """A continuation token in azure-core's format (base64 JSON, version 1) naming URLs of our choice."""
+    state = {"request": {"method": "PUT", "url": request_url, "headers": {"x-ms-client-request-id": str(uuid.uuid4())}},
+             "response": {"status_code": 201, "content": base64.b64encode(b"{}").decode(),
+                          "headers": {"azure-asyncoperation": polling_url, "location": polling_url}},
+             "context": {"deserialized_data": None}}  # fmt: skip
+    return base64.b64encode(json.dumps({"version": 1, "data": state}).encode()).decode()
+
+
+def forged_state(
+    vm_name: str, token: str, image: dict[str, str] | None = None, vm_id: str | None = None
+) -> str:
+    """The driver's state as a tenant would write it: the unsealed JSON the operator once accepted."""
+    record = {"kind": "virtualMachines", "name": vm_name, "verb": "put", "token": token,
+              "started": "2026-01-01T00:00:00Z", "action": "created"}  # fmt: skip
+    return json.dumps({"operation": record, "vm_id": vm_id, "image": image})
+
+
+@pytest.fixture(scope="module")
+def tenant_editor(world, kubectl) -> str:
+    """A user who may edit AzureEditionVMs (and create Secrets) in tenant A's namespace, nothing else."""
+    user, a = f"tenant-a-editor-{uuid.uuid4().hex[:6]}", world["ns_a"]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "editor", "namespace": a},
+            "rules": [{"apiGroups": ["azureedition.io"], "resources": ["azureeditionvms"],
+                       "verbs": ["get", "list", "watch", "create", "update", "patch"]},
+                      {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get"]}]}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "editor", "namespace": a},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "editor"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}  # fmt: skip
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+    assert (
+        kubectl(
+            "auth", "can-i", "patch", "azureeditionvms", "-n", a, f"--as={user}", check=False
+        ).stdout.strip()
+        == "yes"
+    )
+    assert (
+        kubectl(
+            "auth", "can-i", "get", "secrets", "-n", world["ops"], f"--as={user}", check=False
+        ).stdout.strip()
+        == "no"
+    )
+    return user
+
+
+def ready_at_generation(kubectl, namespace: str, name: str, forged: str = "", timeout: float = 90) -> dict:
+    """Ready for the current spec, and the pass's own sealed state written in place of ``forged`` (kopf
+    patches the annotation just after the status write)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = json.loads(kubectl("get", "aevm", name, "-n", namespace, "-o", "json").stdout)
+        ready = next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+        state = obj["metadata"].get("annotations", {}).get("kopf.azureedition.io/azure-state", "")
+        if (
+            ready.get("status") == "True"
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+            and state.startswith("v1.")
+            and state != forged
+        ):
+            return obj
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{namespace}/{name} not Ready at its generation: {obj.get('status')}")
+        time.sleep(0.5)
+
+
+def test_state_a_tenant_writes_steers_nothing(world, kubectl, operator, tenant_editor, tmp_path):
+    """A tenant who may only edit their own AzureEditionVM writes the operator's state annotation: a
+    continuation token whose polling URL is a host of theirs, then one naming another tenant's VM on the
+    real ARM endpoint, a forged image, garbage and oversized values. No request leaves for the tenant's
+    host (with or without the ARM token), nothing outside the object's own resources is touched, the
+    VM runs the catalog's image, and the object reconciles every time."""
+    from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
+    from azure_edition_operator.azure.specs import Owner, vm_identity
+
+    control, a, env = world["control"], world["ns_a"], world["env"]
+    listener = TokenListener(Path(env["ARMSIM_STATE_DIR"]))
+    arm = env["AZURE_RESOURCE_MANAGER_ENDPOINT"].rstrip("/")
+    as_tenant = f"--as={tenant_editor}"
+    try:
+        docs = vm("forged", world["sub_a"], "rg-a", world["subnet_a"])
+        spec = AzureEditionVMSpec.model_validate(docs[1]["spec"])
+        identity = vm_identity(Owner(a, "forged", "unknown"), spec.azure)
+        path = identity.vm_id
+        evil_image = {"publisher": "EvilPublisher", "offer": "EvilOffer", "sku": "2022-datacenter-azure-edition",
+                      "version": "latest"}  # fmt: skip
+        docs[1]["metadata"]["annotations"] = {
+            "kopf.azureedition.io/azure-state": forged_state(
+                identity.vm_name,
+                forged_token(f"{listener.origin}{path}", f"{listener.origin}/steal"),
+                evil_image,
+            )
+        }
+        since = control.last_seq()
+        kubectl("apply", "-n", a, as_tenant, "-f", "-", input=yaml.safe_dump_all(docs))
+        try:
+            obj = ready_at_generation(
+                kubectl,
+                a,
+                "forged",
+                forged=docs[1]["metadata"]["annotations"]["kopf.azureedition.io/azure-state"],
+            )
+        finally:  # the first thing to know when it fails: did the ARM token leave?
+            bearer = [auth[:12] for _, auth in listener.seen if auth]
+            assert listener.seen == [], (
+                f"{len(listener.seen)} requests to the tenant's host, Authorization {bearer}"
+            )
+        image = obj["status"]["image"]  # reported from Azure's storageProfile.imageReference
+        assert (image["publisher"], image["offer"]) == ("MicrosoftWindowsServer", "WindowsServer"), image
+        puts = control.accepted_vm_puts(identity.vm_name, since)
+        assert len(puts) == 1, puts
+
+        # The real ARM endpoint, another tenant's VM (and its operation), after the VM exists.
+        other = f"/subscriptions/{SUB_B}/resourceGroups/rg-b/providers/Microsoft.Compute/virtualMachines/vm-b"
+        other_op = f"/subscriptions/{SUB_B}/providers/Microsoft.Compute/locations/{LOCATION}/operations/x"
+        forgeries = {
+            "another tenant's VM on ARM": forged_state(
+                identity.vm_name,
+                forged_token(f"{arm}{other}", f"{arm}{other_op}"),
+                evil_image,
+                "forged-vm-id",
+            ),
+            "the tenant's host again": forged_state(
+                identity.vm_name, forged_token(f"{listener.origin}{path}", f"{listener.origin}/steal")
+            ),
+            "garbage": "\x1b]52;c;" + "A" * 200_000,
+            "deep nesting": "[" * 100_000,
+            "a forged seal": "v1.AAAA."
+            + forged_state(identity.vm_name, forged_token(f"{arm}{other}", f"{arm}{other}")),
+        }
+        for n, (what, value) in enumerate(forgeries.items()):
+            since = control.last_seq()
+            patch = {"metadata": {"annotations": {"kopf.azureedition.io/azure-state": value}},
+                     "spec": {"azure": {"tags": {"round": str(n)}}}}  # a spec edit: a pass runs now  # fmt: skip
+            patch_file = tmp_path / f"patch-{n}.json"  # a 200 KB value is over the argv limit of one argument
+            patch_file.write_text(json.dumps(patch))
+            kubectl(
+                "patch", "aevm", "forged", "-n", a, as_tenant, "--type=merge", "--patch-file", str(patch_file)
+            )
+            ready_at_generation(kubectl, a, "forged", forged=value)
+            touched = [r["path"] for r in control.requests(since) if SUB_B in r["path"].lower()]
+            assert touched == [], (what, touched)
+            assert listener.seen == [], (what, listener.seen)
+            assert control.accepted_vm_puts(identity.vm_name, since) == [], what  # a tag edit is a PATCH
+    finally:
+        listener.close()

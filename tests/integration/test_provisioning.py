@@ -121,12 +121,14 @@ def world(sim: Simulator) -> World:
 
 @dataclass
 class Seen:
-    """What the operator's request hook reported (method, operation, status)."""
+    """What the operator's request hook reported (method, operation, status), and each attempt's seconds."""
 
     calls: list[tuple[str, str, int | None]] = field(default_factory=list)
+    seconds: list[float | None] = field(default_factory=list)
 
-    def __call__(self, method: str, operation: str, status: int | None) -> None:
+    def __call__(self, method: str, operation: str, status: int | None, seconds: float | None = None) -> None:
         self.calls.append((method, operation, status))
+        self.seconds.append(seconds)
 
 
 def azure_clients(world: World, seen: Seen | None = None, **overrides: Any) -> AzureClients:
@@ -217,6 +219,34 @@ async def test_request_hook_sees_every_attempt(world: World) -> None:
     assert [(m, s) for m, _, s in seen.calls] == simulator_view
     assert ("PUT", "Microsoft.Compute/virtualMachines", 201) in seen.calls
     assert ("PUT", "Microsoft.Network/networkInterfaces", 201) in seen.calls
+    # Each attempt is timed from sending to its answer (azureedition_azure_request_duration_seconds).
+    assert len(seen.seconds) == len(seen.calls)
+    assert all(s is not None and 0 < s < 30 for s in seen.seconds), seen.seconds
+
+
+async def test_request_durations_reach_the_histogram(world: World) -> None:
+    """The operator's hook (metrics.record_azure_request) through the real SDK pipeline: one observation
+    per attempt, by resource type, method and status."""
+    from prometheus_client import REGISTRY
+
+    from azure_edition_operator import metrics
+
+    def count(resource_type: str, method: str, code: str) -> float:
+        labels = {"resource_type": resource_type, "method": method, "code": code}
+        return REGISTRY.get_sample_value("azureedition_azure_request_duration_seconds_count", labels) or 0.0
+
+    before = count("Microsoft.Compute/virtualMachines", "PUT", "201")
+    seen = Seen()
+
+    def both(method: str, operation: str, status: int | None, seconds: float | None = None) -> None:
+        seen(method, operation, status, seconds)
+        metrics.record_azure_request(method, operation, status, seconds)
+
+    async with azure_clients(world, both) as clients:
+        await ensure(clients, world, world.spec())
+    puts = seen.calls.count(("PUT", "Microsoft.Compute/virtualMachines", 201))
+    assert puts >= 1
+    assert count("Microsoft.Compute/virtualMachines", "PUT", "201") - before == puts
 
 
 async def test_steady_state_makes_no_writes(world: World, clients: AzureClients) -> None:
@@ -796,6 +826,35 @@ async def test_non_blocking_create_records_and_resumes_from_the_state_alone(worl
     assert restored.operation is None and restored.vm_id == vm.vm_id
     puts = [r for r in world.arm_requests(since) if r[:2] == ("PUT", "VirtualMachines_CreateOrUpdate")]
     assert len(puts) == 1
+
+
+async def test_a_token_the_sdk_made_passes_the_check_and_another_resource_does_not(world: World) -> None:
+    """azure/tokens.py against the real thing: the continuation token azure-core made for a VM create on
+    the simulator may be resumed for that VM, and for nothing else (another resource, another endpoint)."""
+    from azure_edition_operator.azure import tokens
+    from azure_edition_operator.azure.driver import InProgress, OperationState
+
+    world.control.set_provisioning_seconds(3.0)
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    state = OperationState()
+    async with azure_clients(world) as clients:
+        endpoint = clients.settings.base_url
+        for _ in range(20):
+            try:
+                await ensure_vm(clients, ident, spec, resolve(spec.capabilities), LOGIN, state=state)
+            except InProgress as progress:
+                if progress.record.kind == "virtualMachines":
+                    break
+        else:
+            pytest.fail("the VM create was never handed back in progress")
+    assert state.operation is not None
+    token, sub = state.operation.token, ident.subscription_id
+    assert tokens.problem(token, endpoint=endpoint, resource_id=ident.vm_id, subscription_id=sub) is None
+    assert tokens.decode(token)["response"]["headers"], "the SDK's token names its polling URLs"
+    assert tokens.problem(token, endpoint=endpoint, resource_id=ident.nic_id, subscription_id=sub) is not None
+    elsewhere = "https://management.azure.com"
+    assert tokens.problem(token, endpoint=elsewhere, resource_id=ident.vm_id, subscription_id=sub) is not None
 
 
 async def test_a_garbage_operation_record_is_dropped_and_the_resource_read(

@@ -82,10 +82,11 @@ def simulator_ca() -> tuple[bytes, bytes]:
     return cert.public_bytes(pem), key_pem
 
 
-def scrape_config(service_monitor: dict, pod: dict, *, address: str) -> dict:
+def scrape_config(service_monitor: dict, pod: dict, *, address: str, token_file: Path | None = None) -> dict:
     """One Prometheus scrape job for the ServiceMonitor's first endpoint and one live operator pod,
     with the target labels the Prometheus Operator gives it (namespace, pod, container, service,
-    endpoint, job) and the endpoint's honorLabels and path.
+    endpoint, job) and the endpoint's honorLabels, path, scheme and TLS settings. ``token_file`` stands
+    for the endpoint's ``bearerTokenFile`` (Prometheus' own ServiceAccount token in a pod).
 
     Static, from the pod kubectl returns: Debian's prometheus is built without Kubernetes service
     discovery. The operator listens on the pod's loopback (hostNetwork overlays), so `address` is
@@ -97,10 +98,11 @@ def scrape_config(service_monitor: dict, pod: dict, *, address: str) -> dict:
     labels = pod["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in selector.items() if k != "app.kubernetes.io/component"), labels
     service = "azure-edition-operator-metrics"
-    return {
+    job: dict = {
         "job_name": f"serviceMonitor/{service_monitor['metadata']['namespace']}/{service_monitor['metadata']['name']}/0",
         "honor_labels": bool(endpoint.get("honorLabels", False)),
         "metrics_path": endpoint.get("path", "/metrics"),
+        "scheme": endpoint.get("scheme", "http"),
         "scrape_interval": "2s",  # the shipped 30s, shortened so the test sees several scrapes
         "scrape_timeout": "1s",
         "static_configs": [
@@ -117,10 +119,16 @@ def scrape_config(service_monitor: dict, pod: dict, *, address: str) -> dict:
             }
         ],
     }
+    tls = endpoint.get("tlsConfig") or {}
+    if tls.get("insecureSkipVerify"):
+        job["tls_config"] = {"insecure_skip_verify": True}
+    if endpoint.get("bearerTokenFile") and token_file is not None:
+        job["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
+    return job
 
 
-def prometheus_config(job: dict, rules: Path) -> str:
+def prometheus_config(jobs: list[dict], rules: Path) -> str:
     return yaml.safe_dump(
-        {"global": {"evaluation_interval": "2s"}, "rule_files": [str(rules)], "scrape_configs": [job]},
+        {"global": {"evaluation_interval": "2s"}, "rule_files": [str(rules)], "scrape_configs": jobs},
         sort_keys=False,
     )

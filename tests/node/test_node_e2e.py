@@ -402,13 +402,24 @@ def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namesp
     base = f"http://127.0.0.1:{port}"
     pod = operator_pod(node)
     metrics = container_port(pod["spec"], "metrics")
+    # Prometheus' ServiceAccount, bound to the reader role as docs/monitoring.md says; /metrics is HTTPS
+    # and answers only a token the API server lets `get /metrics` (a second job without one is refused).
+    node.kubectl("create", "serviceaccount", "prometheus", "-n", SAMPLES_NS)
+    node.kubectl("create", "clusterrolebinding", "e2e-prometheus-metrics-reader",
+                 "--clusterrole=azure-edition-operator-metrics-reader", f"--serviceaccount={SAMPLES_NS}:prometheus")  # fmt: skip
+    token = node.kubectl("create", "token", "prometheus", "-n", SAMPLES_NS, "--duration=1h").stdout.strip()
     with (
         tempfile.TemporaryDirectory(prefix="aeo-prom-") as tmp,
         node.reach(NAMESPACE, f"pod/{pod['metadata']['name']}", metrics) as address,
     ):
         config = Path(tmp) / "prometheus.yml"
-        job = scrape_config(service_monitor, pod, address=address)
-        config.write_text(prometheus_config(job, rules))
+        token_file = Path(tmp) / "token"
+        token_file.write_text(token)
+        job = scrape_config(service_monitor, pod, address=address, token_file=token_file)
+        assert job["scheme"] == "https" and job["authorization"]["credentials_file"] == str(token_file)
+        anonymous = scrape_config(service_monitor, pod, address=address)  # the same endpoint, no token
+        anonymous["job_name"] = anonymous["static_configs"][0]["labels"]["job"] = "no-token"
+        config.write_text(prometheus_config([job, anonymous], rules))
         log = open(Path(tmp) / "prometheus.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
             [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
@@ -433,6 +444,10 @@ def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namesp
             assert {s["metric"]["namespace"] for s in grouped} == {SAMPLES_NS}
             names = {s["metric"]["name"] for s in grouped}
             assert {"hotpatch", "restart-0"} <= names, names
+            refused = wait_until(
+                "the token-less job scraped", lambda: _safe(lambda: _target(base, "no-token")), 30
+            )
+            assert refused["health"] == "down" and "401" in refused["lastError"], refused
             # absent(azureedition_build_info) goes pending before the first scrape, then resolves.
             wait_until(
                 "AzureEditionOperatorAbsent resolved",
@@ -447,6 +462,13 @@ def test_prometheus_scrapes_the_pod_and_the_shipped_rules_group_by_the_vm_namesp
                 proc.kill()
                 proc.wait()
             log.close()
+
+
+def _target(base: str, job: str) -> dict | None:
+    with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
+        active = json.loads(response.read())["data"]["activeTargets"]
+    found = [t for t in active if t["labels"]["job"] == job and t.get("lastScrape", "").startswith("20")]
+    return found[0] if found and found[0]["health"] != "unknown" else None
 
 
 def _rules(base: str) -> list[dict] | None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import SimpleNamespace
 
 import pytest
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.identity import CredentialUnavailableError
 
+from azure_edition_operator import correlation
 from azure_edition_operator import reasons as vocab
 from azure_edition_operator.azure.errors import (
     AzurePermanentError,
@@ -18,6 +25,7 @@ from azure_edition_operator.azure.errors import (
     from_exception,
     retry_after_of,
 )
+from azure_edition_operator.conditions import Condition, upsert
 
 QUOTA_MESSAGE = (
     "Operation could not be completed as it results in exceeding approved standardDASv5Family Cores quota. "
@@ -170,3 +178,53 @@ def test_retry_after_is_read_as_the_sdk_reads_it(
 def test_retry_after_as_an_http_date_is_the_time_until_then() -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     assert 3500.0 < retry_after_of(SimpleNamespace(headers={"Retry-After": when}, request=None)) <= 3600.0  # type: ignore[operator]
+
+
+class _Response:
+    """The parts of an azure-core HTTP response that HttpResponseError and ``from_exception`` read."""
+
+    def __init__(self, status: int, body: dict, headers: dict[str, str]) -> None:
+        from azure.core.utils import CaseInsensitiveDict
+
+        self.status_code, self.reason, self.request = status, "x", None
+        self.headers = CaseInsensitiveDict(headers)
+        self._body = json.dumps(body)
+        self.content_type = "application/json"
+
+    def text(self, encoding: str | None = None) -> str:
+        return self._body
+
+
+CORRELATION = "5f6a8c1e-0b7d-4f0e-9c51-2d3b4a5e6f70"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (409, {"error": {"code": "OperationNotAllowed", "message": QUOTA_MESSAGE}}, AzurePermanentError),
+        (429, {"error": {"code": "TooManyRequests", "message": "slow down"}}, AzureRetryableError),
+        (200, {"status": "Failed", "error": {"code": "InternalExecutionError", "message": "boom"}}, AzureRetryableError),
+    ],
+)  # fmt: skip
+def test_every_answered_failure_carries_azures_correlation_id(status: int, body: dict, kind: type) -> None:
+    """For a support ticket: the id is in the field and in the message the condition, Event and log quote."""
+    exc = HttpResponseError(response=_Response(status, body, {"x-ms-correlation-request-id": CORRELATION}))
+    error = from_exception(exc)
+    assert type(error) is kind
+    assert error.correlation_id == CORRELATION
+    assert error.message.endswith(f" [x-ms-correlation-request-id: {CORRELATION}]"), error.message
+    without = from_exception(HttpResponseError(response=_Response(status, body, {})))
+    assert without.correlation_id == "" and "correlation" not in without.message
+    assert correlation.without(error.message) == without.message
+
+
+def test_the_same_failure_with_a_new_correlation_id_rewrites_no_condition() -> None:
+    """Each retry gets a new id from Azure; the condition keeps the first (status is written on change)."""
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    first = Condition("VMProvisioned", "False", "QuotaExceeded", "quota" + correlation.note("a"))
+    again = Condition("VMProvisioned", "False", "QuotaExceeded", "quota" + correlation.note("b"))
+    other = Condition("VMProvisioned", "False", "QuotaExceeded", "another quota" + correlation.note("c"))
+    stored = upsert([], first, now, 1)
+    assert upsert(stored, again, now + timedelta(minutes=15), 1) == stored
+    assert upsert(stored, other, now, 1)[0].message == other.message
+    assert correlation.same_failure("a", "a") and not correlation.same_failure("a", "b")

@@ -218,20 +218,61 @@ def test_an_unreadable_recorded_image_is_dropped_not_the_rest() -> None:
     assert OperationState.loads('{"vm_id": "v", "image": 5}') == OperationState(vm_id="v")
 
 
+SUB = "00000000-0000-0000-0000-000000000001"
+
+
+def _spec(capabilities: list[str], image: dict[str, object] | None = None) -> Any:
+    from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
+
+    spec: dict[str, object] = {
+        "capabilities": capabilities,
+        "azure": {"subscriptionId": SUB, "resourceGroup": "rg", "location": "westeurope",
+                  "vmSize": "Standard_D2as_v5",
+                  "subnetId": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"
+                              "/virtualNetworks/vnet/subnets/default"},
+        "adminCredentialsSecretRef": {"name": "admin"},
+    }  # fmt: skip
+    if image is not None:
+        spec["image"] = image
+    return AzureEditionVMSpec.model_validate(spec)
+
+
 def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -> None:
     """Recreate as it was, unless the spec now asks for what that image cannot carry (then the catalog)."""
     from azure_edition_operator.azure.provision import recorded_image
-    from azure_edition_operator.images import Capability
 
     state = OperationState(
         vm_id="v", image={"sku": "2025-datacenter-azure-edition-core", "version": "latest"}
     )
-    image = recorded_image(state, [Capability.HOTPATCH])
+    image = recorded_image(state, _spec(["Hotpatch"]))
     assert image is not None and image.sku == "2025-datacenter-azure-edition-core"
     assert image.publisher == "MicrosoftWindowsServer" and image.version == "latest"
-    assert recorded_image(state, [Capability.EXTENDED_NETWORK]) is None  # unconfirmed on 2025
-    assert recorded_image(OperationState(vm_id="v", image={"sku": "not-in-the-catalog"}), []) is None
-    assert recorded_image(OperationState(vm_id="v"), []) is None
+    assert recorded_image(OperationState(vm_id="v", image={"sku": "not-in-the-catalog"}), _spec([])) is None
+    assert recorded_image(OperationState(vm_id="v"), _spec([])) is None
+
+
+@pytest.mark.parametrize(
+    ("why", "image", "vm_id", "pins"),
+    [
+        ("no VM existed: a new VM's image comes from the spec and the catalog", {}, None, None),
+        ("another publisher", {"publisher": "EvilPublisher"}, "v", None),
+        ("another offer", {"offer": "EvilOffer"}, "v", None),
+        ("outside the pinned version", {}, "v", {"windowsServerVersion": "2022"}),
+        ("outside the pinned experience", {}, "v", {"experience": "DesktopExperience"}),
+        ("another image version than the pinned one", {"version": "1.2.3"}, "v", {"version": "9.9.9"}),
+    ],
+)
+def test_a_recorded_image_outside_the_spec_and_the_catalog_is_not_used(
+    why: str, image: dict[str, str], vm_id: str | None, pins: dict[str, object] | None
+) -> None:
+    """The image record is operator state a tenant could once write: it may only repeat a VM that
+    existed, within the spec's pins and the catalog's publisher and offer."""
+    from azure_edition_operator.azure.provision import recorded_image
+
+    recorded = {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",
+                "sku": "2025-datacenter-azure-edition-core", "version": "latest", **image}  # fmt: skip
+    state = OperationState(vm_id=vm_id, image=recorded)
+    assert recorded_image(state, _spec([], pins)) is None, why
 
 
 def test_garbage_start_time_reads_as_now() -> None:

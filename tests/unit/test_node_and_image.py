@@ -95,6 +95,18 @@ def test_scrape_config_honours_the_service_monitor_labels_setting():
     assert scrape_config(monitor, pod, address="127.0.0.1:1")["honor_labels"] is False
 
 
+def test_scrape_config_follows_the_endpoints_https_and_token(tmp_path):
+    """The shipped endpoint is HTTPS with Prometheus' token (the self-signed default is not verified)."""
+    monitor = yaml.safe_load((REPO / "deploy" / "monitoring" / "servicemonitor.yaml").read_text())
+    pod = {"metadata": {"name": "op-1", "namespace": "azure-edition-system",
+                        "labels": {"app.kubernetes.io/name": "azure-edition-operator"}},
+           "spec": {"containers": [{"name": "operator"}]}}  # fmt: skip
+    job = scrape_config(monitor, pod, address="127.0.0.1:1", token_file=tmp_path / "token")
+    assert job["scheme"] == "https" and job["tls_config"] == {"insecure_skip_verify": True}
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": str(tmp_path / "token")}
+    assert "authorization" not in scrape_config(monitor, pod, address="127.0.0.1:1")
+
+
 def test_wrapper_kustomization_adds_only_the_per_run_values(tmp_path):
     overlay = REPO / "deploy" / "overlays" / "node-e2e"
     doc = yaml.safe_load(

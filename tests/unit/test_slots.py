@@ -166,3 +166,23 @@ async def test_cancelled_waiters_leave_nothing_behind() -> None:
     release.set()
     await asyncio.gather(first, kept)
     assert slots.waiting == 0 and not slots._queues and slots._free == 1
+
+
+async def test_waiting_and_active_count_the_backlog_behind_the_limit() -> None:
+    """What azureedition_reconcile_waiting / _active report: a cancelled waiter leaves the backlog."""
+    slots = Slots(2)
+    release = asyncio.Event()
+
+    async def one() -> None:
+        async with slots.hold(Rank.START):
+            await release.wait()
+
+    tasks = [asyncio.create_task(one()) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    assert (slots.active, slots.waiting) == (2, 3)
+    tasks[-1].cancel()
+    await asyncio.sleep(0.01)
+    assert (slots.active, slots.waiting) == (2, 2)
+    release.set()
+    await asyncio.gather(*tasks[:-1])
+    assert (slots.active, slots.waiting) == (0, 0)

@@ -345,6 +345,11 @@ class AzureEditionVMSpec(ApiModel):
         description="On delete: Delete removes the Azure resources; Orphan leaves them, untagged.",
     )
 
+    def image_pins(self) -> ImagePins:
+        """What ``spec.image`` pins: the bounds of image resolution, and of a recorded image reused."""
+        image = self.image or ImageSpec()
+        return ImagePins(image.windows_server_version, image.experience, image.small_disk, image.version)
+
     @field_validator("capabilities")
     @classmethod
     def _capabilities_are_a_set(cls, value: list[Capability]) -> list[Capability]:

@@ -43,8 +43,9 @@ if TYPE_CHECKING:  # imported when the first subscription's clients are built (s
 
 log = logging.getLogger(__name__)
 
-RequestHook = Callable[[str, str, int | None], None]
-"""``on_request(method, operation, status)``; status is None when no response arrived."""
+RequestHook = Callable[[str, str, int | None, float | None], None]
+"""``on_request(method, operation, status, seconds)``; status is None when no response arrived, seconds
+from sending the attempt to its answer (or failure)."""
 
 
 def operation_of(path: str) -> str:
@@ -81,10 +82,17 @@ class RequestCounter(SansIOHTTPPolicy):  # type: ignore[type-arg]
         super().__init__()
         self._on_request = on_request
 
+    STARTED = "azureedition_request_started"  # key in the request's pipeline context
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context[self.STARTED] = time.monotonic()
+
     def _report(self, request: PipelineRequest[Any], status: int | None) -> None:
         http = request.http_request
+        started = request.context.get(self.STARTED)
+        seconds = time.monotonic() - started if started is not None else None
         try:
-            self._on_request(http.method, operation_of(_path_of(http.url)), status)
+            self._on_request(http.method, operation_of(_path_of(http.url)), status, seconds)
         except Exception:  # a metrics hook must never break an Azure call
             log.exception("request hook failed")
 

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL_SECONDS: float = AzureSettings.model_fields["polling_interval"].default
 """When Azure sends no Retry-After (the documented default client behaviour is to poll every ~15-30 s)."""
 MIN_POLL_SECONDS = 1.0
+MAX_STATE_CHARS = 56 * 1024  # a continuation token holds the initial response body: a few KiB
+MAX_FIELD_CHARS = 256  # a resource name, a vmId or an image field is far shorter
+IMAGE_FIELDS = frozenset({"publisher", "offer", "sku", "version"})
 
 
 class Verb(enum.StrEnum):
@@ -120,8 +123,9 @@ class OperationState:
 
     @classmethod
     def loads(cls, text: str | None) -> OperationState:
-        """Anything unreadable counts as empty: at worst a GET finds the resource in flight."""
-        if not text:
+        """Anything unreadable counts as empty: at worst a GET finds the resource in flight. The text is
+        the operator's own (sealed, ``handlers._load_state``); sizes are bounded all the same."""
+        if not text or len(text) > MAX_STATE_CHARS:
             return cls()
         try:
             data = json.loads(text)
@@ -132,11 +136,22 @@ class OperationState:
                 if op
                 else None
             )
+            if record is not None and (record.verb not in set(Verb) or len(record.name) > MAX_FIELD_CHARS):
+                record = None
             vm_id = data.get("vm_id")
+            vm_id = str(vm_id) if vm_id and len(str(vm_id)) <= MAX_FIELD_CHARS else None
             image = data.get("image")
-            image = {str(k): str(v) for k, v in image.items() if v} if isinstance(image, dict) else None
-            return cls(record, str(vm_id) if vm_id else None, image or None)
-        except (ValueError, TypeError, KeyError, AttributeError):
+            image = (
+                {
+                    str(k): str(v)
+                    for k, v in image.items()
+                    if k in IMAGE_FIELDS and v and len(str(v)) <= MAX_FIELD_CHARS
+                }
+                if isinstance(image, dict)
+                else None
+            )
+            return cls(record, vm_id, image or None)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return cls()
 
 

@@ -24,6 +24,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline import PipelineContext, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 
+from .. import correlation
 from .. import reasons as vocab
 from ..reasons import AZURE_CODES, WRAPPER_CODES
 
@@ -39,6 +40,7 @@ class AzureFailure(Exception):
     status: int | None = None
     azure_message: str = ""
     reason: str = vocab.FAILED
+    correlation_id: str = ""  # Azure's x-ms-correlation-request-id, when Azure answered
 
     def __post_init__(self) -> None:
         super().__init__(self.code, self.message)
@@ -165,10 +167,11 @@ def from_exception(exc: BaseException) -> AzureFailure:
     if isinstance(exc, HttpResponseError) and exc.response is not None:
         status = exc.status_code
         code, message = _error_body(exc)
+        correlation_id = correlation_id_of(exc.response)
         if status is not None and status < 400:
             status = None  # a failed LRO, reported through a successful status poll
-            return _lro_failure(code or "OperationFailed", message)
-        return classify(status, code, message, retry_after_of(exc.response))
+            return with_correlation(_lro_failure(code or "OperationFailed", message), correlation_id)
+        return with_correlation(classify(status, code, message, retry_after_of(exc.response)), correlation_id)
     if isinstance(exc, ClientAuthenticationError):
         # Raised by azure-identity when no token could be obtained.
         text = str(exc.message or exc)
@@ -182,6 +185,23 @@ def from_exception(exc: BaseException) -> AzureFailure:
     if isinstance(exc, HttpResponseError):
         return classify(exc.status_code, None, str(exc.message or exc))
     raise TypeError(f"not an Azure error: {exc!r}") from exc
+
+
+def correlation_id_of(response: Any) -> str:
+    """Azure's ``x-ms-correlation-request-id`` of a response ('' without one)."""
+    try:
+        return str(response.headers.get(correlation.HEADER) or "").strip()
+    except AttributeError:
+        return ""
+
+
+def with_correlation(failure: AzureFailure, correlation_id: str) -> AzureFailure:
+    """The failure carrying Azure's correlation id, in its field and at the end of its message (which
+    the log line, the Event and the condition quote): what a support ticket needs."""
+    if correlation_id and not failure.correlation_id:
+        failure.correlation_id = correlation_id
+        failure.message += correlation.note(correlation_id)
+    return failure
 
 
 def _lro_failure(code: str, message: str) -> AzureFailure:

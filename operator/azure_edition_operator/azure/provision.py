@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +35,7 @@ from azure.core.exceptions import (
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
 from ..conditions import format_timestamp
-from ..images import Capability, ImageReference, row_for_sku
+from ..images import OFFER, PUBLISHER, Capability, ImageReference, row_for_sku
 from . import specs
 from .clients import AzureClients
 from .driver import (
@@ -229,12 +229,23 @@ def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
     )
 
 
-def recorded_image(state: OperationState, capabilities: Iterable[Capability]) -> ImageReference | None:
-    """The image the last VM ran (``OperationState.image``), if it still carries the spec's capabilities:
-    a VM deleted outside is recreated as it was, not from what the catalog would choose today."""
+def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
+    """The image the last VM ran (``OperationState.image``), to recreate a VM deleted outside as it was
+    rather than from what the catalog would choose today; only when a VM existed (``vm_id``), the image
+    is the catalog's publisher and offer, and it still fits the spec's pins and capabilities. Anything
+    else (a VM never created, an image from elsewhere) comes from the spec and the catalog."""
+    if not state.vm_id:
+        return None
     image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
-    row = row_for_sku(image.sku) if image is not None else None
-    return image if row is not None and row.carries_all(capabilities) else None
+    if image is None or (image.publisher.lower(), image.offer.lower()) != (PUBLISHER.lower(), OFFER.lower()):
+        return None
+    row = row_for_sku(image.sku)
+    pins = spec.image_pins()
+    if row is None or not pins.matches(row) or not row.carries_all(spec.capabilities):
+        return None
+    if pins.image_version != "latest" and image.version != pins.image_version:
+        return None
+    return image
 
 
 # ----------------------------------------------------------------------------- ensure
@@ -263,11 +274,16 @@ class _Pass:
             "networkInterfaces": lambda: self.clients.network(sub).network_interfaces,
             "publicIPAddresses": lambda: self.clients.network(sub).public_ip_addresses,
         }[kind]()
+        provider = "Microsoft.Compute" if kind in ("virtualMachines", "disks") else "Microsoft.Network"
 
         async def nothing(_: Any) -> None:
             return None
 
-        return SdkResource(kind, name, self.rg, ops, params or nothing, patch_type)
+        return SdkResource(
+            kind, name, self.rg, ops, params or nothing, patch_type,
+            resource_id=self.identity.resource_id(provider, kind, name), subscription_id=sub,
+            endpoint=self.clients.settings.base_url,
+        )  # fmt: skip
 
 
 def _tagged_params(p: _Pass, kind: str, name: str, create: Callable[[], Any], tags: Mapping[str, str],
@@ -385,15 +401,14 @@ async def _ensure(
                 "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
                 404, reason=vocab.VM_NOT_FOUND,
             )  # fmt: skip
-        again = recorded_image(p.driver.state, spec.capabilities) or image
+        image = recorded_image(p.driver.state, spec) or image
         p.events.append(("Warning", "VMRecreated",
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
-                         f"creating it again from {again.sku} (spec.azure.onMissing: Recreate)"))  # fmt: skip
+                         f"creating it again from {image.sku} (spec.azure.onMissing: Recreate)"))  # fmt: skip
         p.driver.state.vm_id = None
     if vm is None:
         # Before anything is created: without the admin login no VM can be, so create no network either.
         login = await _credentials(credentials)
-        image = recorded_image(p.driver.state, spec.capabilities) or image
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.ensure(pip_res) if plan.public_ip else None

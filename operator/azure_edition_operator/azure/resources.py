@@ -16,6 +16,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.polling import AsyncLROPoller
 from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
 
+from . import tokens
 from .driver import PollResult, Verb
 from .errors import from_exception, retry_after_of
 
@@ -92,6 +93,8 @@ class SdkResource:
 
     ``patch_type`` is the body type sent with ``begin_update`` (a PATCH: fields not sent are kept,
     e.g. data disks someone attached); any other body is PUT with ``begin_create_or_update``.
+    ``resource_id``, ``subscription_id`` and ``endpoint`` (the configured ARM endpoint) are what a
+    continuation token must name before it is resumed (``tokens.problem``).
     """
 
     kind: str
@@ -100,6 +103,9 @@ class SdkResource:
     ops: Any
     params: Params
     patch_type: type | None = None
+    resource_id: str = ""
+    subscription_id: str = ""
+    endpoint: str = ""
 
     async def get(self) -> Any | None:
         return await get_or_none(self.ops.get(self.resource_group, self.name))
@@ -116,6 +122,13 @@ class SdkResource:
         return SdkOperation(await self.ops.begin_delete(self.resource_group, self.name))
 
     async def resume(self, verb: Verb, token: str) -> SdkOperation:
+        """Rebuild the poller from a recorded token, after checking where it would send the ARM token;
+        ValueError (the driver drops the record and reads the resource instead) when it may not."""
+        refused = tokens.problem(
+            token, endpoint=self.endpoint, resource_id=self.resource_id, subscription_id=self.subscription_id
+        )
+        if refused is not None:
+            raise ValueError(f"continuation token refused: {refused}")
         if verb is Verb.DELETE:
             poller = await self.ops.begin_delete(self.resource_group, self.name, continuation_token=token)
         else:

@@ -111,7 +111,7 @@ class VMIdentity:
     public_ip_name: str
     os_disk_name: str
 
-    def _id(self, provider: str, kind: str, name: str) -> str:
+    def resource_id(self, provider: str, kind: str, name: str) -> str:
         return (
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
             f"/providers/{provider}/{kind}/{name}"
@@ -119,19 +119,19 @@ class VMIdentity:
 
     @property
     def vm_id(self) -> str:
-        return self._id("Microsoft.Compute", "virtualMachines", self.vm_name)
+        return self.resource_id("Microsoft.Compute", "virtualMachines", self.vm_name)
 
     @property
     def nic_id(self) -> str:
-        return self._id("Microsoft.Network", "networkInterfaces", self.nic_name)
+        return self.resource_id("Microsoft.Network", "networkInterfaces", self.nic_name)
 
     @property
     def extended_nic_id(self) -> str:
-        return self._id("Microsoft.Network", "networkInterfaces", self.extended_nic_name)
+        return self.resource_id("Microsoft.Network", "networkInterfaces", self.extended_nic_name)
 
     @property
     def public_ip_id(self) -> str:
-        return self._id("Microsoft.Network", "publicIPAddresses", self.public_ip_name)
+        return self.resource_id("Microsoft.Network", "publicIPAddresses", self.public_ip_name)
 
 
 def _short_hash(text: str, length: int) -> str:
