@@ -32,7 +32,7 @@ COPY pyproject.toml README.md ./
 COPY operator/azure_edition_operator/ ./operator/azure_edition_operator/
 # The project's own wheel (no dependencies: they are all in image.lock), then a consistency check.
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
- && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index /wheels/azure_edition_operator-0.1.0-py3-none-any.whl \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index /wheels/azure_edition_operator-*-py3-none-any.whl \
  && /opt/build/bin/pip --python /opt/venv/bin/python check \
  && /opt/venv/bin/python -c "import azure_edition_operator.__main__"
 

@@ -308,3 +308,43 @@ e2e-kind: e2e-images kind venv ## The in-cluster e2e suite (tests/node) on the k
 kind-down: ## Delete the kind cluster
 	@if [ -x bin/kind ]; then $(KIND_ENV) bin/kind delete cluster --name $(KIND_CLUSTER); fi
 	@rm -rf $(KIND_DIR)
+
+## -----------------------------------------------------------------------------------------------
+## Release (issue #25): `make release VERSION=x.y.z COSIGN_KEY=...` writes dist/: the image as an OCI
+## archive (tagged $(IMAGE_REGISTRY)/azure-edition-operator:<version>), its SBOM, install.yaml and
+## the Helm chart naming it by digest, SHA256SUMS and a cosign signature bundle per file. Nothing is
+## pushed. The version lives in pyproject.toml (VERSION must repeat it) and CHANGELOG.md has its
+## notes. helm and cosign are built from the Go module proxy (hack/release/versions.env), cached
+## outside the repo and linked into bin/. Owned by hack/release/ (docs/install.md#from-a-release-installyaml).
+## -----------------------------------------------------------------------------------------------
+VERSION ?= $(IMAGE_VERSION)
+IMAGE_REGISTRY ?= registry.example.com/azure-edition
+
+.PHONY: release-tools
+release-tools: ## helm and cosign, built once (cached by version) and linked into bin/
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/release/tools.sh >/dev/null
+
+.PHONY: release
+release: node-tools controlplane release-tools venv ## dist/ for VERSION (= pyproject.toml's): image archive, install.yaml, chart, SBOM, signatures (COSIGN_KEY)
+	$(PY) hack/release/release.py --version $(VERSION) --registry $(IMAGE_REGISTRY) --dist dist
+
+# tests/deploy/test_chart.py and test_release.py run helm and cosign.
+test: release-tools
+
+## The lowest supported Kubernetes minor (docs/install.md#supported-kubernetes-versions): its
+## kube-apiserver built from the Go module proxy (hack/controlplane/lowest/, cached by version) and the
+## admission tier run on it: the CRD's CEL, the ValidatingAdmissionPolicies and their messages.
+ADMISSION_TESTS := tests/e2e/test_admission.py tests/deploy/test_tenant_onboarding.py
+
+.PHONY: controlplane-lowest
+controlplane-lowest: controlplane ## kube-apiserver of the lowest supported minor (cached) + etcd/kubectl in bin/lowest/
+	@AZURE_EDITION_CACHE_DIR=$(CACHE_DIR) hack/controlplane/lowest/build.sh >/dev/null
+
+# `make test` runs it too (cold: one more kube-apiserver build; warm: about 45 s).
+test: admission-lowest
+
+.PHONY: admission-lowest
+admission-lowest: controlplane-lowest venv ## The admission tier on the lowest supported Kubernetes minor
+	AZURE_EDITION_CONTROLPLANE_BIN_DIR=$(CURDIR)/bin/lowest \
+	  AZURE_EDITION_EXPECT_SERVER_VERSION=$$(sed -n 's/^KUBERNETES_VERSION=//p' hack/controlplane/lowest/versions.env) \
+	  $(PY) -m pytest -q -p no:cacheprovider $(ADMISSION_TESTS)

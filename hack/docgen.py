@@ -412,7 +412,38 @@ def render_reference() -> str:
         ),
         "",
     ]
+    out += _tenant_policy_reference()
     return "\n".join(out).rstrip() + "\n"
+
+
+TENANT_POLICY_EXAMPLE = REPO / "deploy" / "tenant-namespace-with-policy" / "tenantpolicy.yaml"
+
+
+def _tenant_policy_reference() -> list[str]:
+    """The TenantPolicy section: its fields from its CRD, its example from deploy/tenant-namespace."""
+    from azure_edition_operator.api import crdgen
+
+    crd = crdgen.policy_crd()
+    version = crd["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return [
+        f"## {crd['spec']['names']['kind']}",
+        "",
+        f"`{crd['spec']['group']}/{version['name']}`, kind `{crd['spec']['names']['kind']}`, cluster-scoped: "
+        "which namespaces may place VMs in which subscriptions, resource groups and subnets, and with "
+        "which credential (docs/security.md#tenancy). Without one selecting its namespace, an "
+        "`AzureEditionVM` is refused (docs/troubleshooting.md#no-params-found-for-policy-binding). "
+        f"Example (`{TENANT_POLICY_EXAMPLE.relative_to(REPO)}`):",
+        "",
+        "```yaml",
+        TENANT_POLICY_EXAMPLE.read_text().rstrip(),
+        "```",
+        "",
+        *_table(
+            ("Field", "Type", "Description", "Constraints"), _rows(spec, "spec", spec.get("required", ()))
+        ),
+        "",
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -582,6 +613,49 @@ def render_admission() -> str:
     return admission.render()
 
 
+# The Helm chart (charts/azure-edition-operator): its version is pyproject.toml's, and the files it
+# ships verbatim (CRDs, admission policies, alert rules) are copies, as deploy/crd's are.
+CHART = REPO / "charts" / "azure-edition-operator"
+
+
+def project_version() -> str:
+    """The one place the version lives: pyproject.toml's [project] version."""
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def render_chart_yaml() -> str:
+    version = project_version()
+    return (
+        f"# {GENERATED_BY} from pyproject.toml's version. Do not edit.\n"
+        "apiVersion: v2\n"
+        "name: azure-edition-operator\n"
+        "description: Kubernetes operator for Windows Server Azure Edition VMs (Hotpatch, SMB over QUIC, Extended Network)\n"
+        "type: application\n"
+        f"version: {version}\n"
+        f'appVersion: "{version}"\n'
+        'kubeVersion: ">= 1.30.0-0"\n'
+        "annotations:\n  artifacthub.io/license: Apache-2.0\n"
+        "keywords: [azure, windows-server, operator, kopf]\n"
+    )
+
+
+# The kustomizations that tag the locally built images with the version (deploy/base's default tag;
+# the node-e2e overlay's local builds, which `make image` tags with the same version).
+VERSION_TAGGED = (
+    REPO / "deploy" / "base" / "kustomization.yaml",
+    REPO / "deploy" / "overlays" / "node-e2e" / "kustomization.yaml",
+)
+
+
+def render_version_tags(path: Path) -> str:
+    """The kustomization with every `newTag:` set to pyproject.toml's version."""
+    return re.sub(
+        r"^(\s+newTag: ).*$", lambda m: m.group(1) + project_version(), path.read_text(), flags=re.M
+    )
+
+
 GENERATORS: dict[Path, Callable[[], str]] = {
     REFERENCE: render_reference,
     CRD_COPY: render_crd_copy,
@@ -591,6 +665,12 @@ GENERATORS: dict[Path, Callable[[], str]] = {
     PROMETHEUS_RULE: render_prometheus_rule,
     TROUBLESHOOTING: render_troubleshooting,
     INSTALL: render_install,
+    CHART / "Chart.yaml": render_chart_yaml,
+    CHART / "crds" / CRD_SOURCE.name: CRD_SOURCE.read_text,
+    CHART / "crds" / POLICY_CRD_SOURCE.name: POLICY_CRD_SOURCE.read_text,
+    CHART / "files" / "admission" / ADMISSION.name: render_admission,
+    CHART / "files" / "rules" / RULES.name: RULES.read_text,
+    **{path: (lambda path=path: render_version_tags(path)) for path in VERSION_TAGGED},
 }
 
 

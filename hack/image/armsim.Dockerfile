@@ -18,7 +18,7 @@ RUN python3 -m venv /opt/build \
       -r requirements/image.lock -r requirements/armsim.lock
 COPY . .
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . ./operator \
- && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index /wheels/azure_edition_operator-0.1.0-py3-none-any.whl /wheels/azure_edition_devtools-0.1.0-py3-none-any.whl \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index /wheels/azure_edition_operator-*-py3-none-any.whl /wheels/azure_edition_devtools-*-py3-none-any.whl \
  && /opt/build/bin/pip --python /opt/venv/bin/python check
 
 FROM ${BASE_IMAGE}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,8 @@ def test_the_kind_overlay_is_node_e2e_with_cluster_dns_for_the_simulator_and_pub
     operator = find(objects, "Deployment", "azure-edition-operator")
     assert operator == find(node_e2e, "Deployment", "azure-edition-operator")
     container = operator["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "localhost/azure-edition-operator:0.1.0"
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert container["image"] == f"localhost/azure-edition-operator:{version}"
     assert container["imagePullPolicy"] == "Never"
     armsim = find(objects, "Deployment", "azure-edition-armsim")["spec"]["template"]["spec"]
     assert armsim["hostNetwork"] is True and armsim["dnsPolicy"] == "ClusterFirstWithHostNet"

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import tomllib
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -52,9 +53,12 @@ SAMPLES_POLICY = {
         ],
     },
 }
-OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", "localhost/azure-edition-operator:0.1.0")
-ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", "localhost/azure-edition-operator:0.1.0-rollout")
-ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", "localhost/azure-edition-armsim:0.1.0")
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+    "version"
+]  # `make image` tags with it
+OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", f"localhost/azure-edition-operator:{VERSION}")
+ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", f"localhost/azure-edition-operator:{VERSION}-rollout")
+ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", f"localhost/azure-edition-armsim:{VERSION}")
 READY_TIMEOUT = 300.0
 
 

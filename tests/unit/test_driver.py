@@ -254,7 +254,6 @@ def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -
 @pytest.mark.parametrize(
     ("why", "image", "vm_id", "pins"),
     [
-        ("no VM existed: a new VM's image comes from the spec and the catalog", {}, None, None),
         ("another publisher", {"publisher": "EvilPublisher"}, "v", None),
         ("another offer", {"offer": "EvilOffer"}, "v", None),
         ("outside the pinned version", {}, "v", {"windowsServerVersion": "2022"}),
@@ -265,8 +264,8 @@ def test_the_recorded_image_is_used_only_if_it_carries_the_spec_capabilities() -
 def test_a_recorded_image_outside_the_spec_and_the_catalog_is_not_used(
     why: str, image: dict[str, str], vm_id: str | None, pins: dict[str, object] | None
 ) -> None:
-    """The image record is operator state a tenant could once write: it may only repeat a VM that
-    existed, within the spec's pins and the catalog's publisher and offer."""
+    """The image record is operator state (sealed; a tenant could once write it): it may only repeat an
+    image within the spec's pins and the catalog's publisher and offer."""
     from azure_edition_operator.azure.provision import recorded_image
 
     recorded = {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",

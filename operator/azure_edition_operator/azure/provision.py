@@ -230,12 +230,12 @@ def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
 
 
 def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
-    """The image the last VM ran (``OperationState.image``), to recreate a VM deleted outside as it was
-    rather than from what the catalog would choose today; only when a VM existed (``vm_id``), the image
-    is the catalog's publisher and offer, and it still fits the spec's pins and capabilities. Anything
-    else (a VM never created, an image from elsewhere) comes from the spec and the catalog."""
-    if not state.vm_id:
-        return None
+    """The image the last VM ran (``OperationState.image``, recorded only from a VM Azure reported
+    provisioned, in the operator's sealed state), to recreate a VM deleted outside as it was rather than
+    from what the catalog would choose today; only when it is the catalog's publisher and offer and still
+    fits the spec's pins and capabilities. Anything else comes from the spec and the catalog. (The
+    record outlives ``vm_id``, which is cleared when the loss is announced: a recreate that waits for
+    its network first must still use it.)"""
     image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
     if image is None or (image.publisher.lower(), image.offer.lower()) != (PUBLISHER.lower(), OFFER.lower()):
         return None
@@ -401,14 +401,15 @@ async def _ensure(
                 "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
                 404, reason=vocab.VM_NOT_FOUND,
             )  # fmt: skip
-        image = recorded_image(p.driver.state, spec) or image
+        again = recorded_image(p.driver.state, spec) or image
         p.events.append(("Warning", "VMRecreated",
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
-                         f"creating it again from {image.sku} (spec.azure.onMissing: Recreate)"))  # fmt: skip
+                         f"creating it again from {again.sku} (spec.azure.onMissing: Recreate)"))  # fmt: skip
         p.driver.state.vm_id = None
     if vm is None:
         # Before anything is created: without the admin login no VM can be, so create no network either.
         login = await _credentials(credentials)
+        image = recorded_image(p.driver.state, spec) or image
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.ensure(pip_res) if plan.public_ip else None
