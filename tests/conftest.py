@@ -24,6 +24,7 @@ SLOW_FILES = (
     "e2e/test_azure_reality.py",
     "e2e/test_checks.py",
     "e2e/test_tenancy.py",
+    "e2e/test_fair_share.py",
     "integration/test_provisioning.py",
     "e2e/test_admission.py",
     "deploy/test_docs.py",

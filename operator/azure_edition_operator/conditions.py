@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from . import correlation
+from . import correlation, text
 from . import reasons as vocab
 from .api.v1alpha1 import ConditionStatus, Phase
 
@@ -115,7 +115,10 @@ def upsert(
     conditions: Sequence[Condition], new: Condition, now: datetime, generation: int
 ) -> list[Condition]:
     """Set ``new`` in ``conditions``: keep lastTransitionTime unless status changed; stamp generation.
-    The same failure reported again with another Azure correlation id keeps the first one's message."""
+    Every condition the operator writes passes here, so here its message is made safe to show and capped
+    (``text.message``: Azure's and a guest's words, and a tenant's values, are in it). The same failure
+    reported again with another Azure correlation id keeps the first one's message."""
+    new = replace(new, message=text.message(new.message))
     current = next((c for c in conditions if c.type == new.type), None)
     if (
         current is not None

@@ -77,7 +77,7 @@ class OperatorConfig(BaseSettings):
         ge=1,
         description="Reconcile passes talking to Azure at once (their waits for Azure do not count): bounds "
         "memory and in-flight ARM requests in a burst. A free slot goes to the object furthest along: first "
-        "checks, then passes that resume an operation, then new objects.",
+        "checks, then passes that resume an operation, then new objects; at equal rank namespaces take turns.",
     )
     missing_secret_retry: float = Field(
         10.0, gt=0, description="Seconds before looking again for a missing Secret."

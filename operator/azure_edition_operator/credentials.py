@@ -24,7 +24,7 @@ from prometheus_client import Counter
 
 from .api.v1alpha1 import AzureEditionVMSpec, TenantCredential
 from .azure import sdk
-from .azure.clients import AzureClients, RequestHook
+from .azure.clients import AzureClients, RequestHook, credential_kwargs
 from .azure.settings import AzureSettings
 from .tenancy import NotPermitted, Permit, decide, parse_policies
 
@@ -76,10 +76,7 @@ class CredentialClients:
         return on_request
 
     def _common(self) -> dict[str, object]:
-        common: dict[str, object] = {"connection_verify": self.settings.connection_verify}
-        if self.settings.authority_host:
-            common["authority"] = self.settings.authority_host
-        return common
+        return credential_kwargs(self.settings)
 
     async def for_credential(self, credential: TenantCredential | None) -> AzureClients:
         if credential is None:

@@ -21,6 +21,7 @@ class Fresh(Generic[T]):
         self._clock = clock
         self._values: dict[Hashable, tuple[float, T]] = {}
         self._reads: dict[Hashable, asyncio.Future[T]] = {}
+        self._sweep_at = 64  # entries at which expired ones are dropped (then twice what is left)
 
     async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
         hit = self._values.get(key)
@@ -38,7 +39,16 @@ class Fresh(Generic[T]):
         finally:
             self._reads.pop(key, None)
         self._values[key] = (started, value)
+        if len(self._values) >= self._sweep_at:
+            self._sweep()
         return value
+
+    def _sweep(self) -> None:
+        """Drop expired values: keys come and go (namespaces, subnets), and a key read once must not
+        be kept forever. Amortised: a sweep only when the entries have doubled since the last one."""
+        now = self._clock()
+        self._values = {k: v for k, v in self._values.items() if now - v[0] < self.ttl}
+        self._sweep_at = max(64, 2 * len(self._values))
 
     def forget(self) -> None:
         """Drop every value (tests; a restart does the same)."""

@@ -90,7 +90,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.check_memory = {}  # uid → CheckMemory, shared by the handler's first check and the daemon
     memo.resync_due = {}  # uid → monotonic time of its next resync pass (sooner after a handed-back error)
     # Passes that talk to Azure at once (their waits for Azure do not count), the furthest along first:
-    # a burst of a thousand objects then finishes object after object, at bounded memory.
+    # a burst of a thousand objects then finishes object after object, at bounded memory; namespaces
+    # take turns at equal rank, so one tenant's burst does not starve another's new object.
     memo.passes = Slots(config.max_concurrent_reconciles)
     metrics.watch_slots(memo.passes)
     azure_settings = memo.get("azure_settings") or AzureSettings.from_env()
@@ -194,7 +195,7 @@ async def _run_passes(
     try:
         while True:
             before = state.operation
-            async with memo.passes.hold(rank):
+            async with memo.passes.hold(rank, owner.namespace):  # tenants take turns
                 outcome = await reconcile_pass(
                     spec, meta.get("generation", 0), ensure, load_credentials,
                     memo.config.missing_secret_retry, retry=retry, now=now(),
@@ -226,7 +227,7 @@ async def _run_passes(
         memo.provisioned.pop(owner.uid, None)
         if _provisioned(observation):
             memo.provisioned[owner.uid] = meta.get("generation")
-            async with memo.passes.hold(Rank.CHECK):
+            async with memo.passes.hold(Rank.CHECK, owner.namespace):
                 observation = await _with_first_checks(
                     body, spec, meta, memo, observation, logger, last_read.get("vm")
                 )
@@ -243,7 +244,10 @@ async def _run_passes(
     ):
         metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
         logger.warning("%s: %s", vm_condition.reason, vm_condition.message)  # with Azure's correlation id
-    metrics.set_summary(owner.namespace, owner.name, new)
+    if vm_condition is not None and vm_condition.reason == vocab.NOT_PERMITTED:
+        metrics.forget(owner.namespace, owner.name)  # a refused namespace (any namespace) holds no series
+    else:
+        metrics.set_summary(owner.namespace, owner.name, new)
     metrics.record_reconcile(_failed_kind(outcome), time.monotonic() - started)
     return outcome
 
@@ -351,11 +355,14 @@ def register_resync(interval: float) -> None:
     kopf.timer(*RESOURCE, interval=tick, initial_delay=tick, id=RESYNC_TIMER_ID)(resync)
 
 
-def _forget(memo: kopf.Memo, uid: str) -> None:
-    """Drop what this process remembers about an object that is gone."""
+def _forget(memo: kopf.Memo, meta: Mapping[str, Any]) -> None:
+    """Drop what this process remembers about an object that is gone, its metric series included: every
+    path out of ``delete`` comes here, so a create/delete loop leaves nothing behind."""
+    uid = meta["uid"]
     for per_object in (memo.observed, memo.provisioned, memo.checked_at, memo.check_memory, memo.resync_due):
         per_object.pop(uid, None)
     DIFFBASE.forget(uid)
+    metrics.forget(meta["namespace"], meta["name"])
 
 
 # Azure refuses a delete this way when the operator may not (or no longer) see anything there.
@@ -377,7 +384,7 @@ async def delete(
     try:
         vm_spec = AzureEditionVMSpec.model_validate(spec)
     except Exception:  # an object that never validated never reached Azure
-        _forget(memo, meta["uid"])
+        _forget(memo, meta)
         return
     identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
     state = _load_state(memo, meta)
@@ -385,7 +392,7 @@ async def delete(
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
     except NotPermitted as err:  # tenancy: never touch what the namespace may not use; Azure is left as is
         post(body, "Warning", vocab.NOT_PERMITTED, f"Azure left alone: {err}")
-        _forget(memo, meta["uid"])
+        _forget(memo, meta)
         return
     try:
         report = await azure_provision.delete_vm(azure, identity, vm_spec.deletion_policy, state=state)
@@ -397,20 +404,18 @@ async def delete(
         never_created = state.vm_id is None and state.operation is None
         if err.code in azure_provision.NOTHING_THERE_CODES or (never_created and err.reason in _REFUSED):
             post(body, "Warning", "NothingToDelete", f"released without deleting: {err.message}")
-            metrics.forget(meta["namespace"], meta["name"])
-            _forget(memo, meta["uid"])
+            _forget(memo, meta)
             return
         if isinstance(err, AzureRetryableError):
             raise kopf.TemporaryError(f"Azure asked us to retry ({err.code})",
                                       delay=reconciler.transient_delay(err.retry_after, retry)) from err  # fmt: skip
         post(body, "Warning", err.reason, err.message)
         raise kopf.TemporaryError(f"delete failed ({err.code}): {err.message}", delay=60) from err
-    _forget(memo, meta["uid"])
+    _forget(memo, meta)
     if report.skipped:
         post(
             body, "Warning", "NotOurs", f"left alone (owned by another resource): {', '.join(report.skipped)}"
         )
-    metrics.forget(meta["namespace"], meta["name"])
     logger.info("Azure resources %s", "deleted" if vm_spec.deletion_policy == "Delete" else "orphaned")
 
 
@@ -468,6 +473,7 @@ async def keep_checking(
             await _check_round(body, spec, meta, status, memo)
         except NotPermitted as err:  # tenancy: the policy changed after the VM was created
             logger.warning("checks skipped: %s", err)
+            metrics.forget(meta["namespace"], meta["name"])  # what they said is no longer looked after
         except Conflict as err:
             logger.debug("check round raced with another write: %s", err)
             delay = min(delay, 5.0)

@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 
 from . import conditions as cond
+from . import text
 from .conditions import ConditionType
 from .kube import Kube
 from .status import conditions_of, status_patch
@@ -28,9 +29,14 @@ from .status import conditions_of, status_patch
 Event = tuple[str, str, str]  # (type, reason, message)
 
 
+EVENT_MESSAGE_LIMIT = 1000
+"""Bytes: Kubernetes caps an Event's message at 1 KiB."""
+
+
 def post(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
-    """The only ``kopf.event`` call: Kubernetes caps an Event's message at 1 KiB."""
-    kopf.event(body, type=kind, reason=reason, message=(message or reason)[:1000])
+    """The only ``kopf.event`` call: reason and message made safe to show and capped (``text``)."""
+    reason = text.visible(reason, keep_newlines=False)[:128]  # a reason is one CamelCase word
+    kopf.event(body, type=kind, reason=reason, message=text.message(message or reason, EVENT_MESSAGE_LIMIT))
 
 
 def warning_stage(state: str | None, days_remaining: int | None) -> str | None:

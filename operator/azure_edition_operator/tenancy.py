@@ -90,9 +90,9 @@ def refusal(policy: TenantPolicy, namespace: str, spec: AzureEditionVMSpec) -> s
     groups = {g.lower() for g in policy.spec.resource_groups}
     if ANY_RESOURCE_GROUP not in groups and azure.resource_group.lower() not in groups:
         return _refusal(name, namespace, "resource group", azure.resource_group)
-    prefixes = [p.lower() for p in policy.spec.subnet_id_prefixes]
+    prefixes = [p.lower() for p in policy.spec.subnet_id_prefixes]  # each ends in '/' (the CRD says so)
     for subnet in _subnets(spec):
-        if not any(subnet.lower().startswith(p) for p in prefixes):
+        if not any((subnet.lower() + "/").startswith(p) for p in prefixes):  # '.../subnets/s/' admits s
             return _refusal(name, namespace, "subnet", subnet)
     return None
 

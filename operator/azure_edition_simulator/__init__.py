@@ -202,8 +202,12 @@ simulators on one machine never serve or probe each other's guests. Subnets adde
 API without ``addressPrefix`` get a free /24 of the block; a persisted world whose block is taken is
 renumbered into the new one.
 
-Control API (``<endpoint>/_simulator``, no auth; client: :class:`SimulatorControl`)
-==============================================================================
+Control API (``<endpoint>/_simulator``; client: :class:`SimulatorControl`)
+========================================================================
+Answers loopback peers only (this machine, ``kubectl port-forward`` into the pod), or any peer that
+sends ``Authorization: Bearer <token>`` when started with ``--control-token`` (``ARMSIM_CONTROL_TOKEN``,
+which the env file then carries); 403 ``ControlForbidden`` otherwise. The workload issuer's discovery
+document and JWKS are public.
 ``GET info|env|counters|requests?since=N|operations|quic|vms|faults|throttling|settings|guest-defaults``;
 ``POST reset`` (seeded world, no faults, full buckets, empty log); ``POST counters/reset``;
 ``PUT settings {provisioningSeconds, retryAfterSeconds, tokenLifetimeSeconds}``;

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ca.pem), so one trust bundle serves ARM's TLS and SMB over QUIC",
     )
     parser.add_argument("--no-throttling", action="store_true", help="never answer 429")
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get("ARMSIM_CONTROL_TOKEN") or None,
+        help="let non-loopback clients use the control API with 'Authorization: Bearer <token>' "
+        "(default: $ARMSIM_CONTROL_TOKEN; without it the control API answers loopback clients only)",
+    )
     for name, flag in (
         (throttle.SUBSCRIPTION_READS, "--throttle-subscription-reads"),
         (throttle.SUBSCRIPTION_WRITES, "--throttle-subscription-writes"),
@@ -138,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         guest_certificates_from_ca=args.guest_certificates_from_ca,
         federated_credentials=tuple((issuer, subject) for issuer, subject in args.federated_credential),
         oidc_ca_files=tuple(args.oidc_ca_file),
+        control_token=args.control_token,
     )
 
 

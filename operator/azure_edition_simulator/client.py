@@ -43,16 +43,25 @@ def load_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
 class SimulatorControl:
     """Drive the simulator: faults, throttles, world, guests, request log."""
 
-    def __init__(self, control_url: str, ca_path: str | os.PathLike[str], timeout: float = 30.0):
+    def __init__(
+        self,
+        control_url: str,
+        ca_path: str | os.PathLike[str],
+        timeout: float = 30.0,
+        token: str | None = None,
+    ):
         self.base = control_url.rstrip("/")
         self._ssl = ssl.create_default_context(cafile=str(ca_path))
         self.timeout = timeout
+        self.token = token  # needed from a non-loopback address (the simulator's --control-token)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimulatorControl:
-        """From ``ARMSIM_CONTROL_URL`` and ``ARMSIM_CA_CERT`` (the env file's names)."""
+        """From ``ARMSIM_CONTROL_URL``, ``ARMSIM_CA_CERT`` and ``ARMSIM_CONTROL_TOKEN`` (the env file's names)."""
         env = os.environ if env is None else env
-        return cls(env["ARMSIM_CONTROL_URL"], env["ARMSIM_CA_CERT"])
+        return cls(
+            env["ARMSIM_CONTROL_URL"], env["ARMSIM_CA_CERT"], token=env.get("ARMSIM_CONTROL_TOKEN") or None
+        )
 
     # --- transport ---------------------------------------------------------------------------------------
 
@@ -64,6 +73,8 @@ class SimulatorControl:
         request = urllib.request.Request(url, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, context=self._ssl, timeout=self.timeout) as response:
                 raw = response.read()

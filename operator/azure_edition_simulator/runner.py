@@ -40,7 +40,7 @@ class Simulator:
         self.quic_port: int = server.quic.port
         self.loopback_block: str = server.block.cidr
         self.state_dir: Path = Path(str(server.state_dir))
-        self.control = SimulatorControl(self.control_url, self.ca_path)
+        self.control = SimulatorControl(self.control_url, self.ca_path, token=server.config.control_token)
 
     @property
     def credential_scope(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import random
@@ -42,7 +43,7 @@ from . import (
 )
 from .context import Reply, RequestContext
 from .faults import FaultInjector, RequestLog
-from .identity import IdentityPlatform, TokenError
+from .identity import WORKLOAD_ISSUER_PATH, IdentityPlatform, TokenError
 from .timing import Timing
 from .tls import CA_KEY_FILE, TlsMaterial, ensure_tls_material
 from .world import (
@@ -97,6 +98,28 @@ class SimulatorConfig:
     # issuers' OIDC discovery and JWKS with (identity.py checks assertions against them).
     federated_credentials: tuple[tuple[str, str], ...] = ()
     oidc_ca_files: tuple[Path, ...] = ()
+    # The control API answers loopback clients, and others only with this token (Authorization: Bearer):
+    # it mints tokens and shows the client secret, so a pod next to the simulator must not use it.
+    control_token: str | None = None
+
+
+CONTROL_FORBIDDEN = (
+    "the simulator's control API answers loopback clients only, or requests with the control token "
+    "(--control-token, sent as 'Authorization: Bearer <token>'; ARMSIM_CONTROL_TOKEN for SimulatorControl)"
+)
+
+
+def control_allowed(remote: str | None, authorization: str | None, token: str | None) -> bool:
+    """May this request use the control API: a loopback TCP peer (this machine, or ``kubectl
+    port-forward`` into the simulator's pod), or any peer presenting the configured token."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        address = None
+    if address is not None and (getattr(address, "ipv4_mapped", None) or address).is_loopback:
+        return True
+    expected = f"Bearer {token}".encode()
+    return bool(token) and secrets.compare_digest((authorization or "").encode(), expected)
 
 
 # --- routing -------------------------------------------------------------------------------------------
@@ -758,6 +781,7 @@ class SimulatorServer:
             "ARMSIM_SUBNET_ID": f"{subnet_base}/{subnets[0]}",
             "ARMSIM_EXTENDED_SUBNET_ID": f"{subnet_base}/{subnets[1]}",
             "ARMSIM_STATE_DIR": str(self.state_dir),
+            **({"ARMSIM_CONTROL_TOKEN": self.config.control_token} if self.config.control_token else {}),
         }
 
     def write_env_file(self, path: Path) -> None:
@@ -1097,6 +1121,14 @@ class SimulatorServer:
         self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def wrapped(request: web.Request) -> web.StreamResponse:
+            public = request.path.startswith(
+                WORKLOAD_ISSUER_PATH
+            )  # an issuer's discovery and keys are public
+            allowed = control_allowed(
+                request.remote, request.headers.get("Authorization"), self.config.control_token
+            )
+            if not public and not allowed:
+                return _json(403, {"error": {"code": "ControlForbidden", "message": CONTROL_FORBIDDEN}})
             self.advance()
             try:
                 response = await handler(request)

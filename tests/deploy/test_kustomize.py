@@ -51,7 +51,7 @@ def test_builds(directory):
     objects = kustomize(directory)
     assert objects
     for obj in objects:
-        if obj["kind"] not in CLUSTER_SCOPED_KINDS and not is_tenant_binding(obj):
+        if obj["kind"] not in CLUSTER_SCOPED_KINDS and not is_tenant_object(obj):
             assert obj["metadata"].get("namespace") == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']}"
 
 
@@ -63,6 +63,17 @@ def is_tenant_binding(obj: dict) -> bool:
         "kind": "ClusterRole",
         "name": TENANT_ROLE,
     }
+
+
+TENANT_QUOTA = "azure-edition-vms"
+QUOTA_KEY = "count/azureeditionvms.azureedition.io"
+
+
+def is_tenant_object(obj: dict) -> bool:
+    """What deploy/tenant-namespace puts in a tenant namespace: the RoleBinding and the ResourceQuota."""
+    return is_tenant_binding(obj) or (
+        obj["kind"] == "ResourceQuota" and obj["metadata"]["name"] == TENANT_QUOTA
+    )
 
 
 def tenant_namespaces(objects: list[dict]) -> set[str]:
@@ -268,8 +279,12 @@ def test_tenant_namespace_template_binds_one_namespace(tmp_path):
         tmp_path, namespace="team-x", resources=[relative(DEPLOY / "tenant-namespace", tmp_path)]
     )
     objects = kustomize(tmp_path)
-    (binding,) = objects  # one RoleBinding; never a Namespace (delete -k must not delete one)
+    # a RoleBinding and a ResourceQuota; never a Namespace (delete -k must not delete one)
+    assert sorted(o["kind"] for o in objects) == ["ResourceQuota", "RoleBinding"]
+    binding = find(objects, "RoleBinding", "azure-edition-operator")
     assert is_tenant_binding(binding) and binding["metadata"]["namespace"] == "team-x"
+    quota = find(objects, "ResourceQuota", TENANT_QUOTA)
+    assert quota["metadata"]["namespace"] == "team-x" and quota["spec"] == {"hard": {QUOTA_KEY: "500"}}
     # kustomize's namespace must not move the subject: it is the operator's ServiceAccount.
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "azure-edition-operator", "namespace": NAMESPACE}
@@ -385,6 +400,23 @@ def test_real_apply_of_base_is_idempotent(cluster, kubectl, prerequisites):
         stored["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
         is True
     )
+
+
+def test_the_demo_simulator_admits_only_the_operator_pod():
+    """The in-cluster simulator mints tokens and shows the demo secret: only the operator's pod reaches it
+    (and the control API answers loopback or a token: tests/integration/test_simulator_isolation.py)."""
+    objects = kustomize(DEPLOY / "overlays" / "simulator-demo")
+    policy = find(objects, "NetworkPolicy", "azure-edition-armsim")
+    armsim = find(objects, "Deployment", "azure-edition-armsim")["spec"]["template"]
+    operator = find(objects, "Deployment", "azure-edition-operator")["spec"]["template"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= armsim["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}  # this namespace only, the operator's pods only
+    assert source["podSelector"]["matchLabels"].items() <= operator["metadata"]["labels"].items()
+    assert rule["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert {p["name"] for p in armsim["spec"]["containers"][0]["ports"]} == {"https"}
 
 
 def test_networkpolicy_admits_metrics_only_from_monitoring():

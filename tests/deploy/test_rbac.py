@@ -364,3 +364,30 @@ async def test_operator_reports_a_namespace_that_is_not_onboarded(
         assert refused.value.reason == "AdminCredentialsMissing"
     finally:
         await kube.close()
+
+
+QUOTA_KEY = "count/azureeditionvms.azureedition.io"
+
+
+def test_the_tenant_quota_caps_azureeditionvms_per_namespace(kubectl, cluster, crd, tenant):
+    """kube-apiserver's ResourceQuota admission refuses the AzureEditionVM past the shipped quota.
+
+    The usage is the quota controller's to count (kube-controller-manager), which our control plane
+    does not run: the test writes the status that controller would write with 499 objects counted,
+    and the API server's admission takes it from there (it counts each create itself)."""
+    if cluster.runs_controllers:
+        pytest.skip("the cluster's quota controller owns the usage; 500 creates would be needed")
+    quota = json.loads(
+        kubectl("get", "resourcequota", "azure-edition-vms", "-n", tenant, "-o", "json").stdout
+    )
+    hard = quota["spec"]["hard"][QUOTA_KEY]
+    assert hard == "500"
+    status = {"status": {"hard": {QUOTA_KEY: hard}, "used": {QUOTA_KEY: str(int(hard) - 1)}}}
+    kubectl("patch", "resourcequota", "azure-edition-vms", "-n", tenant, "--subresource=status",
+            "--type=merge", "-p", json.dumps(status))  # fmt: skip
+    sample = [d for d in yaml.safe_load_all((DEPLOY / "samples" / "plain-core.yaml").read_text())]
+    vm = next(d for d in sample if d["kind"] == "AzureEditionVM")
+    kubectl("apply", "-n", tenant, "-f", "-", input=yaml.safe_dump(vm))  # the 500th
+    vm["metadata"]["name"] = "one-too-many"
+    refused = kubectl("create", "-n", tenant, "-f", "-", input=yaml.safe_dump(vm), check=False)
+    assert refused.returncode != 0 and "exceeded quota: azure-edition-vms" in refused.stderr, refused.stderr

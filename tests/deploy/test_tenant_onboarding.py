@@ -25,7 +25,8 @@ def test_the_variant_onboards_its_namespace_and_carries_a_policy():
     policy = next(o for o in objects if o["kind"] == "TenantPolicy")
     namespace = yaml.safe_load((VARIANT / "kustomization.yaml").read_text())["namespace"]
     assert binding["metadata"]["namespace"] == namespace
-    assert binding["roleRef"] == kustomize(DEPLOY / "tenant-namespace")[0]["roleRef"]
+    template = next(o for o in kustomize(DEPLOY / "tenant-namespace") if o["kind"] == "RoleBinding")
+    assert binding["roleRef"] == template["roleRef"]
     assert policy["spec"]["namespaces"] == [namespace]
 
 

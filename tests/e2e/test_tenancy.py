@@ -218,8 +218,17 @@ def test_without_the_admission_binding_the_operator_refuses_before_any_azure_cal
         )
         touched = [r for r in control.requests(since) if SUB_B in r["path"].lower()]
         assert touched == [], touched
+        # A refused object holds no metric series (any namespace can make one: nothing may pile up).
+        assert 'name="sneaky"' not in scrape(operator)
+        kubectl("delete", "aevm", "sneaky", "-n", a, "--timeout=30s", timeout=60)
+        assert 'name="sneaky"' not in scrape(operator)
     finally:
         kubectl("apply", "-f", str(ADMISSION))
+
+
+def scrape(operator) -> str:
+    with urllib.request.urlopen(f"http://{operator.extra['metrics']}/metrics", timeout=10) as response:
+        return response.read().decode()
 
 
 def test_each_tenant_uses_only_its_own_credential(world, kubectl, operator):
@@ -296,6 +305,11 @@ def test_input_kube_apiserver_refuses(world, kubectl):
             "apply", "--dry-run=server", "-n", a, "-f", "-", input=yaml.safe_dump_all(docs), check=False
         )
         assert result.returncode != 0 and fragment in result.stderr, (fragment, result.stderr)
+    sibling = {"apiVersion": "azureedition.io/v1alpha1", "kind": "TenantPolicy", "metadata": {"name": "no-slash"},
+               "spec": {"namespaces": [a], "subscriptionIds": [sub_a], "resourceGroups": ["*"],
+                        "subnetIdPrefixes": [world["subnet_a"].rsplit("/subnets/", 1)[0]]}}  # fmt: skip
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(sibling), check=False)
+    assert result.returncode != 0 and "end each prefix with '/'" in result.stderr, result.stderr
 
 
 # ----------------------------------------------------------------------------- state no tenant can steer

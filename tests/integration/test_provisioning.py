@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.compute import models as compute_models
 
 from azure_edition_operator import reasons as vocab
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy
@@ -666,6 +667,30 @@ async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clien
     assert world.writes(since) == []
     assert identity_for(world, spec).vm_name in report.skipped
     assert len(world.control.vms()) == 1
+
+
+async def test_delete_never_removes_a_disk_without_our_owner_tag(world: World, clients: AzureClients) -> None:
+    """A disk named like our OS disk but without our owner tag is left alone (and reported): here the VM
+    was switched to keep its disk (deleteOption Detach) and deleted outside; the disk is untagged."""
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    cmp = clients.compute(ident.subscription_id)
+    rg = ident.resource_group
+    keep_disk = compute_models.VirtualMachineUpdate(
+        storage_profile=compute_models.StorageProfile(os_disk=compute_models.OSDisk(
+            create_option="FromImage", delete_option="Detach")))  # fmt: skip
+    await (await cmp.virtual_machines.begin_update(rg, ident.vm_name, keep_disk)).result()
+    world.control.out_of_band("delete", rg, ident.vm_name)
+    stray = await cmp.disks.get(rg, ident.os_disk_name)
+    assert not (stray.tags or {}) and not stray.managed_by
+    since = world.mark()
+
+    report = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
+
+    assert ("DELETE", "Disks_Delete") not in world.writes(since)
+    assert ident.os_disk_name in report.skipped
+    await cmp.disks.get(rg, ident.os_disk_name)  # still there
 
 
 async def test_an_orphaned_vm_is_not_adopted_silently(world: World, clients: AzureClients) -> None:

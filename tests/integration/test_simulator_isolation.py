@@ -11,6 +11,7 @@ from azure.mgmt.network import NetworkManagementClient
 
 from azure_edition_simulator import Simulator
 from azure_edition_simulator.loopback import CLAIM_PORT, Block, BlockTaken, claim_block
+from azure_edition_simulator.server import control_allowed
 
 from .conftest import RESOURCE_GROUP, Arm, Clients, client_kwargs, secret_credential
 from .test_simulator_quic import SERVER_NAME, endpoint_for, handshake, thumbprint, wait_for
@@ -93,3 +94,26 @@ def test_a_persisted_world_whose_block_is_taken_is_renumbered_into_the_new_one()
     assert prefixes == ["127.41.1.0/24", "127.41.2.0/24", "127.41.3.0/24"]  # servers, extended, GatewaySubnet
     assert moved.allocate_public_ip().startswith("127.41.100.")
     assert moved.next_free_subnet_prefix() == "127.41.10.0/24"
+
+
+@pytest.mark.parametrize(
+    ("remote", "authorization", "token", "allowed"),
+    [
+        ("127.0.0.1", None, None, True),  # this machine, or kubectl port-forward into the pod
+        ("127.0.100.7", None, None, True),
+        ("::1", None, None, True),
+        ("::ffff:127.0.0.1", None, None, True),
+        ("10.244.0.12", None, None, False),  # another pod: no token configured, nothing to present
+        ("10.244.0.12", "Bearer s3cret", None, False),
+        ("10.244.0.12", None, "s3cret", False),
+        ("10.244.0.12", "Bearer wrong", "s3cret", False),
+        ("10.244.0.12", "s3cret", "s3cret", False),
+        ("10.244.0.12", "Bearer s3cret", "s3cret", True),
+        ("::ffff:10.0.0.1", "Bearer s3cret", "s3cret", True),
+        (None, None, None, False),
+        ("not-an-address", None, None, False),
+    ],
+)
+def test_the_control_api_answers_loopback_or_the_token(remote, authorization, token, allowed):
+    """It mints tokens and shows the client secret: a pod next to the in-cluster simulator must not."""
+    assert control_allowed(remote, authorization, token) is allowed

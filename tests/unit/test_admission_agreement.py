@@ -236,7 +236,17 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
         "subscriptionIds": draw(st.lists(st.sampled_from([SUB, "nope"]), max_size=2)),
         "resourceGroups": draw(st.lists(st.sampled_from(["rg-a", "*", "**", "rg-ä"]), max_size=2)),
         "subnetIdPrefixes": draw(
-            st.lists(st.sampled_from([f"/subscriptions/{SUB}/", f"/ſubscriptions/{SUB}/", "/x"]), max_size=2)
+            st.lists(
+                st.sampled_from(
+                    [
+                        f"/subscriptions/{SUB}/",
+                        f"/ſubscriptions/{SUB}/",
+                        "/x",
+                        f"/subscriptions/{SUB}/resourceGroups/rg",
+                    ]
+                ),
+                max_size=2,
+            )
         ),
         "credential": draw(
             _maybe(
@@ -304,6 +314,15 @@ def test_each_refusal_is_made_by_both_with_a_clear_message(spec, fragment):
     crd_says = crd_errors(SPEC_SCHEMA, spec)
     assert any(fragment in e for e in crd_says), crd_says
     assert pydantic_errors(api.AzureEditionVMSpec, spec) is not None
+
+
+def test_a_tenant_policy_prefix_without_its_slash_is_refused_by_both_with_the_same_message():
+    spec = {"namespaces": ["a"], "subscriptionIds": [SUB], "resourceGroups": ["*"],
+            "subnetIdPrefixes": [f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"]}  # fmt: skip
+    assert any(api.PREFIX_END_MESSAGE in e for e in crd_errors(POLICY_SCHEMA, spec))
+    assert api.PREFIX_END_MESSAGE in (pydantic_errors(api.TenantPolicySpec, spec) or "")
+    spec["subnetIdPrefixes"][0] += "/"
+    assert not crd_errors(POLICY_SCHEMA, spec) and pydantic_errors(api.TenantPolicySpec, spec) is None
 
 
 def test_subnet_in_subscription_ignores_case_only():

@@ -13,7 +13,7 @@ def test_defaults_are_the_public_cloud() -> None:
     assert s.base_url == "https://management.azure.com"
     assert s.credential_scopes == ["https://management.azure.com/.default"]
     assert s.credential_mode is CredentialMode.DEFAULT
-    assert s.connection_verify is True
+    assert s.ca_bundle is None
     assert s.authority_host is None
 
 
@@ -57,7 +57,7 @@ def test_everything_from_env(tmp_path) -> None:
             "AZURE_OPERATION_TIMEOUT": "120",
         }
     )
-    assert s.connection_verify == str(ca)
+    assert s.ca_bundle == ca
     assert s.authority_host == "https://127.0.0.1:9443"
     assert s.credential_mode is CredentialMode.WORKLOAD_IDENTITY
     assert (s.polling_interval, s.request_timeout, s.max_retries, s.max_retry_after, s.operation_timeout) == (

@@ -83,3 +83,19 @@ async def test_a_cancelled_caller_does_not_cancel_the_read_the_others_wait_for()
     with pytest.raises(asyncio.CancelledError):
         await first
     assert read.calls == 1
+
+
+async def test_keys_that_come_and_go_are_not_kept_forever() -> None:
+    """Namespaces churn (a CI namespace per run): expired values are swept, so the cache stays about the
+    size of what was read within one ttl, not of every key ever read."""
+    clock = Clock()
+    cache: Fresh[int] = Fresh(2.0, clock)
+
+    async def value() -> int:
+        return 1
+
+    for i in range(10_000):
+        await cache.get(f"ns-{i}", value)
+        clock.now += 0.01  # 200 keys a ttl
+    assert len(cache._values) < 2 * 64 + 2 * 200
+    assert await cache.get("ns-9999", value) == 1

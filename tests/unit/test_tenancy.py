@@ -88,6 +88,23 @@ def test_a_prefix_is_not_a_sibling():
         decide([policy("team-a")], "team-a", {}, vm(subnet_id=subnet(SUB_A, vnet="vnet-ab")))
 
 
+def test_a_prefix_must_end_a_path_segment():
+    """Refused at admission (CRD CEL) and by the model alike: 'vnet-a' would admit 'vnet-ab'."""
+    vnet = f"/subscriptions/{SUB_A}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-a"
+    with pytest.raises(ValueError, match="end each prefix with '/'"):
+        policy("team-a", subnetIdPrefixes=[vnet + "/", vnet])
+
+
+def test_a_whole_subnet_id_with_a_slash_admits_that_subnet_only():
+    only = policy("team-a", subnetIdPrefixes=[subnet(SUB_A) + "/"])
+    decide([only], "team-a", {}, vm(subnet_id=subnet(SUB_A)))
+    decide(
+        [only], "team-a", {}, vm(subnet_id=subnet(SUB_A).upper().replace("SUBSCRIPTIONS", "subscriptions"))
+    )
+    with pytest.raises(NotPermitted):
+        decide([only], "team-a", {}, vm(subnet_id=subnet(SUB_A, name="servers2")))
+
+
 def test_selection_by_labels_and_every_selecting_policy_must_allow():
     by_label = policy("by-label", namespaces=None, namespaceSelector={"matchLabels": {"tenant": "a"}})
     assert selects(by_label, "anything", {"tenant": "a", "x": "y"})

@@ -109,7 +109,7 @@ def _refusal(what: str, value: str) -> str:
 
 
 def _prefix_ok(path: str) -> str:
-    return f"params.spec.subnetIdPrefixes.exists(p, {path}.lowerAscii().startsWith(p.lowerAscii()))"
+    return f"params.spec.subnetIdPrefixes.exists(p, ({path}.lowerAscii() + '/').startsWith(p.lowerAscii()))"
 
 
 def tenancy_policy() -> dict[str, Any]:

@@ -815,13 +815,20 @@ class TenantCredential(ApiModel):
         return f"client-secret:{self.client_secret.secret_name}"
 
 
+PREFIX_END_MESSAGE = (
+    "subnetIdPrefixes: end each prefix with '/' (.../virtualNetworks/vnet-a/), or vnet-a would also "
+    "admit vnet-ab; a whole subnet ID with '/' appended admits that one subnet"
+)
+
+
 class TenantPolicySpec(ApiModel):
     """Which namespaces may place AzureEditionVMs where, and with which Azure identity."""
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [{
             "rule": "has(self.namespaces) || has(self.namespaceSelector)",
-            "message": "select namespaces: set namespaces, namespaceSelector, or both"}]}
+            "message": "select namespaces: set namespaces, namespaceSelector, or both"}, {
+            "rule": "self.subnetIdPrefixes.all(p, p.endsWith('/'))", "message": PREFIX_END_MESSAGE}]}
     )  # fmt: skip
 
     namespaces: list[Annotated[StrictStr, Field(max_length=63, pattern=NAMESPACE_PATTERN)]] | None = Field(
@@ -851,6 +858,12 @@ class TenantPolicySpec(ApiModel):
     def _selects_something(self) -> TenantPolicySpec:
         if self.namespaces is None and self.namespace_selector is None:
             raise ValueError("select namespaces: set namespaces, namespaceSelector, or both")
+        return self
+
+    @model_validator(mode="after")
+    def _prefixes_end_a_path_segment(self) -> TenantPolicySpec:
+        if not all(p.endswith("/") for p in self.subnet_id_prefixes):
+            raise ValueError(PREFIX_END_MESSAGE)
         return self
 
 

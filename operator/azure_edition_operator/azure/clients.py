@@ -166,11 +166,37 @@ class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
         return bool(super().is_retry(settings, response))
 
 
-def build_credential(settings: AzureSettings) -> AsyncTokenCredential:
-    """The credential for ``settings.credential_mode``; azure-identity reads its own env variables."""
-    common: dict[str, Any] = {"connection_verify": settings.connection_verify}
+class TrustedTransport(AioHttpTransport):
+    """azure-core's aiohttp transport with the operator's trust (``AzureSettings.ssl_context``: system
+    roots plus AZURE_CA_BUNDLE) on its connector; requests keep ``connection_verify=True``, which uses
+    the connector's context. For the credentials' token requests (ARM clients share ``_transport``)."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._context = context
+
+    async def open(self) -> None:
+        if self.session is None and self._session_owner:
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._context),
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        await super().open()
+
+
+def credential_kwargs(settings: AzureSettings) -> dict[str, Any]:
+    """What every credential the operator builds takes: its trust, and the authority of the cloud."""
+    common: dict[str, Any] = {"transport": TrustedTransport(settings.ssl_context())}
     if settings.authority_host:
         common["authority"] = settings.authority_host
+    return common
+
+
+def build_credential(settings: AzureSettings) -> AsyncTokenCredential:
+    """The credential for ``settings.credential_mode``; azure-identity reads its own env variables."""
+    common = credential_kwargs(settings)
     mode = settings.credential_mode
     if mode is CredentialMode.CLIENT_SECRET:
         if not (settings.tenant_id and settings.client_id and settings.client_secret):
@@ -227,10 +253,8 @@ class AzureClients:
         ``trust_env=False``: aiohttp would otherwise re-read ~/.netrc on every request.
         """
         if self._session is None or self._session.closed:
-            ca = self.settings.ca_bundle
-            context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=context, limit=64), trust_env=False
+                connector=aiohttp.TCPConnector(ssl=self.settings.ssl_context(), limit=64), trust_env=False
             )
         return AioHttpTransport(session=self._session, session_owner=False)
 

@@ -594,14 +594,13 @@ async def _present(p: _Pass, report: DeletionReport) -> AsyncIterator[tuple[SdkR
 
 async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
     async for res, existing in _present(p, report):
-        if res.kind == "disks":
-            # Compute creates the OS disk from the VM model; it carries no tags of ours unless Azure
-            # copied them: it is ours unless it says otherwise or is attached to some VM.
-            if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN or existing.managed_by:
-                report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours, or attached")
-                continue
-        elif specs.ownership(existing.tags, p.identity.owner) is not Ownership.OURS:
+        # Only what carries our owner tag, the OS disk too: a disk of our name without it may be anyone's
+        # (Compute creates ours from the VM model, untagged, with deleteOption Delete: it goes with our VM).
+        if specs.ownership(existing.tags, p.identity.owner) is not Ownership.OURS:
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours")
+            continue
+        if res.kind == "disks" and existing.managed_by:
+            report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "attached to a VM")
             continue
         report.add(res.kind, res.name, DeletionOutcome.DELETED)  # before: the delete may still run
         await p.driver.delete(res, existing)

@@ -9,12 +9,14 @@ extra CA bundle, which credential to build, and how patient to be.
 The names match the ARM simulator's env file (``azure-edition-armsim --env-file``):
 AZURE_RESOURCE_MANAGER_ENDPOINT, AZURE_RESOURCE_MANAGER_SCOPE and AZURE_AUTHORITY_HOST. The
 simulator's file trusts its CA through SSL_CERT_FILE, which the aiohttp transport honours by
-itself; AZURE_CA_BUNDLE is the explicit alternative that does not change trust process-wide.
+itself; AZURE_CA_BUNDLE is the explicit alternative that does not change trust process-wide: it adds
+its CAs to the system roots (``ssl_context``), for ARM and the authority alike.
 """
 
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -71,7 +73,7 @@ class AzureSettings(BaseSettings):
     ca_bundle: FilePath | None = Field(
         None,
         validation_alias="AZURE_CA_BUNDLE",
-        description="Extra CA file trusted for ARM and the authority.",
+        description="Extra CA file trusted for ARM and the authority, in addition to the system roots.",
     )
     credential_mode: CredentialMode = Field(
         CredentialMode.DEFAULT,
@@ -135,10 +137,14 @@ class AzureSettings(BaseSettings):
         """The token scope for this ARM endpoint: sovereign clouds (and the simulator) differ."""
         return [self.arm_scope or f"{self.base_url}/.default"]
 
-    @property
-    def connection_verify(self) -> str | bool:
-        """What azure-core's transports take as ``connection_verify``: a CA file, or system trust."""
-        return str(self.ca_bundle) if self.ca_bundle else True
+    def ssl_context(self) -> ssl.SSLContext:
+        """The trust for ARM and the authority: the system roots, *plus* AZURE_CA_BUNDLE's CAs when set
+        (docs/install.md: it adds a CA). azure-core given a CA file as ``connection_verify`` would trust
+        that file alone, so every transport takes this context instead."""
+        context = ssl.create_default_context()
+        if self.ca_bundle:
+            context.load_verify_locations(cafile=str(self.ca_bundle))
+        return context
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AzureSettings:

@@ -18,7 +18,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from .. import metrics
+from .. import metrics, text
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
 from ..azure import patches as azure_patches
@@ -382,8 +382,8 @@ async def _check_smb(
     if cert is not None:
         smb_status.update({
             "notAfter": format_timestamp(cert.not_after), "daysRemaining": verdict.days_remaining,
-            "subject": cert.subject, "issuer": cert.issuer, "thumbprint": cert.thumbprint,
-            "dnsNames": list(cert.dns_names),
+            "subject": text.field(cert.subject), "issuer": text.field(cert.issuer), "thumbprint": cert.thumbprint,
+            "dnsNames": text.fields(cert.dns_names),  # the guest's certificate: visible, bounded
         })  # fmt: skip
     elif guest is not None and (mapping := guest.mapping_for(smb.server_name)) and mapping.not_after:
         days = (mapping.not_after - now) // dt.timedelta(days=1)

@@ -22,8 +22,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from .. import text
 from . import render
 from .render import PluginError
 
@@ -192,6 +193,13 @@ async def connect(paths: str | None, context: str | None, namespace: str | None)
 # ----------------------------------------------------------------------------- commands
 
 
+def _show(stream: TextIO, output: str) -> None:
+    """Every line of text the plugin prints leaves here, each character a terminal would act on
+    escaped (``text.visible``): status carries text from Azure, guests and whoever can write the object.
+    (``-o json`` is escaped by ``json.dumps`` itself.)"""
+    stream.write(text.visible(output))
+
+
 def _width() -> int:
     return shutil.get_terminal_size((120, 40)).columns
 
@@ -202,7 +210,7 @@ async def cmd_status(cluster: Cluster, args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(view, indent=2))
     else:
-        sys.stdout.write(render.render_status(view, _width()))
+        _show(sys.stdout, render.render_status(view, _width()))
     return render.EXIT_OK
 
 
@@ -211,7 +219,7 @@ async def cmd_why(cluster: Cluster, args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(render.why_view(obj), indent=2))
     else:
-        sys.stdout.write(render.render_why(obj, min(_width(), 110)))
+        _show(sys.stdout, render.render_why(obj, min(_width(), 110)))
     return render.EXIT_OK
 
 
@@ -224,8 +232,9 @@ async def cmd_assess(cluster: Cluster, args: argparse.Namespace) -> int:
     obj = await cluster.merge_patch(args.name, render.assess_patch(token))
     uid = obj["metadata"]["uid"]
     if args.output == "text":
-        print(
-            f"asked {obj['metadata']['namespace']}/{args.name} for assessment {token}; waiting up to {args.timeout}"
+        _show(
+            sys.stdout,
+            f"asked {obj['metadata']['namespace']}/{args.name} for assessment {token}; waiting up to {args.timeout}\n",
         )
     deadline = time.monotonic() + timeout
     while True:
@@ -241,7 +250,7 @@ async def cmd_assess(cluster: Cluster, args: argparse.Namespace) -> int:
                           "hotpatch": hot if hot.get("lastAssessToken") == token else None,
                           "message": outcome.text.strip()}, indent=2))  # fmt: skip
     else:
-        (sys.stdout if outcome.code == render.EXIT_OK else sys.stderr).write(outcome.text)
+        _show(sys.stdout if outcome.code == render.EXIT_OK else sys.stderr, outcome.text)
     return outcome.code
 
 
@@ -276,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _timeout_seconds(args.timeout)  # a usage error before any API call
         return asyncio.run(run(args, kubeconfig_paths(getattr(args, "kubeconfig", None))))
     except PluginError as err:
-        print(f"kubectl aevm {args.command}: {err.message}", file=sys.stderr)
+        _show(sys.stderr, f"kubectl aevm {args.command}: {err.message}\n")
         return err.code
     except KeyboardInterrupt:
         return 130
