@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -135,7 +136,7 @@ def prometheus_config(jobs: list[dict], rules: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# The release's install.yaml and the Helm chart on the one-node cluster (test_install_release.py):
+# The release's install.yaml and the Helm chart on the one-node cluster (test_release_install.py):
 # what deploy/overlays/node-e2e adds to deploy/base, carried over to each as the lab-only settings.
 # --------------------------------------------------------------------------------------------------
 
@@ -229,3 +230,19 @@ def chart_values(image: str, lab: dict, tenant_policy: dict) -> dict:
         "extraVolumes": lab["volumes"],
         "extraVolumeMounts": lab["volumeMounts"],
     }
+
+
+def doc_blocks(text: str, marker: str) -> list[str]:
+    """The commands of every ```sh block right after an HTML comment starting with `marker`, in
+    order: continuation lines joined, comments dropped."""
+    blocks = re.findall(rf"<!-- {re.escape(marker)}[^>]*-->\n```sh\n(.*?)```", text, re.S)
+    commands, current = [], ""
+    for line in "".join(blocks).splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        line = re.sub(r"\s+#\s.*$", "", line).rstrip()
+        current += line.removesuffix("\\") + (" " if line.endswith("\\") else "")
+        if not line.endswith("\\") and current.strip():
+            commands.append(current.strip())
+            current = ""
+    return commands

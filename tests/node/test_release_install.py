@@ -8,13 +8,16 @@ is stated once: `support.lab_settings` (hostNetwork, loopback listeners, the sim
 and CA, workload identity's projected token). install.yaml gets them as a kustomize overlay, the
 chart through its hostNetwork, probeHost, ports and extra* values (docs/install.md#the-one-node-test-cluster).
 
-This module runs before test_node_e2e.py (file order) and leaves the cluster as it found it.
+This module runs after test_node_e2e.py (file order: that one tests a fresh cluster) and first
+removes what it installed; it leaves the cluster empty.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,6 +30,7 @@ from tests.node.conftest import OPERATOR_IMAGE, VERSION
 from tests.node.support import (
     NAMESPACE,
     chart_values,
+    doc_blocks,
     install_overlay,
     lab_settings,
     simulator_ca,
@@ -48,10 +52,25 @@ def _release_module():
     return module
 
 
+def remove_node_e2e_install(node: Target) -> None:
+    """test_node_e2e.py's install (its wrapper kustomization in the target's workdir), removed as
+    docs/install.md#uninstalling says: the VMs while the operator runs, then the rest."""
+    if not (node.workdir / "kustomization.yaml").exists():
+        return
+    node.kubectl("delete", "aevm", "--all", "-A", "--timeout=120s", check=False, timeout=140)
+    node.kubectl(
+        "delete", "clusterrolebinding", "e2e-prometheus-metrics-reader", "--ignore-not-found", check=False
+    )
+    node.kubectl("delete", "-k", str(node.workdir), "--ignore-not-found", "--wait=false", check=False)
+    node.kubectl("delete", "namespace", SAMPLES_NS, NAMESPACE, "branch-a", "--ignore-not-found", "--timeout=120s",
+                 check=False, timeout=140)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def lab(node: Target, tmp_path_factory) -> dict:
     """The node-e2e overlay rendered with this run's values: the simulator's Deployment and the lab
-    settings for the operator."""
+    settings for the operator. The cluster emptied first."""
+    remove_node_e2e_install(node)
     work = tmp_path_factory.mktemp("release-lab")
     issuer = json.loads(node.kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)["issuer"]
     (work / "kustomization.yaml").write_text(
@@ -168,3 +187,60 @@ def test_the_helm_chart_installs_and_a_sample_reaches_ready(node: Target, lab):
     finally:
         remove(node, lambda: subprocess.run([*helm, "uninstall", RELEASE, "--wait", "--timeout", "2m"],
                                             capture_output=True, timeout=150))  # fmt: skip
+
+
+def test_install_md_release_walkthrough_word_for_word(node: Target, lab):
+    """docs/install.md's install.yaml path, its `release-walkthrough` blocks run as written in one
+    shell: apply install.yaml, wait for the rollout, create and onboard branch-a (tenants/branch-a
+    is the doc's kustomization, its remote base pointed at this checkout, with the TenantPolicy of
+    deploy/tenant-namespace-with-policy, which the doc says to copy), apply a sample, wait for Ready.
+    The lab's part comes first and is not the doc's: the release namespace with PodSecurity
+    `privileged`, the simulator, and install.yaml with the lab overlay (docs/install.md#the-one-node-test-cluster).
+    Dropped: `--watch`, which never returns."""
+    text = (REPO / "docs" / "install.md").read_text()
+    commands = [c for c in doc_blocks(text, "release-walkthrough") if "--watch" not in c]
+    assert commands[0] == "kubectl apply --server-side -f install.yaml", commands
+    assert commands[-1].startswith("kubectl -n branch-a wait --for=condition=Ready aevm/hotpatch"), commands
+    work: Path = lab["work"] / "walkthrough"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "render").mkdir(parents=True)
+    repository, tag = OPERATOR_IMAGE.rsplit(":", 1)
+    release = _release_module()
+    install = release.render_install(
+        REPO / "bin" / "kubectl", work / "render", VERSION, repository, tag, tag=True
+    )
+    (work / "render" / "install.yaml").write_text(install)
+    (work / "render" / "kustomization.yaml").write_text(install_overlay("install.yaml", lab["settings"]))
+    header = "".join(line + "\n" for line in install.splitlines() if line.startswith("#"))
+    (work / "install.yaml").write_text(header + node.kubectl("kustomize", str(work / "render")).stdout)
+    tenant = work / "tenants" / "branch-a"
+    tenant.mkdir(parents=True)
+    kustomization = re.search(r"```yaml\n(# tenants/branch-a/kustomization.yaml\n.*?)```", text, re.S).group(
+        1
+    )
+    base = os.path.relpath(REPO / "deploy" / "tenant-namespace", tenant)
+    (tenant / "kustomization.yaml").write_text(
+        re.sub(r"https://\S+/deploy/tenant-namespace\?ref=\S+", base, kustomization)
+    )
+    shutil.copy(REPO / "deploy" / "tenant-namespace-with-policy" / "tenantpolicy.yaml", tenant)
+    (work / "deploy").symlink_to(REPO / "deploy")
+    env = {
+        **os.environ,
+        "KUBECONFIG": node.kubeconfig,
+        "PATH": f"{Path(node.kubectl_bin).parent}:{os.environ['PATH']}",
+    }
+    try:
+        node.kubectl("create", "namespace", NAMESPACE)
+        node.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=privileged")
+        start_simulator(node, lab)
+        result = subprocess.run(["bash", "-c", "\n".join(["set -euo pipefail", *commands])], cwd=work, env=env,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 0, f"{result.stdout}{result.stderr}"
+        assert "condition met" in result.stdout, result.stdout
+    finally:
+        node.kubectl("delete", "aevm", "--all", "-n", "branch-a", "--timeout=120s", check=False, timeout=140)
+        node.kubectl(
+            "delete", "-f", str(work / "install.yaml"), "--ignore-not-found", "--wait=false", check=False
+        )
+        node.kubectl("delete", "namespace", "branch-a", NAMESPACE, "--ignore-not-found", "--timeout=120s",
+                     check=False, timeout=140)  # fmt: skip
