@@ -232,8 +232,9 @@ E2E_PYTEST := $(PY) -m pytest -q -p no:cacheprovider tests/node $(E2E_NODE_ARGS)
 e2e-images: image image-armsim ## The images tests/node loads: operator, ARM simulator, the rollout image
 	@IMAGE=$(ROLLOUT_IMAGE) IMAGE_LABEL=io.azureedition.e2e.rollout=1 SBOM_DIR=$(NODE_DIR)/sbom hack/image/build.sh >/dev/null
 
+# tests/node/test_release_install.py installs the Helm chart with bin/helm (release-tools).
 .PHONY: e2e-node
-e2e-node: e2e-images node-up ## The operator image as a pod on the one-node cluster (tests/node), then node-down
+e2e-node: e2e-images release-tools node-up ## The operator image as a pod on the one-node cluster (tests/node: deploy/, install.yaml, the chart), then node-down
 	@rc=0; NODE_DIR=$(NODE_DIR) $(E2E_IMAGES) $(E2E_PYTEST) || rc=$$?; \
 	  if [ -z "$(NODE_KEEP)" ]; then $(MAKE) --no-print-directory node-down || rc=1; fi; exit $$rc
 
@@ -242,7 +243,7 @@ e2e-node: e2e-images node-up ## The operator image as a pod on the one-node clus
 # an archive; for kind it is `kind load image-archive`), pods reached by `kubectl port-forward`.
 # What shows here that the suite needs nothing from a cluster but a kubeconfig and a load command.
 .PHONY: e2e-node-kubeconfig
-e2e-node-kubeconfig: e2e-images node-up ## tests/node on the one-node cluster as a plain kubeconfig (the kind path's target), then node-down
+e2e-node-kubeconfig: e2e-images release-tools node-up ## tests/node on the one-node cluster as a plain kubeconfig (the kind path's target), then node-down
 	@rc=0; empty="$$(mktemp -d)"; \
 	  load="$$(jq -r '.containerd_dir + "/ctr --address " + .containerd_socket' $(NODE_DIR)/node.json) --namespace k8s.io images import {archive}"; \
 	  NODE_DIR=$$empty AZURE_EDITION_E2E_KUBECONFIG="$$(jq -r .kubeconfig $(NODE_DIR)/node.json)" \
@@ -299,7 +300,7 @@ kind-load: kind e2e-images ## Load the images (operator, ARM simulator, rollout;
 # tests/node's "any kubeconfig" target (tests/node/target.py): the suite loads the images itself with
 # the command named here, and reaches pods by port-forward; hack/kind/overlay is node-e2e for kind.
 .PHONY: e2e-kind
-e2e-kind: e2e-images kind venv ## The in-cluster e2e suite (tests/node) on the kind cluster, with hack/kind/overlay
+e2e-kind: e2e-images kind release-tools venv ## The in-cluster e2e suite (tests/node) on the kind cluster, with hack/kind/overlay
 	AZURE_EDITION_E2E_KUBECONFIG=$(KIND_KUBECONFIG) AZURE_EDITION_E2E_OVERLAY=hack/kind/overlay \
 	  AZURE_EDITION_E2E_LOAD="env $(KIND_ENV) bin/kind load image-archive {archive} --name $(KIND_CLUSTER)" \
 	  $(E2E_IMAGES) $(E2E_PYTEST)

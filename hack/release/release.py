@@ -102,8 +102,9 @@ def oci_archive_digest(archive: Path) -> str:
     return manifests[0]["digest"]
 
 
-def release_kustomization(base: str, repository: str, digest: str) -> str:
-    """A kustomization rendering `base` with the operator image pinned to `repository@digest`."""
+def release_kustomization(base: str, repository: str, digest: str, *, tag: bool = False) -> str:
+    """A kustomization rendering `base` with the operator image pinned to `repository@digest`
+    (`tag=True`: `repository:digest`, for a test on a cluster that has the image only by its tag)."""
     return (
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\n"
@@ -111,7 +112,7 @@ def release_kustomization(base: str, repository: str, digest: str) -> str:
         "images:\n"
         f"  - name: {IMAGE_NAME}\n"
         f"    newName: {repository}\n"
-        f"    digest: {digest}\n"
+        f"    {'newTag' if tag else 'digest'}: {digest}\n"
     )
 
 
@@ -171,6 +172,25 @@ def cosign_verify(cosign: Path, public_key: Path, files: list[Path]) -> None:
             "--bundle", f"{f}.sigstore.json", f, capture=True)  # fmt: skip
 
 
+def render_install(
+    kubectl: Path, work: Path, version: str, repository: str, digest: str, *, tag: bool = False
+) -> str:
+    """install.yaml's text: deploy/base rendered with the image pinned (see release_kustomization).
+    tests/node installs it on the one-node cluster with the image it has loaded (`tag=True`)."""
+    pinned = f"{repository}{':' if tag else '@'}{digest}"
+    kustomization = work / "install"
+    kustomization.mkdir()
+    (kustomization / "kustomization.yaml").write_text(
+        release_kustomization(
+            os.path.relpath(REPO / "deploy" / "base", kustomization), repository, digest, tag=tag
+        )
+    )
+    rendered = run(kubectl, "kustomize", kustomization, capture=True)
+    if pinned not in rendered:
+        raise ReleaseError(f"install.yaml does not name {pinned}")
+    return install_header(version, pinned) + rendered
+
+
 def release(version: str, registry: str, dist: Path, key: str, image_archive: Path | None) -> list[Path]:
     bin_dir = REPO / "bin"
     version = check_version(version, project_version((REPO / "pyproject.toml").read_text()))
@@ -205,16 +225,8 @@ def release(version: str, registry: str, dist: Path, key: str, image_archive: Pa
     digest = oci_archive_digest(archive)
     pinned = f"{repository}@{digest}"
 
-    kustomization = work / "install"
-    kustomization.mkdir()
-    (kustomization / "kustomization.yaml").write_text(
-        release_kustomization(os.path.relpath(REPO / "deploy" / "base", kustomization), repository, digest)
-    )
-    rendered = run(bin_dir / "kubectl", "kustomize", kustomization, capture=True)
-    if pinned not in rendered:
-        raise ReleaseError(f"install.yaml does not name {pinned}")
     install = dist / "install.yaml"
-    install.write_text(install_header(version, pinned) + rendered)
+    install.write_text(render_install(bin_dir / "kubectl", work, version, repository, digest))
 
     chart = work / "chart" / CHART.name
     shutil.copytree(CHART, chart)

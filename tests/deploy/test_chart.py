@@ -255,3 +255,47 @@ def test_install_md_values_render(helm):
         )
     install = re.search(r"^helm install .*$", text, re.M)[0]
     assert "-n azure-edition-system" in install and "-f values-branch-a.yaml" in install
+
+
+def test_lab_values_give_the_pod_what_the_install_yaml_overlay_gives_it(helm, tmp_path):
+    """tests/node installs install.yaml with a kustomize overlay and the chart with values, both
+    made from the node-e2e overlay's settings (tests/node/support.py): the operator pods they render
+    agree on everything those settings touch, so the two one-node installs test the same pod."""
+    from tests.node.support import chart_values, install_overlay, lab_settings, wrapper_kustomization
+
+    lab_dir, install_dir = tmp_path / "lab", tmp_path / "install"
+    for d in (lab_dir, install_dir):
+        d.mkdir()
+    overlay = DEPLOY / "overlays" / "node-e2e"
+    (lab_dir / "kustomization.yaml").write_text(
+        wrapper_kustomization(lab_dir, overlay, ("127.0.0.1", 6443), "https://issuer.example")
+    )
+    lab = lab_settings(kustomize(lab_dir), kustomize(DEPLOY / "base"))
+    assert {e["name"] for e in lab["env"]} >= {"KUBERNETES_SERVICE_HOST", "AZURE_RESOURCE_MANAGER_ENDPOINT"}
+    assert {v["name"] for v in lab["volumes"]} == {"armsim-ca", "azure-identity-token"}
+    (install_dir / "base.yaml").write_text(yaml.safe_dump_all(kustomize(DEPLOY / "base")))
+    (install_dir / "kustomization.yaml").write_text(install_overlay("base.yaml", lab))
+    image = "localhost/azure-edition-operator:9.9.9"
+    policy = {"metadata": {"name": "p"}, "spec": {k: v for k, v in TENANT.items() if k != "name"}}
+    from_chart = render(helm, chart_values(image, lab, policy))
+    pods = [
+        next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+        for docs in (kustomize(install_dir), from_chart)
+    ]
+    for pod in pods:
+        assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default"
+    (a, b) = pods
+    assert a["volumes"] == b["volumes"]
+    ca, cb = a["containers"][0], b["containers"][0]
+    for field in (
+        "ports",
+        "startupProbe",
+        "livenessProbe",
+        "readinessProbe",
+        "volumeMounts",
+        "imagePullPolicy",
+    ):
+        assert ca[field] == cb[field], field
+    assert sorted(ca["env"], key=lambda e: e["name"]) == sorted(cb["env"], key=lambda e: e["name"])
+    assert cb["image"] == image
+    assert next(d for d in from_chart if d["kind"] == "TenantPolicy")["spec"]["namespaces"] == ["branch-a"]

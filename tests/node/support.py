@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -132,3 +133,116 @@ def prometheus_config(jobs: list[dict], rules: Path) -> str:
         {"global": {"evaluation_interval": "2s"}, "rule_files": [str(rules)], "scrape_configs": jobs},
         sort_keys=False,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# The release's install.yaml and the Helm chart on the one-node cluster (test_release_install.py):
+# what deploy/overlays/node-e2e adds to deploy/base, carried over to each as the lab-only settings.
+# --------------------------------------------------------------------------------------------------
+
+
+def _doc(docs: list[dict], kind: str, name: str) -> dict:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name))
+
+
+def lab_settings(node_e2e: list[dict], base: list[dict]) -> dict:
+    """What the node-e2e overlay (rendered, with the per-run values) sets on the operator's pod that
+    deploy/base does not: its configuration values that differ (as container env: they win over the
+    ConfigMap's envFrom), the volumes it adds (simulator CA, projected Entra token), the listener
+    ports and the probe host. hostNetwork comes with them: these are what a node without a pod
+    network needs, and the simulator; nothing else is carried over."""
+    lab_config = _doc(node_e2e, "ConfigMap", "azure-edition-operator-config")["data"]
+    base_config = _doc(base, "ConfigMap", "azure-edition-operator-config")["data"]
+    lab_pod = _doc(node_e2e, "Deployment", "azure-edition-operator")["spec"]["template"]["spec"]
+    base_pod = _doc(base, "Deployment", "azure-edition-operator")["spec"]["template"]["spec"]
+    base_volumes = {v["name"] for v in base_pod["volumes"]}
+    container = lab_pod["containers"][0]
+    return {
+        "env": [{"name": k, "value": v} for k, v in sorted(lab_config.items()) if base_config.get(k) != v],
+        "volumes": [v for v in lab_pod["volumes"] if v["name"] not in base_volumes],
+        "volumeMounts": [m for m in container["volumeMounts"] if m["name"] not in base_volumes],
+        "ports": {p["name"]: p["containerPort"] for p in container["ports"]},
+        "probeHost": container["readinessProbe"]["httpGet"]["host"],
+    }
+
+
+def install_overlay(install: str, lab: dict) -> str:
+    """A kustomization over the release's install.yaml (the file `install`, relative) for the
+    one-node cluster: the lab settings as JSON patches, the image never pulled (loaded), and the
+    namespace's PodSecurity `enforce` level relaxed to `privileged` (hostNetwork)."""
+    container = "/spec/template/spec/containers/0"
+    ops = [
+        {"op": "add", "path": "/spec/template/spec/hostNetwork", "value": True},
+        {"op": "add", "path": "/spec/template/spec/dnsPolicy", "value": "Default"},
+        {"op": "replace", "path": f"{container}/imagePullPolicy", "value": "Never"},
+        *({"op": "add", "path": f"{container}/env/-", "value": e} for e in lab["env"]),
+        *({"op": "add", "path": "/spec/template/spec/volumes/-", "value": v} for v in lab["volumes"]),
+        *({"op": "add", "path": f"{container}/volumeMounts/-", "value": m} for m in lab["volumeMounts"]),
+        {"op": "replace", "path": f"{container}/ports/0/containerPort", "value": lab["ports"]["health"]},
+        {"op": "replace", "path": f"{container}/ports/1/containerPort", "value": lab["ports"]["metrics"]},
+        *(
+            {"op": "add", "path": f"{container}/{probe}/httpGet/host", "value": lab["probeHost"]}
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+        ),
+    ]
+    namespace = [
+        {
+            "op": "replace",
+            "path": "/metadata/labels/pod-security.kubernetes.io~1enforce",
+            "value": "privileged",
+        }
+    ]
+    return yaml.safe_dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [install],
+            "patches": [
+                {
+                    "target": {"kind": "Deployment", "name": "azure-edition-operator"},
+                    "patch": yaml.safe_dump(ops),
+                },
+                {"target": {"kind": "Namespace", "name": NAMESPACE}, "patch": yaml.safe_dump(namespace)},
+            ],
+        },
+        sort_keys=False,
+    )
+
+
+def chart_values(image: str, lab: dict, tenant_policy: dict) -> dict:
+    """Helm values for the one-node cluster: the loaded image (never pulled), workload identity with
+    the lab's client and tenant, the tenant of `tenant_policy` onboarded by the chart, and the lab
+    settings through the chart's hostNetwork, probeHost, ports and extra* values."""
+    repository, tag = image.rsplit(":", 1)
+    env = {e["name"]: e["value"] for e in lab["env"]}
+    spec = tenant_policy["spec"]
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "credentials": {
+            "mode": "workload-identity",
+            "workloadIdentity": {"clientId": env["AZURE_CLIENT_ID"], "tenantId": env["AZURE_TENANT_ID"]},
+        },
+        "tenants": [{"name": tenant_policy["metadata"]["name"], **spec}],
+        "hostNetwork": True,
+        "probeHost": lab["probeHost"],
+        "ports": lab["ports"],
+        "extraEnv": lab["env"],
+        "extraVolumes": lab["volumes"],
+        "extraVolumeMounts": lab["volumeMounts"],
+    }
+
+
+def doc_blocks(text: str, marker: str) -> list[str]:
+    """The commands of every ```sh block right after an HTML comment starting with `marker`, in
+    order: continuation lines joined, comments dropped."""
+    blocks = re.findall(rf"<!-- {re.escape(marker)}[^>]*-->\n```sh\n(.*?)```", text, re.S)
+    commands, current = [], ""
+    for line in "".join(blocks).splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        line = re.sub(r"\s+#\s.*$", "", line).rstrip()
+        current += line.removesuffix("\\") + (" " if line.endswith("\\") else "")
+        if not line.endswith("\\") and current.strip():
+            commands.append(current.strip())
+            current = ""
+    return commands

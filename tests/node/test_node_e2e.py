@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import tomllib
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SAMPLES
+from tests.node.conftest import OPERATOR_IMAGE, ROLLOUT_IMAGE
 from tests.node.support import (
     NAMESPACE,
     container_port,
@@ -34,11 +33,10 @@ from tests.node.support import (
     simulator_ca,
     wrapper_kustomization,
 )
-from tests.node.target import PODMAN, Target, from_env
+from tests.node.target import PODMAN, Target
 
 pytestmark = pytest.mark.node
 
-NODE_DIR = Path(os.environ.get("NODE_DIR", REPO / ".node")).resolve()
 SAMPLES_NS = "e2e-samples"
 SAMPLES_POLICY = {
     "apiVersion": "azureedition.io/v1alpha1",
@@ -53,12 +51,6 @@ SAMPLES_POLICY = {
         ],
     },
 }
-VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-    "version"
-]  # `make image` tags with it
-OPERATOR_IMAGE = os.environ.get("E2E_OPERATOR_IMAGE", f"localhost/azure-edition-operator:{VERSION}")
-ROLLOUT_IMAGE = os.environ.get("E2E_ROLLOUT_IMAGE", f"localhost/azure-edition-operator:{VERSION}-rollout")
-ARMSIM_IMAGE = os.environ.get("E2E_ARMSIM_IMAGE", f"localhost/azure-edition-armsim:{VERSION}")
 READY_TIMEOUT = 300.0
 
 
@@ -83,16 +75,6 @@ def wait_until(what: str, check, timeout: float = READY_TIMEOUT, interval: float
 def podman_image_id(image: str) -> str:
     return subprocess.run([*PODMAN, "image", "inspect", "--format", "{{.Id}}", image],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory) -> Target:
-    try:
-        target = from_env(dict(os.environ), NODE_DIR, tmp_path_factory.mktemp("e2e"))
-    except (LookupError, ValueError) as error:
-        pytest.fail(str(error))
-    target.load_images((OPERATOR_IMAGE, ROLLOUT_IMAGE, ARMSIM_IMAGE))
-    return target
 
 
 @pytest.fixture(scope="module")
