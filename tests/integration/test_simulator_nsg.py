@@ -84,3 +84,40 @@ def test_rules_azure_refuses_are_refused(sim: Simulator, clients: Clients, rules
             RESOURCE_GROUP, "nsg-bad", group(*rules)
         ).result()
     assert err.value.error.code == code
+
+
+def test_the_operators_group_round_trips_through_the_sdk(sim: Simulator, clients: Clients) -> None:
+    """What nsg_specs builds is accepted as sent, reads back as unchanged (no second PUT), and the NIC
+    update it builds attaches it."""
+    from azure_edition_operator.azure import nsg_specs, specs
+    from tests.unit.test_azure_specs import OWNER, make_spec
+
+    spec = make_spec(
+        capabilities=["SMBOverQUIC"],
+        azure={"subscriptionId": sim.subscription_id, "resourceGroup": RESOURCE_GROUP, "location": LOCATION,
+               "subnetId": subnet_id(sim)},
+        smbOverQuic={"serverName": "fs01.branch-a.contoso.com", "alternativePort": 8443},
+    )  # fmt: skip
+    identity = specs.vm_identity(OWNER, spec.azure)
+    tags, ports = specs.desired_tags(spec, OWNER), nsg_specs.smb_ports(spec)
+    assert ports is not None
+    name = nsg_specs.nsg_name(identity)
+    made = clients.network.network_security_groups.begin_create_or_update(
+        RESOURCE_GROUP, name, nsg_specs.nsg_parameters(identity, tags, ports)
+    ).result()
+    assert specs.same_id(made.id, nsg_specs.nsg_id(identity))
+    observed = clients.network.network_security_groups.get(RESOURCE_GROUP, name)
+    assert nsg_specs.nsg_update(observed, tags, ports) is None
+    assert nsg_specs.nsg_update(observed, tags, nsg_specs.SmbPorts(443, 9443)) is not None
+
+    nic = clients.network.network_interfaces.begin_create_or_update(
+        RESOURCE_GROUP, identity.nic_name, specs.nic_parameters(identity, subnet_id(sim), tags)
+    ).result()
+    update = nsg_specs.nic_nsg_update(nic, made.id, nsg_specs.nsg_id(identity))
+    assert update is not None
+    attached = clients.network.network_interfaces.begin_create_or_update(
+        RESOURCE_GROUP, identity.nic_name, update
+    ).result()
+    assert nsg_specs.nic_nsg_update(attached, made.id, made.id) is None
+    got = clients.network.network_security_groups.get(RESOURCE_GROUP, name)
+    assert [n.id for n in got.network_interfaces] == [attached.id]
