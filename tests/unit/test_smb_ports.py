@@ -63,3 +63,26 @@ def test_scripts_use_the_documented_cmdlets() -> None:
     )
     assert "Remove-SmbServerAlternativePort -TransportType QUIC -Port ([uint16]$p)" in script
     assert "Get-SmbServerAlternativePort -TransportType QUIC" in "\n".join(STATUS_SCRIPT)
+
+
+def test_ports_served_lists_what_answered_and_says_why_the_alternate_did_not() -> None:
+    import datetime as dt
+
+    from azure_edition_operator.checks.smb_certificate import CertificateObservation, EndpointUnreachable
+    from azure_edition_operator.checks.smb_ports import ports_served
+
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    cert = CertificateObservation(
+        subject="CN=fs01", issuer="CN=ca", not_before=now, not_after=now, dns_names=("fs01",),
+        has_server_auth_eku=True, key_type="EC", key_size=256, signature_hash="sha256", thumbprint="AB", serial="01",
+    )  # fmt: skip
+    closed = EndpointUnreachable("127.0.0.5", 8443, "port closed (ICMP port unreachable)")
+    assert ports_served(443, cert, 8443, cert) == ([443, 8443], "")
+    served, note = ports_served(443, cert, 8443, closed)
+    assert (
+        served == [443]
+        and note == "alternative port 8443/udp does not answer: port closed (ICMP port unreachable)"
+    )
+    assert ports_served(443, closed, 8443, cert) == ([8443], "")
+    assert ports_served(443, cert, None, None) == ([443], "")
+    assert ports_served(443, cert, 8443, None)[1].endswith("not probed (no address yet)")

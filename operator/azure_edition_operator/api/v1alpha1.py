@@ -713,6 +713,11 @@ class SmbOverQuicStatus(ApiModel):
     last_rotated: datetime | None = Field(
         None, description="When the operator last mapped a new certificate (this operator process's memory)."
     )
+    ports: list[int] | None = Field(
+        None,
+        description="UDP ports whose QUIC probe got a certificate: spec.smbOverQuic.port, then the alternative "
+        "port (only with spec.smbOverQuic.alternativePort).",
+    )
 
 
 class AzureEditionVMStatus(ApiModel):

@@ -41,3 +41,20 @@ def served_ports(port: int, guest: GuestState | None) -> list[int]:
     """The UDP ports SMB over QUIC is served on, as the guest last said: the listener's and its alternates."""
     alternates = guest.alternative_quic_ports if guest is not None else ()
     return [port, *(p for p in alternates if p != port)]
+
+
+def ports_served(
+    port: int, main: object, alternative: int | None, alt: object | None
+) -> tuple[list[int], str]:
+    """``status.smbOverQuic.ports`` (the UDP ports whose probe got a certificate) and a note for the
+    condition's message when the alternative port did not answer (it does not change the condition: the
+    main port is what the certificate check judges)."""
+    from .smb_certificate import CertificateObservation, EndpointUnreachable
+
+    served = [port] if isinstance(main, CertificateObservation) else []
+    if alternative is None or alternative == port:
+        return served, ""
+    if isinstance(alt, CertificateObservation):
+        return [*served, alternative], ""
+    why = alt.error if isinstance(alt, EndpointUnreachable) else "not probed (no address yet)"
+    return served, f"alternative port {alternative}/udp does not answer: {why}"
