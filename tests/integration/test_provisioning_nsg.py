@@ -75,3 +75,21 @@ async def test_the_nsg_goes_with_the_vm(world: World, clients: AzureClients) -> 
         await clients.network(ident.subscription_id).network_security_groups.get(
             ident.resource_group, nsg_specs.nsg_name(ident)
         )
+
+
+async def test_the_nsg_goes_with_the_vm_at_azures_pace(world: World, clients: AzureClients) -> None:  # noqa: F811
+    """With Azure's durations a deleted NIC stays (Deleting) a while, and Azure refuses to delete a group a
+    NIC still refers to: the group is deleted only once the NIC is gone, without an error on the way."""
+    world.control.set_timing("azure", time_scale=0.02, seed=7)
+    spec = smb_spec(world, alternativePort=8443)
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    since = world.mark()
+    report = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
+    assert nsg_specs.nsg_name(ident) in report.of(DeletionOutcome.DELETED)
+    refused = [r for r in world.arm_requests(since) if r[1] == "NetworkSecurityGroups_Delete" and r[2] >= 400]
+    assert refused == []
+    with pytest.raises(ResourceNotFoundError):
+        await clients.network(ident.subscription_id).network_security_groups.get(
+            ident.resource_group, nsg_specs.nsg_name(ident)
+        )
