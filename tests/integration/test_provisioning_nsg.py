@@ -93,3 +93,16 @@ async def test_the_nsg_goes_with_the_vm_at_azures_pace(world: World, clients: Az
         await clients.network(ident.subscription_id).network_security_groups.get(
             ident.resource_group, nsg_specs.nsg_name(ident)
         )
+
+
+async def test_orphan_leaves_the_nsg_without_our_tags(world: World, clients: AzureClients) -> None:  # noqa: F811
+    spec = smb_spec(world, alternativePort=8443)
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    report = await delete_vm(clients, ident, DeletionPolicy.ORPHAN, wait=True)
+    assert nsg_specs.nsg_name(ident) in report.of(DeletionOutcome.UNTAGGED)
+    group = await clients.network(ident.subscription_id).network_security_groups.get(
+        ident.resource_group, nsg_specs.nsg_name(ident)
+    )
+    assert group.tags == {"costCenter": "42"}
+    assert {r.name for r in group.properties.security_rules} == set(nsg_specs.OUR_RULES)  # the rules stay
