@@ -131,6 +131,9 @@ CATALOG: tuple[CatalogRow, ...] = (
 # auditing) arrived with Windows Server 2025 (learn.microsoft.com/windows-server/storage/file-server/
 # configure-smb-over-quic-client-access-control): the Windows Server versions whose images run it.
 SMB_CLIENT_ACCESS_VERSIONS: frozenset[WindowsServerVersion] = frozenset({WindowsServerVersion.WS2025})
+# Alternative SMB over QUIC ports (New-SmbServerAlternativePort) arrived with Windows Server 2025
+# (learn.microsoft.com/windows-server/storage/file-server/smb-ports): the versions whose images run them.
+SMB_ALTERNATIVE_PORT_VERSIONS: frozenset[WindowsServerVersion] = frozenset({WindowsServerVersion.WS2025})
 
 _EXPERIENCE_ORDER = {Experience.CORE: 0, Experience.DESKTOP: 1}
 

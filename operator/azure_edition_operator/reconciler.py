@@ -102,6 +102,7 @@ _KIND_NAMES = {
     "disks": "OS disk",
     "networkInterfaces": "NIC",
     "publicIPAddresses": "public IP",
+    "networkSecurityGroups": "network security group",
 }
 
 

@@ -104,7 +104,7 @@ protectedParameters reach the script; protected ones are never stored or returne
 :mod:`.vmextensions`); ``disks``
 GET/list/DELETE (a VM's OS disk, and empty data disks, are created with it and deleted with it when
 ``deleteOption: Delete``); ``locations/{l}/publishers/../skus[/{sku}/versions[/{v}]]`` (platform image
-catalog, :mod:`.images`; per region: 2025 Azure Edition is missing from a few, where list-skus omits it and a VM create gets PlatformImageNotFound). Microsoft.Network: ``networkInterfaces`` and ``publicIPAddresses``
+catalog, :mod:`.images`; per region: 2025 Azure Edition is missing from a few, where list-skus omits it and a VM create gets PlatformImageNotFound). Microsoft.Network: ``networkInterfaces``, ``publicIPAddresses`` and ``networkSecurityGroups`` (:mod:`.nsg`)
 PUT/GET/list/DELETE, ``virtualNetworks/{v}/subnets/{s}`` GET (subnets are registered through the control
 API; a GatewaySubnet lists its gateway's ``ipConfigurations``, a delegated subnet its ``delegations``),
 ``virtualNetworkGateways`` and ``connections`` GET/list (:mod:`.gateways`, seeded and changed through the

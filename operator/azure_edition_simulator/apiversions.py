@@ -64,6 +64,7 @@ SUPPORTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("Microsoft.Compute", "locations/operations"): _set(_CRP, _DISK),
     ("Microsoft.Network", "networkInterfaces"): NRP,
     ("Microsoft.Network", "publicIPAddresses"): NRP,
+    ("Microsoft.Network", "networkSecurityGroups"): NRP,
     ("Microsoft.Network", "virtualNetworks/subnets"): NRP,
     ("Microsoft.Network", "virtualNetworkGateways"): NRP,
     ("Microsoft.Network", "connections"): NRP,

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from . import certstore, clientaccess
+from . import altports, certstore, clientaccess
 from .world import utc_now_iso, utc_now_z
 
 SCRIPT_MARKER = re.compile(r"#\s*azureedition\.io/script:\s*([A-Za-z0-9_.-]+)")
@@ -428,6 +428,9 @@ def run_script(
     if name == clientaccess.SCRIPT_SMB_CLIENT_ACCESS:
         clientaccess.apply(guest, parameters or {})
         name = SCRIPT_SMB_QUIC_STATUS
+    if name == altports.SCRIPT_SMB_ALTERNATIVE_PORT:
+        altports.apply(guest, parameters or {})
+        name = SCRIPT_SMB_QUIC_STATUS
     if name == SCRIPT_SMB_QUIC_STATUS:
         payload = {
             "enableSmbQuic": guest["enableSmbQuic"],
@@ -446,6 +449,7 @@ def run_script(
             ],
             "store": certstore.public_store(guest),
             "auditClientAccess": bool(guest.get("auditClientAccess", False)),
+            "alternativePorts": altports.public_ports(guest),
         }
         return json.dumps(payload), stderr
     if name == SCRIPT_EXTENDED_NETWORK_STATUS:
@@ -493,6 +497,7 @@ GUEST_FIELDS = (
     "monthKind",
     "clientAccess",  # {serverName: {"require": bool, "entries": [{type, identifier, action}]}}: clientaccess.py
     "auditClientAccess",
+    "alternativePorts",  # [{"transportType": "QUIC", "port": N, "enableInstances": "Default"}]: altports.py
 )
 
 

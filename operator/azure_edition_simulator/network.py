@@ -219,6 +219,9 @@ def put_nic(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     }
     for read_only in ("provisioningState", "resourceGuid", "virtualMachine", "macAddress", "primary"):
         props_in.pop(read_only, None)
+    from . import nsg  # nsg imports this module
+
+    nsg.check_nic_reference(world, nic_id, props_in)
     props.update(props_in)
     for carried in ("virtualMachine", "macAddress", "primary"):
         if carried in old_props:
@@ -430,13 +433,13 @@ def complete(world: World, op: dict[str, Any]) -> None:
     """
     failure = op.get("injectedFailure")
     rid = key(op["resourceId"])
-    table = world.nics if rid in world.nics else world.public_ips
+    table = next((t for t in (world.nics, world.nsgs) if rid in t), world.public_ips)
     doc = table.get(rid)
     if doc is not None and op["kind"] == "network.delete" and not failure:
         if table is world.nics:
             remove_nic(world, doc)
         else:
-            del world.public_ips[rid]
+            del table[rid]
     elif doc is not None and op["kind"] == "network.put":
         newer = any(
             o is not op

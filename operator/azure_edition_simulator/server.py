@@ -37,6 +37,7 @@ from . import (
     loopback,
     lro,
     network,
+    nsg,
     others,
     throttle,
     vmextensions,
@@ -333,6 +334,27 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r(
         "GET",
+        _N + r"/networkSecurityGroups/(?P<nsg>[^/]+)",
+        "NetworkSecurityGroups_Get",
+        nsg.get_nsg,
+        "networkSecurityGroups",
+    ),
+    _r(
+        "PUT",
+        _N + r"/networkSecurityGroups/(?P<nsg>[^/]+)",
+        "NetworkSecurityGroups_CreateOrUpdate",
+        nsg.put_nsg,
+        "networkSecurityGroups",
+    ),
+    _r(
+        "DELETE",
+        _N + r"/networkSecurityGroups/(?P<nsg>[^/]+)",
+        "NetworkSecurityGroups_Delete",
+        nsg.delete_nsg,
+        "networkSecurityGroups",
+    ),
+    _r(
+        "GET",
         _N + r"/virtualNetworks/(?P<vnet>[^/]+)/subnets/(?P<subnet>[^/]+)",
         "Subnets_Get",
         network.get_subnet,
@@ -443,6 +465,8 @@ class QuicEndpoints:
     def __init__(self, port: int):
         self.port = port
         self.running: dict[str, tuple[str, str, Any]] = {}  # vm key → (host, thumbprint, endpoint)
+        # (vm key, alternative port) → (host, thumbprint, endpoint): altports.py decides which are served
+        self.alternates: dict[tuple[str, int], tuple[str, str, Any]] = {}
         self.issued: dict[str, Any] = {}  # thumbprint → IssuedCertificate
         self.last_error: str | None = None
         self.wakeup = asyncio.Event()
@@ -503,16 +527,45 @@ class QuicEndpoints:
                     self._guard(endpoint, world, vm_key, mapping["name"])
                     await endpoint.start()
                     self.running[vm_key] = (host, mapping["thumbprint"], endpoint)
+            await self._reconcile_alternates(world, desired)
             self.last_error = None
         except Exception as exc:  # reported through the control API; the ARM side keeps working
             self.last_error = repr(exc)
             log.warning("QUIC endpoint reconciliation failed: %r", exc)
 
+    async def _reconcile_alternates(
+        self, world: World, desired: dict[str, tuple[str, dict[str, Any]]]
+    ) -> None:
+        """One more endpoint per alternative QUIC port the guest listens on and the NSG admits."""
+        from . import altports
+
+        want: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+        for vm_key, (host, mapping) in desired.items():
+            for port in altports.reachable(world, world.vms[vm_key], world.guests[vm_key]):
+                want[(vm_key, port)] = (host, mapping)
+        for slot in list(self.alternates):
+            host, thumbprint, endpoint = self.alternates[slot]
+            if slot not in want or want[slot][0] != host:
+                await endpoint.stop()
+                del self.alternates[slot]
+            elif want[slot][1]["thumbprint"] != thumbprint:
+                endpoint.set_certificate(self._certificate(want[slot][1]))
+                self.alternates[slot] = (host, want[slot][1]["thumbprint"], endpoint)
+        for slot, (host, mapping) in want.items():
+            if slot not in self.alternates:
+                from .quic_endpoint import SmbQuicEndpoint
+
+                endpoint = SmbQuicEndpoint(host, slot[1], self._certificate(mapping))
+                await endpoint.start()
+                self.alternates[slot] = (host, mapping["thumbprint"], endpoint)
+            self._guard(self.alternates[slot][2], world, slot[0], mapping["name"])
+
     async def stop_all(self) -> None:
-        for _, _, endpoint in self.running.values():
+        for _, _, endpoint in [*self.running.values(), *self.alternates.values()]:
             with contextlib.suppress(Exception):
                 await endpoint.stop()
         self.running.clear()
+        self.alternates.clear()
 
     def describe(self, world: World) -> dict[str, Any]:
         endpoints = []
@@ -526,7 +579,17 @@ class QuicEndpoints:
                     "thumbprint": thumbprint,
                 }
             )
-        return {"port": self.port, "endpoints": endpoints, "lastError": self.last_error}
+        alternates = [
+            {"vmId": (world.vms.get(vm_key) or {}).get("id", vm_key), "host": host, "port": port,
+             "thumbprint": thumbprint}
+            for (vm_key, port), (host, thumbprint, _) in sorted(self.alternates.items())
+        ]  # fmt: skip
+        return {
+            "port": self.port,
+            "endpoints": endpoints,
+            "alternates": alternates,
+            "lastError": self.last_error,
+        }
 
 
 # --- the server ------------------------------------------------------------------------------------------

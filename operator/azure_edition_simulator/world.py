@@ -204,6 +204,7 @@ class World:
     disks: dict[str, dict[str, Any]] = field(default_factory=dict)
     nics: dict[str, dict[str, Any]] = field(default_factory=dict)
     public_ips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nsgs: dict[str, dict[str, Any]] = field(default_factory=dict)  # networkSecurityGroups: nsg.py
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # virtualNetworkGateways: gateways.py
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # connections: gateways.py
     run_commands: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -461,6 +462,7 @@ class World:
         "disks",
         "nics",
         "public_ips",
+        "nsgs",
         "gateways",
         "connections",
         "run_commands",

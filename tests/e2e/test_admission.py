@@ -94,6 +94,12 @@ BAD_OBJECTS = [
     ("key-vault-url-with-version", {"capabilities": ["SMBOverQUIC"], "smbOverQuic": {"serverName": "fs.contoso.com",
         "certificate": {"keyVault": {"secretUrl": "https://kv.vault.azure.net/secrets/c/0123abcd"}}}},
      "spec.smbOverQuic.certificate.keyVault.secretUrl"),
+    ("alternative-port-on-2022", {"capabilities": ["SMBOverQUIC"], "image": {"windowsServerVersion": "2022"},
+                                  "smbOverQuic": {"serverName": "fs.contoso.com", "alternativePort": 8443}},
+     "spec.smbOverQuic.alternativePort needs SMB alternative ports, which only Windows Server 2025"),
+    ("alternative-port-out-of-range", {"capabilities": ["SMBOverQUIC"],
+                                       "smbOverQuic": {"serverName": "fs.contoso.com", "alternativePort": 0}},
+     "spec.smbOverQuic.alternativePort"),
 ]  # fmt: skip
 
 

@@ -291,3 +291,39 @@ def test_declared_client_access_is_applied_edited_drift_corrected_and_enforced(
     )
     assert asyncio.run(verdict(host, 443, blocked)).startswith("refused")
     assert asyncio.run(verdict(host, 443, allowed)) == "admitted"
+
+
+def test_an_alternative_port_is_opened_in_azure_and_the_guest_and_answers(
+    debug_operator, kubectl, namespace, control  # noqa: F811
+):  # fmt: skip
+    """spec.smbOverQuic.alternativePort: the operator's NSG on the NIC, the port in the guest (drift put
+    back), a real QUIC handshake on it, and status.smbOverQuic.ports naming both ports."""
+    import asyncio
+
+    from tests.integration.test_simulator_alternative_port import free_udp_port
+    from tests.integration.test_simulator_client_access import verdict
+
+    alt = free_udp_port()
+    apply_sample(
+        kubectl, namespace, "smb-over-quic", smbOverQuic={"serverName": SERVER, "alternativePort": alt}
+    )
+    obj = wait_for(lambda: (condition(o := get(kubectl, namespace, "smb-over-quic"), "VMProvisioned") or {}).get(
+        "status") == "True" and o, timeout=120, what="provisioned")  # fmt: skip
+    name, host = vm_name(obj), obj["status"]["vm"]["publicIPAddress"]
+    assert obj["status"]["image"]["windowsServerVersion"] == "2025"
+    control.set_certificate(RG, name, SERVER, {"expiresInDays": 90})
+
+    def guest_ports() -> list[int]:
+        return [p["port"] for p in control.guest(RG, name).get("alternativePorts") or []]
+
+    wait_for(lambda: guest_ports() == [alt], timeout=60, what="the alternative port set in the guest")
+    wait_for(lambda: events(kubectl, namespace, "SMBOverQUICAlternativePortApplied"), timeout=30,
+             what="the SMBOverQUICAlternativePortApplied Event")  # fmt: skip
+    wait_for(lambda: (get(kubectl, namespace, "smb-over-quic")["status"].get("smbOverQuic") or {}).get("ports")
+             == [443, alt], timeout=60, what="status.smbOverQuic.ports")  # fmt: skip
+    assert asyncio.run(verdict(host, alt, None)) == "admitted"  # a real handshake through the NSG rule
+
+    control.set_guest(RG, name, alternativePorts=[])  # drift in the guest
+    wait_for(lambda: guest_ports() == [alt], timeout=60, what="the alternative port put back")
+    wait_for(lambda: events(kubectl, namespace, "SMBOverQUICAlternativePortCorrected"), timeout=30,
+             what="the SMBOverQUICAlternativePortCorrected Event")  # fmt: skip

@@ -617,7 +617,7 @@ async def test_delete_of_a_vm_that_never_existed(world: World, clients: AzureCli
     since = world.mark()
     report = await delete_vm(clients, ident, DeletionPolicy.DELETE, wait=True)
     assert world.writes(since) == []
-    assert len(report.of(DeletionOutcome.ABSENT)) == 5
+    assert len(report.of(DeletionOutcome.ABSENT)) == 6  # VM, disk, two NICs, public IP, NSG
 
 
 async def test_orphan_keeps_everything_and_removes_our_tags(world: World, clients: AzureClients) -> None:

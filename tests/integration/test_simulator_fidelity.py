@@ -564,6 +564,11 @@ def test_nic_get_example(replay: Replay) -> None:
             "disableTcpStateTracking": True,
         },
     }
+    # The example's NIC refers to a network security group, which must exist (Azure: InvalidResourceReference).
+    group = replay.send(
+        "PUT", shown["properties"]["networkSecurityGroup"]["id"], "2024-07-01", {"location": "eastus"}
+    )
+    assert group.status_code == 201, group.text()
     nic = replay.send(
         "PUT",
         f"/subscriptions/{replay.sub}/resourceGroups/rg1/providers/Microsoft.Network/networkInterfaces/test-nic",

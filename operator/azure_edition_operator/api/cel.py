@@ -14,6 +14,7 @@ from typing import Any
 
 from ..images import (
     CATALOG,
+    SMB_ALTERNATIVE_PORT_VERSIONS,
     SMB_CLIENT_ACCESS_VERSIONS,
     Capability,
     CatalogRow,
@@ -206,11 +207,54 @@ def client_access_allowed(pins: ImagePins, capabilities: Iterable[Capability],
     return any(pins.matches(r) and r.carries_all(capabilities) for r in client_access_rows(catalog))
 
 
+ALTERNATIVE_PORT_MESSAGE = (
+    "spec.smbOverQuic.alternativePort needs SMB alternative ports, which only Windows Server {versions} images "
+    "run, and no such image allowed by spec.image carries every capability in spec.capabilities: pin "
+    "spec.image.windowsServerVersion to {versions} (or unpin it), or remove alternativePort"
+)
+
+
+def alternative_port_rows(catalog: Iterable[CatalogRow] = CATALOG) -> list[CatalogRow]:
+    """The images that run an alternative SMB over QUIC port."""
+    return [
+        r
+        for r in catalog
+        if r.version in SMB_ALTERNATIVE_PORT_VERSIONS and r.carries(Capability.SMB_OVER_QUIC)
+    ]
+
+
+def alternative_port_message() -> str:
+    return ALTERNATIVE_PORT_MESSAGE.format(versions=" or ".join(sorted(SMB_ALTERNATIVE_PORT_VERSIONS)))
+
+
+def alternative_port_rule(catalog: Iterable[CatalogRow] = CATALOG) -> Rule:
+    """With spec.smbOverQuic.alternativePort, an image that runs it must match the pins and the capabilities."""
+    fits = (
+        " || ".join(
+            f"(({_pins_match(r)}) && (!has(self.capabilities) || "
+            f"self.capabilities.all(c, c in {_quote(c for c in Capability if r.carries(c))})))"
+            for r in alternative_port_rows(catalog)
+        )
+        or "false"
+    )
+    return {
+        "rule": f"!has(self.smbOverQuic) || !has(self.smbOverQuic.alternativePort) || ({fits})",
+        "message": alternative_port_message(),
+    }
+
+
+def alternative_port_allowed(pins: ImagePins, capabilities: Iterable[Capability],
+                             catalog: Iterable[CatalogRow] = CATALOG) -> bool:  # fmt: skip
+    """The Python twin of ``alternative_port_rule``."""
+    return any(pins.matches(r) and r.carries_all(capabilities) for r in alternative_port_rows(catalog))
+
+
 def spec_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
     """All rules placed on ``spec``."""
     catalog = tuple(catalog)
     rules = required_when_rules() + [r for c in Capability if (r := capability_rule(c, catalog))]
     rules.append(client_access_rule(catalog))
+    rules.append(alternative_port_rule(catalog))
     if combination_rule_needed(catalog):
         rules.append(combination_rule(catalog))
     return rules
@@ -268,6 +312,20 @@ def root_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
                 "new AzureEditionVM'"
             ),
             "fieldPath": ".spec.smbOverQuic.clientAccess",
+        },
+        {
+            "rule": (
+                f"!({has_image}) || !has(self.spec.smbOverQuic) || !has(self.spec.smbOverQuic.alternativePort)"
+                f" || self.status.image.windowsServerVersion in {_quote(sorted(SMB_ALTERNATIVE_PORT_VERSIONS))}"
+            ),
+            "messageExpression": (
+                "'spec.smbOverQuic.alternativePort needs Windows Server "
+                + " or ".join(sorted(SMB_ALTERNATIVE_PORT_VERSIONS))
+                + " but the VM runs Windows Server ' + self.status.image.windowsServerVersion + "
+                "' (status.image), and a VM cannot change its image in place: remove alternativePort, or "
+                "create a new AzureEditionVM'"
+            ),
+            "fieldPath": ".spec.smbOverQuic.alternativePort",
         },
     ]
 

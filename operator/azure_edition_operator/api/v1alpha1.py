@@ -421,6 +421,14 @@ class SmbOverQuicSpec(ApiModel):
         return value
 
     port: StrictInt = Field(443, ge=1, le=65535, description="UDP port of the SMB over QUIC listener.")
+    alternative_port: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="An additional UDP port SMB over QUIC also listens on (New-SmbServerAlternativePort), "
+        "opened by an inbound rule in the network security group the operator puts on the VM's NIC; Windows "
+        "Server 2025 images only.",
+    )
     expiry_warning_days: StrictInt = Field(
         30,
         ge=1,
@@ -525,6 +533,9 @@ class AzureEditionVMSpec(ApiModel):
         access = self.smb_over_quic.client_access if self.smb_over_quic is not None else None
         if access is not None and not cel.client_access_allowed(pins, self.capabilities):
             raise ValueError(cel.client_access_message())
+        port = self.smb_over_quic.alternative_port if self.smb_over_quic is not None else None
+        if port is not None and not cel.alternative_port_allowed(pins, self.capabilities):
+            raise ValueError(cel.alternative_port_message())
         return self
 
     @model_validator(mode="after")
@@ -701,6 +712,11 @@ class SmbOverQuicStatus(ApiModel):
     )
     last_rotated: datetime | None = Field(
         None, description="When the operator last mapped a new certificate (this operator process's memory)."
+    )
+    ports: list[int] | None = Field(
+        None,
+        description="UDP ports whose QUIC probe got a certificate: spec.smbOverQuic.port, then the alternative "
+        "port (only with spec.smbOverQuic.alternativePort).",
     )
 
 

@@ -36,7 +36,7 @@ from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
 from ..conditions import format_timestamp
 from ..images import OFFER, PUBLISHER, Capability, ImageReference, row_for_sku
-from . import specs
+from . import nsg_specs, specs
 from .clients import AzureClients
 from .driver import (
     DEFAULT_POLL_SECONDS,
@@ -276,6 +276,7 @@ class _Pass:
             "disks": lambda: self.clients.compute(sub).disks,
             "networkInterfaces": lambda: self.clients.network(sub).network_interfaces,
             "publicIPAddresses": lambda: self.clients.network(sub).public_ip_addresses,
+            "networkSecurityGroups": lambda: self.clients.network(sub).network_security_groups,
         }[kind]()
         provider = "Microsoft.Compute" if kind in ("virtualMachines", "disks") else "Microsoft.Network"
 
@@ -367,25 +368,41 @@ async def _ensure(
                                     lambda: specs.public_ip_parameters(identity, tags, label), tags,
                                     lambda pip: specs.public_ip_dns_update(pip, label, tags))  # fmt: skip
 
-    def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False) -> SdkResource:
+    # An alternative SMB over QUIC port: the operator's NSG on the primary NIC admits it (nsg_specs).
+    ports = nsg_specs.smb_ports(spec)
+    our_nsg = nsg_specs.nsg_id(identity)
+    want_nsg = our_nsg if ports is not None else None
+    nsg_res = p.resource("networkSecurityGroups", nsg_specs.nsg_name(identity))
+    if ports is not None:
+        nsg_res.params = _tagged_params(p, "Network security group", nsg_res.name,
+                                        lambda: nsg_specs.nsg_parameters(identity, tags, ports), tags,
+                                        lambda g: nsg_specs.nsg_update(g, tags, ports))  # fmt: skip
+
+    def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False,
+                primary: bool = False) -> SdkResource:  # fmt: skip
         desired = specs.nic_parameters(identity, subnet_id, tags, pip_id, forwarding)
+        if primary and want_nsg is not None:
+            desired = nsg_specs.nic_nsg_update(desired, want_nsg, our_nsg) or desired
 
         def update(nic: Any) -> Any | None:
+            body = None
             if specs.diff_nic(desired, nic) is specs.NicChange.PUT:
-                return specs.nic_update_parameters(desired, nic)
-            return None
+                body = specs.nic_update_parameters(desired, nic)
+            if primary:
+                body = nsg_specs.nic_nsg_update(body or nic, want_nsg, our_nsg) or body
+            return body
 
         res = p.resource("networkInterfaces", name)
         res.params = _tagged_params(p, "Network interface", name, lambda: desired, tags, update)
         return res
 
     pip_id = identity.public_ip_id if plan.public_ip else None
-    nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id)
+    nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id, primary=True)
     ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None, forwarding=True)
     vm_res = p.resource("virtualMachines", identity.vm_name, patch_type=compute.VirtualMachineUpdate)
     if instance_view:
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
-    everything: list[ResourceSpec] = [pip_res, nic, ext, vm_res]
+    everything: list[ResourceSpec] = [pip_res, nsg_res, nic, ext, vm_res]
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
 
     vm = await vm_res.get()
@@ -418,6 +435,8 @@ async def _ensure(
 
     # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.ensure(pip_res) if plan.public_ip else None
+    if ports is not None:
+        await p.driver.ensure(nsg_res)
     nic_model = await p.driver.ensure(nic)
     ext_model = None
     attached = _attached_nic_ids(vm)
@@ -445,6 +464,11 @@ async def _ensure(
         dropped = await pip_res.get()
         if dropped is not None and specs.ownership(dropped.tags, identity.owner) is Ownership.OURS:
             await p.driver.delete(pip_res, dropped)
+    if nic_written and ports is None:
+        # alternativePort removed: once the NIC has let go of our group, delete it.
+        group = await nsg_res.get()
+        if group is not None and specs.ownership(group.tags, identity.owner) is Ownership.OURS:
+            await p.driver.delete(nsg_res, group)
 
     async def vm_params(existing: Any | None) -> Any | None:
         if existing is None:
@@ -576,6 +600,7 @@ def _order(p: _Pass) -> list[SdkResource]:
         p.resource("networkInterfaces", i.nic_name),
         p.resource("networkInterfaces", i.extended_nic_name),
         p.resource("publicIPAddresses", i.public_ip_name),
+        p.resource("networkSecurityGroups", nsg_specs.nsg_name(i)),  # after the NIC that refers to it
     ]
 
 

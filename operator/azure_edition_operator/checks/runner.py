@@ -43,7 +43,15 @@ from .smb_guest import (
 )
 from .smb_probe import probe_smb_quic
 from .smb_rotation import reachability_note
-from .smb_rotator import RotationMemory, SecretReader, access_round, confirm, key_vault_round, rotation_round
+from .smb_rotator import (
+    RotationMemory,
+    SecretReader,
+    access_round,
+    confirm,
+    key_vault_round,
+    ports_round,
+    rotation_round,
+)
 
 PROBE_TIMEOUT_SECONDS = 5.0
 
@@ -355,6 +363,14 @@ async def _check_smb(
         if fresh is not None:
             look.succeeded(fresh)
         rotation_note = "; ".join(n for n in (rotation_note, access_note) if n)
+    if smb.alternative_port is not None:  # the alternative QUIC port, corrected whenever a look saw it differ
+        fresh, ports_note = await ports_round(
+            port=smb.alternative_port, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
+            vm_name=vm_name, location=location, emit=emit, log=log,
+        )  # fmt: skip
+        if fresh is not None:
+            look.succeeded(fresh)
+        rotation_note = "; ".join(n for n in (rotation_note, ports_note) if n)
     guest: GuestState | None = look.seen
     verdict = evaluate_certificate(observed, smb.server_name, smb.expiry_warning_days, now,
                                    smb_enabled=guest.smb_quic_enabled if guest else None)  # fmt: skip
@@ -373,10 +389,21 @@ async def _check_smb(
         message += f" ({rotation_note})"
     if fqdn := vm_status.get("fqdn"):  # reachable by name: the public IP's DNS label
         message += reachability_note(smb.server_name, str(fqdn))
+    served_ports = None
+    if smb.alternative_port is not None:  # the alternative port is probed too (a handshake: no Azure call)
+        from .smb_ports import ports_served
+
+        alt = await probe_smb_quic(address, smb.alternative_port, smb.server_name, timeout=PROBE_TIMEOUT_SECONDS) \
+            if address else None  # fmt: skip
+        served_ports, ports_note = ports_served(smb.port, observed, smb.alternative_port, alt)
+        if ports_note:
+            message += f" ({ports_note})"
     state = "Invalid" if reason == "CertificateInvalid" else str(verdict.state)
     smb_status: dict[str, Any] = {"serverName": smb.server_name, "state": state, "source": "Probe"}
     if guest is not None:
         smb_status["serverEnabled"] = guest.smb_quic_enabled
+    if served_ports is not None:
+        smb_status["ports"] = served_ports
     smb_status.update({k: format_timestamp(v) if isinstance(v, dt.datetime) else v
                        for k, v in rotation_status.items()})  # fmt: skip
     if cert is not None:

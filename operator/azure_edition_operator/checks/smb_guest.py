@@ -38,8 +38,13 @@ $store = @(Get-ChildItem -Path Cert:\LocalMachine\My | ForEach-Object {
     hasPrivateKey = [bool]$_.HasPrivateKey
   }
 })
+$ports = if (Get-Command Get-SmbServerAlternativePort -ErrorAction SilentlyContinue) {  # Windows Server 2025
+  @(Get-SmbServerAlternativePort -TransportType QUIC -ErrorAction SilentlyContinue | ForEach-Object {
+    [pscustomobject]@{ transportType = "$($_.TransportType)"; port = [int]$_.Port; enableInstances = "$($_.EnableInstances)" }
+  }) } else { @() }
 [pscustomobject]@{ enableSmbQuic = [bool]$cfg.EnableSMBQUIC; mappings = $maps; store = $store
-  auditClientAccess = [bool]$cfg.AuditClientCertificateAccess } | ConvertTo-Json -Compress -Depth 5"""
+  auditClientAccess = [bool]$cfg.AuditClientCertificateAccess; alternativePorts = $ports } |
+  ConvertTo-Json -Compress -Depth 5"""
 
 STATUS_SCRIPT = [
     "# azureedition.io/script: smb-quic-status",
@@ -104,6 +109,22 @@ foreach ($e in @($Block | ConvertFrom-Json)) {
     *_STATUS_BODY.splitlines(),
 ]
 
+# Alternative SMB over QUIC ports (Windows Server 2025, learn.microsoft.com/windows-server/storage/file-server/
+# smb-ports): removes the QUIC ports in Remove and adds those in Add (comma-separated), then prints the state
+# it leaves. -EnableInstances Default: the port serves the default SMB server instance.
+ALTERNATIVE_PORT_SCRIPT = [
+    "# azureedition.io/script: smb-alternative-port",
+    "param([string]$Add = '', [string]$Remove = '')",
+    "$ErrorActionPreference = 'Stop'",
+    *r"""foreach ($p in @($Remove -split ',' | Where-Object { $_ })) {
+  Remove-SmbServerAlternativePort -TransportType QUIC -Port ([uint16]$p) -Force
+}
+foreach ($p in @($Add -split ',' | Where-Object { $_ })) {
+  New-SmbServerAlternativePort -TransportType QUIC -Port ([uint16]$p) -EnableInstances Default -Force
+}""".splitlines(),
+    *_STATUS_BODY.splitlines(),
+]
+
 ENABLE_SCRIPT = r"""# azureedition.io/script: smb-quic-enable
 $ErrorActionPreference = 'Stop'
 Set-SmbServerConfiguration -EnableSMBQUIC $true -Force
@@ -148,6 +169,7 @@ class GuestState:
     mappings: tuple[CertificateMapping, ...] = ()
     store: tuple[StoredCertificate, ...] = ()
     audit_client_access: bool = False
+    alternative_quic_ports: tuple[int, ...] = ()  # Get-SmbServerAlternativePort -TransportType QUIC
 
     def stored(self, thumbprint: str) -> StoredCertificate | None:
         return next((c for c in self.store if c.thumbprint == thumbprint.upper()), None)
@@ -201,8 +223,12 @@ def parse_guest_state(stdout: str) -> GuestState:
         )
         for c in store
     )
+    ports = tuple(sorted({
+        int(p["port"]) for p in _listed(data.get("alternativePorts"))
+        if isinstance(p, dict) and str(p.get("transportType", "")).upper() == "QUIC" and str(p.get("port", "")).isdigit()
+    }))  # fmt: skip
     return GuestState(
-        bool(data["enableSmbQuic"]), mappings, certificates, bool(data.get("auditClientAccess"))
+        bool(data["enableSmbQuic"]), mappings, certificates, bool(data.get("auditClientAccess")), ports
     )
 
 

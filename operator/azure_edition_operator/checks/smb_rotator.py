@@ -79,6 +79,9 @@ class RotationMemory:
     access_applied: bool = False  # client access control applied once (later changes are drift)
     access_failures: int = 0
     access_retry_at: float = field(default=-1e18)
+    ports_applied: bool = False  # the alternative QUIC port applied once (later changes are drift)
+    ports_failures: int = 0
+    ports_retry_at: float = field(default=-1e18)
 
 
 @dataclass(frozen=True)
@@ -343,4 +346,43 @@ async def access_round(
         emit("Normal", "SMBOverQUICClientAccessApplied", f"client access control for {server_name}: {what}")
     memory.access_applied = True
     log.info("applied client access control for %s on VirtualMachine/%s", server_name, vm_name)
+    return fresh, ""
+
+
+PORTS_COMMAND = "azureedition-smb-alternative-port"
+
+
+async def ports_round(
+    *, port: int, guest: GuestState | None, memory: RotationMemory, compute: Any, rg: str, vm_name: str,
+    location: str, emit: EventSink, log: Log,
+) -> tuple[GuestState | None, str]:  # fmt: skip
+    """Bring the guest's alternative QUIC ports to the spec (what the last in-guest look saw), as
+    ``access_round`` does for client access: the fresh state when it changed something, else a note."""
+    from .smb_guest import ALTERNATIVE_PORT_SCRIPT
+    from .smb_ports import plan_ports
+
+    plan = plan_ports(port, guest) if guest is not None else None
+    if plan is None or time.monotonic() < memory.ports_retry_at:
+        return None, ""
+    try:
+        stdout = await _managed_run(compute, rg, vm_name, location, PORTS_COMMAND, ALTERNATIVE_PORT_SCRIPT, log,
+                                    parameters=plan.parameters())  # fmt: skip
+        fresh = parse_guest_state(stdout)
+    except (AzureError, StepFailed, GuestOutputError) as err:
+        memory.ports_failures += 1
+        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.ports_failures - 1))
+        memory.ports_retry_at = time.monotonic() + wait
+        note = (f"setting the alternative QUIC port failed {memory.ports_failures}x, next try in {wait:.0f} s: "
+                f"{type(err).__name__}: {getattr(err, 'message', None) or err}")[:500]  # fmt: skip
+        if memory.ports_failures == 1:
+            emit("Warning", "SMBOverQUICAlternativePortFailed", note)
+        return None, note
+    memory.ports_failures, memory.ports_retry_at = 0, -1e18
+    if memory.ports_applied:
+        emit("Warning", "SMBOverQUICAlternativePortCorrected",
+             f"the alternative QUIC ports were changed in the guest; corrected: {plan.drift()}")  # fmt: skip
+    else:
+        emit("Normal", "SMBOverQUICAlternativePortApplied", f"SMB over QUIC alternative port: {plan.drift()}")
+    memory.ports_applied = True
+    log.info("set the alternative QUIC port on VirtualMachine/%s", vm_name)
     return fresh, ""
