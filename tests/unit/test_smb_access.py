@@ -76,7 +76,7 @@ def test_a_match_needs_exactly_one_identifier():
         ClientCertificateMatch.model_validate({"sha256": "xyz"})
 
 
-RULE = cel.client_access_rule()
+RULE = cel.CLIENT_ACCESS.rule()
 PROGRAM = celpy.Environment().program(celpy.Environment().compile(RULE["rule"]))
 
 
@@ -93,7 +93,7 @@ def resolver_picks_client_access_image(pins, caps) -> bool:
 def test_cel_twin_and_resolver_agree_on_client_access(pins, caps):
     obj = {**spec_for(pins, caps), "smbOverQuic": {"serverName": NAME, "clientAccess": {}}}
     admitted = bool(PROGRAM.evaluate({"self": celpy.json_to_cel(obj)}))
-    assert admitted == cel.client_access_allowed(pins, caps)
+    assert admitted == cel.CLIENT_ACCESS.allowed(pins, caps)
     if admitted:  # whatever image resolution picks for an admitted object runs client access control
         assert resolver_picks_client_access_image(pins, caps)
     without = {**spec_for(pins, caps), "smbOverQuic": {"serverName": NAME}}
@@ -103,7 +103,7 @@ def test_cel_twin_and_resolver_agree_on_client_access(pins, caps):
 def test_client_access_is_refused_where_only_2022_fits():
     from azure_edition_operator.images import ImagePins, WindowsServerVersion
 
-    assert not cel.client_access_allowed(ImagePins(WindowsServerVersion.WS2022), {Capability.SMB_OVER_QUIC})
-    assert not cel.client_access_allowed(ImagePins(), {Capability.SMB_OVER_QUIC, Capability.EXTENDED_NETWORK})
-    assert cel.client_access_allowed(ImagePins(), {Capability.SMB_OVER_QUIC})
+    assert not cel.CLIENT_ACCESS.allowed(ImagePins(WindowsServerVersion.WS2022), {Capability.SMB_OVER_QUIC})
+    assert not cel.CLIENT_ACCESS.allowed(ImagePins(), {Capability.SMB_OVER_QUIC, Capability.EXTENDED_NETWORK})
+    assert cel.CLIENT_ACCESS.allowed(ImagePins(), {Capability.SMB_OVER_QUIC})
     assert "2025" in RULE["message"] and "spec.smbOverQuic.clientAccess" in RULE["message"]

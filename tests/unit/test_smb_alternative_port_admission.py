@@ -20,7 +20,7 @@ from azure_edition_operator.images import (
 from tests.unit.test_cel_agreement import COMBINATIONS, combination_id, spec_for
 
 NAME = "fs01.branch-a.contoso.com"
-RULE = cel.alternative_port_rule()
+RULE = cel.ALTERNATIVE_PORT.rule()
 ENV = celpy.Environment()
 PROGRAM = ENV.program(ENV.compile(RULE["rule"]))
 
@@ -34,7 +34,7 @@ def evaluate(program: celpy.Runner, obj: dict) -> bool:
 def test_cel_twin_and_resolver_agree_on_the_alternative_port(pins, caps):
     obj = {**spec_for(pins, caps), "smbOverQuic": {"serverName": NAME, "alternativePort": 8443}}
     admitted = evaluate(PROGRAM, obj)
-    assert admitted == cel.alternative_port_allowed(pins, caps)
+    assert admitted == cel.ALTERNATIVE_PORT.allowed(pins, caps)
     if admitted:  # whatever image resolution then picks runs alternative ports
         try:
             image = resolve(caps, pins)
@@ -45,13 +45,13 @@ def test_cel_twin_and_resolver_agree_on_the_alternative_port(pins, caps):
 
 
 def test_only_2025_admits_it():
-    assert not cel.alternative_port_allowed(
+    assert not cel.ALTERNATIVE_PORT.allowed(
         ImagePins(WindowsServerVersion.WS2022), {Capability.SMB_OVER_QUIC}
     )
-    assert not cel.alternative_port_allowed(
+    assert not cel.ALTERNATIVE_PORT.allowed(
         ImagePins(), {Capability.SMB_OVER_QUIC, Capability.EXTENDED_NETWORK}
     )
-    assert cel.alternative_port_allowed(ImagePins(), {Capability.SMB_OVER_QUIC})
+    assert cel.ALTERNATIVE_PORT.allowed(ImagePins(), {Capability.SMB_OVER_QUIC})
     assert "2025" in RULE["message"] and "spec.smbOverQuic.alternativePort" in RULE["message"]
     assert RULE in cel.spec_rules()
 

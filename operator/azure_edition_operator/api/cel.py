@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..images import (
@@ -166,95 +167,77 @@ def refusal(capability: Capability) -> tuple[frozenset[str], str] | None:
     return None if rule is None else (frozenset(forbidding_pins(capability)), rule["message"])
 
 
-CLIENT_ACCESS_MESSAGE = (
-    "spec.smbOverQuic.clientAccess needs SMB over QUIC client access control, which only Windows Server "
-    "{versions} images run, and no such image allowed by spec.image carries every capability in "
-    "spec.capabilities: pin spec.image.windowsServerVersion to {versions} (or unpin it), or remove clientAccess"
-)
+@dataclass(frozen=True)
+class VersionGated:
+    """A ``spec.smbOverQuic`` setting only some Windows Server versions run (from the catalog): its CEL rule
+    and Python twin refuse it unless an image that runs it fits the pins and the capabilities, and its
+    root rule refuses it for a VM that already runs another version (``status.image``)."""
 
+    field: str  # under spec.smbOverQuic
+    versions: frozenset[WindowsServerVersion]
+    needs: str  # what the guest must run, for the message
 
-def client_access_rows(catalog: Iterable[CatalogRow] = CATALOG) -> list[CatalogRow]:
-    """The images that run SMB over QUIC client access control."""
-    return [
-        r for r in catalog if r.version in SMB_CLIENT_ACCESS_VERSIONS and r.carries(Capability.SMB_OVER_QUIC)
-    ]
+    def rows(self, catalog: Iterable[CatalogRow] = CATALOG) -> list[CatalogRow]:
+        """The images that run it."""
+        return [r for r in catalog if r.version in self.versions and r.carries(Capability.SMB_OVER_QUIC)]
 
+    def _versions(self) -> str:
+        return " or ".join(sorted(self.versions))
 
-def client_access_message() -> str:
-    return CLIENT_ACCESS_MESSAGE.format(versions=" or ".join(sorted(SMB_CLIENT_ACCESS_VERSIONS)))
-
-
-def client_access_rule(catalog: Iterable[CatalogRow] = CATALOG) -> Rule:
-    """With spec.smbOverQuic.clientAccess, an image that runs it must match the pins and the capabilities."""
-    rows = client_access_rows(catalog)
-    fits = (
-        " || ".join(
-            f"(({_pins_match(r)}) && (!has(self.capabilities) || "
-            f"self.capabilities.all(c, c in {_quote(c for c in Capability if r.carries(c))})))"
-            for r in rows
+    def message(self) -> str:
+        return (
+            f"spec.smbOverQuic.{self.field} needs {self.needs}, which only Windows Server {self._versions()} "
+            "images run, and no such image allowed by spec.image carries every capability in spec.capabilities: "
+            f"pin spec.image.windowsServerVersion to {self._versions()} (or unpin it), or remove {self.field}"
         )
-        or "false"
-    )
-    return {
-        "rule": f"!has(self.smbOverQuic) || !has(self.smbOverQuic.clientAccess) || ({fits})",
-        "message": client_access_message(),
-    }
 
-
-def client_access_allowed(pins: ImagePins, capabilities: Iterable[Capability],
-                          catalog: Iterable[CatalogRow] = CATALOG) -> bool:  # fmt: skip
-    """The Python twin of ``client_access_rule``."""
-    return any(pins.matches(r) and r.carries_all(capabilities) for r in client_access_rows(catalog))
-
-
-ALTERNATIVE_PORT_MESSAGE = (
-    "spec.smbOverQuic.alternativePort needs SMB alternative ports, which only Windows Server {versions} images "
-    "run, and no such image allowed by spec.image carries every capability in spec.capabilities: pin "
-    "spec.image.windowsServerVersion to {versions} (or unpin it), or remove alternativePort"
-)
-
-
-def alternative_port_rows(catalog: Iterable[CatalogRow] = CATALOG) -> list[CatalogRow]:
-    """The images that run an alternative SMB over QUIC port."""
-    return [
-        r
-        for r in catalog
-        if r.version in SMB_ALTERNATIVE_PORT_VERSIONS and r.carries(Capability.SMB_OVER_QUIC)
-    ]
-
-
-def alternative_port_message() -> str:
-    return ALTERNATIVE_PORT_MESSAGE.format(versions=" or ".join(sorted(SMB_ALTERNATIVE_PORT_VERSIONS)))
-
-
-def alternative_port_rule(catalog: Iterable[CatalogRow] = CATALOG) -> Rule:
-    """With spec.smbOverQuic.alternativePort, an image that runs it must match the pins and the capabilities."""
-    fits = (
-        " || ".join(
-            f"(({_pins_match(r)}) && (!has(self.capabilities) || "
-            f"self.capabilities.all(c, c in {_quote(c for c in Capability if r.carries(c))})))"
-            for r in alternative_port_rows(catalog)
+    def rule(self, catalog: Iterable[CatalogRow] = CATALOG) -> Rule:
+        fits = (
+            " || ".join(
+                f"(({_pins_match(r)}) && (!has(self.capabilities) || "
+                f"self.capabilities.all(c, c in {_quote(c for c in Capability if r.carries(c))})))"
+                for r in self.rows(catalog)
+            )
+            or "false"
         )
-        or "false"
-    )
-    return {
-        "rule": f"!has(self.smbOverQuic) || !has(self.smbOverQuic.alternativePort) || ({fits})",
-        "message": alternative_port_message(),
-    }
+        return {
+            "rule": f"!has(self.smbOverQuic) || !has(self.smbOverQuic.{self.field}) || ({fits})",
+            "message": self.message(),
+        }
+
+    def allowed(self, pins: ImagePins, capabilities: Iterable[Capability],
+                catalog: Iterable[CatalogRow] = CATALOG) -> bool:  # fmt: skip
+        """The Python twin of ``rule``."""
+        return any(pins.matches(r) and r.carries_all(capabilities) for r in self.rows(catalog))
+
+    def root_rule(self, has_image: str) -> Rule:
+        return {
+            "rule": (
+                f"!({has_image}) || !has(self.spec.smbOverQuic) || !has(self.spec.smbOverQuic.{self.field})"
+                f" || self.status.image.windowsServerVersion in {_quote(sorted(self.versions))}"
+            ),
+            "messageExpression": (
+                f"'spec.smbOverQuic.{self.field} needs Windows Server {self._versions()}"
+                " but the VM runs Windows Server ' + self.status.image.windowsServerVersion + "
+                f"' (status.image), and a VM cannot change its image in place: remove {self.field}, or "
+                "create a new AzureEditionVM'"
+            ),
+            "fieldPath": f".spec.smbOverQuic.{self.field}",
+        }
 
 
-def alternative_port_allowed(pins: ImagePins, capabilities: Iterable[Capability],
-                             catalog: Iterable[CatalogRow] = CATALOG) -> bool:  # fmt: skip
-    """The Python twin of ``alternative_port_rule``."""
-    return any(pins.matches(r) and r.carries_all(capabilities) for r in alternative_port_rows(catalog))
+CLIENT_ACCESS = VersionGated(
+    "clientAccess", SMB_CLIENT_ACCESS_VERSIONS, "SMB over QUIC client access control"
+)
+ALTERNATIVE_PORT = VersionGated("alternativePort", SMB_ALTERNATIVE_PORT_VERSIONS, "SMB alternative ports")
+VERSION_GATED = (CLIENT_ACCESS, ALTERNATIVE_PORT)
 
 
 def spec_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
     """All rules placed on ``spec``."""
     catalog = tuple(catalog)
     rules = required_when_rules() + [r for c in Capability if (r := capability_rule(c, catalog))]
-    rules.append(client_access_rule(catalog))
-    rules.append(alternative_port_rule(catalog))
+    rules.extend(gated.rule(catalog) for gated in VERSION_GATED)
     if combination_rule_needed(catalog):
         rules.append(combination_rule(catalog))
     return rules
@@ -299,34 +282,7 @@ def root_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
             ),
             "fieldPath": ".spec.image",
         },
-        {
-            "rule": (
-                f"!({has_image}) || !has(self.spec.smbOverQuic) || !has(self.spec.smbOverQuic.clientAccess)"
-                f" || self.status.image.windowsServerVersion in {_quote(sorted(SMB_CLIENT_ACCESS_VERSIONS))}"
-            ),
-            "messageExpression": (
-                "'spec.smbOverQuic.clientAccess needs Windows Server "
-                + " or ".join(sorted(SMB_CLIENT_ACCESS_VERSIONS))
-                + " but the VM runs Windows Server ' + self.status.image.windowsServerVersion + "
-                "' (status.image), and a VM cannot change its image in place: remove clientAccess, or create a "
-                "new AzureEditionVM'"
-            ),
-            "fieldPath": ".spec.smbOverQuic.clientAccess",
-        },
-        {
-            "rule": (
-                f"!({has_image}) || !has(self.spec.smbOverQuic) || !has(self.spec.smbOverQuic.alternativePort)"
-                f" || self.status.image.windowsServerVersion in {_quote(sorted(SMB_ALTERNATIVE_PORT_VERSIONS))}"
-            ),
-            "messageExpression": (
-                "'spec.smbOverQuic.alternativePort needs Windows Server "
-                + " or ".join(sorted(SMB_ALTERNATIVE_PORT_VERSIONS))
-                + " but the VM runs Windows Server ' + self.status.image.windowsServerVersion + "
-                "' (status.image), and a VM cannot change its image in place: remove alternativePort, or "
-                "create a new AzureEditionVM'"
-            ),
-            "fieldPath": ".spec.smbOverQuic.alternativePort",
-        },
+        *(gated.root_rule(has_image) for gated in VERSION_GATED),
     ]
 
 

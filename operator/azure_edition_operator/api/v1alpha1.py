@@ -530,12 +530,10 @@ class AzureEditionVMSpec(ApiModel):
             refusal = cel.refusal(capability)
             if refusal is not None and cel.pin_key(pins) in refusal[0]:
                 raise ValueError(refusal[1])
-        access = self.smb_over_quic.client_access if self.smb_over_quic is not None else None
-        if access is not None and not cel.client_access_allowed(pins, self.capabilities):
-            raise ValueError(cel.client_access_message())
-        port = self.smb_over_quic.alternative_port if self.smb_over_quic is not None else None
-        if port is not None and not cel.alternative_port_allowed(pins, self.capabilities):
-            raise ValueError(cel.alternative_port_message())
+        for gated in cel.VERSION_GATED:
+            value = getattr(self.smb_over_quic, to_snake(gated.field), None) if self.smb_over_quic else None
+            if value is not None and not gated.allowed(pins, self.capabilities):
+                raise ValueError(gated.message())
         return self
 
     @model_validator(mode="after")
