@@ -22,7 +22,11 @@ from .azure.specs import AdminCredentials
 from .fresh import Fresh
 
 
-class CredentialsUnavailable(Exception):
+class SecretUnavailable(Exception):
+    """A Secret a spec names is missing, or the operator may not read it there; the message says what to do."""
+
+
+class CredentialsUnavailable(SecretUnavailable):
     """The referenced Secret or one of its keys is missing; the message says which."""
 
     reason = vocab.ADMIN_CREDENTIALS_MISSING
@@ -71,23 +75,30 @@ class Kube:
     async def close(self) -> None:
         await self._api.close()
 
-    async def admin_credentials(self, namespace: str, secret_name: str) -> AdminCredentials:
+    async def _named_secret(
+        self, namespace: str, name: str, unavailable: type[SecretUnavailable], create: str
+    ) -> dict[str, str]:
+        """``data`` of a Secret a spec names, in the object's own namespace; ``unavailable`` says what to do
+        when it is missing (``create``) or the namespace is not onboarded (RBAC grants Secrets per namespace)."""
         try:
-            secret = await self.core.read_namespaced_secret(secret_name, namespace)
+            secret = await self.core.read_namespaced_secret(name, namespace)
         except ApiException as err:
             if err.status == 404:
-                raise CredentialsUnavailable(
-                    f"Secret {namespace}/{secret_name} (spec.adminCredentialsSecretRef) does not exist; "
-                    "create it with keys 'username' and 'password'"
-                ) from None
-            if err.status == 403:  # a namespace not onboarded: RBAC grants Secrets per namespace
-                raise CredentialsUnavailable(
+                raise unavailable(f"Secret {namespace}/{name} {create}") from None
+            if err.status == 403:
+                raise unavailable(
                     f"the operator may not read Secrets in namespace {namespace}: a cluster administrator "
                     "onboards it with deploy/tenant-namespace (a RoleBinding to ClusterRole "
                     "azure-edition-operator-tenant; docs/install.md#add-a-tenant-namespace)"
                 ) from None
             raise
-        data = secret.data or {}
+        return dict(secret.data or {})
+
+    async def admin_credentials(self, namespace: str, secret_name: str) -> AdminCredentials:
+        data = await self._named_secret(
+            namespace, secret_name, CredentialsUnavailable,
+            "(spec.adminCredentialsSecretRef) does not exist; create it with keys 'username' and 'password'",
+        )  # fmt: skip
         missing = [k for k in ("username", "password") if not data.get(k)]
         if missing:
             raise CredentialsUnavailable(
@@ -102,23 +113,10 @@ class Kube:
 
     async def tls_secret(self, namespace: str, name: str) -> dict[str, str]:
         """``data`` of a Secret named by spec.smbOverQuic.certificate.secretRef, in the object's namespace."""
-        from .checks.smb_rotator import SecretUnavailable
-
-        try:
-            secret = await self.core.read_namespaced_secret(name, namespace)
-        except ApiException as err:
-            if err.status == 404:
-                raise SecretUnavailable(
-                    f"Secret {namespace}/{name} does not exist; create it (kubernetes.io/tls, e.g. a cert-manager "
-                    "Certificate's secretName)"
-                ) from None
-            if err.status == 403:
-                raise SecretUnavailable(
-                    f"the operator may not read Secrets in namespace {namespace} "
-                    "(docs/install.md#add-a-tenant-namespace)"
-                ) from None
-            raise
-        return dict(secret.data or {})
+        return await self._named_secret(
+            namespace, name, SecretUnavailable,
+            "does not exist; create it (kubernetes.io/tls, e.g. a cert-manager Certificate's secretName)",
+        )  # fmt: skip
 
     async def tenancy_inputs(self, namespace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Every TenantPolicy, and the namespace's labels (for ``tenancy.decide``)."""

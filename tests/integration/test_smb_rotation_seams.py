@@ -16,7 +16,8 @@ import re
 import pytest
 
 from azure_edition_operator.checks.runner import CheckMemory, run_checks
-from azure_edition_operator.checks.smb_rotator import IMPORT_COMMAND, SecretUnavailable
+from azure_edition_operator.checks.smb_rotator import IMPORT_COMMAND
+from azure_edition_operator.kube import SecretUnavailable
 from azure_edition_simulator import certs
 from tests.integration.test_provisioning import (  # noqa: F401 (fixtures)
     OWNER,

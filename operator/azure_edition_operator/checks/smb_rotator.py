@@ -21,6 +21,7 @@ from azure.core.exceptions import AzureError
 
 from ..azure import specs as azure_specs
 from ..azure.sdk import compute as compute_models
+from ..kube import SecretUnavailable
 from .smb_guest import (
     CLIENT_ACCESS_SCRIPT,
     IMPORT_SCRIPT,
@@ -52,10 +53,6 @@ MAP_COMMAND = "azureedition-smb-cert-map"
 # each step is a write against the VM's update budget.
 RETRY_MIN_SECONDS = 5.0
 RETRY_MAX_SECONDS = 600.0
-
-
-class SecretUnavailable(Exception):
-    """The Secret cannot be read (missing, forbidden); the message says which and what to do."""
 
 
 class StepFailed(Exception):
