@@ -60,6 +60,16 @@ class StepFailed(Exception):
 
 
 @dataclass
+class GuestSetting:
+    """A setting the spec declares and the operator keeps in the guest: applied once (later changes are
+    drift, announced as corrected), and its back-off after a failed Run Command."""
+
+    applied: bool = False
+    failures: int = 0
+    retry_at: float = -1e18
+
+
+@dataclass
 class RotationMemory:
     """Per object, in the operator's memory: the last rotation, one in flight, the last problem told."""
 
@@ -73,12 +83,8 @@ class RotationMemory:
         None  # the Key Vault extension settings this process PUT or saw
     )
     extension_seen: str = ""  # the extension status the guest's store was last read after
-    access_applied: bool = False  # client access control applied once (later changes are drift)
-    access_failures: int = 0
-    access_retry_at: float = field(default=-1e18)
-    ports_applied: bool = False  # the alternative QUIC port applied once (later changes are drift)
-    ports_failures: int = 0
-    ports_retry_at: float = field(default=-1e18)
+    access: GuestSetting = field(default_factory=lambda: GuestSetting())  # client access control
+    ports: GuestSetting = field(default_factory=lambda: GuestSetting())  # the alternative QUIC port
 
 
 @dataclass(frozen=True)
@@ -307,6 +313,49 @@ async def _run_status(compute: Any, rg: str, vm_name: str, log: Log) -> str:
     return run_command_stdout(await poller.result())
 
 
+@dataclass(frozen=True)
+class SettingStep:
+    """One declared guest setting's managed Run Command and how its Events and notes name it."""
+
+    command: str  # the managed Run Command's name
+    script: str
+    doing: str  # for the failure note: "applying client access control"
+    event: str  # Event reason prefix: "SMBOverQUICClientAccess" + Failed / Corrected / Applied
+    applied: str  # the Normal Event's text, before the drift
+    corrected: str  # the Warning Event's text, before the drift
+
+
+async def _setting_round(
+    step: SettingStep, *, parameters: dict[str, str], drift: str, setting: GuestSetting, compute: Any, rg: str,
+    vm_name: str, location: str, emit: EventSink, log: Log,
+) -> tuple[GuestState | None, str]:  # fmt: skip
+    """Run ``step`` once (after its back-off): the fresh guest state when it changed something, else a note
+    for the condition when it failed; one Event per outcome (the first failure, each apply or correction)."""
+    if time.monotonic() < setting.retry_at:
+        return None, ""
+    try:
+        stdout = await _managed_run(compute, rg, vm_name, location, step.command, step.script, log,
+                                    parameters=parameters)  # fmt: skip
+        fresh = parse_guest_state(stdout)
+    except (AzureError, StepFailed, GuestOutputError) as err:
+        setting.failures += 1
+        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (setting.failures - 1))
+        setting.retry_at = time.monotonic() + wait
+        note = (f"{step.doing} failed {setting.failures}x, next try in {wait:.0f} s: "
+                f"{type(err).__name__}: {getattr(err, 'message', None) or err}")[:500]  # fmt: skip
+        if setting.failures == 1:
+            emit("Warning", f"{step.event}Failed", note)
+        return None, note
+    setting.failures, setting.retry_at = 0, -1e18
+    if setting.applied:
+        emit("Warning", f"{step.event}Corrected", f"{step.corrected}: {drift}")
+    else:
+        emit("Normal", f"{step.event}Applied", f"{step.applied}: {drift}")
+    setting.applied = True
+    log.info("%s on VirtualMachine/%s: done", step.doing, vm_name)
+    return fresh, ""
+
+
 ACCESS_COMMAND = "azureedition-smb-client-access"
 
 
@@ -319,31 +368,17 @@ async def access_round(
     from .smb_access import plan_access
 
     plan = plan_access(access, guest, server_name) if guest is not None else None
-    if plan is None or time.monotonic() < memory.access_retry_at:
+    if plan is None:
         return None, ""
-    try:
-        stdout = await _managed_run(compute, rg, vm_name, location, ACCESS_COMMAND, CLIENT_ACCESS_SCRIPT, log,
-                                    parameters=plan.parameters(server_name))  # fmt: skip
-        fresh = parse_guest_state(stdout)
-    except (AzureError, StepFailed, GuestOutputError) as err:
-        memory.access_failures += 1
-        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.access_failures - 1))
-        memory.access_retry_at = time.monotonic() + wait
-        note = (f"applying client access control failed {memory.access_failures}x, next try in {wait:.0f} s: "
-                f"{type(err).__name__}: {getattr(err, 'message', None) or err}")[:500]  # fmt: skip
-        if memory.access_failures == 1:
-            emit("Warning", "SMBOverQUICClientAccessFailed", note)
-        return None, note
-    memory.access_failures, memory.access_retry_at = 0, -1e18
-    what = "; ".join(plan.drift)[:900]
-    if memory.access_applied:
-        emit("Warning", "SMBOverQUICClientAccessCorrected",
-             f"client access control for {server_name} was changed in the guest; corrected: {what}")  # fmt: skip
-    else:
-        emit("Normal", "SMBOverQUICClientAccessApplied", f"client access control for {server_name}: {what}")
-    memory.access_applied = True
-    log.info("applied client access control for %s on VirtualMachine/%s", server_name, vm_name)
-    return fresh, ""
+    step = SettingStep(
+        ACCESS_COMMAND, CLIENT_ACCESS_SCRIPT, "applying client access control", "SMBOverQUICClientAccess",
+        f"client access control for {server_name}",
+        f"client access control for {server_name} was changed in the guest; corrected",
+    )  # fmt: skip
+    return await _setting_round(
+        step, parameters=plan.parameters(server_name), drift="; ".join(plan.drift)[:900], setting=memory.access,
+        compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit, log=log,
+    )  # fmt: skip
 
 
 PORTS_COMMAND = "azureedition-smb-alternative-port"
@@ -359,27 +394,14 @@ async def ports_round(
     from .smb_ports import plan_ports
 
     plan = plan_ports(port, guest) if guest is not None else None
-    if plan is None or time.monotonic() < memory.ports_retry_at:
+    if plan is None:
         return None, ""
-    try:
-        stdout = await _managed_run(compute, rg, vm_name, location, PORTS_COMMAND, ALTERNATIVE_PORT_SCRIPT, log,
-                                    parameters=plan.parameters())  # fmt: skip
-        fresh = parse_guest_state(stdout)
-    except (AzureError, StepFailed, GuestOutputError) as err:
-        memory.ports_failures += 1
-        wait = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2.0 ** (memory.ports_failures - 1))
-        memory.ports_retry_at = time.monotonic() + wait
-        note = (f"setting the alternative QUIC port failed {memory.ports_failures}x, next try in {wait:.0f} s: "
-                f"{type(err).__name__}: {getattr(err, 'message', None) or err}")[:500]  # fmt: skip
-        if memory.ports_failures == 1:
-            emit("Warning", "SMBOverQUICAlternativePortFailed", note)
-        return None, note
-    memory.ports_failures, memory.ports_retry_at = 0, -1e18
-    if memory.ports_applied:
-        emit("Warning", "SMBOverQUICAlternativePortCorrected",
-             f"the alternative QUIC ports were changed in the guest; corrected: {plan.drift()}")  # fmt: skip
-    else:
-        emit("Normal", "SMBOverQUICAlternativePortApplied", f"SMB over QUIC alternative port: {plan.drift()}")
-    memory.ports_applied = True
-    log.info("set the alternative QUIC port on VirtualMachine/%s", vm_name)
-    return fresh, ""
+    step = SettingStep(
+        PORTS_COMMAND, ALTERNATIVE_PORT_SCRIPT, "setting the alternative QUIC port",
+        "SMBOverQUICAlternativePort", "SMB over QUIC alternative port",
+        "the alternative QUIC ports were changed in the guest; corrected",
+    )  # fmt: skip
+    return await _setting_round(
+        step, parameters=plan.parameters(), drift=plan.drift(), setting=memory.ports, compute=compute, rg=rg,
+        vm_name=vm_name, location=location, emit=emit, log=log,
+    )  # fmt: skip
