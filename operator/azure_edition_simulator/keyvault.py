@@ -14,7 +14,8 @@ Azure (learn.microsoft.com/azure/key-vault/general/authentication-requests-and-r
 * ``create`` issues a certificate for the policy's subject and DNS names (from the simulator's guest CA,
   standing for an integrated CA), ``import`` takes a PFX (base64) or PEM; each is a new version; the
   ``/secrets/<name>`` of a certificate is its PFX (``application/x-pkcs12``, base64);
-* ``renew`` (control API) is a lifetime action firing: a new version from the same policy.
+* ``renew`` (control API) is a lifetime action firing: a new version from the same policy; ``renew_due``
+  fires it by the policy's own trigger (days before expiry, or a share of the lifetime) as time passes.
 """
 
 from __future__ import annotations
@@ -251,6 +252,40 @@ def renew(vault: dict[str, Any], name: str) -> dict[str, Any]:
     version = issue_version(entry["policy"])
     entry["versions"].append(version)
     return version
+
+
+def renewal_due(entry: dict[str, Any], now: float) -> bool:
+    """Whether the policy's AutoRenew lifetime action has come for the newest version: ``days_before_expiry``
+    before its ``exp``, or at ``lifetime_percentage`` of its lifetime (Key Vault's two triggers). A renewal
+    makes a newer version, so each version fires at most once."""
+    if not entry.get("versions"):
+        return False
+    newest = latest(entry)
+    nbf, exp = float(newest["nbf"]), float(newest["exp"])
+    for action in entry.get("policy", {}).get("lifetime_actions") or []:
+        if (action.get("action") or {}).get("action_type") != "AutoRenew":
+            continue
+        trigger = action.get("trigger") or {}
+        if trigger.get("days_before_expiry") is not None:
+            at = exp - float(trigger["days_before_expiry"]) * 86400
+        elif trigger.get("lifetime_percentage") is not None:
+            at = nbf + (exp - nbf) * float(trigger["lifetime_percentage"]) / 100
+        else:
+            continue
+        if now >= at:
+            return True
+    return False
+
+
+def renew_due(vaults: dict[str, dict[str, Any]], now: float) -> list[tuple[str, str]]:
+    """Fire every AutoRenew that has come (``renewal_due``): the (vault, certificate) pairs renewed."""
+    renewed = []
+    for vault_name, vault in vaults.items():
+        for name, entry in vault["certificates"].items():
+            if renewal_due(entry, now):
+                renew(vault, name)
+                renewed.append((vault_name, name))
+    return renewed
 
 
 # --- the data plane --------------------------------------------------------------------------------------

@@ -762,6 +762,11 @@ class SimulatorServer:
                 compute.complete(self.world, op)
             else:
                 network.complete(self.world, op)
+        if self.world.key_vaults:  # Key Vault's AutoRenew, by each policy's own trigger
+            from . import keyvault
+
+            if keyvault.renew_due(self.world.key_vaults, time.time()):
+                self.world.touch()
         if self.world.extensions:  # the Key Vault extension's polling, in the guests of running VMs
             running = {
                 k: compute.power_state(self.world, vm) == "running" for k, vm in self.world.vms.items()
