@@ -183,8 +183,9 @@ with ``source.script``) recognises scripts by a marker comment line:
 * ``smb-cert-import`` (protected ``PfxBase64``, ``PfxPassword``) and ``smb-cert-map`` (``ServerName``,
   ``Thumbprint``, ``RemoveThumbprints``): the guest's ``LocalMachine\\My`` and its mappings (:mod:`.certstore`).
 
-Key Vault's data plane (certificates with versions, a policy with an AutoRenew action, the PFX secret,
-Azure RBAC) answers on one HTTPS origin per vault, made through the control API (:mod:`.keyvault`).
+Key Vault's data plane (certificates with versions, a policy with an AutoRenew action that fires by its
+own trigger as time passes or through the control API, the PFX secret, Azure RBAC) answers on one HTTPS
+origin per vault, made through the control API (:mod:`.keyvault`).
 * anything else → succeeds with empty StdOut.
 
 The result is ``{"value": [{"code": "ComponentStatus/StdOut/succeeded", "level": "Info",
