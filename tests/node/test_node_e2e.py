@@ -72,6 +72,20 @@ def wait_until(what: str, check, timeout: float = READY_TIMEOUT, interval: float
         time.sleep(interval)
 
 
+def quotas_counted(node: Target, namespace: str | None = None) -> None:
+    """A new ResourceQuota (deploy/tenant-namespace has one) refuses every create ("status unknown for
+    quota") until kube-controller-manager has counted it: wait for that before the first object, as
+    docs/install.md's walk-through does."""
+    scope = ["-n", namespace] if namespace else ["-A"]
+    wait_until(
+        "the ResourceQuotas counted",
+        lambda: all(
+            (q.get("status") or {}).get("hard") for q in node.json("get", "resourcequota", *scope)["items"]
+        ),
+        120,
+    )
+
+
 def podman_image_id(image: str) -> str:
     return subprocess.run([*PODMAN, "image", "inspect", "--format", "{{.Id}}", image],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
@@ -105,6 +119,7 @@ def control(node: Target):
     for deployment in ("azure-edition-armsim", "azure-edition-operator"):
         node.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{deployment}", "--timeout=240s",
                      timeout=260)  # fmt: skip
+    quotas_counted(node)
     from azure_edition_simulator.client import SimulatorControl
 
     armsim = node.json("-n", NAMESPACE, "get", "deployment/azure-edition-armsim")["spec"]["template"]["spec"]

@@ -37,7 +37,7 @@ from tests.node.support import (
     wrapper_kustomization,
 )
 from tests.node.target import DEFAULT_OVERLAY, Target
-from tests.node.test_node_e2e import SAMPLES_NS, SAMPLES_POLICY, rendered, wait_until
+from tests.node.test_node_e2e import SAMPLES_NS, SAMPLES_POLICY, quotas_counted, rendered, wait_until
 
 pytestmark = pytest.mark.node
 
@@ -103,6 +103,7 @@ def sample_ready(node: Target) -> None:
     for deployment in ("azure-edition-armsim", "azure-edition-operator"):
         node.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{deployment}", "--timeout=240s",
                      timeout=260)  # fmt: skip
+    quotas_counted(node, SAMPLES_NS)
     node.kubectl("apply", "-n", SAMPLES_NS, "-f", str(SAMPLES / f"{SAMPLE}.yaml"))
 
     def ready():
