@@ -93,6 +93,15 @@ class OperatorConfig(BaseSettings):
         description="The operator's own namespace: the Secrets a TenantPolicy's credential.clientSecret "
         "names, and the state key (else $POD_NAMESPACE).",
     )
+    cluster_id: str = Field(
+        "default",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="This cluster's name in the owner tags of the Azure resources (with the object's "
+        "namespace/name): a cluster rebuilt from Git keeps it and finds its resources again; clusters "
+        "sharing a subscription must set different ones.",
+    )
     state_key_secret: str = Field(
         "azure-edition-operator-state-key",
         min_length=1,

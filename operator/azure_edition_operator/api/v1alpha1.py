@@ -122,6 +122,9 @@ def assess_event_message(token: str, text: str) -> str:
 # The one duration grammar: the CRD's pattern, and what parse_duration reads.
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 IMAGE_VERSION_PATTERN = r"^(latest|[0-9]+\.[0-9]+\.[0-9]+)$"
+VM_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,62}[A-Za-z0-9_])?$"
+"""An Azure VM resource name: 1-64 characters, no leading ``_`` and no trailing ``.`` or ``-`` (ARM's
+naming rules for ``Microsoft.Compute/virtualMachines``)."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -160,6 +163,15 @@ class RebootSetting(enum.StrEnum):
 class DeletionPolicy(enum.StrEnum):
     DELETE = "Delete"
     ORPHAN = "Orphan"
+
+
+class ManagementPolicy(enum.StrEnum):
+    """How far the operator may act on Azure for one object (Crossplane's ``managementPolicies``, Azure
+    Service Operator's ``reconcile-policy``)."""
+
+    FULL = "Full"  # create, correct drift, recreate, delete: the default
+    OBSERVE = "Observe"  # reads and checks only: no Azure write, no guest change, no delete
+    PAUSED = "Paused"  # no Azure call at all while it holds
 
 
 class OnMissing(enum.StrEnum):
@@ -204,7 +216,11 @@ class AzureSpec(ApiModel):
                 {
                     "rule": "!has(self.publicIPDnsLabel) || (has(self.publicIP) && self.publicIP)",
                     "message": "spec.azure.publicIPDnsLabel names the public IP: set spec.azure.publicIP: true",
-                }
+                },
+                {
+                    "rule": "has(self.vmName) == has(oldSelf.vmName)",
+                    "message": "spec.azure.vmName is immutable: it cannot be added or removed after creation",
+                },
             ]
         }
     )
@@ -230,6 +246,22 @@ class AzureSpec(ApiModel):
         json_schema_extra={"x-kubernetes-validations": [
             _immutable("spec.azure.location", "a VM cannot move regions; create a new AzureEditionVM")]},
     )  # fmt: skip
+    vm_name: str | None = Field(
+        None,
+        max_length=64,
+        pattern=VM_NAME_PATTERN,
+        description="Name of the VM in Azure. Default: a name derived from the object's namespace and name. "
+        "Set it to manage a VM that already exists (its NICs, public IP and disk are discovered from it); "
+        "a VM without this operator's owner tags is taken only with spec.azure.adopt: true. Immutable.",
+        json_schema_extra={"x-kubernetes-validations": [
+            _immutable("spec.azure.vmName", "create a new AzureEditionVM to manage another VM")]},
+    )  # fmt: skip
+    adopt: StrictBool = Field(
+        False,
+        description="Take an existing VM that carries no owner tag of this operator (created in the portal, "
+        "by Terraform or Bicep) under management, with its NICs and public IP. A VM owned by another "
+        "AzureEditionVM, or by another cluster, is never taken.",
+    )
     vm_size: str = Field(
         "Standard_D2as_v5",
         max_length=64,
@@ -494,7 +526,15 @@ class AzureEditionVMSpec(ApiModel):
     )  # fmt: skip
     deletion_policy: DeletionPolicy = Field(
         DeletionPolicy.DELETE,
-        description="On delete: Delete removes the Azure resources; Orphan leaves them, untagged.",
+        description="On delete: Delete removes the Azure resources; Orphan leaves them, untagged. Applies "
+        "only under managementPolicy Full: an observed or paused object's delete leaves Azure as it is.",
+    )
+    management_policy: ManagementPolicy = Field(
+        ManagementPolicy.FULL,
+        description="Full: the operator creates, corrects and deletes. Observe: it reads Azure and runs the "
+        "checks but never writes to Azure, changes the guest or deletes (the first step of a migration; "
+        "differences from the spec are reported). Paused: no Azure call at all while it holds (said in "
+        "status), e.g. during maintenance.",
     )
 
     def image_pins(self) -> ImagePins:
