@@ -397,6 +397,12 @@ class SimulatorControl:
 
     # --- guests ----------------------------------------------------------------------------------------------
 
+    def create_outside_vm(self, name: str, sku: str, **fields: Any) -> dict[str, Any]:
+        """A VM made outside the operator, as the portal, Terraform or Bicep leave it (:mod:`.outside`):
+        ``hotpatch``, ``patchSettings``, ``publicIp``, ``tags``, ``resourceGroup``, ``vmSize``, ``version``,
+        ``subnetId``, ``nicName``, ... (camelCase, as the control API takes them). Returns the VM as GET does."""
+        return self._call("POST", "/outside-vms", {"name": name, "sku": sku, **fields})
+
     def guest(self, resource_group: str, vm: str) -> dict[str, Any]:
         return self._call("GET", self._vm_path(resource_group, vm) + "/guest")
 

@@ -39,6 +39,7 @@ from . import (
     network,
     nsg,
     others,
+    outside,
     throttle,
     vmextensions,
 )
@@ -1161,6 +1162,7 @@ class SimulatorServer:
             ("POST", "/sku-restrictions", self._c_sku_restrictions),
             ("DELETE", "/sku-restrictions", self._c_sku_restrictions),
             ("GET", "/vms", self._c_vms),
+            ("POST", "/outside-vms", self._c_outside_vm),
             ("GET", "/vms/{rg}/{vm}/guest", self._c_guest),
             ("PATCH", "/vms/{rg}/{vm}/guest", self._c_guest),
             ("PUT", "/vms/{rg}/{vm}/guest/certificates/{server_name}", self._c_certificate),
@@ -1494,6 +1496,13 @@ class SimulatorServer:
                 }
             )
         return _json(200, {"value": out})
+
+    async def _c_outside_vm(self, request: web.Request) -> web.Response:
+        """A VM made by someone else (portal, Terraform, Bicep): :mod:`.outside`."""
+        spec = outside.OutsideVM.from_json(await self._json_body(request))
+        vm = outside.create(self.world, self.settings, self.origin, self.config.subscription_id, spec)
+        await self.quic.reconcile(self.world)
+        return _json(201, vm)
 
     async def _c_guest(self, request: web.Request) -> web.Response:
         vm = self._vm_from_request(request)
