@@ -3,10 +3,11 @@
     kubectl aevm status NAME [-o json]     conditions, certificate, Hotpatch calendar, Azure IDs
     kubectl aevm why NAME [-o json]        the reason chain behind Ready, with each reason's fix
     kubectl aevm assess NAME [--timeout]   ask for a patch assessment and wait for its result
+    kubectl aevm import [-g RG]            AzureEditionVM manifests for the Azure Edition VMs in Azure
 
 The thin shell: argument parsing, the kubeconfig and the API calls. What to show and what an answer
-means is decided in ``render`` (pure). kubernetes_asyncio (the operator's own client) is imported
-only when a command talks to the cluster.
+means is decided in ``render`` and ``importer`` (pure). kubernetes_asyncio (the operator's own client)
+is imported only when a command talks to the cluster, the Azure SDKs only when ``import`` reads Azure.
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("name", help="the AzureEditionVM's name")
         sub.add_argument("-o", "--output", choices=("text", "json"), default="text")
     assess.add_argument("--timeout", default="5m", help="how long to wait for the result, e.g. 90s, 5m (default 5m)")  # fmt: skip
+    imp = commands.add_parser(
+        "import", parents=[common],
+        help="print AzureEditionVM manifests for the Azure Edition VMs of a subscription or resource group",
+        description="Read the Azure Edition VMs of a subscription (or one resource group) with the Azure SDK "
+                    "and print an AzureEditionVM manifest for each, observe-only by default. Azure is reached "
+                    "as the operator reaches it (AZURE_* variables, docs/install.md); -n sets the manifests' "
+                    "namespace. Nothing is applied: review the YAML, then kubectl apply it.",
+    )  # fmt: skip
+    imp.add_argument("--subscription", default=os.environ.get("AZURE_SUBSCRIPTION_ID"),
+                     help="subscription ID (default: $AZURE_SUBSCRIPTION_ID)")  # fmt: skip
+    imp.add_argument(
+        "-g", "--resource-group", help="only this resource group (default: the whole subscription)"
+    )
+    imp.add_argument("--management-policy", default="Observe", choices=("Observe", "Full", "Paused"),
+                     help="spec.managementPolicy of the manifests (default Observe: reads and checks only)")  # fmt: skip
+    imp.add_argument("--admin-secret", help="adminCredentialsSecretRef.name for every manifest "
+                                            "(default: a '<name>-admin' placeholder per VM)")  # fmt: skip
     return parser
 
 
@@ -263,6 +281,77 @@ def _timeout_seconds(text: str) -> float:
         raise PluginError(f"--timeout: {err}", render.EXIT_USAGE) from None
 
 
+async def cmd_import(args: argparse.Namespace) -> int:
+    """Read the Azure Edition VMs in scope (each one's primary NIC and public IP too) and print manifests."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+
+    from ..api.v1alpha1 import ManagementPolicy
+    from ..azure.clients import AzureClients
+    from ..azure.settings import AzureSettings, SettingsError
+    from . import importer
+
+    if not args.subscription:
+        raise PluginError(
+            "no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID", render.EXIT_USAGE
+        )
+    try:
+        settings = AzureSettings.from_env()
+        clients = AzureClients.from_settings(settings)
+    except SettingsError as err:
+        raise PluginError(f"cannot reach Azure as configured: {err}", render.EXIT_USAGE) from None
+    scope = f"subscription {args.subscription}" + (
+        f", resource group {args.resource_group}" if args.resource_group else ""
+    )
+    options = importer.ImportOptions(
+        namespace=getattr(args, "namespace", None),
+        management_policy=ManagementPolicy(args.management_policy),
+        admin_secret=args.admin_secret,
+    )
+    async with clients:
+        arm = clients.for_subscription(args.subscription)
+        try:
+            pager = (arm.compute.virtual_machines.list(args.resource_group) if args.resource_group
+                     else arm.compute.virtual_machines.list_all())  # fmt: skip
+            vms = [vm.as_dict() async for vm in pager]
+            edition = [vm for vm in vms if importer.is_azure_edition(vm)]
+            imported = []
+            for vm, name in zip(edition, importer.unique_names(edition), strict=True):
+                nic, public_ip = await _network_of(arm.network, vm)
+                imported.append(importer.manifest_for(vm, nic, public_ip, options, name))
+        except ClientAuthenticationError as err:  # no token (before any response): sign-in failed
+            raise importer.azure_problem(401, None, err.message, scope) from None
+        except HttpResponseError as err:
+            code = err.error.code if err.error is not None else None
+            raise importer.azure_problem(err.status_code, code, err.message, scope) from None
+        except (AzureError, OSError) as err:  # no answer at all
+            raise importer.azure_problem(None, None, str(err), scope) from None
+    sys.stdout.write(importer.render_yaml(imported, scope, others=len(vms) - len(edition)))
+    made = sum(1 for i in imported if i.manifest is not None)
+    _show(
+        sys.stderr, f"kubectl aevm import: {made} manifest(s) from {scope}, {len(imported) - made} skipped\n"
+    )
+    return render.EXIT_OK
+
+
+async def _network_of(
+    network: Any, vm: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The VM's primary NIC and its public IP, as ARM returns them (None where there is none)."""
+    from . import importer
+
+    nic_id = importer.primary_nic_id(vm)
+    if nic_id is None:
+        return None, None
+    nic = (await network.network_interfaces.get(
+        importer.arm_segment(nic_id, "resourceGroups"), importer.arm_segment(nic_id, "networkInterfaces"))).as_dict()  # fmt: skip
+    pip_id = importer.public_ip_id(nic)
+    if pip_id is None:
+        return nic, None
+    pip = await network.public_ip_addresses.get(
+        importer.arm_segment(pip_id, "resourceGroups"), importer.arm_segment(pip_id, "publicIPAddresses"))  # fmt: skip
+    return nic, pip.as_dict()
+
+
 COMMANDS = {"status": cmd_status, "why": cmd_why, "assess": cmd_assess}
 
 
@@ -278,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.getLogger("kubernetes_asyncio").setLevel(logging.ERROR)  # our messages say it once, better
     try:
+        if args.command == "import":  # Azure only: no kubeconfig needed
+            return asyncio.run(cmd_import(args))
         problem = render.name_problem(args.name)
         if problem:
             raise PluginError(problem, render.EXIT_USAGE)
