@@ -121,6 +121,7 @@ def install_header(version: str, image: str) -> str:
         f"# azure-edition-operator {version}: CRDs, admission policies and the operator (deploy/base).\n"
         f"# Image: {image}\n"
         "# Needs Kubernetes >= 1.30 (docs/install.md#supported-kubernetes-versions).\n"
+        "# Set AEO_CLUSTER_ID in the ConfigMap below to this cluster's id first (docs/install.md#cluster-id).\n"
         "#   kubectl apply --server-side -f install.yaml\n"
         "# Then onboard a tenant namespace with its TenantPolicy (docs/install.md#add-a-tenant-namespace).\n"
     )

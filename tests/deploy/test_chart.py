@@ -154,13 +154,31 @@ def test_credentials_modes(helm):
         ({"credentials": {"mode": "workload-identity"}}, "credentials.workloadIdentity.clientId is required"),
         ({"tenants": [{"name": "t", "subscriptionIds": [SUB]}]}, "tenants[t].namespaces: list the namespaces"),
         ({"tenants": [{**TENANT, "subnetIdPrefixes": None}]}, "tenants[branch-a].subnetIdPrefixes is required"),
+        ({"clusterId": "Prod_WEU"}, 'clusterId "Prod_WEU": use 1-63 lower-case letters, digits and \'-\''),
+        ({"clusterId": ""}, 'clusterId "": use 1-63'),
     ],
-    ids=["bad-mode", "workload-identity-without-client", "tenant-without-namespaces", "tenant-without-subnets"],
+    ids=["bad-mode", "workload-identity-without-client", "tenant-without-namespaces", "tenant-without-subnets",
+         "bad-cluster-id", "empty-cluster-id"],
 )  # fmt: skip
 def test_bad_values_are_refused_with_what_to_set(helm, values, message):
     result = helm_run(helm, "template", "x", str(CHART), values=values)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_cluster_id_reaches_the_operator(helm):
+    """clusterId is AEO_CLUSTER_ID (owner tags; docs/install.md#cluster-id), `default` unless set, and
+    the chart accepts exactly what the operator's setting does."""
+    from azure_edition_operator.config import OperatorConfig
+
+    def cluster_id(values: dict | None) -> str:
+        config = next(o for o in render(helm, values) if o["kind"] == "ConfigMap")
+        return config["data"]["AEO_CLUSTER_ID"]
+
+    assert cluster_id(None) == "default"
+    assert cluster_id({"clusterId": "prod-weu-1"}) == "prod-weu-1"
+    longest = cluster_id({"clusterId": "a" * 63})
+    assert OperatorConfig(cluster_id=longest).cluster_id == longest  # the operator takes what the chart does
 
 
 def test_tenants_onboard_their_namespaces_and_get_a_policy(helm):

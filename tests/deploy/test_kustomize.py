@@ -133,6 +133,7 @@ def test_base_configuration_matches_the_operator_flags():
     assert data["AEO_LOG_FORMAT"] == "json"
     assert data["AEO_PEERING"] == ""  # standalone, matching the Recreate strategy
     assert data["AEO_NAMESPACES"] == ""  # cluster-wide
+    assert data["AEO_CLUSTER_ID"] == "default"  # an overlay names its cluster (docs/install.md#cluster-id)
     container = operator_container(objects)
     config_name = next(o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap")
     assert {"configMapRef": {"name": config_name}} in container["envFrom"]
@@ -536,3 +537,25 @@ def test_cert_manager_certificate_is_mounted_where_the_operator_reads_it(tmp_pat
         tls["ca"]["secret"]["name"] == certificate["spec"]["secretName"] and "insecureSkipVerify" not in tls
     )
     assert tls["serverName"] in certificate["spec"]["dnsNames"]
+
+
+def test_an_overlay_sets_the_cluster_id_as_install_md_shows(tmp_path):
+    """docs/install.md#cluster-id's configMapGenerator merge, over deploy/base: the one value changes,
+    the rest of the configuration stays, and the Deployment follows the renamed ConfigMap."""
+    import re
+
+    import yaml
+
+    text = (REPO / "docs" / "install.md").read_text()
+    block = re.search(
+        r"```yaml\n# my-cluster/kustomization.yaml \(next to resources/components\)\n(.*?)```", text, re.S
+    )
+    overlay = yaml.safe_load(block.group(1))
+    overlay["resources"] = [os.path.relpath(DEPLOY / "base", tmp_path)]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    objects = kustomize(tmp_path)
+    data = config_data(objects)
+    assert data["AEO_CLUSTER_ID"] == "prod-weu-1"
+    assert data["AEO_LOG_FORMAT"] == "json"
+    config_name = next(o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap")
+    assert {"configMapRef": {"name": config_name}} in operator_container(objects)["envFrom"]

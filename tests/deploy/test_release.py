@@ -241,6 +241,24 @@ def test_install_yaml_is_deploy_base_with_the_image_by_digest(made):
     assert {"CustomResourceDefinition", "ValidatingAdmissionPolicy", "Deployment"} <= kinds
 
 
+def test_install_yaml_says_to_set_the_cluster_id_and_install_md_sets_it(made, tmp_path):
+    """install.yaml carries AEO_CLUSTER_ID: default and says so in its header; the command in
+    docs/install.md#set-the-cluster-id changes exactly that value."""
+    text = (made["dist"] / "install.yaml").read_text()
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert "AEO_CLUSTER_ID" in header and "docs/install.md#cluster-id" in header
+    copy = tmp_path / "install.yaml"
+    copy.write_text(text)
+    script = doc_block("### Set the cluster id", "sh")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True)
+    config = next(o for o in yaml.safe_load_all(copy.read_text()) if o and o["kind"] == "ConfigMap")
+    assert config["data"]["AEO_CLUSTER_ID"] == "prod-weu-1"
+    before = [o for o in yaml.safe_load_all(text) if o]
+    after = [o for o in yaml.safe_load_all(copy.read_text()) if o]
+    changed = [o["kind"] for o, n in zip(before, after, strict=True) if o != n]
+    assert changed == ["ConfigMap"]
+
+
 def test_packaged_chart_names_the_image_by_digest(made, tools):
     chart = made["dist"] / f"azure-edition-operator-{VERSION}.tgz"
     with tarfile.open(chart) as tar:

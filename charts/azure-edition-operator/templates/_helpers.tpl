@@ -23,6 +23,14 @@ app.kubernetes.io/component: operator
 {{- end -}}
 
 {{/* The operator's settings (deploy/base/config.env, then what the values choose). */}}
+{{- define "aeo.clusterId" -}}
+{{- $id := .Values.clusterId | toString -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" $id) -}}
+{{- fail (printf "clusterId %q: use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit (docs/install.md#cluster-id)" $id) -}}
+{{- end -}}
+{{- $id -}}
+{{- end -}}
+
 {{- define "aeo.config" -}}
 AEO_NAMESPACES: ""
 AEO_LOG_FORMAT: json
@@ -37,6 +45,7 @@ AEO_IN_GUEST_INTERVAL: "21600"
 AEO_IN_GUEST_MIN_INTERVAL: "600"
 AEO_SINGLE_TENANT: {{ .Values.tenancy.singleTenant | toString | quote }}
 AEO_SMB_TRUST_BUNDLE: ""
+AEO_CLUSTER_ID: {{ include "aeo.clusterId" . | quote }}
 AZURE_CREDENTIAL_MODE: {{ .Values.credentials.mode | quote }}
 PYTHONDONTWRITEBYTECODE: "1"
 {{- range $key, $value := .Values.config }}
