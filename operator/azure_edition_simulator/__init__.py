@@ -220,6 +220,7 @@ message, times, httpStatus}`` (next LROs of that operation end Failed); ``POST s
 resourceGroup, location}``; ``POST outside-vms {name, sku, hotpatch?, patchSettings?, publicIp?, tags?, resourceGroup?, vmSize?,
 version?, subnetId?, nicName?, publicIpName?, computerName?, location?}`` (a VM made outside the operator, as
 the portal/Terraform/Bicep leave it, provisioned at once and never in the request log: :mod:`.outside`);
+``GET vms/{rg}/{vm}`` (the VM as ARM's GET returns it, outside the request log);
 ``GET|PATCH vms/{rg}/{vm}/guest``; ``PUT|DELETE
 vms/{rg}/{vm}/guest/certificates/{serverName}`` (body: CertificateSpec JSON); ``PUT
 vms/{rg}/{vm}/patch-settings`` (replace patchSettings behind the operator's back); ``PUT guest-defaults
@@ -239,7 +240,7 @@ virtual-network-gateways {virtualNetwork, name, gatewayType}``, ``DELETE virtual
 ``set_timing``, ``set_consistency_rate``, ``expire_operations``, ``set_policy``, ``delay_authorization``,
 ``out_of_band``, ``add_resource_group(ready_after_seconds=)``, ``inject_fault(details=, additional_info=)``,
 ``restrict_sku``, ``delegate_subnet``, ``add_gateway``, ``remove_gateway``, ``add_connection``,
-``set_connection_status``, ``remove_connection``, ``set_nic_ip_forwarding``, ``create_outside_vm``.
+``set_connection_status``, ``remove_connection``, ``set_nic_ip_forwarding``, ``create_outside_vm``, ``vm_document``.
 """
 
 from .client import ControlError, SimulatorControl, load_env_file

@@ -172,6 +172,7 @@ def create(
             pip_name,
         )
         ip_config["publicIPAddress"] = {"id": reply.body["id"]}
+        _finish_new_operations(world, before)  # Succeeded before the NIC refers to it (azure profile)
     nic_body = {
         "location": location,
         "tags": dict(spec.tags),

@@ -129,11 +129,29 @@ def paths(doc: object, prefix: str = "") -> set[str]:
     return set()
 
 
+def test_outside_vms_are_provisioned_at_once_under_azure_timing(sim: Simulator, clients: Clients) -> None:
+    """With Azure's durations (NIC and public IP Updating for seconds, a VM create for a minute) the VM
+    is still there at once, provisioned: it was made before the test began."""
+    sim.control.set_timing("azure", 1.0, seed=7)
+    sim.control.create_outside_vm(
+        "fs-slow", "2022-datacenter-azure-edition-core", hotpatch=True, publicIp=True
+    )
+    vm = clients.compute.virtual_machines.get(RESOURCE_GROUP, "fs-slow")
+    assert vm.provisioning_state == "Succeeded"
+    nic = clients.network.network_interfaces.get(
+        RESOURCE_GROUP, vm.network_profile.network_interfaces[0].id.rsplit("/", 1)[1]
+    )
+    assert nic.provisioning_state == "Succeeded"
+    pip = clients.network.public_ip_addresses.get(RESOURCE_GROUP, "fs-slow-ip")
+    assert pip.provisioning_state == "Succeeded" and pip.ip_address
+
+
 def test_outside_vms_stay_out_of_the_request_log(sim: Simulator) -> None:
     seq = sim.control.last_seq()
-    sim.control.create_outside_vm(
+    made = sim.control.create_outside_vm(
         "fs-quiet", "2025-datacenter-azure-edition-core", hotpatch=True, publicIp=True
     )
+    assert sim.control.vm_document(RESOURCE_GROUP, "fs-quiet") == made  # a look that is not a request either
     assert sim.control.requests(since=seq) == []
 
 
