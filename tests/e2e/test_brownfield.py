@@ -1,6 +1,7 @@
+# ruff: noqa: F811 (the fixtures imported from test_operator are parameters here)
 """Brownfield, end to end (issue #24 "Done when"): the VMs users already have, and a cluster rebuilt from
 Git. A real kube-apiserver (the session's, or private ones for the rebuild), the operator as a process,
-the ARM simulator over HTTPS with Azure's timing shrunk (E2E_TIME_SCALE), and VMs made outside the
+the ARM simulator over HTTPS with Azure's timing shrunk (test_operator's module stack), and VMs made outside the
 operator by the simulator's ``outside-vms`` (as the portal, Terraform or Bicep leave them).
 
 (a) the same manifests re-applied to a fresh control plane against the same Azure: every object Ready
@@ -34,17 +35,11 @@ import pytest
 import yaml
 
 from azure_edition_envtest.controlplane import ControlPlane
-from azure_edition_envtest.stack import (
-    Process,
-    operator_env,
-    simulator_timing_args,
-    start_operator,
-    start_simulator,
-)
+from azure_edition_envtest.stack import Process, operator_env, start_operator
 from azure_edition_simulator.client import SimulatorControl
 from tests.conftest import SAMPLES
+from tests.e2e.test_operator import arm, condition, control, get, simulator  # noqa: F401 (its stack)
 
-E2E_TIME_SCALE = 0.1
 CHECK_INTERVAL = "5s"
 CHECK_SECONDS = 5.0
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +48,6 @@ CRDS = (
     REPO / "crds" / "tenantpolicies.azureedition.io.yaml",
 )
 PLUGIN = Path(sys.executable).parent / "kubectl-aevm"
-OUR_TAGS = ("azureedition.io_owner", "azureedition.io_cluster", "managed-by")
 # POSTs that only read: an assessment, and a Run Command (its effect on the guest is checked separately).
 READ_ONLY_POSTS = ("/assessPatches", "/runCommand")
 
@@ -62,40 +56,8 @@ READ_ONLY_POSTS = ("/assessPatches", "/runCommand")
 
 
 @pytest.fixture(scope="module")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, dict[str, str]]]:
-    proc, env = start_simulator(tmp_path_factory.mktemp("armsim"), *simulator_timing_args(E2E_TIME_SCALE))
-    yield proc, env
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def control(simulator) -> SimulatorControl:
-    return SimulatorControl.from_env(simulator[1])
-
-
-@pytest.fixture(scope="module")
 def sim_env(simulator) -> dict[str, str]:
     return simulator[1]
-
-
-@pytest.fixture(scope="module")
-def arm(sim_env):
-    """Real (sync) SDK clients, to look at Azure the way a user would (their reads enter the log: tests
-    count the operator's calls before they look)."""
-    from azure.identity import ClientSecretCredential
-    from azure.mgmt.compute import ComputeManagementClient
-    from azure.mgmt.network import NetworkManagementClient
-
-    common = {"connection_verify": sim_env["ARMSIM_CA_CERT"]}
-    credential = ClientSecretCredential(sim_env["AZURE_TENANT_ID"], sim_env["AZURE_CLIENT_ID"],
-                                        sim_env["AZURE_CLIENT_SECRET"], authority=sim_env["AZURE_AUTHORITY_HOST"],
-                                        disable_instance_discovery=True, **common)  # fmt: skip
-    kwargs = {"base_url": sim_env["AZURE_RESOURCE_MANAGER_ENDPOINT"],
-              "credential_scopes": [sim_env["AZURE_RESOURCE_MANAGER_SCOPE"]], **common}  # fmt: skip
-    sub = sim_env["AZURE_SUBSCRIPTION_ID"]
-    return ComputeManagementClient(credential, sub, **kwargs), NetworkManagementClient(
-        credential, sub, **kwargs
-    )
 
 
 def cluster_id() -> str:
@@ -178,19 +140,7 @@ def guest_state(control: SimulatorControl, resource_group: str, vm: str) -> dict
     return {k: v for k, v in guest.items() if k not in ("lastAssessment", "patches", "assessedAt")}
 
 
-def arm_vm(control: SimulatorControl, name: str) -> dict[str, Any] | None:
-    return next((v for v in control.vms() if v["name"] == name), None)
-
-
 # ----------------------------------------------------------------------------- Kubernetes
-
-
-def get(kubectl, namespace: str, name: str) -> dict[str, Any]:
-    return json.loads(kubectl("get", "aevm", name, "-n", namespace, "-o", "json").stdout)
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
 
 
 def conditions_text(obj: dict[str, Any]) -> str:
@@ -213,7 +163,9 @@ def wait_for_all(
         objs = {n: get(kubectl, namespace, n) for n in names}
         if all(done(o) for o in objs.values()):
             return objs
-        stalled = any(condition(o, "Stalled").get("status") == "True" for o in objs.values() if not done(o))
+        stalled = any(
+            (condition(o, "Stalled") or {}).get("status") == "True" for o in objs.values() if not done(o)
+        )
         if stalled or time.monotonic() > deadline:
             pending = {n: conditions_text(o) or "no status" for n, o in objs.items() if not done(o)}
             why = "an object is Stalled" if stalled else "timed out"
@@ -233,14 +185,14 @@ def synced(reason: str | None, status: str = "False") -> Callable[[dict[str, Any
     """The Synced condition has ``status`` (and ``reason``, when one is given)."""
 
     def check(obj: dict[str, Any]) -> bool:
-        found = condition(obj, "Synced")
+        found = condition(obj, "Synced") or {}
         return found.get("status") == status and (reason is None or found.get("reason") == reason)
 
     return check
 
 
 def ready(obj: dict[str, Any]) -> bool:
-    return condition(obj, "Ready").get("status") == "True" and observed(obj)
+    return (condition(obj, "Ready") or {}).get("status") == "True" and observed(obj)
 
 
 def admin_secret(kubectl, namespace: str, name: str) -> None:

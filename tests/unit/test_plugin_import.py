@@ -16,21 +16,14 @@ from azure_edition_operator.api.v1alpha1 import AzureEditionVM, ManagementPolicy
 from azure_edition_operator.images import CATALOG, Capability, ImagePins, resolve
 from azure_edition_operator.plugin import importer, render
 from azure_edition_operator.plugin.importer import ImportOptions, manifest_for
+from azure_edition_simulator.outside import HOTPATCH_SETTINGS
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-branch-a"
 SUBNET = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/vnet-a/subnets/servers"
 NIC_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/fs01123"
 PIP_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/publicIPAddresses/fs01-ip"
-HOTPATCH = {
-    "patchMode": "AutomaticByPlatform",
-    "enableHotpatching": True,
-    "assessmentMode": "AutomaticByPlatform",
-    "automaticByPlatformSettings": {
-        "rebootSetting": "IfRequired",
-        "bypassPlatformSafetyChecksOnUserSchedule": False,
-    },
-}
+HOTPATCH = HOTPATCH_SETTINGS  # what the portal's Hotpatch checkbox sends (one place: the simulator's)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "azure-rest-examples"
 
 
