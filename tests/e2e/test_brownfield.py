@@ -330,6 +330,39 @@ def test_outside_vms_are_imported_observed_without_writes_then_fully_managed(
         )  # the user's tag stays
 
 
+def test_imported_manifests_of_every_azure_edition_image_pass_the_api_server_as_printed(
+    cluster, kubectl, tenant, sim_env, control, resource_group
+):
+    """Every Azure Edition image of the simulator's catalog, with and without Hotpatch, a public IP and
+    tags or none: `kubectl aevm import`'s output, comments and all, passes the CRD's schema and CEL rules
+    (and the admission policies, where installed) on the real API server, and creates the objects."""
+    from azure_edition_simulator.images import CATALOG
+
+    skus = [i.sku for i in CATALOG if "azure-edition" in i.sku]
+    for index, image in enumerate(i for i in CATALOG if i.sku in skus):
+        for hotpatch in {False, image.hotpatch_capable}:
+            control.create_outside_vm(f"ae{index:02d}-{'hp' if hotpatch else 'plain'}", image.sku, hotpatch=hotpatch,
+                                      resourceGroup=resource_group, publicIp=index % 2 == 0,
+                                      tags={"site": f"branch-{index}"} if index % 3 else {})  # fmt: skip
+    control.create_outside_vm("classic", "2022-datacenter-g2", resourceGroup=resource_group)
+    imported = subprocess.run(
+        [str(cluster.kubectl_binary), "aevm", "import", "-g", resource_group, "-n", tenant],
+        capture_output=True, text=True, env=import_env(cluster, sim_env), timeout=120,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    docs = [d for d in yaml.safe_load_all(imported.stdout) if d]
+    assert len(docs) == sum(2 if i.hotpatch_capable else 1 for i in CATALOG if i.sku in skus)
+    assert "1 other VM(s)" in imported.stdout  # the classic image is counted, not imported
+    hotpatch = {d["spec"]["azure"]["vmName"] for d in docs if d["spec"]["capabilities"] == ["Hotpatch"]}
+    assert hotpatch == {
+        d["spec"]["azure"]["vmName"] for d in docs if d["spec"]["azure"]["vmName"].endswith("-hp")
+    }
+    kubectl("apply", "--dry-run=server", "-f", "-", input=imported.stdout)
+    kubectl("create", "-f", "-", input=imported.stdout)  # as created, no operator here to act on them
+    stored = json.loads(kubectl("get", "aevm", "-n", tenant, "-o", "json").stdout)["items"]
+    assert {o["spec"]["azure"]["vmName"] for o in stored} == {d["spec"]["azure"]["vmName"] for d in docs}
+
+
 # ----------------------------------------------------------------------------- (c) paused
 
 
