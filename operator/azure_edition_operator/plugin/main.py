@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Read the Azure Edition VMs of a subscription (or one resource group) with the Azure SDK "
                     "and print an AzureEditionVM manifest for each, observe-only by default. Azure is reached "
                     "as the operator reaches it (AZURE_* variables, docs/install.md); -n sets the manifests' "
-                    "namespace. Nothing is applied: review the YAML, then kubectl apply it.",
+                    "namespace (without -n they name none: kubectl apply's namespace decides). Nothing is "
+                    "applied: review the YAML, then kubectl apply it.",
     )  # fmt: skip
     imp.add_argument("--subscription", default=os.environ.get("AZURE_SUBSCRIPTION_ID"),
                      help="subscription ID (default: $AZURE_SUBSCRIPTION_ID)")  # fmt: skip
