@@ -21,9 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-MIN_INSTALL = dt.timedelta(minutes=30)
+from .api.v1alpha1 import WINDOW_MAX, WINDOW_MIN, parse_duration
+
+MIN_INSTALL = parse_duration(WINDOW_MIN)
 """Less left in the window than this: not worth starting (Update Manager's shortest maintenance window)."""
-MAX_INSTALL = dt.timedelta(minutes=235)
+MAX_INSTALL = parse_duration(WINDOW_MAX)
 """Update Manager's longest maintenance window (3 h 55 min): what ``maximumDuration`` is capped at."""
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
