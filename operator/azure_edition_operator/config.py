@@ -7,6 +7,7 @@ The first six are defaults for kopf's own ``run`` options; docs/configuration.md
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -112,6 +113,27 @@ class OperatorConfig(BaseSettings):
         "azure-edition-hotpatch-calendar",
         description="ConfigMap in the operator's namespace whose `calendar.json` replaces the built-in Windows "
         "Server Hotpatch calendar (docs/capabilities.md#the-hotpatch-calendar); absent: the built-in one.",
+    )
+    rollout_configmap: str = Field(
+        "azure-edition-rollout",
+        description="ConfigMap in the operator's namespace whose `rollout.json` lists the baseline rollout's rings "
+        "in order and the soak after each (docs/capabilities.md#maintenance-window-and-rings); absent: no "
+        "rollout, the platform alone installs. Its state lives in the ConfigMap of this name + `-state`.",
+    )
+    rollout_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between rounds of the baseline rollout (one LIST of the objects each).",
+    )
+    clock_start: datetime | None = Field(
+        None,
+        description="Tests and demos only: the rollout's clock starts at this instant (RFC 3339) instead of now.",
+    )
+    clock_speed: float = Field(
+        1.0,
+        gt=0,
+        description="Tests and demos only: seconds of the rollout's clock per real second (1/the simulator's "
+        "--time-scale keeps its windows and soak in step with the simulator's Azure).",
     )
     smb_trust_bundle: str = Field(
         "",

@@ -394,7 +394,9 @@ class MaintenanceWindowSpec(ApiModel):
     @classmethod
     def _bounded(cls, value: str) -> str:
         if not parse_duration(WINDOW_MIN) <= parse_duration(value) <= parse_duration(WINDOW_MAX):
-            raise ValueError(f"maintenanceWindow.duration must be between {WINDOW_MIN} and {WINDOW_MAX}, e.g. 3h")
+            raise ValueError(
+                f"maintenanceWindow.duration must be between {WINDOW_MIN} and {WINDOW_MAX}, e.g. 3h"
+            )
         return value
 
 
@@ -858,9 +860,12 @@ class MaintenanceStatus(ApiModel):
 
     ring: str | None = Field(None, description="The ring the VM belongs to (label azureedition.io/ring).")
     phase: RolloutPhase | None = Field(
-        None, description="Waiting, Installing, Installed, Failed, or NotInRollout (its ring is not configured)."
+        None,
+        description="Waiting, Installing, Installed, Failed, or NotInRollout (its ring is not configured).",
     )
-    month: str | None = Field(None, pattern=r"^[0-9]{4}-[0-9]{2}$", description="The baseline month, YYYY-MM.")
+    month: str | None = Field(
+        None, pattern=r"^[0-9]{4}-[0-9]{2}$", description="The baseline month, YYYY-MM."
+    )
     max_patch_publish_date: datetime | None = Field(
         None, description="installPatches' maxPatchPublishDate: the same for every ring of the rollout."
     )
@@ -881,7 +886,8 @@ class AzureEditionVMStatus(ApiModel):
         None, description="SMB over QUIC certificate (when SMBOverQUIC is requested)."
     )
     maintenance: MaintenanceStatus | None = Field(
-        None, description="This VM in its namespace's baseline rollout (with spec.hotpatch.maintenanceWindow)."
+        None,
+        description="This VM in its namespace's baseline rollout (with spec.hotpatch.maintenanceWindow).",
     )
     conditions: list[ConditionSchema] = Field(
         default_factory=list,

@@ -1,4 +1,5 @@
-"""Hotpatch's Azure calls outside the reconcile pass: restore the patch settings, assess patches."""
+"""Hotpatch's Azure calls outside the reconcile pass: restore the patch settings, assess patches, and the
+baseline rollout's installPatches with the instance view that follows it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 from azure.core.exceptions import AzureError
 
 from .. import hotpatch_calendar as cal
+from .. import maintenance
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..conditions import format_timestamp
-from . import specs
+from . import sdk, specs
 from .errors import AzurePermanentError, from_exception
 
 
@@ -55,3 +57,67 @@ async def assess_patches(
         "lastAssessmentTime": format_timestamp(result.start_date_time) if result.start_date_time else None,
     }
     return {k: v for k, v in assessed.items() if v is not None}, summary
+
+
+async def install_patches(
+    compute: Any, identity: specs.VMIdentity, parameters: dict[str, Any]
+) -> maintenance.InstallSeen:
+    """Start one installPatches on our VM (``maintenance.install_parameters``' body) and return what the
+    instance view showed just before it (its installation activity id tells ours from the last one).
+
+    The poller is not awaited: the rollout sees the end in the instance view on its next rounds, also after
+    a restart. Raises ``AzureRetryableError`` or ``AzurePermanentError`` (a VM that is not ours is never
+    touched)."""
+    rg, name = identity.resource_group, identity.vm_name
+    try:
+        vm = await compute.virtual_machines.get(rg, name, expand="instanceView")
+        if specs.ownership(vm.tags, identity.owner) is not specs.Ownership.OURS:
+            message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
+            raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
+        before = _seen(vm.instance_view)
+        windows = parameters["windowsParameters"]
+        body = sdk.compute.VirtualMachineInstallPatchesParameters(
+            maximum_duration=parameters["maximumDuration"],
+            reboot_setting=parameters["rebootSetting"],
+            windows_parameters=sdk.compute.WindowsParameters(
+                classifications_to_include=windows["classificationsToInclude"],
+                max_patch_publish_date=datetime.fromisoformat(
+                    windows["maxPatchPublishDate"].replace("Z", "+00:00")
+                ),
+            ),
+        )
+        await compute.virtual_machines.begin_install_patches(rg, name, body)
+        identity.owner.logger(__name__).info(
+            "started installPatches on VirtualMachine/%s (maxPatchPublishDate %s, maximumDuration %s)",
+            name, windows["maxPatchPublishDate"], parameters["maximumDuration"])  # fmt: skip
+    except AzureError as err:
+        mapped = from_exception(err)
+        if isinstance(mapped, AzurePermanentError):
+            mapped.message = f"installPatches failed ({mapped.code}): {mapped.message}"
+        raise mapped from err
+    return before
+
+
+async def install_seen(compute: Any, identity: specs.VMIdentity) -> maintenance.InstallSeen:
+    """The VM's last installation and whether it serves (one instance view GET)."""
+    try:
+        view = await compute.virtual_machines.instance_view(identity.resource_group, identity.vm_name)
+    except AzureError as err:
+        raise from_exception(err) from err
+    return _seen(view)
+
+
+def _seen(view: Any) -> maintenance.InstallSeen:
+    summary = getattr(getattr(view, "patch_status", None), "last_patch_installation_summary", None)
+    statuses = [s.code for s in (getattr(view, "statuses", None) or [])]
+    agent = getattr(view, "vm_agent", None)
+    agent_ready = any(
+        (s.display_status or "").lower() == "ready" for s in (getattr(agent, "statuses", None) or [])
+    )
+    error = getattr(summary, "error", None)
+    return maintenance.InstallSeen(
+        activity_id=str(getattr(summary, "installation_activity_id", "") or ""),
+        state=str(getattr(summary, "status", "") or ""),
+        error=str(getattr(error, "message", "") or ""),
+        serving=specs.power_state_of(statuses) == "running" and agent_ready,
+    )
