@@ -125,9 +125,10 @@ class OperatorConfig(BaseSettings):
         gt=0,
         description="Seconds between rounds of the baseline rollout (one LIST of the objects each).",
     )
-    clock_start: datetime | None = Field(
-        None,
-        description="Tests and demos only: the rollout's clock starts at this instant (RFC 3339) instead of now.",
+    clock_start: str = Field(
+        "",
+        description="Tests and demos only: the rollout's clock starts at this instant (ISO 8601 with an offset, "
+        "e.g. 2027-01-09T01:57:00+01:00) instead of now; empty: now.",
     )
     clock_speed: float = Field(
         1.0,
@@ -140,6 +141,17 @@ class OperatorConfig(BaseSettings):
         description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "
         "that leads to none is CertificateUntrusted.",
     )
+
+    @field_validator("clock_start")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        if value and datetime.fromisoformat(value).tzinfo is None:
+            raise ValueError("give an offset (e.g. +01:00 or Z)")
+        return value
+
+    @property
+    def clock_start_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.clock_start) if self.clock_start else None
 
     @field_validator("namespaces", mode="before")
     @classmethod

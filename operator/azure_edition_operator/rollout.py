@@ -41,7 +41,7 @@ from .config import OperatorConfig
 from .images import Capability
 from .kube import Conflict, Kube
 from .maintenance import Member, NamespaceRollout, RolloutConfig, StepKind, VMPhase
-from .publish import post, publish
+from .publish import post_outside_handlers, publish
 from .status import condition as make_condition
 from .status import conditions_of
 from .tenancy import NotPermitted
@@ -203,7 +203,7 @@ class Runner:
                 before = state
                 state = await self._advance(namespace, state, entries, config, calendar, now)
                 if state is not None and state.stopped and (before is None or not before.stopped):
-                    self._announce_stop(entries, state)
+                    await self._announce_stop(entries, state)
             metrics.ROLLOUT_STOPPED.labels(namespace=namespace).set(1 if state and state.stopped else 0)
             if state is not None:
                 states[namespace] = state.to_json()
@@ -273,7 +273,8 @@ class Runner:
             except AzurePermanentError as err:
                 vms[name] = replace(vms[name], phase=VMPhase.FAILED, finished=now, detail=err.message)
                 continue
-            vms[name] = maintenance.installing(vms[name], before.activity_id, now)
+            if before is not None:  # None: the VM does not serve now; the next round looks again
+                vms[name] = maintenance.installing(vms[name], before.activity_id, now)
         return replace(state, vms=vms)
 
     async def _compute(self, namespace: str, spec: AzureEditionVMSpec) -> Any:
@@ -285,13 +286,16 @@ class Runner:
         owner = azure_specs.Owner(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
         return azure_specs.vm_identity(owner, spec.azure)
 
-    def _announce_stop(self, entries: list[tuple[dict[str, Any], Member, AzureEditionVMSpec]],
-                       state: NamespaceRollout) -> None:  # fmt: skip
+    async def _announce_stop(self, entries: list[tuple[dict[str, Any], Member, AzureEditionVMSpec]],
+                             state: NamespaceRollout) -> None:  # fmt: skip
         """One Warning Event per VM of the stopped rollout, when it stops (the state remembers it stopped)."""
         log.warning("baseline rollout %s stopped: %s", state.month, state.stopped)
         for obj, member, _ in entries:
             if member.name in state.vms:
-                post(obj, "Warning", vocab.ROLLOUT_STOPPED, state.stopped)
+                with contextlib.suppress(ApiException):  # an Event is best effort, as kopf's are
+                    await post_outside_handlers(
+                        self.kube, obj, "Warning", vocab.ROLLOUT_STOPPED, state.stopped
+                    )
 
     async def _report(
         self,
@@ -322,7 +326,7 @@ def start(
     kube: Kube, config: OperatorConfig, azure_for: AzureFor, patches_of: PatchesOf | None = None
 ) -> Runner:
     """The rollout loop as a task of the running event loop (the operator's startup calls this once)."""
-    runner = Runner(kube, config, azure_for, Clock(config.clock_start, config.clock_speed), patches_of)
+    runner = Runner(kube, config, azure_for, Clock(config.clock_start_at, config.clock_speed), patches_of)
     if config.rollout_configmap:
         runner.task = asyncio.get_running_loop().create_task(runner.run(), name="baseline-rollout")
     return runner

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from .. import hotpatch_calendar as cal
 from .. import maintenance
@@ -61,9 +61,10 @@ async def assess_patches(
 
 async def install_patches(
     compute: Any, identity: specs.VMIdentity, parameters: dict[str, Any]
-) -> maintenance.InstallSeen:
+) -> maintenance.InstallSeen | None:
     """Start one installPatches on our VM (``maintenance.install_parameters``' body) and return what the
-    instance view showed just before it (its installation activity id tells ours from the last one).
+    instance view showed just before it (its installation activity id tells ours from the last one); None,
+    and nothing sent, while the VM does not serve (not created yet, stopped, restarting): later.
 
     The poller is not awaited: the rollout sees the end in the instance view on its next rounds, also after
     a restart. Raises ``AzureRetryableError`` or ``AzurePermanentError`` (a VM that is not ours is never
@@ -75,6 +76,8 @@ async def install_patches(
             message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
             raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
         before = _seen(vm.instance_view)
+        if not before.serving:
+            return None
         windows = parameters["windowsParameters"]
         body = sdk.compute.VirtualMachineInstallPatchesParameters(
             maximum_duration=parameters["maximumDuration"],
@@ -90,6 +93,8 @@ async def install_patches(
         identity.owner.logger(__name__).info(
             "started installPatches on VirtualMachine/%s (maxPatchPublishDate %s, maximumDuration %s)",
             name, windows["maxPatchPublishDate"], parameters["maximumDuration"])  # fmt: skip
+    except ResourceNotFoundError:
+        return None  # not created yet (or being recreated): the reconcile pass sees to it
     except AzureError as err:
         mapped = from_exception(err)
         if isinstance(mapped, AzurePermanentError):
@@ -115,9 +120,10 @@ def _seen(view: Any) -> maintenance.InstallSeen:
         (s.display_status or "").lower() == "ready" for s in (getattr(agent, "statuses", None) or [])
     )
     error = getattr(summary, "error", None)
+    status = getattr(summary, "status", None)
     return maintenance.InstallSeen(
         activity_id=str(getattr(summary, "installation_activity_id", "") or ""),
-        state=str(getattr(summary, "status", "") or ""),
+        state=str(getattr(status, "value", status) or ""),  # the SDK's enum, or a string it did not know
         error=str(getattr(error, "message", "") or ""),
         serving=specs.power_state_of(statuses) == "running" and agent_ready,
     )
