@@ -190,10 +190,11 @@ class Runner:
             by_namespace.setdefault(namespace, []).append((obj, *found))
         for obj in leaving:  # the window was removed: its report goes too
             await self._report(obj, None, now)
-        if not by_namespace:
-            return
         saved, version = await self._read_state()
-        states = dict(saved)
+        # a namespace of ours whose windows are all gone leaves the state (the ConfigMap stays small)
+        states = {
+            ns: v for ns, v in saved.items() if ns in by_namespace or not selected(ns, self.config.namespaces)
+        }
         calendar = await calendar_source.calendar(
             self.kube.core, self.config.credentials_namespace, self.config.hotpatch_calendar_configmap
         )
@@ -209,7 +210,7 @@ class Runner:
                 states[namespace] = state.to_json()
             for obj, member, _ in entries:
                 await self._report(obj, maintenance.report(state, member, now), now)
-        if states != saved:
+        if states != saved and (states or version is not None):
             await self._write_state(states, version)
 
     async def _advance(
