@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from . import reasons
 from .api.v1alpha1 import RING_LABEL, WINDOW_MAX, WINDOW_MIN, MaintenanceWindowSpec, parse_duration
+from .configdata import json_object
 
 MIN_INSTALL = parse_duration(WINDOW_MIN)
 """Less left in the window than this: not worth starting (Update Manager's shortest maintenance window)."""
@@ -210,15 +211,7 @@ class RolloutConfig:
 def parse_rollout_config(data: Mapping[str, str]) -> RolloutConfig:
     """``rollout.json``: ``{"rings": ["canary", "broad"], "soak": "24h"}`` (soak: after each ring is Ready
     again, before the next starts; the duration grammar of the API, default 0s)."""
-    raw = data.get("rollout.json")
-    if raw is None:
-        raise RolloutConfigError("the ConfigMap has no key rollout.json")
-    try:
-        doc = json.loads(raw)
-    except ValueError as err:
-        raise RolloutConfigError(f"rollout.json is not JSON: {err}") from None
-    if not isinstance(doc, dict):
-        raise RolloutConfigError("rollout.json must be a JSON object")
+    doc = json_object(data, "rollout.json", RolloutConfigError)
     rings = doc.get("rings")
     if (not isinstance(rings, list) or not rings or len(set(rings)) != len(rings)
             or not all(isinstance(r, str) and re.fullmatch(RING_NAME_PATTERN, r) for r in rings)):  # fmt: skip
