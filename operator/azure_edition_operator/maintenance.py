@@ -229,6 +229,11 @@ RING_NAME_PATTERN = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 READY_TIMEOUT = dt.timedelta(minutes=30)
 """A VM not running with its agent Ready this long after its installation finished failed its ring."""
 
+NO_START_GRACE = dt.timedelta(minutes=10)
+"""Azure shows an accepted installPatches InProgress under a new activity id at once; still the previous id
+this long after ours was recorded: it never reached Azure (the operator stopped between recording and
+sending it), so the VM waits for its turn again."""
+
 TERMINAL_INSTALL_STATES = frozenset({"Succeeded", "Failed", "CompletedWithWarnings"})
 """lastPatchInstallationSummary states that end an installation (Azure: InProgress, Unknown otherwise)."""
 
@@ -338,8 +343,10 @@ def observe(record: VMRecord, seen: InstallSeen, now: dt.datetime) -> VMRecord:
     """An installing or installed VM after a look at Azure: finished (or failed), then Ready again; a VM
     not Ready ``READY_TIMEOUT`` after its installation ended fails its ring."""
     if record.phase is VMPhase.INSTALLING:
+        if seen.activity_id == record.before and record.started and now - record.started >= NO_START_GRACE:
+            return replace(record, phase=VMPhase.WAITING, before="", started=None)
         if seen.activity_id == record.before or seen.state not in TERMINAL_INSTALL_STATES:
-            return record  # our installation has not ended (the summary still shows the previous one)
+            return record  # our installation has not ended (the summary still shows it, or the previous one)
         if seen.state != "Succeeded":
             detail = f"installPatches ended {seen.state}" + (f": {seen.error}" if seen.error else "")
             return replace(record, phase=VMPhase.FAILED, finished=now, detail=detail)

@@ -198,11 +198,19 @@ class Runner:
         calendar = await calendar_source.calendar(
             self.kube.core, self.config.credentials_namespace, self.config.hotpatch_calendar_configmap
         )
+        written = {"data": saved, "version": version}
+
+        async def persist(namespace: str, state: NamespaceRollout) -> None:
+            """Record installations before they are sent: a restart never sends one twice."""
+            data = {**states, namespace: state.to_json()}
+            written["version"] = await self._write_state(data, written["version"])
+            written["data"] = data
+
         for namespace, entries in sorted(by_namespace.items()):
             state = NamespaceRollout.from_json(saved.get(namespace))
             if config is not None:
                 before = state
-                state = await self._advance(namespace, state, entries, config, calendar, now)
+                state = await self._advance(namespace, state, entries, config, calendar, now, persist)
                 if state is not None and state.stopped and (before is None or not before.stopped):
                     await self._announce_stop(entries, state)
             metrics.ROLLOUT_STOPPED.labels(namespace=namespace).set(1 if state and state.stopped else 0)
@@ -210,13 +218,14 @@ class Runner:
                 states[namespace] = state.to_json()
             for obj, member, _ in entries:
                 await self._report(obj, maintenance.report(state, member, now), now)
-        if states != saved and (states or version is not None):
-            await self._write_state(states, version)
+        if states != written["data"] and (states or written["version"] is not None):
+            await self._write_state(states, written["version"])
 
     async def _advance(
         self, namespace: str, state: NamespaceRollout | None,
         entries: list[tuple[dict[str, Any], Member, AzureEditionVMSpec]],
         config: RolloutConfig, calendar: cal.Calendar, now: dt.datetime,
+        persist: Callable[[str, NamespaceRollout], Awaitable[None]],
     ) -> NamespaceRollout | None:  # fmt: skip
         members = [m for _, m, _ in entries]
         objects = {m.name: (obj, spec) for obj, m, spec in entries}
@@ -258,24 +267,37 @@ class Runner:
             return replace(state, stopped=maintenance.stop_reason(step))
         if step.kind is not StepKind.INSTALL:
             return state
-        for name in step.vms:
+        sending: list[tuple[str, dict[str, Any]]] = []
+        for name in step.vms:  # whose window is open and who serves now: recorded first, then sent
             obj, spec = objects[name]
             member = next(m for m in members if m.name == name)
             parameters = maintenance.install_parameters(state.rollout, member.window, now)
             if parameters is None:
                 continue  # its window is closed: the next one
             try:
-                before = await azure_patches.install_patches(
+                seen = await azure_patches.install_seen(
+                    await self._compute(namespace, spec), self._identity(obj, spec)
+                )
+            except (AzureRetryableError, AzurePermanentError, NotPermitted) as err:
+                log.info("rollout: %s/%s not ready for installPatches: %s", namespace, name, err)
+                continue
+            if seen.serving:  # else: not created yet, stopped or restarting; the next round looks again
+                vms[name] = maintenance.installing(vms[name], seen.activity_id, now)
+                sending.append((name, parameters))
+        if not sending:
+            return replace(state, vms=vms)
+        await persist(namespace, replace(state, vms=vms))
+        for name, parameters in sending:
+            obj, spec = objects[name]
+            try:
+                await azure_patches.install_patches(
                     await self._compute(namespace, spec), self._identity(obj, spec), parameters
                 )
             except (AzureRetryableError, NotPermitted) as err:
                 log.info("rollout: installPatches on %s/%s deferred: %s", namespace, name, err)
-                continue
+                vms[name] = replace(vms[name], phase=VMPhase.WAITING, before="", started=None)
             except AzurePermanentError as err:
                 vms[name] = replace(vms[name], phase=VMPhase.FAILED, finished=now, detail=err.message)
-                continue
-            if before is not None:  # None: the VM does not serve now; the next round looks again
-                vms[name] = maintenance.installing(vms[name], before.activity_id, now)
         return replace(state, vms=vms)
 
     async def _compute(self, namespace: str, spec: AzureEditionVMSpec) -> Any:

@@ -816,6 +816,9 @@ def install_patches(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
     ctx.vm_token(throttle.VM_GUEST_PATCH, vm["id"])
     # How long the guest's restart takes if the installation reboots it (drawn now, with the operation's).
     params = {"input": copy.deepcopy(body), "rebootSeconds": ctx.settings.duration("vm.reboot")}
+    g = ctx.world.guests.get(key(vm["id"]))
+    if g is not None:  # as on Azure, the instance view shows the installation InProgress while it runs
+        params["activityId"] = guest.start_installation(g)
     return _action(ctx, vm, sub, "vm.installPatches", params)
 
 
@@ -1146,7 +1149,7 @@ def complete(world: World, op: dict[str, Any]) -> None:
         if kind == "vm.assessPatches":
             result = guest.assess(g)
         elif kind == "vm.installPatches":
-            result = guest.install(g, op["params"]["input"])
+            result = guest.install(g, op["params"]["input"], op["params"].get("activityId"))
             guest.refresh_assessment(g)
             if result["rebootStatus"] == "Completed":  # the VM restarts: starting, agent Not Ready, then back
                 reboot = float(op["params"].get("rebootSeconds") or 0)

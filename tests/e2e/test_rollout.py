@@ -64,13 +64,27 @@ def rings(kubectl) -> Iterator[None]:
     kubectl("delete", "namespace", OPERATOR_NS, "--wait=false", check=False)
 
 
+def start_rollout_operator(kubeconfig, simulator_env, log, clock_start: dt.datetime) -> Process:
+    """An operator whose rollout clock starts at ``clock_start`` and runs at SPEED."""
+    env = operator_env(kubeconfig, simulator_env, AEO_CREDENTIALS_NAMESPACE=OPERATOR_NS,
+                       AEO_ROLLOUT_INTERVAL="0.5", AEO_CLOCK_START=clock_start.isoformat(),
+                       AEO_CLOCK_SPEED=f"{SPEED:g}")  # fmt: skip
+    started = time.time()
+    proc = start_operator(log, env, wait_metrics=True)
+    proc.extra.update(started=started, clock_start=clock_start)
+    return proc
+
+
+def clock_of(proc: Process) -> dt.datetime:
+    """About where the operator's rollout clock is now (it started a little after the process)."""
+    return proc.extra["clock_start"] + dt.timedelta(seconds=(time.time() - proc.extra["started"]) * SPEED)
+
+
 @pytest.fixture
 def rollout_operator(crd, kubeconfig, rollout_simulator, rings, tmp_path_factory) -> Iterator[Process]:
     """An operator whose rollout clock starts LEAD before the window (a fresh one per test)."""
-    env = operator_env(kubeconfig, rollout_simulator[1], AEO_CREDENTIALS_NAMESPACE=OPERATOR_NS,
-                       AEO_ROLLOUT_INTERVAL="0.5", AEO_CLOCK_START=(OPENS - LEAD).isoformat(),
-                       AEO_CLOCK_SPEED=f"{SPEED:g}")  # fmt: skip
-    proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env, wait_metrics=True)
+    proc = start_rollout_operator(kubeconfig, rollout_simulator[1], tmp_path_factory.mktemp("op") / "operator.log",
+                                  OPENS - LEAD)  # fmt: skip
     proc.extra["opens_at"] = time.time() + LEAD.total_seconds() / SPEED  # roughly: the clock started before
     yield proc
     proc.stop()
@@ -176,3 +190,31 @@ def test_a_failed_canary_stops_the_broad_ring(rollout_operator, kubectl, namespa
         assert get(kubectl, namespace, "broad-1")["status"]["maintenance"]["phase"] == "Waiting"
     finally:
         baseline_guests(sim)
+
+
+def test_a_restarted_operator_continues_without_installing_twice(
+    rollout_operator, kubectl, namespace, sim, kubeconfig, rollout_simulator, tmp_path_factory
+):
+    baseline_guests(sim)
+    create_vms(kubectl, namespace, {"canary-1": "canary", "broad-1": "broad"})
+    canary_vm = vm_name(get(kubectl, namespace, "canary-1"))
+    wait_for(lambda: canary_vm in installs(sim), timeout=60, what="canary's installPatches")
+    rollout_operator.stop()  # while canary's installation runs (1.2-6 s here)
+    log = tmp_path_factory.mktemp("op2") / "operator.log"
+    second = start_rollout_operator(kubeconfig, rollout_simulator[1], log, clock_of(rollout_operator))
+    try:
+        wait_for(
+            lambda: (
+                (c := condition(get(kubectl, namespace, "broad-1"), "HotpatchRollout"))
+                and c["reason"] == "PatchesInstalled"
+            ),
+            timeout=60,
+            what="broad installed after the restart",
+        )
+    finally:
+        second.stop()
+    ops = [op for op in sim.operations() if op["kind"] == "vm.installPatches"
+           and op["resourceId"].rsplit("/", 1)[1] in (canary_vm, vm_name(get(kubectl, namespace, "broad-1")))]  # fmt: skip
+    canary_ops = [op for op in ops if op["resourceId"].endswith(canary_vm)]
+    assert len(canary_ops) == 1, "the restarted operator recognised the installation in flight"
+    assert len({op["params"]["input"]["windowsParameters"]["maxPatchPublishDate"] for op in ops}) == 1

@@ -17,6 +17,7 @@ from azure_edition_operator.hotpatch_calendar import BUILTIN, KeptPatch, PatchSu
 from azure_edition_operator.maintenance import (
     MAX_INSTALL,
     MIN_INSTALL,
+    NO_START_GRACE,
     READY_TIMEOUT,
     InstallSeen,
     Member,
@@ -219,6 +220,16 @@ def test_an_installation_ends_reboots_and_is_ready_again():
     assert needs_look(rebooting)
     back = observe(rebooting, seen(serving=True), T0 + dt.timedelta(minutes=13))
     assert back.ready == T0 + dt.timedelta(minutes=13) and not needs_look(back)
+
+
+def test_an_installation_that_never_reached_azure_is_sent_again():
+    """Recorded, then the operator stopped before sending it: Azure still shows the previous activity."""
+    record = installing(VMRecord("u", "canary"), "old", T0)
+    assert observe(record, seen("old"), T0 + NO_START_GRACE - dt.timedelta(seconds=1)) == record
+    again = observe(record, seen("old"), T0 + NO_START_GRACE)
+    assert (again.phase, again.before, again.started) == (VMPhase.WAITING, "", None)
+    # Azure took it (InProgress under a new id): it runs, however long
+    assert observe(record, seen("new", "InProgress"), T0 + NO_START_GRACE * 3) == record
 
 
 def test_a_failed_installation_or_no_return_fails_the_ring():

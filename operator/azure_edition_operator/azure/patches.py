@@ -59,54 +59,47 @@ async def assess_patches(
     return {k: v for k, v in assessed.items() if v is not None}, summary
 
 
-async def install_patches(
-    compute: Any, identity: specs.VMIdentity, parameters: dict[str, Any]
-) -> maintenance.InstallSeen | None:
-    """Start one installPatches on our VM (``maintenance.install_parameters``' body) and return what the
-    instance view showed just before it (its installation activity id tells ours from the last one); None,
-    and nothing sent, while the VM does not serve (not created yet, stopped, restarting): later.
+async def install_patches(compute: Any, identity: specs.VMIdentity, parameters: dict[str, Any]) -> None:
+    """Send one installPatches to our VM (``maintenance.install_parameters``' body).
 
-    The poller is not awaited: the rollout sees the end in the instance view on its next rounds, also after
-    a restart. Raises ``AzureRetryableError`` or ``AzurePermanentError`` (a VM that is not ours is never
-    touched)."""
+    The poller is not awaited: the rollout sees the installation in the instance view on its next rounds
+    (under a new activity id), also after a restart. Raises ``AzureRetryableError`` or
+    ``AzurePermanentError`` (a VM that is not ours is never touched)."""
     rg, name = identity.resource_group, identity.vm_name
+    windows = parameters["windowsParameters"]
+    body = sdk.compute.VirtualMachineInstallPatchesParameters(
+        maximum_duration=parameters["maximumDuration"],
+        reboot_setting=parameters["rebootSetting"],
+        windows_parameters=sdk.compute.WindowsParameters(
+            classifications_to_include=windows["classificationsToInclude"],
+            max_patch_publish_date=datetime.fromisoformat(
+                windows["maxPatchPublishDate"].replace("Z", "+00:00")
+            ),
+        ),
+    )
     try:
-        vm = await compute.virtual_machines.get(rg, name, expand="instanceView")
+        vm = await compute.virtual_machines.get(rg, name)
         if specs.ownership(vm.tags, identity.owner) is not specs.Ownership.OURS:
             message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
             raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
-        before = _seen(vm.instance_view)
-        if not before.serving:
-            return None
-        windows = parameters["windowsParameters"]
-        body = sdk.compute.VirtualMachineInstallPatchesParameters(
-            maximum_duration=parameters["maximumDuration"],
-            reboot_setting=parameters["rebootSetting"],
-            windows_parameters=sdk.compute.WindowsParameters(
-                classifications_to_include=windows["classificationsToInclude"],
-                max_patch_publish_date=datetime.fromisoformat(
-                    windows["maxPatchPublishDate"].replace("Z", "+00:00")
-                ),
-            ),
-        )
         await compute.virtual_machines.begin_install_patches(rg, name, body)
-        identity.owner.logger(__name__).info(
-            "started installPatches on VirtualMachine/%s (maxPatchPublishDate %s, maximumDuration %s)",
-            name, windows["maxPatchPublishDate"], parameters["maximumDuration"])  # fmt: skip
-    except ResourceNotFoundError:
-        return None  # not created yet (or being recreated): the reconcile pass sees to it
     except AzureError as err:
         mapped = from_exception(err)
         if isinstance(mapped, AzurePermanentError):
             mapped.message = f"installPatches failed ({mapped.code}): {mapped.message}"
         raise mapped from err
-    return before
+    identity.owner.logger(__name__).info(
+        "started installPatches on VirtualMachine/%s (maxPatchPublishDate %s, maximumDuration %s)",
+        name, windows["maxPatchPublishDate"], parameters["maximumDuration"])  # fmt: skip
 
 
 async def install_seen(compute: Any, identity: specs.VMIdentity) -> maintenance.InstallSeen:
-    """The VM's last installation and whether it serves (one instance view GET)."""
+    """The VM's last installation and whether it serves (one instance view GET); a VM not there (yet)
+    does not serve."""
     try:
         view = await compute.virtual_machines.instance_view(identity.resource_group, identity.vm_name)
+    except ResourceNotFoundError:
+        return maintenance.InstallSeen("", "", "", serving=False)
     except AzureError as err:
         raise from_exception(err) from err
     return _seen(view)
