@@ -88,8 +88,10 @@ def member_of(
     """The object as a rollout member, or None when it takes no part (no window, no Hotpatch, not fully
     managed, being deleted, or a spec that does not validate)."""
     meta = obj.get("metadata") or {}
-    if meta.get("deletionTimestamp"):
-        return None
+    if meta.get("deletionTimestamp") or not ((obj.get("spec") or {}).get("hotpatch") or {}).get(
+        "maintenanceWindow"
+    ):
+        return None  # most objects: no window, no validation (a LIST of the fleet each round stays cheap)
     try:
         spec = AzureEditionVMSpec.model_validate(obj.get("spec") or {})
     except ValueError:
