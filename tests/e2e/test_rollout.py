@@ -2,7 +2,8 @@
 1/50 of Azure's durations and the operator's rollout clock at 50x, starting just before a Saturday 02:00
 (Europe/Berlin) window in January (a planned baseline month). Two rings: canary installs first, the
 broad ring only after canary is Ready again and the soak has passed, all with one maxPatchPublishDate;
-a failed canary stops the rollout (condition, Event, metric) and broad never installs."""
+a failed canary stops the rollout (condition, Event, metric) and broad never installs, while another
+namespace's rollout goes on; a restarted operator continues without sending an installation twice."""
 
 from __future__ import annotations
 
@@ -165,7 +166,7 @@ def test_two_rings_install_in_order_with_one_patch_set(rollout_operator, kubectl
     assert (status["ring"], status["phase"], status["month"]) == ("broad", "Installed", "2027-01")
 
 
-def test_a_failed_canary_stops_the_broad_ring(rollout_operator, kubectl, namespace, sim):
+def test_a_failed_canary_stops_the_broad_ring(rollout_operator, kubectl, namespace, second_namespace, sim):
     baseline_guests(sim, nextInstallationFailure={"code": "PatchInstallationFailed",
                                                    "message": "KB5000000 failed: 0x80070643"})  # fmt: skip
     try:
@@ -185,7 +186,16 @@ def test_a_failed_canary_stops_the_broad_ring(rollout_operator, kubectl, namespa
         wait_for(lambda: events(kubectl, namespace, "RolloutStopped"), what="the Warning Event")
         assert all(e["type"] == "Warning" for e in events(kubectl, namespace, "RolloutStopped"))
         assert metric(rollout_operator, "azureedition_hotpatch_rollout_stopped", namespace=namespace) == 1.0
-        time.sleep(2 * SOAK.total_seconds() / SPEED)  # longer than the soak: still nothing for broad
+        # Another namespace's rollout is its own: its canary installs, soaks, and its broad ring follows,
+        # while this namespace's broad ring still installs nothing.
+        baseline_guests(sim)
+        create_vms(kubectl, second_namespace, {"canary-1": "canary", "broad-1": "broad"})
+        wait_for(lambda: (c := condition(get(kubectl, second_namespace, "broad-1"), "HotpatchRollout"))
+                 and c["reason"] == "PatchesInstalled", timeout=60, what="the other namespace's broad ring")  # fmt: skip
+        assert (
+            metric(rollout_operator, "azureedition_hotpatch_rollout_stopped", namespace=second_namespace)
+            == 0.0
+        )
         assert broad_vm not in installs(sim)
         assert get(kubectl, namespace, "broad-1")["status"]["maintenance"]["phase"] == "Waiting"
     finally:
