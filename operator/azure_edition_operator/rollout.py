@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 STATE_SUFFIX = "-state"
 INSTALL_GRACE = maintenance.MAX_INSTALL + maintenance.READY_TIMEOUT
-"""An installation Azure never reported on (an operator stopped between its POST and the state write, a
-request lost) fails its ring after this: longer than any ``maximumDuration`` plus the reboot."""
+"""An installation Azure took (a new activity id) but never reported ended fails its ring after this:
+longer than any ``maximumDuration`` plus a reboot. (One Azure never took is sent again:
+``maintenance.NO_START_GRACE``.)"""
 
 AzureFor = Callable[[str, AzureEditionVMSpec], Awaitable[Any]]
 """(namespace, spec) → the namespace's permitted Azure clients for the spec's subscription (tenancy)."""
@@ -88,9 +89,8 @@ def member_of(
     """The object as a rollout member, or None when it takes no part (no window, no Hotpatch, not fully
     managed, being deleted, or a spec that does not validate)."""
     meta = obj.get("metadata") or {}
-    if meta.get("deletionTimestamp") or not ((obj.get("spec") or {}).get("hotpatch") or {}).get(
-        "maintenanceWindow"
-    ):
+    declared = ((obj.get("spec") or {}).get("hotpatch") or {}).get("maintenanceWindow")
+    if meta.get("deletionTimestamp") or not declared:
         return None  # most objects: no window, no validation (a LIST of the fleet each round stays cheap)
     try:
         spec = AzureEditionVMSpec.model_validate(obj.get("spec") or {})
@@ -191,7 +191,7 @@ class Runner:
                 continue
             by_namespace.setdefault(namespace, []).append((obj, *found))
         for obj in leaving:  # the window was removed: its report goes too
-            await self._report(obj, None, now)
+            await self._report(obj, None)
         saved, version = await self._read_state()
         # a namespace of ours whose windows are all gone leaves the state (the ConfigMap stays small)
         states = {
@@ -219,7 +219,7 @@ class Runner:
             if state is not None:
                 states[namespace] = state.to_json()
             for obj, member, _ in entries:
-                await self._report(obj, maintenance.report(state, member, now), now)
+                await self._report(obj, maintenance.report(state, member, now))
         if states != written["data"] and (states or written["version"] is not None):
             await self._write_state(states, written["version"])
 
@@ -326,7 +326,6 @@ class Runner:
         self,
         obj: dict[str, Any],
         report: tuple[dict[str, object], tuple[bool, str, str]] | None,
-        now: dt.datetime,
     ) -> None:
         """``status.maintenance`` and the HotpatchRollout condition, written only when they changed."""
         old = dict(obj.get("status") or {})
