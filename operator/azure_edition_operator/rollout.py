@@ -12,6 +12,8 @@ Trust: the ring label is the tenant's (on its own object), everything else is th
 per namespace, so relabelling moves a VM inside its own namespace's rollout and nowhere else; whether a VM
 installed, failed and is Ready again is read from Azure, never from status. The state ConfigMap survives a
 restart: an installation in flight is recognised by Azure's installation activity id, never started again.
+Two replicas (kopf peering) both run the loop today; the state ConfigMap's resourceVersion, written before
+any installPatches is sent, lets only one of them send it.
 """
 
 from __future__ import annotations
