@@ -891,7 +891,8 @@ class AzureEditionVMStatus(ApiModel):
     )
     conditions: list[ConditionSchema] = Field(
         default_factory=list,
-        description="Ready, ImageResolved, VMProvisioned and one per requested capability.",
+        description="Ready, ImageResolved, VMProvisioned, one per requested capability, Reconciling and Stalled; "
+        "HotpatchRollout with spec.hotpatch.maintenanceWindow.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
