@@ -24,6 +24,7 @@ class ConditionType(enum.StrEnum):
     HOTPATCH_HEALTHY = "HotpatchHealthy"
     SMB_CERTIFICATE_VALID = "SMBOverQUICCertificateValid"
     EXTENDED_NETWORK_READY = vocab.EXTENDED_NETWORK_READY
+    HOTPATCH_ROLLOUT = vocab.HOTPATCH_ROLLOUT  # the baseline rollout (rollout.py); never changes Ready
     RECONCILING = vocab.RECONCILING  # kstatus: the operator works toward the spec; time fixes it
     STALLED = vocab.STALLED  # kstatus: progress needs a person
 

@@ -7,6 +7,7 @@ The first six are defaults for kopf's own ``run`` options; docs/configuration.md
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -113,11 +114,44 @@ class OperatorConfig(BaseSettings):
         description="ConfigMap in the operator's namespace whose `calendar.json` replaces the built-in Windows "
         "Server Hotpatch calendar (docs/capabilities.md#the-hotpatch-calendar); absent: the built-in one.",
     )
+    rollout_configmap: str = Field(
+        "azure-edition-rollout",
+        description="ConfigMap in the operator's namespace whose `rollout.json` lists the baseline rollout's rings "
+        "in order and the soak after each (docs/capabilities.md#maintenance-window-and-rings); absent: no "
+        "rollout, the platform alone installs. Its state lives in the ConfigMap of this name + `-state`.",
+    )
+    rollout_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between rounds of the baseline rollout (one LIST of the objects each).",
+    )
+    clock_start: str = Field(
+        "",
+        description="Tests and demos only: the rollout's clock starts at this instant (ISO 8601 with an offset, "
+        "e.g. 2027-01-09T01:57:00+01:00) instead of now; empty: now.",
+    )
+    clock_speed: float = Field(
+        1.0,
+        gt=0,
+        description="Tests and demos only: seconds of the rollout's clock per real second (1/the simulator's "
+        "--time-scale keeps its windows and soak in step with the simulator's Azure).",
+    )
     smb_trust_bundle: str = Field(
         "",
         description="PEM file of the roots SMB over QUIC clients trust (else the system roots); a chain "
         "that leads to none is CertificateUntrusted.",
     )
+
+    @field_validator("clock_start")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        if value and datetime.fromisoformat(value).tzinfo is None:
+            raise ValueError("give an offset (e.g. +01:00 or Z)")
+        return value
+
+    @property
+    def clock_start_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.clock_start) if self.clock_start else None
 
     @field_validator("namespaces", mode="before")
     @classmethod

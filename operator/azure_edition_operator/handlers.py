@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from azure.core.exceptions import AzureError
 
-from . import calendar_source, metrics, metrics_server, reconciler, sealing
+from . import calendar_source, metrics, metrics_server, reconciler, rollout, sealing
 from . import reasons as vocab
 from .api.v1alpha1 import (
     ASSESS_ANNOTATION,
@@ -103,10 +103,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics.record_azure_request,
     )
     memo.metrics_server = await metrics_server.start(config)  # after Kube.connect: reviews use its config
+    memo.rollout = rollout.start(  # the baseline rollout's own loop (rollout.py), beside the handlers
+        memo.kube, config, lambda namespace, spec: _azure_for(memo, namespace, spec),
+        lambda meta: PatchSummary.from_json(_sealed(memo, meta, PATCHES_ANNOTATION)),
+    )  # fmt: skip
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("rollout") is not None:
+        await memo.rollout.stop()
     await memo.tenancy.close()  # closes memo.azure too
     if memo.get("metrics_server") is not None:
         await memo.metrics_server.close()

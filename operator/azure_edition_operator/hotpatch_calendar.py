@@ -24,6 +24,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .api.v1alpha1 import CycleMonth
+from .configdata import json_object
 
 Month = tuple[int, int]  # (year, month)
 
@@ -80,15 +81,7 @@ def parse_calendar(data: Mapping[str, str]) -> Calendar:
     """A calendar from a ConfigMap's ``data``: ``calendar.json`` holding ``source`` and ``asOf``
     (required: a calendar without its provenance cannot be judged), and optionally ``plannedMonths``
     (month numbers), ``unplannedBaselines`` and ``cancelledBaselines`` (YYYY-MM lists)."""
-    raw = data.get("calendar.json")
-    if raw is None:
-        raise CalendarError("the ConfigMap has no key calendar.json")
-    try:
-        doc = json.loads(raw)
-    except ValueError as err:
-        raise CalendarError(f"calendar.json is not JSON: {err}") from None
-    if not isinstance(doc, dict):
-        raise CalendarError("calendar.json must be a JSON object")
+    doc = json_object(data, "calendar.json", CalendarError)
     source = doc.get("source")
     if not isinstance(source, str) or not source.strip():
         raise CalendarError("calendar.json needs a non-empty source (where the months come from)")

@@ -54,6 +54,16 @@ CHECK_DURATION = Histogram(
     ("check",),
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+ROLLOUT_STOPPED = Gauge(
+    "azureedition_hotpatch_rollout_stopped",
+    "1 while the namespace's baseline rollout is stopped by a failed ring (a person must act)",
+    ("namespace",),
+)
+ROLLOUT_INSTALLS = Counter(
+    "azureedition_hotpatch_rollout_installs_total",
+    "installPatches of the baseline rollout that ended, by result (Installed, Failed)",
+    ("result",),
+)
 AZURE_REQUESTS = Counter(
     "azureedition_azure_requests_total", "ARM requests by operation and HTTP status", ("operation", "code")
 )

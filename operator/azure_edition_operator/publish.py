@@ -1,4 +1,5 @@
-"""The one way status and Events leave the operator: ``publish`` writes status, ``post`` posts an Event.
+"""The one way status and Events leave the operator: ``publish`` writes status, ``post`` posts an Event
+(``post_outside_handlers`` from the operator's own loops, where kopf's event queue does not reach).
 
 Every status writer (the reconcile handler's progress and result, the check daemon, assess, delete) sends
 a JSON merge patch of what changed through the status subresource (``kube.patch_status``). Not kopf's
@@ -15,6 +16,7 @@ recreated, an assessment done) is announced as it is taken.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +24,7 @@ import kopf
 
 from . import conditions as cond
 from . import text
-from .conditions import ConditionType
+from .conditions import ConditionType, format_timestamp
 from .kube import Kube
 from .status import conditions_of, status_patch
 
@@ -37,6 +39,28 @@ def post(body: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
     """The only ``kopf.event`` call: reason and message made safe to show and capped (``text``)."""
     reason = text.visible(reason, keep_newlines=False)[:128]  # a reason is one CamelCase word
     kopf.event(body, type=kind, reason=reason, message=text.message(message or reason, EVENT_MESSAGE_LIMIT))
+
+
+async def post_outside_handlers(
+    kube: Kube, body: Mapping[str, Any], kind: str, reason: str, message: str
+) -> None:
+    """``post`` for a loop of the operator's own (the baseline rollout), where kopf's per-object event queue
+    does not exist: the same core/v1 Event, made safe the same way, created directly."""
+    meta = body["metadata"]
+    now = format_timestamp(dt.datetime.now(dt.UTC))
+    event = {
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "name": meta["name"],
+                           "namespace": meta["namespace"], "uid": meta.get("uid")},
+        "type": kind, "reason": text.visible(reason, keep_newlines=False)[:128],
+        "message": text.message(message or reason, EVENT_MESSAGE_LIMIT),
+        "source": {"component": EVENT_SOURCE}, "reportingComponent": EVENT_SOURCE,
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    }  # fmt: skip
+    await kube.core.create_namespaced_event(meta["namespace"], event)
+
+
+EVENT_SOURCE = "azure-edition-operator"
 
 
 def warning_stage(state: str | None, days_remaining: int | None) -> str | None:

@@ -474,6 +474,18 @@ IMAGE_RESOLVED = "ImageResolved"
 UNSUPPORTED_CAPABILITIES = "UnsupportedCapabilities"
 IMAGE_REASONS: Mapping[str, Kind] = {IMAGE_RESOLVED: Kind.OK, UNSUPPORTED_CAPABILITIES: Kind.USER}
 
+# ----------------------------------------------------------------------------- HotpatchRollout reasons
+# The baseline rollout (rollout.py): only on VMs with spec.hotpatch.maintenanceWindow. Not a capability
+# condition: it never changes Ready (a VM whose own installation failed is Degraded by HotpatchHealthy's
+# PatchInstallationFailed, from Azure's instance view).
+
+HOTPATCH_ROLLOUT = "HotpatchRollout"
+RING_WAITING = "RingWaiting"
+PATCHES_INSTALLING = "PatchesInstalling"
+PATCHES_INSTALLED = "PatchesInstalled"
+ROLLOUT_STOPPED = "RolloutStopped"
+RING_NOT_CONFIGURED = "RingNotConfigured"
+
 # ----------------------------------------------------------------------------- kstatus: Reconciling / Stalled
 #
 # sigs.k8s.io/cli-utils kstatus: Reconciling=True while the operator works toward the spec (time fixes
@@ -524,6 +536,9 @@ CONDITION_SUMMARY: Mapping[str, str] = {
     "for Azure the operator can see holds (VM size, subnets, gateway and connection, IP forwarding, Hyper-V and "
     "the appliance in the guest). Each False reason stops the feature: `Ready` is False (`Degraded`), or "
     "`ProvisioningFailed` for the reasons checked before anything is created.",
+    HOTPATCH_ROLLOUT: "Only with `spec.hotpatch.maintenanceWindow`: where the VM stands in its namespace's "
+    "baseline rollout (installPatches inside the window, ring by ring; `status.maintenance` has the ring, phase "
+    "and the rollout's maxPatchPublishDate). Never changes `Ready`.",
     "Reconciling": "kstatus: True while the operator works toward the spec and time (or the operator itself) "
     "fixes what is missing; its reason is the reason of the condition behind it (`Creating`, `Throttled`, "
     "`HotpatchNotEnabled`, `Provisioning` while the first capability check is due, ...). False once settled.",
@@ -610,6 +625,27 @@ CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
         kind: {r.name: ConditionReason("True" if r.severity is Severity.OK else "False", r.meaning, r.action)
                for r in table.values()}
         for kind, table in CAPABILITY_REASONS.items()
+    },
+    HOTPATCH_ROLLOUT: {
+        RING_WAITING: ConditionReason(
+            "True", "The VM's ring waits: for a baseline month, for the previous ring to be Ready again and soak, "
+            "or for the VM's own window (the message says which and when it next opens).", "Nothing."),
+        PATCHES_INSTALLING: ConditionReason(
+            "True", "installPatches runs on the VM (rebootSetting IfRequired, maximumDuration ending with the "
+            "window), or it has ended and the VM is rebooting.", "Nothing; the VM may reboot inside its window."),
+        PATCHES_INSTALLED: ConditionReason(
+            "True", "This month's baseline is installed and the VM was running with its agent Ready after it.",
+            "Nothing."),
+        ROLLOUT_STOPPED: ConditionReason(
+            "False", "A ring failed (installPatches ended Failed, or a VM was not Ready within 30 minutes after "
+            "it): later rings of this namespace install nothing until a person acts (alert "
+            "AzureEditionHotpatchRolloutStopped). The message names the ring and the VMs.",
+            "Look at the failed VMs (`HotpatchHealthy`, the VM's Windows Update log); then delete this namespace's "
+            "key from the rollout state ConfigMap in the operator's namespace to start the rollout again."),
+        RING_NOT_CONFIGURED: ConditionReason(
+            "False", "The label azureedition.io/ring names a ring the rollout configuration does not list: "
+            "the VM takes part in no rollout (the platform alone patches it).",
+            "Set the label to one of the configured rings, or remove it (the last ring)."),
     },
     # kstatus: True repeats the reason of the condition behind it (documented there); these are the False ones.
     "Reconciling": {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import random
 import re
+import time
 import uuid
 from typing import Any
 
@@ -362,11 +363,19 @@ def render_vm(world: World, vm: dict[str, Any], expand: str = "") -> dict[str, A
     return doc
 
 
+def rebooting(world: World, vm: dict[str, Any]) -> bool:
+    """The guest restarts after an installation that rebooted it (``rebootUntil``, wall clock)."""
+    return float(world.vm_internal.get(key(vm["id"]), {}).get("rebootUntil") or 0) > time.time()
+
+
 def power_state(world: World, vm: dict[str, Any]) -> str:
-    """running, starting, stopped or deallocated (the last two only after an out-of-band stop)."""
+    """running, starting, stopped or deallocated (the last two only after an out-of-band stop); starting
+    also while the guest reboots after installPatches."""
     stopped = world.vm_internal.get(key(vm["id"]), {}).get("powerState")
     if stopped:
         return str(stopped)
+    if rebooting(world, vm):
+        return "starting"
     return "running" if vm["properties"].get("provisioningState") in ("Succeeded", "Updating") else "starting"
 
 
@@ -382,7 +391,7 @@ def instance_view(world: World, vm: dict[str, Any]) -> dict[str, Any]:
     state = props.get("provisioningState", "Succeeded")
     created = props.get("timeCreated")
     status_time = _internal(world, vm).get("stateTime", created)
-    running = state in ("Succeeded", "Updating")
+    running = state in ("Succeeded", "Updating") and not rebooting(world, vm)  # the agent is down meanwhile
     disk_status = [
         {
             "code": "ProvisioningState/succeeded",
@@ -805,7 +814,12 @@ def install_patches(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
         raise errors.missing_parameter("rebootSetting")
     _enum(body.get("rebootSetting"), ("IfRequired", "Never", "Always"), "rebootSetting")
     ctx.vm_token(throttle.VM_GUEST_PATCH, vm["id"])
-    return _action(ctx, vm, sub, "vm.installPatches", {"input": copy.deepcopy(body)})
+    # How long the guest's restart takes if the installation reboots it (drawn now, with the operation's).
+    params = {"input": copy.deepcopy(body), "rebootSeconds": ctx.settings.duration("vm.reboot")}
+    g = ctx.world.guests.get(key(vm["id"]))
+    if g is not None:  # as on Azure, the instance view shows the installation InProgress while it runs
+        params["activityId"] = guest.start_installation(g)
+    return _action(ctx, vm, sub, "vm.installPatches", params)
 
 
 def run_command(ctx: RequestContext, sub: str, rg: str, name: str) -> Reply:
@@ -1135,8 +1149,11 @@ def complete(world: World, op: dict[str, Any]) -> None:
         if kind == "vm.assessPatches":
             result = guest.assess(g)
         elif kind == "vm.installPatches":
-            result = guest.install(g, op["params"]["input"])
+            result = guest.install(g, op["params"]["input"], op["params"].get("activityId"))
             guest.refresh_assessment(g)
+            if result["rebootStatus"] == "Completed":  # the VM restarts: starting, agent Not Ready, then back
+                reboot = float(op["params"].get("rebootSeconds") or 0)
+                world.vm_internal.setdefault(key(vm["id"]), {})["rebootUntil"] = time.time() + reboot
         else:
             script = op["params"]["script"] if op["params"]["commandId"] == "RunPowerShellScript" else []
             try:

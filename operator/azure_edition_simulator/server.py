@@ -1546,7 +1546,7 @@ class SimulatorServer:
         if request.method == "PUT":
             data = await self._json_body(request)
             unknown = set(data) - {"enableSmbQuic", "rebootPending", "availablePatches", "certificate", "hypervRole",
-                                   "extendedNetworkAppliance", "monthKind"}  # fmt: skip
+                                   "extendedNetworkAppliance", "monthKind", "nextInstallationFailure"}  # fmt: skip
             if unknown:
                 raise ValueError(f"unknown guest default fields {sorted(unknown)}")
             self.world.guest_defaults = data

@@ -30,6 +30,7 @@ AZURE_DURATIONS: dict[str, tuple[float, float]] = {
     "runCommand.delete": (2, 10),
     "vm.assessPatches": (30, 120),
     "vm.installPatches": (60, 300),
+    "vm.reboot": (60, 180),  # a reboot that installPatches (rebootSetting IfRequired/Always) performs
     "disk.delete": (2, 10),
     "disk.update": (1, 5),
 }

@@ -258,19 +258,26 @@ def test_base_grants_secrets_and_events_in_no_tenant_namespace():
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     ]
     assert not tenant_namespaces(objects)
-    # The operator's own namespace: the credential Secrets TenantPolicies name, and the one ConfigMap that
-    # may replace the Hotpatch calendar (by name), nothing else.
+    # The operator's own namespace: the credential Secrets TenantPolicies name, the ConfigMaps a team keeps
+    # (the Hotpatch calendar, the rollout's rings) read by name, and the rollout's state, read and replaced
+    # by name and made once (create cannot name it); nothing else.
     role = find(objects, "Role", "azure-edition-operator-credentials")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["azure-edition-hotpatch-calendar"],
-         "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["configmaps"],
+         "resourceNames": ["azure-edition-hotpatch-calendar", "azure-edition-rollout"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["azure-edition-rollout-state"],
+         "verbs": ["get", "update"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
     ]  # fmt: skip
     from azure_edition_operator.config import OperatorConfig
+    from azure_edition_operator.rollout import STATE_SUFFIX
 
-    calendar_default = OperatorConfig.model_fields["hotpatch_calendar_configmap"].default
-    assert calendar_default == role["rules"][1]["resourceNames"][0]  # one name, two places
+    fields = OperatorConfig.model_fields
+    rollout = fields["rollout_configmap"].default
+    assert [fields["hotpatch_calendar_configmap"].default, rollout] == role["rules"][1]["resourceNames"]
+    assert [rollout + STATE_SUFFIX] == role["rules"][2]["resourceNames"]  # one name, two places
     binding = find(objects, "RoleBinding", "azure-edition-operator-credentials")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 

@@ -33,13 +33,18 @@ GAUGES = {
     "azureedition_build_info",
     "azureedition_reconcile_waiting",
     "azureedition_reconcile_active",
+    "azureedition_hotpatch_rollout_stopped",
 }
 HISTOGRAMS = {
     "azureedition_check_duration_seconds",
     "azureedition_reconcile_duration_seconds",
     "azureedition_azure_request_duration_seconds",
 }
-COUNTERS = {"azureedition_azure_requests_total", "azureedition_reconcile_errors_total"}
+COUNTERS = {
+    "azureedition_azure_requests_total",
+    "azureedition_reconcile_errors_total",
+    "azureedition_hotpatch_rollout_installs_total",
+}
 EXPOSED = GAUGES | COUNTERS | {f"{h}{suffix}" for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
 
 REQUIRED_ALERTS = {
@@ -49,6 +54,7 @@ REQUIRED_ALERTS = {
     "AzureEditionSMBOverQUICDisabled",
     "AzureEditionHotpatchRebootPending",
     "AzureEditionHotpatchInstallationFailed",
+    "AzureEditionHotpatchRolloutStopped",
     "AzureEditionOperatorAbsent",
     "AzureEditionReconcileErrorsRising",
     "AzureEditionAzureRequestsSlow",

@@ -189,8 +189,9 @@ TENANT = {
     ("", "secrets", ""): {"get"},
 }
 # The operator's own namespace adds the credential Secrets TenantPolicies name and the state key it
-# makes at first start; no Events.
-OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get", "create"}}
+# makes at first start, and the baseline rollout's state ConfigMap it makes at the first rollout (get and
+# update only by name, which a review without a name does not see); no Events.
+OWN = {**CLUSTER_WIDE, ("", "secrets", ""): {"get", "create"}, ("", "configmaps", ""): {"create"}}
 
 
 def access_reviews(kubectl, namespace: str) -> dict[tuple[str, str, str, str], bool]:

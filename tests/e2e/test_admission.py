@@ -100,6 +100,15 @@ BAD_OBJECTS = [
     ("alternative-port-out-of-range", {"capabilities": ["SMBOverQUIC"],
                                        "smbOverQuic": {"serverName": "fs.contoso.com", "alternativePort": 0}},
      "spec.smbOverQuic.alternativePort"),
+    ("window-too-long", {"hotpatch": {"maintenanceWindow": {"daysOfWeek": ["Saturday"], "startTime": "02:00",
+                                                            "duration": "4h"}}},
+     "maintenanceWindow.duration must be between 30m and 3h55m"),
+    ("window-start-not-hh-mm", {"hotpatch": {"maintenanceWindow": {"daysOfWeek": ["Saturday"], "startTime": "2am"}}},
+     "spec.hotpatch.maintenanceWindow.startTime"),
+    ("window-unknown-day", {"hotpatch": {"maintenanceWindow": {"daysOfWeek": ["Samstag"], "startTime": "02:00"}}},
+     'Unsupported value: "Samstag"'),
+    ("window-repeated-day", {"hotpatch": {"maintenanceWindow": {"daysOfWeek": ["Sunday", "Sunday"],
+                                                                "startTime": "02:00"}}}, "Duplicate value"),
 ]  # fmt: skip
 
 

@@ -450,6 +450,45 @@ def test_install_patches_honours_max_patch_publish_date_and_a_baseline_reboots(
     assert result.reboot_status == "Completed"  # AlwaysRequiresReboot in a baseline month, IfRequired reboots
 
 
+def _install_one_security_update(sim: Simulator, clients: Clients, vm: str, month: str) -> Any:
+    """installPatches (IfRequired) of a month's one security update on a Hotpatch VM; its result."""
+    sim.control.set_guest(RESOURCE_GROUP, vm, monthKind=month, availablePatches={"Security": 1})
+    sim.control.set_provisioning_seconds(2)  # the instant profile: the installation, then a reboot, 2 s each
+    request = cm.VirtualMachineInstallPatchesParameters(
+        maximum_duration="PT1H",
+        reboot_setting="IfRequired",
+        windows_parameters=cm.WindowsParameters(classifications_to_include=["Security"]),
+    )
+    return clients.compute.virtual_machines.begin_install_patches(RESOURCE_GROUP, vm, request).result()
+
+
+def test_a_reboot_by_install_patches_shows_in_the_instance_view(
+    sim: Simulator, arm: Arm, clients: Clients
+) -> None:
+    """The baseline rollout waits for a VM to be running with its agent Ready again after its reboot: the
+    simulator shows the restart (starting, agent Not Ready) for the reboot's duration, then the VM back."""
+    vm = arm.vm()
+    assert _install_one_security_update(sim, clients, vm.name, "Baseline").reboot_status == "Completed"
+
+    def power_and_agent() -> tuple[str, str]:
+        view = clients.compute.virtual_machines.instance_view(RESOURCE_GROUP, vm.name)
+        power = next(s.code for s in view.statuses if s.code.startswith("PowerState/"))
+        return power, view.vm_agent.statuses[0].display_status
+
+    assert power_and_agent() == ("PowerState/starting", "Not Ready")
+    deadline = time.monotonic() + 10
+    while power_and_agent() != ("PowerState/running", "Ready"):
+        assert time.monotonic() < deadline, "the VM never came back from its reboot"
+        time.sleep(0.2)
+
+
+def test_a_hotpatch_install_does_not_reboot(sim: Simulator, arm: Arm, clients: Clients) -> None:
+    vm = arm.vm()
+    assert _install_one_security_update(sim, clients, vm.name, "Hotpatch").reboot_status == "NotNeeded"
+    view = clients.compute.virtual_machines.instance_view(RESOURCE_GROUP, vm.name)
+    assert "PowerState/running" in [s.code for s in view.statuses]
+
+
 def test_installation_failure_and_reboot_pending_are_reported(
     sim: Simulator, arm: Arm, clients: Clients
 ) -> None:

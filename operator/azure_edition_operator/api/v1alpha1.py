@@ -317,12 +317,101 @@ class SecretReference(ApiModel):
     )
 
 
+class Weekday(enum.StrEnum):
+    MONDAY = "Monday"
+    TUESDAY = "Tuesday"
+    WEDNESDAY = "Wednesday"
+    THURSDAY = "Thursday"
+    FRIDAY = "Friday"
+    SATURDAY = "Saturday"
+    SUNDAY = "Sunday"
+
+
+# The window's bounds: Update Manager's maintenance window, 30 minutes to 3 h 55 min (maintenance.py's
+# MIN_INSTALL/MAX_INSTALL say why; a test keeps the two equal).
+WINDOW_MIN = "30m"
+WINDOW_MAX = "3h55m"
+START_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+TIME_ZONE_PATTERN = r"^[A-Za-z][-A-Za-z0-9_+]*(/[-A-Za-z0-9_+]+){0,2}$"
+RING_LABEL = f"{GROUP}/ring"
+"""The label naming a VM's ring in its namespace's baseline rollout (rings and soak: the operator's
+rollout ConfigMap). A tenant may relabel its own VM: at worst it moves that VM to another ring of its own
+namespace's rollout, whose state is per namespace."""
+
+
+class MaintenanceWindowSpec(ApiModel):
+    """A weekly window in a time zone: in a baseline month the operator installs the month's patches
+    (installPatches, rebootSetting IfRequired) inside it, ring by ring (label azureedition.io/ring)."""
+
+    days_of_week: list[Weekday] = Field(
+        min_length=1,
+        max_length=7,
+        description="Days the window opens on (local days in timeZone), e.g. [Saturday].",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    start_time: str = Field(
+        pattern=START_TIME_PATTERN,
+        description="Local wall-clock time the window opens, HH:MM (24 h), e.g. 02:00. A start inside a "
+        "spring-forward gap opens that much later (02:30 becomes 03:30).",
+    )
+    time_zone: str = Field(
+        "UTC",
+        max_length=64,
+        pattern=TIME_ZONE_PATTERN,
+        description="IANA time zone of startTime and daysOfWeek, e.g. Europe/Berlin.",
+    )
+    duration: str = Field(
+        WINDOW_MAX,
+        min_length=2,
+        max_length=16,
+        pattern=DURATION_PATTERN,
+        description=f"How long the window stays open, {WINDOW_MIN} to {WINDOW_MAX} (Update Manager's bounds); "
+        "installPatches' maximumDuration ends with it.",
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": f"duration(self) >= duration('{WINDOW_MIN}') && duration(self) <= duration('{WINDOW_MAX}')",
+             "message": f"maintenanceWindow.duration must be between {WINDOW_MIN} and {WINDOW_MAX}, e.g. 3h"}]},
+    )  # fmt: skip
+
+    @field_validator("days_of_week")
+    @classmethod
+    def _days_are_a_set(cls, value: list[Weekday]) -> list[Weekday]:
+        if len(set(value)) != len(value):
+            raise ValueError("daysOfWeek must not repeat")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timeZone {value!r} is not an IANA time zone, e.g. Europe/Berlin") from None
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _bounded(cls, value: str) -> str:
+        if not parse_duration(WINDOW_MIN) <= parse_duration(value) <= parse_duration(WINDOW_MAX):
+            raise ValueError(
+                f"maintenanceWindow.duration must be between {WINDOW_MIN} and {WINDOW_MAX}, e.g. 3h"
+            )
+        return value
+
+
 class HotpatchSpec(ApiModel):
     """Hotpatch settings (used when Hotpatch is requested)."""
 
     reboot_setting: RebootSetting = Field(
         RebootSetting.IF_REQUIRED,
         description="Reboot behaviour of platform-orchestrated patching: IfRequired, Never or Always.",
+    )
+    maintenance_window: MaintenanceWindowSpec | None = Field(
+        None,
+        description="When the baseline months' patches (and their reboot) are installed: the operator calls "
+        "installPatches inside this window, ring by ring. Without it the platform alone installs, whenever "
+        "its safe-deployment wave reaches the VM.",
     )
 
 
@@ -758,6 +847,31 @@ class SmbOverQuicStatus(ApiModel):
     )
 
 
+class RolloutPhase(enum.StrEnum):
+    WAITING = "Waiting"
+    INSTALLING = "Installing"
+    INSTALLED = "Installed"
+    FAILED = "Failed"
+    NOT_IN_ROLLOUT = "NotInRollout"
+
+
+class MaintenanceStatus(ApiModel):
+    """Where this VM stands in the baseline rollout of its namespace (written by the rollout loop)."""
+
+    ring: str | None = Field(None, description="The ring the VM belongs to (label azureedition.io/ring).")
+    phase: RolloutPhase | None = Field(
+        None,
+        description="Waiting, Installing, Installed, Failed, or NotInRollout (its ring is not configured).",
+    )
+    month: str | None = Field(
+        None, pattern=r"^[0-9]{4}-[0-9]{2}$", description="The baseline month, YYYY-MM."
+    )
+    max_patch_publish_date: datetime | None = Field(
+        None, description="installPatches' maxPatchPublishDate: the same for every ring of the rollout."
+    )
+    next_window: datetime | None = Field(None, description="When the VM's maintenance window next opens.")
+
+
 class AzureEditionVMStatus(ApiModel):
     """Observed state, written only by the operator."""
 
@@ -771,9 +885,14 @@ class AzureEditionVMStatus(ApiModel):
     smb_over_quic: SmbOverQuicStatus | None = Field(
         None, description="SMB over QUIC certificate (when SMBOverQUIC is requested)."
     )
+    maintenance: MaintenanceStatus | None = Field(
+        None,
+        description="This VM in its namespace's baseline rollout (with spec.hotpatch.maintenanceWindow).",
+    )
     conditions: list[ConditionSchema] = Field(
         default_factory=list,
-        description="Ready, ImageResolved, VMProvisioned and one per requested capability.",
+        description="Ready, ImageResolved, VMProvisioned, one per requested capability, Reconciling and Stalled; "
+        "HotpatchRollout with spec.hotpatch.maintenanceWindow.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
