@@ -29,7 +29,7 @@ from ..conditions import Condition, ConditionType, format_timestamp
 from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
 from ..images import Capability, hotpatch_end_notice
 from ..status import Observation, condition
-from . import extended_network as xn
+from .. import extended_network as xn
 from .hotpatch import evaluate_hotpatch
 from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
 from .smb_guest import (
