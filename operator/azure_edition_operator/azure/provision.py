@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import (
@@ -34,23 +33,26 @@ from azure.core.exceptions import (
 
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
-from ..conditions import format_timestamp
 from ..images import OFFER, PUBLISHER, Capability, ImageReference, row_for_sku
 from . import nsg_specs, specs
 from .clients import AzureClients
 from .driver import (
-    DEFAULT_POLL_SECONDS,
     Driver,
     InProgress,
-    OperationRecord,
     OperationState,
     ResourceSpec,
-    Verb,
 )
 from .errors import AzurePermanentError, AzureRetryableError, from_exception
-from .resources import SdkResource
+from .resource_specs import (
+    NetworkInterfaceSpec,
+    PublicIPSpec,
+    SecurityGroupSpec,
+    Untag,
+    VirtualMachineSpec,
+)
+from .resources import NothingToChange, Parameters, SdkResource
 from .sdk import compute, network
-from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
+from .specs import AdminLogin, Ownership, VMIdentity
 
 CredentialsSource = AdminLogin | Callable[[], Awaitable[AdminLogin]]
 """The admin login, or an async loader that is only called when a VM must be created."""
@@ -62,8 +64,6 @@ _AZURE_FAILURES = (
     ClientAuthenticationError,
     TimeoutError,
 )
-# For diffs only: the password never takes part in a comparison.
-_NO_LOGIN = AdminCredentials("", "")
 
 # ----------------------------------------------------------------------------- results
 
@@ -158,32 +158,6 @@ async def _azure_errors() -> AsyncIterator[None]:
         raise from_exception(exc) from exc
 
 
-def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, identity: VMIdentity) -> None:
-    if specs.ownership(tags, identity.owner) is not Ownership.OURS:
-        raise AzurePermanentError(
-            "OwnershipConflict",
-            specs.ownership_conflict_message(kind, name, tags, identity.owner),
-            409,
-            reason=vocab.OWNERSHIP_CONFLICT,
-        )
-
-
-def _refuse_if_busy(kind: str, name: str, resource: Any, poll: float = DEFAULT_POLL_SECONDS) -> None:
-    """A resource in flight without a recorded operation is someone else's operation: wait for it."""
-    state = specs.provisioning_state(resource)
-    if specs.is_deleting(state):
-        raise AzureRetryableError(
-            "ResourceBeingDeleted",
-            f"{kind} {name} is being deleted; it will be created again once the deletion finishes",
-            reason="ResourceBeingDeleted",
-            retry_after=poll,
-        )
-    if specs.is_in_flight(state):
-        # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
-        record = OperationRecord(kind, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
-        raise InProgress(record, poll)
-
-
 async def _credentials(source: CredentialsSource) -> AdminLogin:
     if callable(source):
         return await source()
@@ -268,7 +242,7 @@ class _Pass:
     def rg(self) -> str:
         return self.identity.resource_group
 
-    def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
+    def resource(self, kind: str, name: str, spec: Parameters | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
         sub = self.identity.subscription_id
         ops = {
@@ -279,32 +253,11 @@ class _Pass:
             "networkSecurityGroups": lambda: self.clients.network(sub).network_security_groups,
         }[kind]()
         provider = "Microsoft.Compute" if kind in ("virtualMachines", "disks") else "Microsoft.Network"
-
-        async def nothing(_: Any) -> None:
-            return None
-
         return SdkResource(
-            kind, name, self.rg, ops, params or nothing, patch_type,
+            kind, name, self.rg, ops, spec or NothingToChange(), patch_type,
             resource_id=self.identity.resource_id(provider, kind, name), subscription_id=sub,
             endpoint=self.clients.settings.base_url,
         )  # fmt: skip
-
-
-def _tagged_params(p: _Pass, kind: str, name: str, create: Callable[[], Any], tags: Mapping[str, str],
-                   update: Callable[[Any], Any | None] | None = None) -> Callable[[Any], Awaitable[Any]]:  # fmt: skip
-    """parameters() for a network resource: create it, or correct what we own of it."""
-
-    async def params(existing: Any | None) -> Any | None:
-        if existing is None:
-            return create()
-        _refuse_if_not_ours(kind, name, existing.tags, p.identity)
-        _refuse_if_busy(kind, name, existing, p.driver.poll_seconds)
-        if update is not None and (body := update(existing)) is not None:
-            return body
-        merged = specs.merged_tags(tags, existing.tags)
-        return specs.with_tags(existing, merged) if merged is not None else None
-
-    return params
 
 
 async def ensure_vm(
@@ -350,6 +303,39 @@ async def ensure_vm(
             await asyncio.sleep(min(progress.retry_after, clients.settings.polling_interval))
 
 
+def _network_specs(p: _Pass, spec: AzureEditionVMSpec, tags: Mapping[str, str]) -> _NetworkSpecs:
+    """The spec objects of the VM's network, by the derived names."""
+    identity, plan = p.identity, specs.network_plan(spec)
+    common = {
+        "owner": identity.owner,
+        "tags": tags,
+        "poll_seconds": p.driver.poll_seconds,
+        "identity": identity,
+    }
+    ports = nsg_specs.smb_ports(spec)
+    our_nsg = nsg_specs.nsg_id(identity)
+    return _NetworkSpecs(
+        public_ip=PublicIPSpec(identity.public_ip_name, dns_label=spec.azure.public_ip_dns_label, **common),
+        nsg=SecurityGroupSpec(nsg_specs.nsg_name(identity), ports=ports, **common),
+        nic=NetworkInterfaceSpec(
+            identity.nic_name, subnet_id=plan.primary_subnet_id,
+            public_ip_id=identity.public_ip_id if plan.public_ip else None,
+            nsg=our_nsg if ports is not None else None, our_nsg=our_nsg, **common,
+        ),
+        extended_nic=NetworkInterfaceSpec(
+            identity.extended_nic_name, subnet_id=plan.extended_subnet_id or "", ip_forwarding=True, **common
+        ),
+    )  # fmt: skip
+
+
+@dataclass
+class _NetworkSpecs:
+    public_ip: PublicIPSpec
+    nsg: SecurityGroupSpec
+    nic: NetworkInterfaceSpec
+    extended_nic: NetworkInterfaceSpec
+
+
 async def _ensure(
     p: _Pass,
     spec: AzureEditionVMSpec,
@@ -357,59 +343,29 @@ async def _ensure(
     credentials: CredentialsSource,
     instance_view: bool,
 ) -> ObservedVM:
+    """The order in which the driver runs the spec objects: finish what is recorded, read the VM and
+    decide whose it is, then the network (the VM refers to the NICs, the primary NIC to the public IP),
+    then the VM; what cannot change in place is reported as drift."""
     identity = p.identity
     tags = specs.desired_tags(spec, identity.owner)
     plan = specs.network_plan(spec)
     drift: list[str] = []
-
-    pip_res = p.resource("publicIPAddresses", identity.public_ip_name)
-    label = spec.azure.public_ip_dns_label
-    pip_res.params = _tagged_params(p, "Public IP address", identity.public_ip_name,
-                                    lambda: specs.public_ip_parameters(identity, tags, label), tags,
-                                    lambda pip: specs.public_ip_dns_update(pip, label, tags))  # fmt: skip
-
-    # An alternative SMB over QUIC port: the operator's NSG on the primary NIC admits it (nsg_specs).
-    ports = nsg_specs.smb_ports(spec)
-    our_nsg = nsg_specs.nsg_id(identity)
-    want_nsg = our_nsg if ports is not None else None
-    nsg_res = p.resource("networkSecurityGroups", nsg_specs.nsg_name(identity))
-    if ports is not None:
-        nsg_res.params = _tagged_params(p, "Network security group", nsg_res.name,
-                                        lambda: nsg_specs.nsg_parameters(identity, tags, ports), tags,
-                                        lambda g: nsg_specs.nsg_update(g, tags, ports))  # fmt: skip
-
-    def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False,
-                primary: bool = False) -> SdkResource:  # fmt: skip
-        desired = specs.nic_parameters(identity, subnet_id, tags, pip_id, forwarding)
-        if primary and want_nsg is not None:
-            desired = nsg_specs.nic_nsg_update(desired, want_nsg, our_nsg) or desired
-
-        def update(nic: Any) -> Any | None:
-            body = None
-            if specs.diff_nic(desired, nic) is specs.NicChange.PUT:
-                body = specs.nic_update_parameters(desired, nic)
-            if primary:
-                body = nsg_specs.nic_nsg_update(body or nic, want_nsg, our_nsg) or body
-            return body
-
-        res = p.resource("networkInterfaces", name)
-        res.params = _tagged_params(p, "Network interface", name, lambda: desired, tags, update)
-        return res
-
-    pip_id = identity.public_ip_id if plan.public_ip else None
-    nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id, primary=True)
-    ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None, forwarding=True)
-    vm_res = p.resource("virtualMachines", identity.vm_name, patch_type=compute.VirtualMachineUpdate)
+    net = _network_specs(p, spec, tags)
+    vm_spec = VirtualMachineSpec(identity.vm_name, identity.owner, tags, poll_seconds=p.driver.poll_seconds,
+                                 identity=identity, spec=spec, image=image)  # fmt: skip
+    pip_res = p.resource("publicIPAddresses", net.public_ip.name, net.public_ip)
+    nsg_res = p.resource("networkSecurityGroups", net.nsg.name, net.nsg)
+    nic = p.resource("networkInterfaces", net.nic.name, net.nic)
+    ext = p.resource("networkInterfaces", net.extended_nic.name, net.extended_nic)
+    vm_res = p.resource("virtualMachines", identity.vm_name, vm_spec, patch_type=compute.VirtualMachineUpdate)
     if instance_view:
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
     everything: list[ResourceSpec] = [pip_res, nsg_res, nic, ext, vm_res]
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
 
     vm = await vm_res.get()
-    login: AdminLogin | None = None
     if vm is not None:
-        _refuse_if_not_ours("Virtual machine", identity.vm_name, vm.tags, identity)
-        _refuse_if_busy("VM", identity.vm_name, vm, p.driver.poll_seconds)
+        vm_spec.check(vm)
         runs = image_of_vm(vm)
         if runs is not None:
             missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
@@ -430,12 +386,11 @@ async def _ensure(
         p.driver.state.vm_id = None
     if vm is None:
         # Before anything is created: without the admin login no VM can be, so create no network either.
-        login = await _credentials(credentials)
-        image = recorded_image(p.driver.state, spec) or image
+        vm_spec.login = await _credentials(credentials)
+        vm_spec.image = recorded_image(p.driver.state, spec) or image
 
-    # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.ensure(pip_res) if plan.public_ip else None
-    if ports is not None:
+    if net.nsg.ports is not None:
         await p.driver.ensure(nsg_res)
     nic_model = await p.driver.ensure(nic)
     ext_model = None
@@ -462,27 +417,16 @@ async def _ensure(
     if nic_written and not plan.public_ip:
         # spec.azure.publicIP turned off: once the NIC has let go of our public IP, delete it.
         dropped = await pip_res.get()
-        if dropped is not None and specs.ownership(dropped.tags, identity.owner) is Ownership.OURS:
+        if dropped is not None and specs.ownership(dropped.tags, identity.owner) in specs.TAKEN:
             await p.driver.delete(pip_res, dropped)
-    if nic_written and ports is None:
+    if nic_written and net.nsg.ports is None:
         # alternativePort removed: once the NIC has let go of our group, delete it.
         group = await nsg_res.get()
-        if group is not None and specs.ownership(group.tags, identity.owner) is Ownership.OURS:
+        if group is not None and specs.ownership(group.tags, identity.owner) in specs.TAKEN:
             await p.driver.delete(nsg_res, group)
 
-    async def vm_params(existing: Any | None) -> Any | None:
-        if existing is None:
-            return specs.vm_parameters(identity, spec, image, login or await _credentials(credentials), tags)
-        desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
-        if specs.is_failed(specs.provisioning_state(existing)):
-            return specs.repair_parameters(desired, existing)  # Azure's remedy: send the model again
-        return specs.diff_vm(desired, existing)
-
-    vm_res.params = vm_params
-    if vm is not None:
-        desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
-        if (message := specs.image_drift(desired, vm)) is not None:
-            drift.append(message)
+    if vm is not None and (message := specs.image_drift(vm_spec.desired(), vm)) is not None:
+        drift.append(message)
     vm = await p.driver.ensure(vm_res, vm)
     if vm is None:
         raise AzureRetryableError(
@@ -621,7 +565,7 @@ async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
     async for res, existing in _present(p, report):
         # Only what carries our owner tag, the OS disk too: a disk of our name without it may be anyone's
         # (Compute creates ours from the VM model, untagged, with deleteOption Delete: it goes with our VM).
-        if specs.ownership(existing.tags, p.identity.owner) is not Ownership.OURS:
+        if specs.ownership(existing.tags, p.identity.owner) not in specs.TAKEN:
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours")
             continue
         if res.kind == "disks" and existing.managed_by:
@@ -637,20 +581,7 @@ async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
         if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN:
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "another owner's")
             continue
-        remaining = specs.without_our_tags(existing.tags)
-
-        async def untag(
-            current: Any, remaining: dict[str, str] | None = remaining, kind: str = res.kind
-        ) -> Any:
-            if remaining is None:
-                return None
-            if kind == "virtualMachines":
-                return compute.VirtualMachineUpdate(tags=remaining)
-            if kind == "disks":
-                return compute.DiskUpdate(tags=remaining)
-            return specs.with_tags(current, remaining)
-
-        res.params = untag
+        res.spec = Untag(res.kind, res.name)
         report.add(res.kind, res.name, DeletionOutcome.UNTAGGED)
         await p.driver.ensure(res, existing, read=False)
     return report

@@ -213,6 +213,10 @@ class Ownership(enum.Enum):
     UNMANAGED = "unmanaged"  # no owner tag: created by someone else, or orphaned
 
 
+TAKEN = frozenset({Ownership.OURS})
+"""Decisions under which the operator changes a resource without being asked to adopt it."""
+
+
 def ownership(tags: Mapping[str, str] | None, owner: Owner) -> Ownership:
     uid = _get_ci(tags or {}, OWNER_UID_TAG)
     if uid is None:
@@ -249,6 +253,18 @@ def merged_tags(desired: Mapping[str, str], observed: Mapping[str, str] | None) 
     desired_lower = {k.lower() for k in desired}
     kept = {k: v for k, v in observed.items() if k.lower() not in desired_lower}
     return {**kept, **desired}
+
+
+def tag_changes(desired: Mapping[str, str], observed: Mapping[str, str] | None) -> list[str]:
+    """``["tags +k=v, k: a → b, -k"]`` for what ``merged_tags`` would change; empty when nothing."""
+    new = merged_tags(desired, observed)
+    if new is None:
+        return []
+    old = dict(observed or {})
+    parts = [f"+{k}={v}" for k, v in new.items() if k not in old]
+    parts += [f"{k}: {old[k]} → {v}" for k, v in new.items() if k in old and old[k] != v]
+    parts += [f"-{k}" for k in old if k not in new]
+    return ["tags " + ", ".join(parts)]
 
 
 def with_tags(resource: ResourceT, tags: Mapping[str, str]) -> ResourceT:
@@ -405,6 +421,16 @@ def nic_update_parameters(
         props.pop("publicIPAddress", None)
     body["tags"] = merged_tags(desired.tags or {}, observed.tags) or dict(observed.tags or {})
     return network.NetworkInterface(body)
+
+
+def nic_subnet_id(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    return attr_path(config, "properties", "subnet", "id")
+
+
+def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    return attr_path(config, "properties", "public_ip_address", "id")
 
 
 def nic_private_ip(nic: network.NetworkInterface | None) -> str | None:
@@ -658,6 +684,27 @@ def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.Virtu
     if identity_update(desired, observed) is not None:
         changed.append("identity")
     return changed
+
+
+def describe_vm_changes_in_words(
+    desired: compute.VirtualMachine, observed: compute.VirtualMachine
+) -> list[str]:
+    """``describe_vm_changes`` with the values: ``vmSize Standard_D2s_v5 → Standard_D4s_v5``, the tags
+    added, changed and dropped, each patch setting as it is and as it would be; safe to log."""
+    out = []
+    changed = describe_vm_changes(desired, observed)
+    if "vmSize" in changed:
+        have = enum_str(attr_path(observed, "properties", "hardware_profile", "vm_size"))
+        want = enum_str(attr_path(desired, "properties", "hardware_profile", "vm_size"))
+        out.append(f"vmSize {have} → {want} (Azure restarts a running VM to resize it)")
+    if "tags" in changed:
+        out += tag_changes(desired.tags or {}, observed.tags)
+    has_platform = attr_path(desired, "properties", "os_profile", "windows_configuration", "patch_settings",
+                             "automatic_by_platform_settings") is not None  # fmt: skip
+    out += _patch_differs(patch_view(desired), patch_view(observed), has_platform)
+    if "identity" in changed:
+        out.append("identity: add SystemAssigned")
+    return out
 
 
 _PATCH_FIELDS = {to_camel(f.name) for f in fields(PatchView)}

@@ -18,6 +18,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from .. import extended_network as xn
 from .. import metrics, text
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
@@ -29,7 +30,6 @@ from ..conditions import Condition, ConditionType, format_timestamp
 from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
 from ..images import Capability, hotpatch_end_notice
 from ..status import Observation, condition
-from .. import extended_network as xn
 from .hotpatch import evaluate_hotpatch
 from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
 from .smb_guest import (
