@@ -9,7 +9,8 @@ it, also across restarts). The calls stay few and countable:
 * steady state: GET VM, GET NIC(s), [GET public IP] and **no writes**;
 * change of VM size / tags / patch settings: the same GETs and exactly one PATCH of the VM;
 * a resource in flight without a recorded operation (someone else's) is waited for with GETs;
-* a resource whose owner-uid tag is another object's (or that has none) is never touched.
+* a resource whose owner tags name another object or cluster is never touched, one with none only when
+  the spec adopts it (``specs.ownership``; the rules per kind in ``resource_specs``).
 
 Every Azure failure leaves as ``AzureRetryableError`` or ``AzurePermanentError``.
 """
@@ -514,7 +515,7 @@ async def delete_vm(
     Delete: the VM (its OS disk and NICs go with it by deleteOption), then whatever is left of the
     OS disk, the NICs and the public IP, in dependency order, one operation per pass (``InProgress``
     while Azure deletes). Orphan: remove the operator's tags from every resource and leave them
-    running. Resources that are not ours (another owner-uid, or none) are skipped and reported.
+    running. Resources that are not ours (another object's or cluster's, or none) are skipped and reported.
     """
     state = state if state is not None else OperationState()
     deadline = time.monotonic() + clients.settings.operation_timeout
@@ -578,7 +579,7 @@ async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
 
 async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
     async for res, existing in _present(p, report):
-        if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN:
+        if specs.ownership(existing.tags, p.identity.owner) in (Ownership.FOREIGN, Ownership.OTHER_CLUSTER):
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "another owner's")
             continue
         res.spec = Untag(res.kind, res.name)

@@ -25,7 +25,7 @@ from ..azure import extended as azure_extended
 from ..azure import patches as azure_patches
 from ..azure.errors import AzurePermanentError
 from ..azure.sdk import compute as compute_models
-from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift, power_state_of
+from ..azure.specs import TAKEN, Owner, ownership, ownership_conflict_message, patch_drift, power_state_of
 from ..conditions import Condition, ConditionType, format_timestamp
 from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
 from ..images import Capability, hotpatch_end_notice
@@ -188,7 +188,7 @@ async def run_checks(
     started = time.perf_counter()
     if vm is None or getattr(vm, "instance_view", None) is None:
         vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
-    if owner is not None and ownership(vm.tags, owner) is not Ownership.OURS:
+    if owner is not None and ownership(vm.tags, owner) not in TAKEN:
         raise AzurePermanentError(
             "OwnershipConflict", ownership_conflict_message("Virtual machine", vm_name, vm.tags, owner), 409,
             reason="OwnershipConflict",
