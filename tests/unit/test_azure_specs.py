@@ -581,3 +581,65 @@ def test_provisioning_states(state: str | None, in_flight: bool, deleting: bool,
     assert specs.is_in_flight(state) is in_flight
     assert specs.is_deleting(state) is deleting
     assert specs.is_failed(state) is failed
+
+
+# ----------------------------------------------------------------------------- an existing VM's resources
+
+NAMED = make_spec(azure={"vmName": "FS-Legacy-01", "adopt": True})
+
+
+def _nic_ref(name: str, primary: bool | None, group: str = RG) -> compute.NetworkInterfaceReference:
+    nic_id = (
+        f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces/{name}"
+    )
+    return compute.NetworkInterfaceReference(id=nic_id, primary=primary)
+
+
+def _existing(*refs: compute.NetworkInterfaceReference) -> compute.VirtualMachine:
+    return compute.VirtualMachine(
+        location="westeurope",
+        network_profile=compute.NetworkProfile(network_interfaces=list(refs)),
+        storage_profile=compute.StorageProfile(
+            os_disk=compute.OSDisk(create_option="FromImage", name="disk-7f3a")
+        ),
+    )
+
+
+def test_a_named_vm_keeps_its_name_and_is_marked_named() -> None:
+    ident = identity(NAMED)
+    assert (ident.vm_name, ident.named) == ("FS-Legacy-01", True)
+    assert identity(HOTPATCH).named is False
+
+
+def test_discovery_finds_the_primary_and_the_second_nic_and_the_disk_by_their_own_names() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("ext-nic", False), _nic_ref("main-nic", True)))
+    assert (found.identity.nic_name, found.identity.extended_nic_name) == ("main-nic", "ext-nic")
+    assert found.identity.os_disk_name == "disk-7f3a"
+    assert (found.primary_nic, found.second_nic, found.notes) == (True, True, ())
+    assert found.identity.nic_id.endswith("/networkInterfaces/main-nic")
+
+
+def test_discovery_takes_the_first_nic_when_none_is_marked_primary() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("only-nic", None)))
+    assert (found.identity.nic_name, found.primary_nic, found.second_nic) == ("only-nic", True, False)
+
+
+def test_discovery_never_follows_a_resource_into_another_resource_group() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("far-nic", True, group="rg-network")))
+    assert found.primary_nic is False and found.identity.nic_name == identity(NAMED).nic_name
+    assert (
+        len(found.notes) == 1
+        and "rg-network" in found.notes[0]
+        and "neither reads nor changes" in found.notes[0]
+    )
+
+
+def test_the_public_ip_is_found_on_the_primary_nic() -> None:
+    ident = identity(NAMED)
+    pip_id = ident.resource_id("Microsoft.Network", "publicIPAddresses", "pip-by-terraform")
+    nic = specs.nic_parameters(ident, SERVERS, {}, pip_id)
+    assert specs.with_public_ip(ident, nic)[0].public_ip_name == "pip-by-terraform"
+    assert specs.with_public_ip(ident, specs.nic_parameters(ident, SERVERS, {}, None)) == (ident, None)
+    far = pip_id.replace(f"/resourceGroups/{RG}/", "/resourceGroups/rg-edge/")
+    same, note = specs.with_public_ip(ident, specs.nic_parameters(ident, SERVERS, {}, far))
+    assert same == ident and note is not None and "rg-edge" in note

@@ -95,6 +95,9 @@ class ObservedVM:
     """The image the VM runs, from Azure (status.image is written from it, never read back)."""
     fqdn: str | None = None
     """The public IP's DNS name (dnsSettings.fqdn), when it has a label."""
+    identity: VMIdentity | None = field(default=None, compare=False)
+    """The names as found: for a VM named by spec.azure.vmName, its NICs, public IP and disk as discovered
+    from it (e.g. the extended NIC the Extended Network checks read)."""
     model: Any = field(default=None, repr=False, compare=False)
     """The VM as this pass last read it (with its instance view when asked for): the capability checks
     folded into the pass use it instead of a GET of their own. Dropped with the ObservedVM."""
@@ -207,14 +210,8 @@ def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
     )
 
 
-def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
-    """The image the last VM ran (``OperationState.image``, recorded only from a VM Azure reported
-    provisioned, in the operator's sealed state), to recreate a VM deleted outside as it was rather than
-    from what the catalog would choose today; only when it is the catalog's publisher and offer and still
-    fits the spec's pins and capabilities. Anything else comes from the spec and the catalog. (The
-    record outlives ``vm_id``, which is cleared when the loss is announced: a recreate that waits for
-    its network first must still use it.)"""
-    image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
+def fitting_image(image: ImageReference | None, spec: AzureEditionVMSpec) -> ImageReference | None:
+    """``image`` when it is the catalog's publisher and offer and fits the spec's pins and capabilities."""
     if image is None or (image.publisher.lower(), image.offer.lower()) != (PUBLISHER.lower(), OFFER.lower()):
         return None
     row = row_for_sku(image.sku)
@@ -224,6 +221,17 @@ def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageRefe
     if pins.image_version != "latest" and image.version != pins.image_version:
         return None
     return image
+
+
+def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
+    """The image the last VM ran (``OperationState.image``, recorded only from a VM Azure reported
+    provisioned, in the operator's sealed state), to recreate a VM deleted outside as it was rather than
+    from what the catalog would choose today; only when it is the catalog's publisher and offer and still
+    fits the spec's pins and capabilities (``fitting_image``). Anything else comes from the spec and the
+    catalog. (The record outlives ``vm_id``, which is cleared when the loss is announced: a recreate that
+    waits for its network first must still use it.)"""
+    image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
+    return fitting_image(image, spec)
 
 
 # ----------------------------------------------------------------------------- ensure
@@ -365,13 +373,11 @@ async def _ensure(
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
 
     vm = await vm_res.get()
+    if identity.named:
+        return await _ensure_named(p, spec, vm_res, vm_spec, vm)
     if vm is not None:
         vm_spec.check(vm)
-        runs = image_of_vm(vm)
-        if runs is not None:
-            missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
-            if missing:
-                raise ImageChangeRequired(runs.sku, missing)
+        _refuse_missing_capabilities(vm, spec)
     if vm is None and p.driver.state.vm_id:
         if spec.azure.on_missing == OnMissing.REPORT:
             raise AzurePermanentError(
@@ -428,14 +434,91 @@ async def _ensure(
 
     if vm is not None and (message := specs.image_drift(vm_spec.desired(), vm)) is not None:
         drift.append(message)
+    vm = await _ensure_vm_last(p, vm_res, vm)
+    return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
+
+
+def _refuse_missing_capabilities(vm: Any, spec: AzureEditionVMSpec) -> None:
+    runs = image_of_vm(vm)
+    if runs is not None:
+        missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
+        if missing:
+            raise ImageChangeRequired(runs.sku, missing)
+
+
+async def _ensure_vm_last(p: _Pass, vm_res: SdkResource, vm: Any) -> Any:
+    """The VM after its network; what this pass saw provisioned is remembered (vmId, image)."""
     vm = await p.driver.ensure(vm_res, vm)
     if vm is None:
         raise AzureRetryableError(
-            "ResourceNotFound", f"VM {identity.vm_name} is not visible yet", reason="ResourceNotFound"
+            "ResourceNotFound", f"VM {vm_res.name} is not visible yet", reason="ResourceNotFound"
         )
     if specs.provisioning_state(vm) and specs.provisioning_state(vm).lower() == "succeeded":
         p.driver.state.vm_id = specs.attr_path(vm, "properties", "vm_id") or p.driver.state.vm_id or vm.id
         p.driver.state.image = _image_fields(vm) or p.driver.state.image
+    return vm
+
+
+async def _ensure_named(
+    p: _Pass, spec: AzureEditionVMSpec, vm_res: SdkResource, vm_spec: VirtualMachineSpec, vm: Any
+) -> ObservedVM:
+    """An existing VM the spec names (``spec.azure.vmName``): never created, never recreated. Its NICs and
+    public IP are discovered from it and only read; what the spec says otherwise is reported as drift. The
+    VM alone is written: tags (taking it, with ``adopt`` when it carries none of ours), size, patch
+    settings and identity, in one PATCH."""
+    identity = p.identity
+    if vm is None:
+        gone = f" (vmId {p.driver.state.vm_id}, deleted outside the operator)" if p.driver.state.vm_id else ""
+        raise AzurePermanentError(
+            vocab.VM_NOT_FOUND,
+            f"VM {identity.vm_name} named by spec.azure.vmName does not exist in resource group "
+            f"{identity.resource_group}{gone}; the operator never creates a VM under a name it is given: "
+            "correct spec.azure.vmName (a new AzureEditionVM), or delete this one",
+            404, reason=vocab.VM_NOT_FOUND,
+        )  # fmt: skip
+    vm_spec.adopt, vm_spec.repair = spec.azure.adopt, False
+    vm_spec.check(vm)
+    _refuse_missing_capabilities(vm, spec)
+    vm_spec.image = fitting_image(image_of_vm(vm), spec) or vm_spec.image  # compare with what it runs
+    found = specs.discover(identity, vm)
+    identity = found.identity
+    vm_spec.identity = identity
+    drift = list(found.notes)
+    plan = specs.network_plan(spec)
+    common = {"owner": identity.owner, "tags": vm_spec.tags, "identity": identity}
+    nic_model = ext_model = pip = None
+    if found.primary_nic:
+        nic_model = await p.resource("networkInterfaces", identity.nic_name).get()
+        want = NetworkInterfaceSpec(identity.nic_name, subnet_id=plan.primary_subnet_id,
+                                    public_ip_id=identity.public_ip_id if plan.public_ip else None, **common)  # fmt: skip
+        drift += want.differences(nic_model) if nic_model is not None else []
+        identity, note = specs.with_public_ip(identity, nic_model)
+        drift += [note] if note else []
+        if note is None and specs.nic_public_ip_id(nic_model) is not None:
+            pip = await p.resource("publicIPAddresses", identity.public_ip_name).get()
+            have = specs.attr_path(pip, "properties", "dns_settings", "domain_name_label")
+            label = spec.azure.public_ip_dns_label
+            if label is not None and have != label:
+                drift.append(f"the VM's public IP {identity.public_ip_name} has DNS label {have!r}, the spec names "
+                             f"{label!r}; the operator does not change an existing VM's address: change it in "
+                             "Azure, or spec.azure.publicIPDnsLabel")  # fmt: skip
+    if nsg_specs.smb_ports(spec) is not None:
+        drift.append("spec.smbOverQuic.alternativePort: the operator puts its network security group only on NICs "
+                     "it creates; admit the UDP ports on this VM's NIC or subnet in Azure")  # fmt: skip
+    if plan.extended_subnet_id is not None:
+        if found.second_nic:
+            ext_model = await p.resource("networkInterfaces", identity.extended_nic_name).get()
+            ext_want = NetworkInterfaceSpec(
+                identity.extended_nic_name, subnet_id=plan.extended_subnet_id, **common
+            )
+            drift += ext_want.differences(ext_model) if ext_model is not None else []
+        else:
+            drift.append("ExtendedNetwork needs a second NIC on the extended subnet; this VM has none, and one can "
+                         "only be attached to a deallocated VM, which the operator does not do on its own: attach "
+                         "it in Azure, or remove ExtendedNetwork from spec.capabilities")  # fmt: skip
+    if (message := specs.image_drift(vm_spec.desired(), vm)) is not None:
+        drift.append(message)
+    vm = await _ensure_vm_last(p, vm_res, vm)
     return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
 
@@ -496,6 +579,7 @@ def _observe(
         actions=tuple(actions),
         events=tuple(events or ()),
         image_ref=image_of_vm(vm),
+        identity=identity,
         model=vm,
     )
 
@@ -538,7 +622,11 @@ async def delete_vm(
 
 
 def _order(p: _Pass) -> list[SdkResource]:
+    """Deletion order. A VM named by spec.azure.vmName goes alone: its NICs, public IP and disk were never
+    the operator's (its own deleteOptions say what goes with it)."""
     i = p.identity
+    if i.named:
+        return [p.resource("virtualMachines", i.vm_name, patch_type=compute.VirtualMachineUpdate)]
     return [
         p.resource("virtualMachines", i.vm_name, patch_type=compute.VirtualMachineUpdate),
         p.resource("disks", i.os_disk_name, patch_type=compute.DiskUpdate),

@@ -187,8 +187,8 @@ class SecurityGroupSpec(ResourceRules):
 class NetworkInterfaceSpec(ResourceRules):
     """A NIC: one dynamic IPv4 configuration on its subnet (with the public IP, on the primary one).
 
-    ``tags_only``: a NIC discovered from an existing VM: only tags are ours; its subnet and public IP
-    are reported when they differ from the spec (``differences``), never changed."""
+    A NIC discovered from an existing VM (spec.azure.vmName) is only compared: ``differences`` says what
+    the spec says otherwise, to be reported, never changed."""
 
     kind: ClassVar[str] = "networkInterfaces"
     label: ClassVar[str] = "Network interface"
@@ -198,7 +198,6 @@ class NetworkInterfaceSpec(ResourceRules):
     ip_forwarding: bool = False
     nsg: str | None = None  # the group to refer to (primary NIC only); None: none of ours
     our_nsg: str | None = None  # the id of the operator's group, to remove only our own reference
-    tags_only: bool = False
 
     def desired(self) -> network.NetworkInterface:
         assert self.identity is not None
@@ -213,8 +212,6 @@ class NetworkInterfaceSpec(ResourceRules):
         return self.desired()
 
     def update(self, existing: network.NetworkInterface) -> network.NetworkInterface | None:
-        if self.tags_only:
-            return self.tagged(existing, None)
         desired, body = self.desired(), None
         if specs.diff_nic(desired, existing) is specs.NicChange.PUT:
             body = specs.nic_update_parameters(desired, existing)
@@ -224,7 +221,7 @@ class NetworkInterfaceSpec(ResourceRules):
 
     def _changes(self, existing: Any, body: Any) -> list[str]:
         out = []
-        if not self.tags_only and specs.diff_nic(self.desired(), existing) is specs.NicChange.PUT:
+        if specs.diff_nic(self.desired(), existing) is specs.NicChange.PUT:
             out.append("ipConfiguration (subnet, public IP)")
         have = specs.attr_path(existing, "properties", "network_security_group", "id")
         want = specs.attr_path(body, "properties", "network_security_group", "id")

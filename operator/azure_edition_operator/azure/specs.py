@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, TypeVar
 
 from pydantic.alias_generators import to_camel
@@ -117,6 +117,9 @@ class VMIdentity:
     extended_nic_name: str
     public_ip_name: str
     os_disk_name: str
+    named: bool = False
+    """``spec.azure.vmName``: an existing VM, whose NICs, public IP and disk are discovered from it
+    (``discover``) and are only read; the operator writes the VM alone."""
 
     def resource_id(self, provider: str, kind: str, name: str) -> str:
         return (
@@ -192,7 +195,74 @@ def vm_identity(owner: Owner, azure: AzureSpec) -> VMIdentity:
         extended_nic_name=f"{vm}-nic-ext",
         public_ip_name=f"{vm}-pip",
         os_disk_name=f"{vm}-osdisk",
+        named=azure.vm_name is not None,
     )
+
+
+# ----------------------------------------------------------------------------- an existing VM's resources
+
+
+def _in_group(identity: VMIdentity, resource_id: str | None) -> str | None:
+    """The resource's name when ``resource_id`` lies in the VM's subscription and resource group, else None."""
+    parts = (resource_id or "").strip("/").split("/")
+    if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+        return None
+    same = (
+        parts[1].lower() == identity.subscription_id.lower()
+        and parts[3].lower() == identity.resource_group.lower()
+    )
+    return parts[-1] if same else None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What an existing VM refers to: the identity with its resources' real names, which of them exist,
+    and the notes for what lies outside the resource group (never read, never changed)."""
+
+    identity: VMIdentity
+    primary_nic: bool
+    second_nic: bool
+    notes: tuple[str, ...] = ()
+
+
+def discover(identity: VMIdentity, vm: compute.VirtualMachine) -> Discovery:
+    """The VM's primary NIC (``primary``, else the first), its second NIC (Extended Network's, if any) and
+    its OS disk, by name. A resource in another resource group is reported, not followed: the namespace's
+    TenantPolicy allows ``spec.azure.resourceGroup``, nothing else."""
+    refs = attr_path(vm, "properties", "network_profile", "network_interfaces") or []
+    primary = next((r for r in refs if attr_path(r, "properties", "primary")), refs[0] if refs else None)
+    others = [r for r in refs if r is not primary]
+    notes = []
+    names: dict[str, str] = {}
+    for role, ref in (("nic_name", primary), ("extended_nic_name", others[0] if others else None)):
+        if ref is None:
+            continue
+        name = _in_group(identity, ref.id)
+        if name is None:
+            notes.append(f"the VM's NIC {ref.id} is outside resource group {identity.resource_group}: the "
+                         "operator neither reads nor changes it")  # fmt: skip
+        else:
+            names[role] = name
+    disk = attr_path(vm, "properties", "storage_profile", "os_disk", "name")
+    if disk:
+        names["os_disk_name"] = disk
+    found = replace(identity, **names)
+    return Discovery(found, "nic_name" in names, "extended_nic_name" in names, tuple(notes))
+
+
+def with_public_ip(
+    identity: VMIdentity, nic: network.NetworkInterface | None
+) -> tuple[VMIdentity, str | None]:
+    """The identity naming the public IP of ``nic`` (None when it has none or it lies in another resource
+    group), and a note for the latter."""
+    pip_id = nic_public_ip_id(nic)
+    if pip_id is None:
+        return identity, None
+    name = _in_group(identity, pip_id)
+    if name is None:
+        return identity, (f"the VM's public IP {pip_id} is outside resource group {identity.resource_group}: "
+                          "the operator neither reads nor changes it")  # fmt: skip
+    return replace(identity, public_ip_name=name), None
 
 
 # ----------------------------------------------------------------------------- tags and ownership
