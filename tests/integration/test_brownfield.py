@@ -5,6 +5,7 @@ write claim is checked in the simulator's own request log."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from azure_edition_operator.azure.clients import AzureClients
 from azure_edition_operator.azure.driver import OperationState
 from azure_edition_operator.azure.errors import AzurePermanentError
 from azure_edition_operator.azure.provision import ImageChangeRequired, ObservedVM, delete_vm, ensure_vm
+from azure_edition_operator.checks.runner import CheckMemory, run_checks
 from azure_edition_operator.images import resolve
 from azure_edition_simulator import Simulator
 from tests.integration import test_provisioning as base
@@ -166,3 +168,108 @@ async def test_deleting_an_adopted_vm_touches_the_vm_alone(
     assert [name for _, name, _, _ in report.outcomes] == [NAME]
     net = clients.network(identity.subscription_id)
     assert (await net.network_interfaces.get(RESOURCE_GROUP, NIC)).tags in (None, {})  # never ours
+
+
+# ----------------------------------------------------------------------------- observe only
+
+
+def non_reads(world: World, since: int) -> list[tuple[str, str, int]]:
+    """Every ARM request after ``since`` that is not a GET: PUT, PATCH, DELETE and POST alike."""
+    return [r for r in world.arm_requests(since) if r[0] != "GET"]
+
+
+async def test_observing_a_drifted_vm_reads_and_says_what_it_would_change(
+    world: World, clients: AzureClients
+) -> None:
+    spec = world.spec(azure={"publicIP": True})
+    ident = specs.vm_identity(OWNER, spec.azure)
+    await base.ensure(clients, world, spec)
+    world.control.set_patch_settings(ident.resource_group, ident.vm_name, {"patchMode": "AutomaticByOS"})
+    wanted = world.spec(azure={"publicIP": True, "vmSize": "Standard_D4as_v5", "tags": {"costCenter": "43"}})
+    since = world.mark()
+
+    vm = await base.ensure(clients, world, wanted, observe=True)
+
+    assert non_reads(world, since) == []
+    assert vm.actions == () and vm.vm_size == "Standard_D2as_v5"
+    message = vm.observe_message()
+    assert message.startswith("observe only: would change: ")
+    assert f"virtualMachines/{ident.vm_name}: vmSize Standard_D2as_v5 → Standard_D4as_v5" in message
+    assert (
+        "costCenter: 42 → 43" in message
+        and "patchMode is 'AutomaticByOS', want 'AutomaticByPlatform'" in message
+    )
+    assert f"networkInterfaces/{ident.nic_name}: tags" in message  # the NIC's tags too
+    since = world.mark()
+    await base.ensure(clients, world, spec, observe=True)
+    assert non_reads(world, since) == []
+
+
+async def test_observing_a_missing_vm_reports_it_and_creates_nothing(
+    world: World, clients: AzureClients
+) -> None:
+    async def no_login() -> Any:
+        raise AssertionError("observing never reads the admin login")
+
+    spec = world.spec(azure={"publicIP": True})
+    since = world.mark()
+    with pytest.raises(AzurePermanentError) as caught:
+        await ensure_vm(clients, specs.vm_identity(OWNER, spec.azure), spec, resolve(spec.capabilities), no_login,
+                        observe=True, wait=True)  # fmt: skip
+    assert caught.value.reason == vocab.VM_NOT_FOUND and "observe only" in caught.value.message
+    assert non_reads(world, since) == [] and world.control.vms() == []
+
+
+async def test_an_outside_vm_is_observed_without_a_write_then_taken_with_one(
+    world: World, clients: AzureClients, make_clients: Callable[..., Clients]
+) -> None:
+    """The migration path: observe first (no adopt needed to look), then Full with adopt: one PATCH."""
+    outside_vm(make_clients, world.sim)
+    since = world.mark()
+
+    seen = await take(clients, named_spec(world), observe=True)
+
+    assert non_reads(world, since) == []
+    assert seen.private_ip_address and seen.public_ip_address
+    message = seen.observe_message()
+    assert (
+        "taken only with spec.azure.adopt: true" in message and f"+{specs.OWNER_TAG}={OWNER.ref}" in message
+    )
+    since = world.mark()
+    await take(clients, named_spec(world, adopt=True))
+    assert non_reads(world, since) == [("PATCH", "VirtualMachines_Update", 200)]
+
+
+async def test_observing_never_takes_another_objects_vm(world: World, clients: AzureClients) -> None:
+    spec = world.spec()
+    await base.ensure(clients, world, spec)
+    taken = specs.vm_identity(OWNER, spec.azure).vm_name
+    other = specs.Owner("branch-a", "someone-else", "u")
+    since = world.mark()
+    with pytest.raises(AzurePermanentError) as caught:
+        await ensure_vm(clients, specs.vm_identity(other, world.spec(azure={"vmName": taken}).azure),
+                        world.spec(azure={"vmName": taken}), resolve(spec.capabilities), LOGIN, observe=True)  # fmt: skip
+    assert caught.value.reason == vocab.OWNERSHIP_CONFLICT
+    assert non_reads(world, since) == []
+
+
+async def test_checks_look_at_an_unadopted_vm_only_while_observing(
+    world: World, clients: AzureClients, make_clients: Callable[..., Clients]
+) -> None:
+    outside_vm(make_clients, world.sim)
+    spec = named_spec(world)
+    events: list[tuple[str, str, str]] = []
+
+    async def round_(observe: bool) -> Any:
+        return await run_checks(
+            spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
+            vm_name=NAME, memory=CheckMemory(3600.0, 600.0), emit=lambda *e: events.append(e),
+            now=dt.datetime.now(dt.UTC), owner=OWNER, observe=observe,
+        )  # fmt: skip
+
+    since = world.mark()
+    result = await round_(observe=True)
+    assert result.conditions[0].reason == "HotpatchEnabled" and result.vm["powerState"] == "running"
+    with pytest.raises(AzurePermanentError, match=r"spec\.azure\.adopt: true"):
+        await round_(observe=False)
+    assert non_reads(world, since) == [] and events == []

@@ -22,7 +22,7 @@ import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import (
@@ -95,12 +95,21 @@ class ObservedVM:
     """The image the VM runs, from Azure (status.image is written from it, never read back)."""
     fqdn: str | None = None
     """The public IP's DNS name (dnsSettings.fqdn), when it has a label."""
+    would_change: tuple[str, ...] = ()
+    """Observe only: what a fully managed pass would have written, in words (``observe_message``)."""
     identity: VMIdentity | None = field(default=None, compare=False)
     """The names as found: for a VM named by spec.azure.vmName, its NICs, public IP and disk as discovered
     from it (e.g. the extended NIC the Extended Network checks read)."""
     model: Any = field(default=None, repr=False, compare=False)
     """The VM as this pass last read it (with its instance view when asked for): the capability checks
     folded into the pass use it instead of a GET of their own. Dropped with the ObservedVM."""
+
+    def observe_message(self) -> str:
+        """What an observed object's status says of Azure against the spec: e.g. ``observe only: would
+        change: virtualMachines/x: vmSize Standard_D2s_v5 → Standard_D4s_v5 ...; tags ...``."""
+        if not self.would_change:
+            return "observe only: Azure matches the spec; nothing would change"
+        return "observe only: would change: " + "; ".join(self.would_change)
 
     def to_status(self) -> dict[str, Any]:
         return VMStatus(
@@ -280,8 +289,13 @@ async def ensure_vm(
     instance_view: bool = False,
     wait: bool = False,
     events: list[tuple[str, str, str]] | None = None,
+    observe: bool = False,
 ) -> ObservedVM:
     """Create what is missing, correct what we own and drifted, and report the VM.
+
+    ``observe`` (managementPolicy Observe): the same reads and spec objects, but no PUT, PATCH, DELETE or
+    POST; what they would send is reported in ``ObservedVM.would_change``, and a missing VM is
+    ``VMNotFound``, never created (nor the admin login read).
 
     Non-blocking: raises ``InProgress`` while an operation runs (``state`` records it); with
     ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
@@ -297,10 +311,12 @@ async def ensure_vm(
             async with _azure_errors():
                 log = identity.owner.logger(__name__)
                 driver = Driver(
-                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval
-                )
+                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval,
+                    observe=observe,
+                )  # fmt: skip
                 p = _Pass(clients, identity, driver, actions, events)
-                return await _ensure(p, spec, image, credentials, instance_view)
+                observed = await _ensure(p, spec, image, credentials, instance_view)
+                return replace(observed, would_change=tuple(driver.would_change))
         except InProgress as progress:
             if not wait:
                 raise
@@ -320,6 +336,8 @@ def _network_specs(p: _Pass, spec: AzureEditionVMSpec, tags: Mapping[str, str]) 
         "tags": tags,
         "poll_seconds": p.driver.poll_seconds,
         "identity": identity,
+        "observing": p.driver.observe,
+        "adopt": spec.azure.adopt,
     }
     ports = nsg_specs.smb_ports(spec)
     our_nsg = nsg_specs.nsg_id(identity)
@@ -361,7 +379,8 @@ async def _ensure(
     drift: list[str] = []
     net = _network_specs(p, spec, tags)
     vm_spec = VirtualMachineSpec(identity.vm_name, identity.owner, tags, poll_seconds=p.driver.poll_seconds,
-                                 identity=identity, spec=spec, image=image)  # fmt: skip
+                                 identity=identity, spec=spec, image=image, adopt=spec.azure.adopt,
+                                 observing=p.driver.observe)  # fmt: skip
     pip_res = p.resource("publicIPAddresses", net.public_ip.name, net.public_ip)
     nsg_res = p.resource("networkSecurityGroups", net.nsg.name, net.nsg)
     nic = p.resource("networkInterfaces", net.nic.name, net.nic)
@@ -375,8 +394,15 @@ async def _ensure(
     vm = await vm_res.get()
     if identity.named:
         return await _ensure_named(p, spec, vm_res, vm_spec, vm)
+    if vm is None and p.driver.observe:
+        raise AzurePermanentError(
+            vocab.VM_NOT_FOUND,
+            f"observe only: VM {identity.vm_name} does not exist in resource group {identity.resource_group}; the "
+            "operator creates it only under managementPolicy Full",
+            404, reason=vocab.VM_NOT_FOUND,
+        )  # fmt: skip
     if vm is not None:
-        vm_spec.check(vm)
+        _take(p, vm_spec, vm)
         _refuse_missing_capabilities(vm, spec)
     if vm is None and p.driver.state.vm_id:
         if spec.azure.on_missing == OnMissing.REPORT:
@@ -438,6 +464,16 @@ async def _ensure(
     return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
 
+def _take(p: _Pass, vm_spec: VirtualMachineSpec, vm: Any) -> None:
+    """The VM's ownership and busy rules; observing a VM without our tags says what taking it needs."""
+    decision = vm_spec.check(vm)
+    if p.driver.observe and decision is Ownership.UNMANAGED and not vm_spec.adopt:
+        p.driver.would_change.append(
+            f"virtualMachines/{vm_spec.name} carries no owner tag of this operator: under managementPolicy Full "
+            "it is taken only with spec.azure.adopt: true"
+        )
+
+
 def _refuse_missing_capabilities(vm: Any, spec: AzureEditionVMSpec) -> None:
     runs = image_of_vm(vm)
     if runs is not None:
@@ -476,8 +512,8 @@ async def _ensure_named(
             "correct spec.azure.vmName (a new AzureEditionVM), or delete this one",
             404, reason=vocab.VM_NOT_FOUND,
         )  # fmt: skip
-    vm_spec.adopt, vm_spec.repair = spec.azure.adopt, False
-    vm_spec.check(vm)
+    vm_spec.repair = False
+    _take(p, vm_spec, vm)
     _refuse_missing_capabilities(vm, spec)
     vm_spec.image = fitting_image(image_of_vm(vm), spec) or vm_spec.image  # compare with what it runs
     found = specs.discover(identity, vm)
@@ -485,7 +521,11 @@ async def _ensure_named(
     vm_spec.identity = identity
     drift = list(found.notes)
     plan = specs.network_plan(spec)
-    common = {"owner": identity.owner, "tags": vm_spec.tags, "identity": identity}
+    common = {
+        "owner": identity.owner,
+        "tags": vm_spec.tags,
+        "identity": identity,
+    }  # to compare, never to send
     nic_model = ext_model = pip = None
     if found.primary_nic:
         nic_model = await p.resource("networkInterfaces", identity.nic_name).get()

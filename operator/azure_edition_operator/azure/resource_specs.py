@@ -86,10 +86,12 @@ class ResourceRules:
     tags: Mapping[str, str]
     adopt: bool = False
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    observing: bool = False  # observe only: nothing is written, so an unmanaged resource may be looked at
 
     def check(self, existing: Any) -> Ownership:
-        """Ownership, then busy: raises unless the resource may be changed now."""
-        decision = refuse_unless_ours(self.label, self.name, existing.tags, self.owner, self.adopt)
+        """Ownership, then busy: raises unless the resource may be changed now (observe only: looked at)."""
+        adopt = self.adopt or self.observing
+        decision = refuse_unless_ours(self.label, self.name, existing.tags, self.owner, adopt)
         refuse_if_busy(self.label, self.name, existing, self.poll_seconds)
         return decision
 

@@ -124,6 +124,13 @@ class SdkResource:
     async def parameters(self, existing: Any | None) -> Any | None:
         return self.spec.parameters(existing)
 
+    def changes(self, existing: Any | None, body: Any) -> list[str]:
+        """In words, what ``body`` would change (the spec object's own words when it has them)."""
+        describe = getattr(self.spec, "changes", None)
+        if describe is not None:
+            return list(describe(existing, body))
+        return [f"{'create' if existing is None else 'update'} {self.kind}/{self.name}"]
+
     async def begin_put(self, body: Any) -> SdkOperation:
         if self.patch_type is not None and isinstance(body, self.patch_type):
             return SdkOperation(await self.ops.begin_update(self.resource_group, self.name, body))
