@@ -273,3 +273,29 @@ async def test_checks_look_at_an_unadopted_vm_only_while_observing(
     with pytest.raises(AzurePermanentError, match=r"spec\.azure\.adopt: true"):
         await round_(observe=False)
     assert non_reads(world, since) == [] and events == []
+
+
+async def test_an_existing_vms_second_nic_is_the_one_extended_network_checks_read(
+    world: World, clients: AzureClients, make_clients: Callable[..., Clients]
+) -> None:
+    arm = Arm(world.sim, make_clients())
+    nic = arm.nic("primary-by-hand")
+    ext = arm.nic("appliance-nic-by-hand", subnet=world.env["ARMSIM_EXTENDED_SUBNET_ID"])
+    model = vm_model([nic.id, ext.id], tags={"createdBy": "bicep"})
+    arm.clients.compute.virtual_machines.begin_create_or_update(RESOURCE_GROUP, NAME, model).result()
+    spec = world.spec(capabilities=["ExtendedNetwork"], azure={"vmName": NAME},
+                      extendedNetwork={"extendedSubnetId": world.env["ARMSIM_EXTENDED_SUBNET_ID"]})  # fmt: skip
+    derived = specs.vm_identity(OWNER, spec.azure).extended_nic_name
+    sub = spec.azure.subscription_id
+    since = world.mark()
+
+    await run_checks(
+        spec=spec, namespace="ns", name="x", compute=clients.compute(sub), vm_name=NAME,
+        memory=CheckMemory(3600.0, 600.0), emit=lambda *e: None, now=dt.datetime.now(dt.UTC), owner=OWNER,
+        network=clients.network(sub), extended_nic=derived, observe=True,
+    )  # fmt: skip
+
+    nic_reads = [e["path"].rsplit("/", 1)[-1] for e in world.control.requests(since)
+                 if e["operation"] == "NetworkInterfaces_Get"]  # fmt: skip
+    assert nic_reads == ["appliance-nic-by-hand"], nic_reads
+    assert non_reads(world, since) == []

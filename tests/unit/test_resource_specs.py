@@ -4,6 +4,7 @@ how the kind's ownership, busy and tag rules answer. Pure: SDK models as Azure r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -281,3 +282,30 @@ def test_untag_drops_only_our_tags_per_kind() -> None:
     nic = observed_nic(specs.nic_parameters(IDENT, SERVERS, {"keep": "1"}, None))
     assert Untag("networkInterfaces", "n").parameters(nic) is None  # nothing of ours on it
     assert Untag("networkInterfaces", "n").parameters(None) is None
+
+
+# ----------------------------------------------------------------------------- observe only
+
+
+def test_the_observe_message_lists_what_would_change_or_says_nothing_would() -> None:
+    from azure_edition_operator.azure.provision import ObservedVM
+
+    nothing = ObservedVM("id", "vm", None, None, None, None, None, None, None, specs.PatchView(None, False, None, None, False, None), {}, {})  # fmt: skip
+    assert nothing.observe_message() == "observe only: Azure matches the spec; nothing would change"
+    drifted = dataclasses.replace(
+        nothing, would_change=("virtualMachines/vm: vmSize A → B", "virtualMachines/vm: tags +k=v")
+    )
+    assert drifted.observe_message() == (
+        "observe only: would change: virtualMachines/vm: vmSize A → B; virtualMachines/vm: tags +k=v"
+    )
+
+
+def test_observing_looks_at_an_unmanaged_resource_but_never_at_another_objects() -> None:
+    stray = returned(pip_spec().create(), tags=UNTAGGED)
+    assert pip_spec(observing=True).parameters(stray).tags == {
+        **UNTAGGED,
+        **TAGS,
+    }  # what taking it would send
+    theirs = returned(pip_spec().create(), tags=specs.owner_tags(OTHER))
+    with pytest.raises(OwnershipConflict):
+        pip_spec(observing=True).parameters(theirs)

@@ -29,10 +29,12 @@ from ..azure.specs import (
     TAKEN,
     Owner,
     Ownership,
+    discover,
     ownership,
     ownership_conflict_message,
     patch_drift,
     power_state_of,
+    vm_identity,
 )
 from ..conditions import Condition, ConditionType, format_timestamp
 from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
@@ -241,6 +243,9 @@ async def run_checks(
             read_secret, str(vm_wire.get("location") or ""), vm_wire, observe,
         )  # fmt: skip
         conditions.append(smb_condition)
+    if spec.azure.vm_name is not None and owner is not None:  # an existing VM: its second NIC by its own name
+        found = discover(vm_identity(owner, spec.azure), vm)
+        extended_nic = found.identity.extended_nic_name if found.second_nic else extended_nic
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
                                              memory, emit, log, observe)  # fmt: skip
