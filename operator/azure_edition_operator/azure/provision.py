@@ -395,23 +395,16 @@ async def _ensure(
     if identity.named:
         return await _ensure_named(p, spec, vm_res, vm_spec, vm)
     if vm is None and p.driver.observe:
-        raise AzurePermanentError(
-            vocab.VM_NOT_FOUND,
-            f"observe only: VM {identity.vm_name} does not exist in resource group {identity.resource_group}; the "
-            "operator creates it only under managementPolicy Full",
-            404, reason=vocab.VM_NOT_FOUND,
-        )  # fmt: skip
+        raise _vm_not_found(f"observe only: VM {identity.vm_name} does not exist in resource group "
+                            f"{identity.resource_group}; the operator creates it only under managementPolicy Full")  # fmt: skip
     if vm is not None:
         _take(p, vm_spec, vm)
         _refuse_missing_capabilities(vm, spec)
     if vm is None and p.driver.state.vm_id:
         if spec.azure.on_missing == OnMissing.REPORT:
-            raise AzurePermanentError(
-                vocab.VM_NOT_FOUND,
-                f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
-                "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
-                404, reason=vocab.VM_NOT_FOUND,
-            )  # fmt: skip
+            raise _vm_not_found(f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the "
+                                "operator; spec.azure.onMissing is Report: delete the AzureEditionVM, or set "
+                                "onMissing: Recreate")  # fmt: skip
         again = recorded_image(p.driver.state, spec) or image
         p.events.append(("Warning", "VMRecreated",
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
@@ -464,6 +457,10 @@ async def _ensure(
     return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
 
+def _vm_not_found(message: str) -> AzurePermanentError:
+    return AzurePermanentError(vocab.VM_NOT_FOUND, message, 404, reason=vocab.VM_NOT_FOUND)
+
+
 def _take(p: _Pass, vm_spec: VirtualMachineSpec, vm: Any) -> None:
     """The VM's ownership and busy rules; observing a VM without our tags says what taking it needs."""
     decision = vm_spec.check(vm)
@@ -505,13 +502,11 @@ async def _ensure_named(
     identity = p.identity
     if vm is None:
         gone = f" (vmId {p.driver.state.vm_id}, deleted outside the operator)" if p.driver.state.vm_id else ""
-        raise AzurePermanentError(
-            vocab.VM_NOT_FOUND,
+        raise _vm_not_found(
             f"VM {identity.vm_name} named by spec.azure.vmName does not exist in resource group "
             f"{identity.resource_group}{gone}; the operator never creates a VM under a name it is given: "
-            "correct spec.azure.vmName (a new AzureEditionVM), or delete this one",
-            404, reason=vocab.VM_NOT_FOUND,
-        )  # fmt: skip
+            "correct spec.azure.vmName (a new AzureEditionVM), or delete this one"
+        )
     vm_spec.repair = False
     _take(p, vm_spec, vm)
     _refuse_missing_capabilities(vm, spec)
