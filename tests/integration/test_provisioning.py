@@ -781,6 +781,17 @@ async def test_an_orphaned_vm_is_not_adopted_silently(world: World, clients: Azu
     assert "set spec.azure.adopt: true" in caught.value.message
     assert world.writes(since) == []
 
+    adopted = world.spec(azure={"adopt": True})  # said explicitly: the orphan and its NIC are taken back
+    vm = await ensure(clients, world, adopted)
+    assert sorted(world.writes(since)) == [
+        ("PATCH", "VirtualMachines_Update"),
+        ("PUT", "NetworkInterfaces_CreateOrUpdate"),
+    ]
+    assert vm.tags == specs.desired_tags(adopted, OWNER)
+    since = world.mark()
+    await ensure(clients, world, spec)  # ours again, adopt or not
+    assert world.writes(since) == []
+
 
 # ----------------------------------------------------------------------------- Azure's validation rules
 
