@@ -260,6 +260,11 @@ class _Pass:
     def rg(self) -> str:
         return self.identity.resource_group
 
+    def of(self, spec: VirtualMachineSpec | PublicIPSpec | SecurityGroupSpec | NetworkInterfaceSpec,
+           patch_type: type | None = None) -> SdkResource:  # fmt: skip
+        """The SDK resource a spec object is driven through."""
+        return self.resource(spec.kind, spec.name, spec, patch_type)
+
     def resource(self, kind: str, name: str, spec: Parameters | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
         sub = self.identity.subscription_id
@@ -381,11 +386,8 @@ async def _ensure(
     vm_spec = VirtualMachineSpec(identity.vm_name, identity.owner, tags, poll_seconds=p.driver.poll_seconds,
                                  identity=identity, spec=spec, image=image, adopt=spec.azure.adopt,
                                  observing=p.driver.observe)  # fmt: skip
-    pip_res = p.resource("publicIPAddresses", net.public_ip.name, net.public_ip)
-    nsg_res = p.resource("networkSecurityGroups", net.nsg.name, net.nsg)
-    nic = p.resource("networkInterfaces", net.nic.name, net.nic)
-    ext = p.resource("networkInterfaces", net.extended_nic.name, net.extended_nic)
-    vm_res = p.resource("virtualMachines", identity.vm_name, vm_spec, patch_type=compute.VirtualMachineUpdate)
+    pip_res, nsg_res, nic, ext = (p.of(s) for s in (net.public_ip, net.nsg, net.nic, net.extended_nic))
+    vm_res = p.of(vm_spec, patch_type=compute.VirtualMachineUpdate)
     if instance_view:
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
     everything: list[ResourceSpec] = [pip_res, nsg_res, nic, ext, vm_res]

@@ -69,8 +69,7 @@ def refuse_if_busy(label: str, name: str, resource: Any, poll: float = DEFAULT_P
             retry_after=poll,
         )
     if specs.is_in_flight(state):
-        kind = "VM" if label == VirtualMachineSpec.label else label
-        record = OperationRecord(kind, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
+        record = OperationRecord(label, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
         raise InProgress(record, poll)
 
 
@@ -80,6 +79,7 @@ class ResourceRules:
 
     kind: ClassVar[str]  # ARM's resource type, e.g. "networkInterfaces" (the driver's record and log)
     label: ClassVar[str]  # what a person reads, e.g. "Network interface"
+    noun: ClassVar[str | None] = None  # the short name progress messages use (default: the label)
 
     name: str
     owner: Owner
@@ -92,7 +92,7 @@ class ResourceRules:
         """Ownership, then busy: raises unless the resource may be changed now (observe only: looked at)."""
         adopt = self.adopt or self.observing
         decision = refuse_unless_ours(self.label, self.name, existing.tags, self.owner, adopt)
-        refuse_if_busy(self.label, self.name, existing, self.poll_seconds)
+        refuse_if_busy(self.noun or self.label, self.name, existing, self.poll_seconds)
         return decision
 
     def parameters(self, existing: Any | None) -> Any | None:
@@ -181,7 +181,8 @@ class SecurityGroupSpec(ResourceRules):
         return nsg_specs.nsg_update(existing, self.tags, self.ports)
 
     def _changes(self, existing: Any, body: Any) -> list[str]:
-        rules = [] if nsg_specs.nsg_update(existing, existing.tags or {}, self.ports) is None else ["rules"]  # type: ignore[arg-type]
+        assert self.ports is not None
+        rules = [] if nsg_specs.nsg_update(existing, existing.tags or {}, self.ports) is None else ["rules"]
         return rules + specs.tag_changes(self.tags, existing.tags)
 
 
@@ -262,6 +263,7 @@ class VirtualMachineSpec(ResourceRules):
 
     kind: ClassVar[str] = "virtualMachines"
     label: ClassVar[str] = "Virtual machine"
+    noun: ClassVar[str | None] = "VM"
     identity: specs.VMIdentity | None = None
     spec: AzureEditionVMSpec | None = None
     image: ImageReference | None = None
