@@ -124,8 +124,8 @@ async def _azure_for(memo: kopf.Memo, namespace: str, vm_spec: AzureEditionVMSpe
     return await permitted_clients(memo.kube, memo.tenancy, namespace, vm_spec, memo.config.single_tenant)
 
 
-def _owner(meta: Mapping[str, Any]) -> azure_specs.Owner:
-    return azure_specs.Owner(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+def _owner(meta: Mapping[str, Any], memo: kopf.Memo) -> azure_specs.Owner:
+    return azure_specs.Owner(meta["namespace"], meta["name"], meta["uid"], memo.config.cluster_id)
 
 
 STATE_ANNOTATION = f"{KOPF_PREFIX}/azure-state"
@@ -160,7 +160,7 @@ async def _run_passes(
 ) -> reconciler.Outcome:  # fmt: skip
     """Passes until Azure is done (or needs a person): Azure toward the spec, then the first capability
     check, then status (only what changed, one write when nothing took long), the driver's state, Events."""
-    owner = _owner(meta)
+    owner = _owner(meta, memo)
     kube: Kube = memo.kube
     secret_name = (spec.get("adminCredentialsSecretRef") or {}).get("name", "")
     state = _load_state(memo, meta)
@@ -392,7 +392,7 @@ async def delete(
     except Exception:  # an object that never validated never reached Azure
         _forget(memo, meta)
         return
-    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    identity = azure_specs.vm_identity(_owner(meta, memo), vm_spec.azure)
     state = _load_state(memo, meta)
     try:
         azure = await _azure_for(memo, meta["namespace"], vm_spec)  # tenancy
@@ -503,7 +503,7 @@ async def _run_checks(
     """One round of capability checks (reads Azure, may restore patch settings); writes no status.
     ``vm``: the VM as the caller has just read it with its instance view (None: the round GETs it)."""
     vm_spec = AzureEditionVMSpec.model_validate(spec)
-    identity = azure_specs.vm_identity(_owner(meta), vm_spec.azure)
+    identity = azure_specs.vm_identity(_owner(meta, memo), vm_spec.azure)
     azure = (await _azure_for(memo, meta["namespace"], vm_spec)).for_subscription(
         vm_spec.azure.subscription_id
     )
@@ -513,7 +513,7 @@ async def _run_checks(
     return await run_checks(
         spec=vm_spec, namespace=meta["namespace"], name=meta["name"], compute=azure.compute,
         vm_name=identity.vm_name, memory=memory, emit=lambda *event: post(body, *event), now=now(),
-        owner=_owner(meta), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
+        owner=_owner(meta, memo), known_vm=memo.observed.get(meta["uid"]), network=azure.network,
         extended_nic=identity.extended_nic_name,
         assess_token=_sealed(memo, meta, ASSESSED_ANNOTATION), vm=vm,
         patches=PatchSummary.from_json(_sealed(memo, meta, PATCHES_ANNOTATION)),
@@ -561,7 +561,7 @@ async def assess_patches(
             vm_spec.azure.subscription_id
         )
         assessed, per_patch = await azure_patches.assess_patches(
-            azure.compute, azure_specs.vm_identity(_owner(meta), vm_spec.azure), now()
+            azure.compute, azure_specs.vm_identity(_owner(meta, memo), vm_spec.azure), now()
         )
     except AzureRetryableError as err:
         raise kopf.TemporaryError(

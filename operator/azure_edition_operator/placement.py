@@ -3,7 +3,7 @@
 
 Images: Azure's ``virtualMachineImages`` list (Virtual Machine Images - List Skus, per region) is the
 authority on what a region offers; Windows Server 2025 Azure Edition is not offered everywhere. Sizes: the
-same Resource SKUs answer that Extended Network reads (``checks.extended_network.sizes_in``): a refused size
+same Resource SKUs answer that Extended Network reads (``extended_network.sizes_in``): a refused size
 is answered with the sizes of its family that the region offers to the subscription. The family is the
 Resource SKU's ``family`` when the region lists the size, else it is read from the size's name (Azure's
 naming convention: learn.microsoft.com/azure/virtual-machines/vm-naming-conventions), so a size the region
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from .checks.extended_network import Size
+from .extended_network import Size
 
 MAX_SUGGESTED = 6
 

@@ -164,7 +164,7 @@ AZURE_CODES: Mapping[str, AzureCode] = _codes(
     AzureCode("CredentialUnavailable", False, "azure-identity",
               "no Azure credential is configured: see the operator's Azure identity settings",
               reason="AuthenticationFailed"),
-    AzureCode("OwnershipConflict", False, "ours: the owner-uid tag names another object (or none)", ""),
+    AzureCode("OwnershipConflict", False, "ours: the owner tags name another object or cluster (or none)", ""),
 )  # fmt: skip
 
 # Codes whose first ``error.details`` entry says what actually went wrong.
@@ -212,9 +212,11 @@ _FIXED: tuple[Reason, ...] = (
            "subscription, resource group or subnet, or two name different credentials (the message names the "
            "policy and rule). No Azure call was made.", "Ask a cluster administrator to change the "
            "TenantPolicy (docs/security.md), or target what it allows. The operator looks again every minute."),
-    Reason(OWNERSHIP_CONFLICT, Kind.USER, "An Azure resource with the name the operator would use exists but "
-           "does not belong to this AzureEditionVM (its owner tag names another owner, or none).",
-           "Rename the AzureEditionVM, or delete/adopt the stray Azure resource deliberately."),
+    Reason(OWNERSHIP_CONFLICT, Kind.USER, "An Azure resource the spec names (`spec.azure.vmName`, or the name "
+           "the operator derives) exists but does not belong to this AzureEditionVM: its owner tags name another "
+           "object, this namespace/name on another cluster (`azureedition.io_cluster`; the message names it), "
+           "or no owner at all.", "A VM made outside the operator: set `spec.azure.adopt: true`. Another "
+           "object's or cluster's resource is never taken: rename the AzureEditionVM, or release it there first."),
     Reason(ADMIN_CREDENTIALS_MISSING, Kind.USER, "The Secret named by `spec.adminCredentialsSecretRef` does "
            "not exist, lacks `username` or `password`, or the operator may not read it (RBAC).",
            "Create the Secret in the AzureEditionVM's namespace with both keys. The operator retries every "

@@ -135,7 +135,9 @@ def test_sample_reaches_ready_with_status_and_azure_matching(operator, kubectl, 
     patch = props["osProfile"]["windowsConfiguration"]["patchSettings"]
     assert patch["patchMode"] == "AutomaticByPlatform" and patch["enableHotpatching"] is True
     assert patch["automaticByPlatformSettings"]["bypassPlatformSafetyChecksOnUserSchedule"] is False
-    assert vm["tags"]["azureedition.io_owner-uid"] == obj["metadata"]["uid"]
+    meta = obj["metadata"]
+    assert vm["tags"]["azureedition.io_owner"] == f"{meta['namespace']}/{meta['name']}"
+    assert "azureedition.io_cluster" in vm["tags"] and "azureedition.io_owner-uid" not in vm["tags"]
     assert vm["tags"]["managed-by"] == "azure-edition-operator"
     assert "password" not in json.dumps(status).lower()
 
@@ -184,7 +186,7 @@ def test_delete_policies(operator, kubectl, namespace, arm, policy):
     else:
         for kind, get_ in resources.items():
             tags = get_().tags or {}
-            assert not {"azureedition.io_owner-uid", "azureedition.io_owner", "managed-by"} & set(tags), (
+            assert not {"azureedition.io_cluster", "azureedition.io_owner", "managed-by"} & set(tags), (
                 kind,
                 tags,
             )

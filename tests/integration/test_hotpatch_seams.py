@@ -27,12 +27,12 @@ pytestmark = pytest.mark.integration
 NOW = dt.datetime(2026, 11, 29, 1, 0, tzinfo=dt.UTC)
 
 
-async def round_(clients, world: World, spec, events: list, token: str | None = None, vm=None):
+async def round_(clients, world: World, spec, events: list, token: str | None = None, vm=None, observe=False):
     ident = identity_for(world, spec)
     return await run_checks(
         spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id),
         vm_name=ident.vm_name, memory=CheckMemory(3600.0, 600.0), emit=lambda *e: events.append(e), now=NOW,
-        owner=OWNER, assess_token=token, vm=vm,
+        owner=OWNER, assess_token=token, vm=vm, observe=observe,
     )  # fmt: skip
 
 
@@ -87,6 +87,23 @@ async def test_a_check_round_restores_changed_patch_settings_once(world: World, 
     assert world.writes(since) == []
 
 
+async def test_an_observed_round_reports_changed_patch_settings_and_restores_nothing(
+    world: World, clients
+) -> None:
+    spec = world.spec()
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    world.control.set_patch_settings(ident.resource_group, ident.vm_name, {"patchMode": "AutomaticByOS"})
+    events: list = []
+    since = world.mark()
+    for _ in range(3):  # several rounds: never a write, never an Event claiming a restore
+        result = await round_(clients, world, spec, events, observe=True)
+    assert [r for r in world.arm_requests(since) if r[0] != "GET"] == [] and events == []
+    healthy = result.conditions[0]
+    assert healthy.reason == "HotpatchNotEnabled" and "patchMode is 'AutomaticByOS'" in healthy.message
+    assert "observe only: not restored" in healthy.message
+
+
 async def test_assess_patches_answers_for_our_vm_only(world: World, clients) -> None:
     spec = world.spec()
     await ensure(clients, world, spec)
@@ -94,7 +111,7 @@ async def test_assess_patches_answers_for_our_vm_only(world: World, clients) -> 
     assessed, per_patch = await assess_patches(compute, identity_for(world, spec))
     assert assessed["assessmentState"] == "Succeeded" and "criticalAndSecurityPatchCount" in assessed
     assert per_patch.activity_id and assessed["hotpatchesPending"] == per_patch.hotpatches
-    intruder = dataclasses.replace(OWNER, uid="22222222-2222-4222-8222-222222222222")
+    intruder = dataclasses.replace(OWNER, cluster="another-cluster")  # the same object on another cluster
     since = world.mark()
     with pytest.raises(AzurePermanentError) as caught:
         await assess_patches(compute, identity_for(world, spec, intruder))

@@ -55,6 +55,13 @@ async def test_2025_image_in_a_region_without_it_is_refused_naming_the_regions(w
     assert _list_skus(world, mark) == []
 
 
+async def test_a_named_vm_is_never_created_so_its_image_is_not_placed(world: World, clients) -> None:
+    spec = world.spec(azure={"location": "qatarcentral", "vmName": "fs-legacy-01"})
+    mark = world.mark()
+    await placement.check_image(clients, spec, resolve(spec.capabilities))  # 2025 Core: not offered there
+    assert world.arm_requests(mark) == []
+
+
 async def test_an_image_the_region_offers_passes_with_one_cached_read(world: World, clients) -> None:
     spec = world.spec()
     image = resolve(spec.capabilities)

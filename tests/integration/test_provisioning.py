@@ -23,6 +23,7 @@ from azure_edition_operator import reasons as vocab
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy
 from azure_edition_operator.azure import specs
 from azure_edition_operator.azure.clients import AzureClients, build_credential
+from azure_edition_operator.azure.driver import OperationState
 from azure_edition_operator.azure.errors import (
     AzurePermanentError,
     AzureRetryableError,
@@ -183,7 +184,8 @@ async def test_create_sends_exactly_the_expected_calls(world: World, clients: Az
     assert vm.vm_size == "Standard_D2as_v5"
     assert vm.patch.patch_mode == "AutomaticByPlatform" and vm.patch.enable_hotpatching
     assert vm.patch.reboot_setting == "IfRequired"
-    assert vm.tags[specs.OWNER_UID_TAG] == OWNER.uid and vm.tags["costCenter"] == "42"
+    assert vm.tags[specs.OWNER_TAG] == OWNER.ref and vm.tags[specs.CLUSTER_TAG] == OWNER.cluster
+    assert specs.OWNER_UID_TAG not in vm.tags and vm.tags["costCenter"] == "42"
     assert vm.image["sku"] == resolve(spec.capabilities).sku and vm.image["exactVersion"]
     assert vm.drift == ()
     assert vm.actions == (
@@ -367,7 +369,7 @@ async def test_tag_change_is_one_write_per_resource(world: World, clients: Azure
         ("PUT", "PublicIPAddresses_CreateOrUpdate"),
     ]
     assert vm.tags["costCenter"] == "43" and vm.tags["env"] == "prod"
-    assert vm.tags[specs.OWNER_UID_TAG] == OWNER.uid
+    assert vm.tags[specs.OWNER_TAG] == OWNER.ref
     since = world.mark()
     await ensure(clients, world, retagged)
     assert world.writes(since) == []
@@ -655,18 +657,94 @@ async def test_orphan_keeps_everything_and_removes_our_tags(world: World, client
 async def test_a_vm_owned_by_another_object_is_never_touched(world: World, clients: AzureClients) -> None:
     spec = world.spec(azure={"publicIP": True})
     await ensure(clients, world, spec)
-    intruder = dataclasses.replace(OWNER, uid="22222222-2222-4222-8222-222222222222")
+    taken = identity_for(world, spec).vm_name
+    intruder = specs.Owner("branch-a", "branch-fs-02", "22222222-2222-4222-8222-222222222222")
+    since = world.mark()
+
+    with pytest.raises(AzurePermanentError) as caught:  # another object naming the first one's VM
+        await ensure(clients, world, world.spec(azure={"vmName": taken, "adopt": True}), owner=intruder)
+    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", vocab.OWNERSHIP_CONFLICT)
+    assert "AzureEditionVM branch-a/branch-fs-01 on cluster 'default'" in caught.value.message
+
+    report = await delete_vm(clients, identity_for(world, world.spec(azure={"vmName": taken}), intruder),
+                             DeletionPolicy.DELETE, wait=True)  # fmt: skip
+    assert world.writes(since) == []
+    assert taken in report.skipped
+    assert len(world.control.vms()) == 1
+
+
+async def test_the_same_manifest_on_a_rebuilt_cluster_takes_its_vm_with_reads_only(
+    world: World, clients: AzureClients
+) -> None:
+    """A cluster rebuilt from Git: the same namespace/name and cluster id, a new uid, no operator state
+    (the sealed annotation and the vmId memory were the old object's). The VM is found as its own:
+    GETs only, no PUT of the VM, no OwnershipConflict, the same vmId."""
+    spec = world.full_spec()
+    first = await ensure(clients, world, spec)
+    rebuilt = dataclasses.replace(OWNER, uid="33333333-3333-4333-8333-333333333333")
+    since = world.mark()
+
+    again = await ensure(clients, world, spec, owner=rebuilt, state=OperationState())
+
+    assert world.writes(since) == []
+    assert {m for m, _, _ in world.arm_requests(since)} == {"GET"}
+    assert again.vm_id == first.vm_id and again.actions == ()
+    assert again.extended_private_ip_address == first.extended_private_ip_address
+
+
+async def test_another_clusters_object_of_the_same_name_is_refused_naming_that_cluster(
+    world: World, clients: AzureClients
+) -> None:
+    spec = world.spec()
+    await ensure(clients, world, spec)
+    west = dataclasses.replace(OWNER, cluster="west")
     since = world.mark()
 
     with pytest.raises(AzurePermanentError) as caught:
-        await ensure(clients, world, world.spec(azure={"vmSize": "Standard_D4as_v5"}), owner=intruder)
-    assert (caught.value.code, caught.value.reason) == ("OwnershipConflict", vocab.OWNERSHIP_CONFLICT)
-    assert "branch-a/branch-fs-01" in caught.value.message
+        await ensure(clients, world, spec, owner=west, state=OperationState())
 
-    report = await delete_vm(clients, identity_for(world, spec, intruder), DeletionPolicy.DELETE, wait=True)
+    assert caught.value.reason == vocab.OWNERSHIP_CONFLICT
+    assert "AzureEditionVM branch-a/branch-fs-01 on cluster 'default'" in caught.value.message
+    assert "runs as cluster 'west'" in caught.value.message
     assert world.writes(since) == []
-    assert identity_for(world, spec).vm_name in report.skipped
-    assert len(world.control.vms()) == 1
+
+
+async def test_an_earlier_versions_uid_tags_are_recognised_and_retagged_once(
+    world: World, clients: AzureClients
+) -> None:
+    """Resources tagged by uid (no cluster tag) are this object's by namespace/name: each is re-tagged
+    once (cluster tag added, uid tag dropped), in the VM's case in the same PATCH as a resize."""
+    spec = world.spec(azure={"publicIP": True})
+    ident = identity_for(world, spec)
+    await ensure(clients, world, spec)
+    legacy = {specs.OWNER_UID_TAG: "the-uid-of-an-earlier-object", specs.OWNER_TAG: OWNER.ref,
+              specs.MANAGED_BY_TAG: specs.MANAGED_BY_VALUE, "costCenter": "42"}  # fmt: skip
+    cmp, net = clients.compute(ident.subscription_id), clients.network(ident.subscription_id)
+    rg = ident.resource_group
+    await (await cmp.virtual_machines.begin_update(rg, ident.vm_name, compute_models.VirtualMachineUpdate(tags=legacy))).result()  # fmt: skip
+    for ops, name in (
+        (net.network_interfaces, ident.nic_name),
+        (net.public_ip_addresses, ident.public_ip_name),
+    ):
+        tagged = specs.with_tags(await ops.get(rg, name), legacy)
+        await (await ops.begin_create_or_update(rg, name, tagged)).result()
+    since = world.mark()
+
+    bigger = world.spec(azure={"publicIP": True, "vmSize": "Standard_D4as_v5"})
+    vm = await ensure(clients, world, bigger, state=OperationState())
+
+    assert sorted(world.writes(since)) == [
+        ("PATCH", "VirtualMachines_Update"),  # the resize and the new tags in one write
+        ("PUT", "NetworkInterfaces_CreateOrUpdate"),
+        ("PUT", "PublicIPAddresses_CreateOrUpdate"),
+    ]
+    assert vm.vm_size == "Standard_D4as_v5"
+    for tags in (vm.tags, (await net.network_interfaces.get(rg, ident.nic_name)).tags,
+                 (await net.public_ip_addresses.get(rg, ident.public_ip_name)).tags):  # fmt: skip
+        assert tags == specs.desired_tags(spec, OWNER)
+    since = world.mark()
+    await ensure(clients, world, bigger)
+    assert world.writes(since) == [], "re-tagged once"
 
 
 async def test_delete_never_removes_a_disk_without_our_owner_tag(world: World, clients: AzureClients) -> None:
@@ -700,7 +778,18 @@ async def test_an_orphaned_vm_is_not_adopted_silently(world: World, clients: Azu
     since = world.mark()
     with pytest.raises(AzurePermanentError) as caught:
         await ensure(clients, world, spec)
-    assert f"{specs.OWNER_UID_TAG}={OWNER.uid}" in caught.value.message
+    assert "set spec.azure.adopt: true" in caught.value.message
+    assert world.writes(since) == []
+
+    adopted = world.spec(azure={"adopt": True})  # said explicitly: the orphan and its NIC are taken back
+    vm = await ensure(clients, world, adopted)
+    assert sorted(world.writes(since)) == [
+        ("PATCH", "VirtualMachines_Update"),
+        ("PUT", "NetworkInterfaces_CreateOrUpdate"),
+    ]
+    assert vm.tags == specs.desired_tags(adopted, OWNER)
+    since = world.mark()
+    await ensure(clients, world, spec)  # ours again, adopt or not
     assert world.writes(since) == []
 
 

@@ -60,6 +60,32 @@ def smb_spec(world: World):
     )  # fmt: skip
 
 
+async def test_an_observed_round_probes_but_rotates_and_runs_nothing(world: World, clients) -> None:
+    """Observe only: the QUIC probe reads the served certificate; no Run Command (Reader suffices), no
+    rotation from the Secret, no client access, although each would be due."""
+    spec = world.spec(
+        capabilities=["SMBOverQUIC"], hotpatch=None, azure={"publicIP": True},
+        smbOverQuic={"serverName": SERVER, "port": world.sim.quic_port, "certificate": {"secretRef": {"name": "fs01-tls"}},
+                     "clientAccess": {"requireClientCertificate": True}},
+    )  # fmt: skip
+    observed = await ensure(clients, world, spec, instance_view=True)
+    vm_name = identity_for(world, spec).vm_name
+    old = world.control.set_certificate(spec.azure.resource_group, vm_name, SERVER, {"expiresInDays": 20})
+    secrets_, events = Secrets(), []
+    secrets_.data["fs01-tls"], _ = tls_secret()
+    since = world.mark()
+
+    result = await run_checks(
+        spec=spec, namespace="ns", name="x", compute=clients.compute(spec.azure.subscription_id), vm_name=vm_name,
+        memory=CheckMemory(3600.0, 1.0), emit=lambda *e: events.append(e), now=dt.datetime.now(dt.UTC), owner=OWNER,
+        known_vm=observed.to_status(), read_secret=secrets_.read, observe=True,
+    )  # fmt: skip
+
+    assert [r for r in world.arm_requests(since) if r[0] != "GET"] == [] and events == []
+    assert result.smb_over_quic["thumbprint"] == old["thumbprint"]  # the probe still reads what is served
+    assert "observe only" in result.conditions[0].message
+
+
 async def test_a_secret_rotates_the_served_certificate(world: World, clients, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     spec = smb_spec(world)

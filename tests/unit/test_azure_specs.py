@@ -11,6 +11,7 @@ from azure.mgmt.network import models as network
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
 from azure_edition_operator.azure import specs
 from azure_edition_operator.azure.specs import (
+    CLUSTER_TAG,
     MANAGED_BY_TAG,
     OWNER_TAG,
     OWNER_UID_TAG,
@@ -160,46 +161,82 @@ def test_identity_ids() -> None:
 def test_desired_tags_are_the_users_plus_ours() -> None:
     assert specs.desired_tags(HOTPATCH, OWNER) == {
         "env": "prod",
-        OWNER_UID_TAG: OWNER.uid,
         OWNER_TAG: "branch-a/branch-fs-01",
+        CLUSTER_TAG: "default",
         MANAGED_BY_TAG: "azure-edition-operator",
     }
+    assert OWNER.uid not in specs.desired_tags(HOTPATCH, OWNER).values(), "the uid never names the owner"
 
 
 def test_user_cannot_override_owner_tags() -> None:
-    spec = make_spec(azure={"tags": {"AzureEdition.io_Owner-UID": "forged", "managed-by": "me"}})
+    spec = make_spec(
+        azure={
+            "tags": {"AzureEdition.io_Owner": "forged", "azureedition.io_CLUSTER": "x", "managed-by": "me"}
+        }
+    )
     tags = specs.desired_tags(spec, OWNER)
     assert tags == specs.owner_tags(OWNER)
 
 
 def test_tag_names_are_valid_in_azure() -> None:
     # Azure refuses < > % & \ ? / in tag names.
-    for key in specs.owner_tags(OWNER):
+    for key in specs.OUR_TAG_KEYS:
         assert not set(key) & set("<>%&\\?/"), key
 
 
+REBUILT = Owner(OWNER.namespace, OWNER.name, "a-new-uid-after-a-rebuild")  # same cluster id, new uid
+ELSEWHERE = Owner(OWNER.namespace, OWNER.name, OWNER.uid, cluster="west")
+LEGACY = {OWNER_UID_TAG: "the-old-uid", OWNER_TAG: OWNER.ref, MANAGED_BY_TAG: "azure-edition-operator"}
+
+
 @pytest.mark.parametrize(
-    ("tags", "expected"),
+    ("tags", "owner", "expected"),
     [
-        ({OWNER_UID_TAG: OWNER.uid}, Ownership.OURS),
-        ({OWNER_UID_TAG.upper(): OWNER.uid}, Ownership.OURS),  # Azure tag names are case-insensitive
-        ({OWNER_UID_TAG: "someone-else"}, Ownership.FOREIGN),
-        ({"env": "prod"}, Ownership.UNMANAGED),
-        ({}, Ownership.UNMANAGED),
-        (None, Ownership.UNMANAGED),
+        (specs.owner_tags(OWNER), OWNER, Ownership.OURS),
+        (specs.owner_tags(OWNER), REBUILT, Ownership.OURS),  # a cluster rebuilt from Git: same object
+        (
+            {k.upper(): v for k, v in specs.owner_tags(OWNER).items()},
+            OWNER,
+            Ownership.OURS,
+        ),  # names: any case
+        (specs.owner_tags(Owner("branch-a", "branch-fs-02", "u")), OWNER, Ownership.FOREIGN),
+        (specs.owner_tags(Owner("branch-b", "branch-fs-01", "u")), OWNER, Ownership.FOREIGN),
+        (specs.owner_tags(Owner("branch-b", "x", "u", cluster="west")), OWNER, Ownership.FOREIGN),
+        (specs.owner_tags(OWNER), ELSEWHERE, Ownership.OTHER_CLUSTER),  # same namespace/name, other cluster
+        (specs.owner_tags(ELSEWHERE), OWNER, Ownership.OTHER_CLUSTER),
+        (LEGACY, OWNER, Ownership.OURS_LEGACY),  # an earlier version's tags: ours by namespace/name
+        (LEGACY, ELSEWHERE, Ownership.OURS_LEGACY),  # no cluster tag yet: whichever cluster comes first
+        ({**LEGACY, OWNER_TAG: "branch-a/other"}, OWNER, Ownership.FOREIGN),
+        ({OWNER_UID_TAG: OWNER.uid}, OWNER, Ownership.FOREIGN),  # a uid alone names no namespace/name
+        ({MANAGED_BY_TAG: "azure-edition-operator"}, OWNER, Ownership.UNMANAGED),
+        ({"env": "prod"}, OWNER, Ownership.UNMANAGED),
+        ({}, OWNER, Ownership.UNMANAGED),
+        (None, OWNER, Ownership.UNMANAGED),
     ],
 )
-def test_ownership(tags: dict[str, str] | None, expected: Ownership) -> None:
-    assert specs.ownership(tags, OWNER) is expected
+def test_ownership(tags: dict[str, str] | None, owner: Owner, expected: Ownership) -> None:
+    assert specs.ownership(tags, owner) is expected
 
 
-def test_conflict_messages_say_what_to_do() -> None:
+def test_conflict_messages_name_the_owner_and_say_what_to_do() -> None:
     foreign = specs.ownership_conflict_message(
-        "Virtual machine", "vm1", {OWNER_UID_TAG: "x", OWNER_TAG: "other/thing"}, OWNER
+        "Virtual machine", "vm1", specs.owner_tags(Owner("other", "thing", "u", cluster="east")), OWNER
     )
-    assert "other/thing" in foreign and "Delete" in foreign
+    assert "AzureEditionVM other/thing on cluster 'east'" in foreign and "Delete" in foreign
+    elsewhere = specs.ownership_conflict_message("Virtual machine", "vm1", specs.owner_tags(ELSEWHERE), OWNER)
+    assert "AzureEditionVM branch-a/branch-fs-01 on cluster 'west'" in elsewhere
+    assert "runs as cluster 'default'" in elsewhere and "AEO_CLUSTER_ID to 'west'" in elsewhere
     unmanaged = specs.ownership_conflict_message("Virtual machine", "vm1", {}, OWNER)
-    assert f"{OWNER_UID_TAG}={OWNER.uid}" in unmanaged
+    assert "spec.azure.adopt: true" in unmanaged
+
+
+def test_legacy_tags_are_retagged_once_in_the_same_write() -> None:
+    """The uid tag goes and the cluster tag comes in one tag set; once done, nothing more to send."""
+    desired = specs.owner_tags(OWNER)
+    merged = specs.merged_tags(desired, {**LEGACY, "env": "prod"})
+    assert merged == {"env": "prod", **desired}
+    assert specs.merged_tags(desired, merged) is None
+    assert specs.merged_tags(desired, {**desired, OWNER_UID_TAG.upper(): "x"}) == desired  # any case
 
 
 @pytest.mark.parametrize(
@@ -223,6 +260,7 @@ def test_merged_tags(desired: dict[str, str], observed: dict[str, str] | None, e
     [
         ({**specs.owner_tags(OWNER), "env": "prod"}, {"env": "prod"}),
         (specs.owner_tags(OWNER), {}),
+        (LEGACY, {}),  # an earlier version's tags are ours too
         ({"env": "prod"}, None),
         (None, None),
     ],
@@ -543,3 +581,65 @@ def test_provisioning_states(state: str | None, in_flight: bool, deleting: bool,
     assert specs.is_in_flight(state) is in_flight
     assert specs.is_deleting(state) is deleting
     assert specs.is_failed(state) is failed
+
+
+# ----------------------------------------------------------------------------- an existing VM's resources
+
+NAMED = make_spec(azure={"vmName": "FS-Legacy-01", "adopt": True})
+
+
+def _nic_ref(name: str, primary: bool | None, group: str = RG) -> compute.NetworkInterfaceReference:
+    nic_id = (
+        f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces/{name}"
+    )
+    return compute.NetworkInterfaceReference(id=nic_id, primary=primary)
+
+
+def _existing(*refs: compute.NetworkInterfaceReference) -> compute.VirtualMachine:
+    return compute.VirtualMachine(
+        location="westeurope",
+        network_profile=compute.NetworkProfile(network_interfaces=list(refs)),
+        storage_profile=compute.StorageProfile(
+            os_disk=compute.OSDisk(create_option="FromImage", name="disk-7f3a")
+        ),
+    )
+
+
+def test_a_named_vm_keeps_its_name_and_is_marked_named() -> None:
+    ident = identity(NAMED)
+    assert (ident.vm_name, ident.named) == ("FS-Legacy-01", True)
+    assert identity(HOTPATCH).named is False
+
+
+def test_discovery_finds_the_primary_and_the_second_nic_and_the_disk_by_their_own_names() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("ext-nic", False), _nic_ref("main-nic", True)))
+    assert (found.identity.nic_name, found.identity.extended_nic_name) == ("main-nic", "ext-nic")
+    assert found.identity.os_disk_name == "disk-7f3a"
+    assert (found.primary_nic, found.second_nic, found.notes) == (True, True, ())
+    assert found.identity.nic_id.endswith("/networkInterfaces/main-nic")
+
+
+def test_discovery_takes_the_first_nic_when_none_is_marked_primary() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("only-nic", None)))
+    assert (found.identity.nic_name, found.primary_nic, found.second_nic) == ("only-nic", True, False)
+
+
+def test_discovery_never_follows_a_resource_into_another_resource_group() -> None:
+    found = specs.discover(identity(NAMED), _existing(_nic_ref("far-nic", True, group="rg-network")))
+    assert found.primary_nic is False and found.identity.nic_name == identity(NAMED).nic_name
+    assert (
+        len(found.notes) == 1
+        and "rg-network" in found.notes[0]
+        and "neither reads nor changes" in found.notes[0]
+    )
+
+
+def test_the_public_ip_is_found_on_the_primary_nic() -> None:
+    ident = identity(NAMED)
+    pip_id = ident.resource_id("Microsoft.Network", "publicIPAddresses", "pip-by-terraform")
+    nic = specs.nic_parameters(ident, SERVERS, {}, pip_id)
+    assert specs.with_public_ip(ident, nic)[0].public_ip_name == "pip-by-terraform"
+    assert specs.with_public_ip(ident, specs.nic_parameters(ident, SERVERS, {}, None)) == (ident, None)
+    far = pip_id.replace(f"/resourceGroups/{RG}/", "/resourceGroups/rg-edge/")
+    same, note = specs.with_public_ip(ident, specs.nic_parameters(ident, SERVERS, {}, far))
+    assert same == ident and note is not None and "rg-edge" in note

@@ -300,3 +300,29 @@ async def test_each_write_is_logged_once_with_the_object_reference(caplog: pytes
     writes = [r for r in caplog.records if "virtualMachines/vm1" in r.getMessage()]
     assert [r.getMessage() for r in writes] == ["created virtualMachines/vm1"]
     assert writes[0].k8s_ref == {"namespace": "ns", "name": "aevm", "uid": "u1"}
+
+
+# ----------------------------------------------------------------------------- observe only
+
+
+async def test_observing_reads_and_says_what_it_would_write_but_never_writes() -> None:
+    drifted = FakeResource(current={"size": "D4"})
+    d = Driver(OperationState(), clock=lambda: T0, observe=True)
+    assert await d.ensure(drifted) == {"size": "D4"}, "what Azure has, unchanged"
+    missing = FakeResource(name="nic1", kind="networkInterfaces")
+    assert await d.ensure(missing) is None
+    present = FakeResource(name="pip1", kind="publicIPAddresses", current={"x": 1})
+    assert await d.delete(present) is False
+    assert d.would_change == ["update virtualMachines/vm1", "create networkInterfaces/nic1",
+                              "delete publicIPAddresses/pip1"]  # fmt: skip
+    assert [c for r in (drifted, missing, present) for c in r.calls] == ["get", "get", "get"]
+    assert d.state.operation is None
+
+
+async def test_observing_uses_the_resources_own_words() -> None:
+    res = FakeResource(current={"size": "D4"})
+    res.changes = lambda existing, body: [f"size {existing['size']} → {body['size']}"]  # type: ignore[attr-defined]
+    d = Driver(OperationState(), observe=True)
+    await d.ensure(res)
+    await d.ensure(res)
+    assert d.would_change == ["size D4 → D2"], "said once"

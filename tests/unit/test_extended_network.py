@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from azure_edition_operator import extended_network as xn
 from azure_edition_operator import reasons as vocab
 from azure_edition_operator.azure.extended import PrerequisitesNotMet
-from azure_edition_operator.checks import extended_network as xn
 from azure_edition_operator.conditions import ConditionType
 from azure_edition_operator.images import Capability
 from azure_edition_operator.reconciler import PREREQUISITES_RETRY, reconcile_pass

@@ -235,3 +235,14 @@ def test_configuration_statuses_and_the_installation_are_read_fully():
     v = evaluate_hotpatch(ENROLLED, status, TODAY)
     assert (v.status["patchModeState"], v.status["assessmentModeState"]) == ("Ready", "Pending")
     assert (v.status["pendingPatchCount"], v.status["maintenanceWindowExceeded"]) == (2, True)
+
+
+def test_observed_drift_is_reported_and_said_not_to_be_restored() -> None:
+    drift = ("patchMode is 'AutomaticByOS', want 'AutomaticByPlatform'",)
+    full = evaluate_with_drift({}, None, date(2026, 12, 7), drift)
+    observed = evaluate_with_drift({}, None, date(2026, 12, 7), drift, observe=True)
+    assert full.condition.message.endswith("restoring them")
+    assert observed.condition.reason == full.condition.reason == "HotpatchNotEnabled"
+    assert observed.condition.message.endswith(
+        "observe only: not restored (managementPolicy Full restores them)"
+    )

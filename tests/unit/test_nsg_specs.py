@@ -38,7 +38,7 @@ def test_parameters_admit_both_smb_ports_inbound_udp_and_carry_our_tags() -> Non
     group = nsg_specs.nsg_parameters(IDENTITY, TAGS, PORTS)
     body = group.as_dict()
     assert body["location"] == "westeurope"
-    assert body["tags"] == TAGS and body["tags"][specs.OWNER_UID_TAG] == OWNER.uid
+    assert body["tags"] == TAGS and body["tags"][specs.OWNER_TAG] == OWNER.ref
     rules = {r["name"]: r["properties"] for r in body["properties"]["securityRules"]}
     assert set(rules) == {nsg_specs.QUIC_RULE, nsg_specs.ALTERNATIVE_RULE}
     assert rules[nsg_specs.ALTERNATIVE_RULE] == {

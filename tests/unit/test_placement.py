@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from azure_edition_operator.checks.extended_network import Size, sizes_in
+from azure_edition_operator.extended_network import Size, sizes_in
 from azure_edition_operator.placement import (
     image_offered,
     image_refusal,

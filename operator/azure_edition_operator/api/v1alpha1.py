@@ -266,7 +266,8 @@ class AzureSpec(ApiModel):
         "Standard_D2as_v5",
         max_length=64,
         pattern=r"^[A-Za-z0-9_]+$",
-        description="VM size; can be changed in place (the VM is resized).",
+        description="VM size; can be changed in place (Azure restarts a running VM to resize it; an adopted VM "
+        "too, under managementPolicy Full).",
     )
     subnet_id: str = Field(
         max_length=512,

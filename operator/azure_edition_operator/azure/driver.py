@@ -12,7 +12,8 @@ how to resume one from a token, and ``parameters(existing) -> body | None`` (Non
 * a recorded operation is polled once per pass, never started a second time, also after a restart;
 * an operation URL that answers 404 (Azure forgets finished operations) is answered by reading the
   resource itself;
-* only one operation per object runs at a time: a recorded one is finished before anything else.
+* only one operation per object runs at a time: a recorded one is finished before anything else;
+* observe only: the same reads and ``parameters``, no write; ``would_change`` says what it would send.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import enum
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -192,6 +193,20 @@ class Driver:
     poll_seconds: float = (
         DEFAULT_POLL_SECONDS  # when Azure sends no Retry-After (AzureSettings.polling_interval)
     )
+    observe: bool = False
+    """Observe only (managementPolicy Observe): read and compute, never write; what a write would have
+    changed is collected in ``would_change`` instead."""
+    would_change: list[str] = field(default_factory=list)
+
+    def _would(self, spec: ResourceSpec, existing: Any | None, body: Any | None) -> None:
+        describe = getattr(spec, "changes", None)
+        if body is None:
+            found = [f"delete {spec.kind}/{spec.name}"]
+        elif describe is not None:
+            found = describe(existing, body)
+        else:
+            found = [f"{'create' if existing is None else 'update'} {spec.kind}/{spec.name}"]
+        self.would_change.extend(c for c in found if c not in self.would_change)
 
     def _did(self, what: str) -> None:
         self.logger.info("%s", what)
@@ -248,6 +263,9 @@ class Driver:
         body = await spec.parameters(existing)
         if body is None:
             return existing
+        if self.observe:
+            self._would(spec, existing, body)
+            return existing
         await self._start(spec, Verb.PUT, spec.begin_put(body), "created" if existing is None else "updated")
         return await spec.get() if read else None
 
@@ -256,6 +274,9 @@ class Driver:
         if existing is ...:
             existing = await spec.get()
         if existing is None:
+            return False
+        if self.observe:
+            self._would(spec, existing, None)
             return False
         await self._start(spec, Verb.DELETE, spec.begin_delete(), "deleted")
         return True

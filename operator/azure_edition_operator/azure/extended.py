@@ -18,8 +18,8 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
+from .. import extended_network as xn
 from ..api.v1alpha1 import AzureEditionVMSpec
-from ..checks import extended_network as xn
 from ..conditions import Condition
 from ..fresh import Fresh
 from ..images import Capability

@@ -33,7 +33,7 @@ async def assess_patches(
     rg, name = identity.resource_group, identity.vm_name
     try:
         vm = await compute.virtual_machines.get(rg, name)
-        if specs.ownership(vm.tags, identity.owner) is not specs.Ownership.OURS:
+        if specs.ownership(vm.tags, identity.owner) not in specs.TAKEN:
             message = specs.ownership_conflict_message("Virtual machine", name, vm.tags, identity.owner)
             raise AzurePermanentError("OwnershipConflict", message, 409, reason="OwnershipConflict")
         poller = await compute.virtual_machines.begin_assess_patches(rg, name)

@@ -62,8 +62,11 @@ async def image_skus(compute: Any, subscription_id: str, location: str, publishe
 
 
 async def check_image(clients: Any, spec: AzureEditionVMSpec, image: ImageReference) -> None:
-    """Before the first PUT: ``ImageNotOffered`` when the region's list lacks the image's SKU."""
+    """Before the first PUT: ``ImageNotOffered`` when the region's list lacks the image's SKU. A VM named by
+    spec.azure.vmName is never created, so nothing is asked: it runs the image it runs."""
     azure = spec.azure
+    if azure.vm_name is not None:
+        return
     compute = clients.compute(azure.subscription_id)
     try:
         offered = await image_skus(

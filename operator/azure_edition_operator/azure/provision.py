@@ -9,7 +9,8 @@ it, also across restarts). The calls stay few and countable:
 * steady state: GET VM, GET NIC(s), [GET public IP] and **no writes**;
 * change of VM size / tags / patch settings: the same GETs and exactly one PATCH of the VM;
 * a resource in flight without a recorded operation (someone else's) is waited for with GETs;
-* a resource whose owner-uid tag is another object's (or that has none) is never touched.
+* a resource whose owner tags name another object or cluster is never touched, one with none only when
+  the spec adopts it (``specs.ownership``; the rules per kind in ``resource_specs``).
 
 Every Azure failure leaves as ``AzureRetryableError`` or ``AzurePermanentError``.
 """
@@ -21,8 +22,7 @@ import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from azure.core.exceptions import (
@@ -34,23 +34,26 @@ from azure.core.exceptions import (
 
 from .. import reasons as vocab
 from ..api.v1alpha1 import AzureEditionVMSpec, DeletionPolicy, OnMissing, VMStatus
-from ..conditions import format_timestamp
 from ..images import OFFER, PUBLISHER, Capability, ImageReference, row_for_sku
 from . import nsg_specs, specs
 from .clients import AzureClients
 from .driver import (
-    DEFAULT_POLL_SECONDS,
     Driver,
     InProgress,
-    OperationRecord,
     OperationState,
     ResourceSpec,
-    Verb,
 )
 from .errors import AzurePermanentError, AzureRetryableError, from_exception
-from .resources import SdkResource
+from .resource_specs import (
+    NetworkInterfaceSpec,
+    PublicIPSpec,
+    SecurityGroupSpec,
+    Untag,
+    VirtualMachineSpec,
+)
+from .resources import NothingToChange, Parameters, SdkResource
 from .sdk import compute, network
-from .specs import AdminCredentials, AdminLogin, Ownership, VMIdentity
+from .specs import AdminLogin, Ownership, VMIdentity
 
 CredentialsSource = AdminLogin | Callable[[], Awaitable[AdminLogin]]
 """The admin login, or an async loader that is only called when a VM must be created."""
@@ -62,8 +65,6 @@ _AZURE_FAILURES = (
     ClientAuthenticationError,
     TimeoutError,
 )
-# For diffs only: the password never takes part in a comparison.
-_NO_LOGIN = AdminCredentials("", "")
 
 # ----------------------------------------------------------------------------- results
 
@@ -94,9 +95,21 @@ class ObservedVM:
     """The image the VM runs, from Azure (status.image is written from it, never read back)."""
     fqdn: str | None = None
     """The public IP's DNS name (dnsSettings.fqdn), when it has a label."""
+    would_change: tuple[str, ...] = ()
+    """Observe only: what a fully managed pass would have written, in words (``observe_message``)."""
+    identity: VMIdentity | None = field(default=None, compare=False)
+    """The names as found: for a VM named by spec.azure.vmName, its NICs, public IP and disk as discovered
+    from it (e.g. the extended NIC the Extended Network checks read)."""
     model: Any = field(default=None, repr=False, compare=False)
     """The VM as this pass last read it (with its instance view when asked for): the capability checks
     folded into the pass use it instead of a GET of their own. Dropped with the ObservedVM."""
+
+    def observe_message(self) -> str:
+        """What an observed object's status says of Azure against the spec: e.g. ``observe only: would
+        change: virtualMachines/x: vmSize Standard_D2s_v5 → Standard_D4s_v5 ...; tags ...``."""
+        if not self.would_change:
+            return "observe only: Azure matches the spec; nothing would change"
+        return "observe only: would change: " + "; ".join(self.would_change)
 
     def to_status(self) -> dict[str, Any]:
         return VMStatus(
@@ -158,32 +171,6 @@ async def _azure_errors() -> AsyncIterator[None]:
         raise from_exception(exc) from exc
 
 
-def _refuse_if_not_ours(kind: str, name: str, tags: Mapping[str, str] | None, identity: VMIdentity) -> None:
-    if specs.ownership(tags, identity.owner) is not Ownership.OURS:
-        raise AzurePermanentError(
-            "OwnershipConflict",
-            specs.ownership_conflict_message(kind, name, tags, identity.owner),
-            409,
-            reason=vocab.OWNERSHIP_CONFLICT,
-        )
-
-
-def _refuse_if_busy(kind: str, name: str, resource: Any, poll: float = DEFAULT_POLL_SECONDS) -> None:
-    """A resource in flight without a recorded operation is someone else's operation: wait for it."""
-    state = specs.provisioning_state(resource)
-    if specs.is_deleting(state):
-        raise AzureRetryableError(
-            "ResourceBeingDeleted",
-            f"{kind} {name} is being deleted; it will be created again once the deletion finishes",
-            reason="ResourceBeingDeleted",
-            retry_after=poll,
-        )
-    if specs.is_in_flight(state):
-        # Someone else's operation (or ours, its record lost): poll with GETs, never send a second one.
-        record = OperationRecord(kind, name, str(Verb.PUT), "", format_timestamp(datetime.now(UTC)))
-        raise InProgress(record, poll)
-
-
 async def _credentials(source: CredentialsSource) -> AdminLogin:
     if callable(source):
         return await source()
@@ -232,14 +219,8 @@ def image_of_vm(vm: compute.VirtualMachine | None) -> ImageReference | None:
     )
 
 
-def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
-    """The image the last VM ran (``OperationState.image``, recorded only from a VM Azure reported
-    provisioned, in the operator's sealed state), to recreate a VM deleted outside as it was rather than
-    from what the catalog would choose today; only when it is the catalog's publisher and offer and still
-    fits the spec's pins and capabilities. Anything else comes from the spec and the catalog. (The
-    record outlives ``vm_id``, which is cleared when the loss is announced: a recreate that waits for
-    its network first must still use it.)"""
-    image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
+def fitting_image(image: ImageReference | None, spec: AzureEditionVMSpec) -> ImageReference | None:
+    """``image`` when it is the catalog's publisher and offer and fits the spec's pins and capabilities."""
     if image is None or (image.publisher.lower(), image.offer.lower()) != (PUBLISHER.lower(), OFFER.lower()):
         return None
     row = row_for_sku(image.sku)
@@ -249,6 +230,17 @@ def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageRefe
     if pins.image_version != "latest" and image.version != pins.image_version:
         return None
     return image
+
+
+def recorded_image(state: OperationState, spec: AzureEditionVMSpec) -> ImageReference | None:
+    """The image the last VM ran (``OperationState.image``, recorded only from a VM Azure reported
+    provisioned, in the operator's sealed state), to recreate a VM deleted outside as it was rather than
+    from what the catalog would choose today; only when it is the catalog's publisher and offer and still
+    fits the spec's pins and capabilities (``fitting_image``). Anything else comes from the spec and the
+    catalog. (The record outlives ``vm_id``, which is cleared when the loss is announced: a recreate that
+    waits for its network first must still use it.)"""
+    image = _image(state.image, "the image the deleted VM ran (recorded from Azure; recreated as it was)")
+    return fitting_image(image, spec)
 
 
 # ----------------------------------------------------------------------------- ensure
@@ -268,7 +260,12 @@ class _Pass:
     def rg(self) -> str:
         return self.identity.resource_group
 
-    def resource(self, kind: str, name: str, params: Callable[[Any], Awaitable[Any]] | None = None,
+    def of(self, spec: VirtualMachineSpec | PublicIPSpec | SecurityGroupSpec | NetworkInterfaceSpec,
+           patch_type: type | None = None) -> SdkResource:  # fmt: skip
+        """The SDK resource a spec object is driven through."""
+        return self.resource(spec.kind, spec.name, spec, patch_type)
+
+    def resource(self, kind: str, name: str, spec: Parameters | None = None,
                  patch_type: type | None = None) -> SdkResource:  # fmt: skip
         sub = self.identity.subscription_id
         ops = {
@@ -279,32 +276,11 @@ class _Pass:
             "networkSecurityGroups": lambda: self.clients.network(sub).network_security_groups,
         }[kind]()
         provider = "Microsoft.Compute" if kind in ("virtualMachines", "disks") else "Microsoft.Network"
-
-        async def nothing(_: Any) -> None:
-            return None
-
         return SdkResource(
-            kind, name, self.rg, ops, params or nothing, patch_type,
+            kind, name, self.rg, ops, spec or NothingToChange(), patch_type,
             resource_id=self.identity.resource_id(provider, kind, name), subscription_id=sub,
             endpoint=self.clients.settings.base_url,
         )  # fmt: skip
-
-
-def _tagged_params(p: _Pass, kind: str, name: str, create: Callable[[], Any], tags: Mapping[str, str],
-                   update: Callable[[Any], Any | None] | None = None) -> Callable[[Any], Awaitable[Any]]:  # fmt: skip
-    """parameters() for a network resource: create it, or correct what we own of it."""
-
-    async def params(existing: Any | None) -> Any | None:
-        if existing is None:
-            return create()
-        _refuse_if_not_ours(kind, name, existing.tags, p.identity)
-        _refuse_if_busy(kind, name, existing, p.driver.poll_seconds)
-        if update is not None and (body := update(existing)) is not None:
-            return body
-        merged = specs.merged_tags(tags, existing.tags)
-        return specs.with_tags(existing, merged) if merged is not None else None
-
-    return params
 
 
 async def ensure_vm(
@@ -318,8 +294,13 @@ async def ensure_vm(
     instance_view: bool = False,
     wait: bool = False,
     events: list[tuple[str, str, str]] | None = None,
+    observe: bool = False,
 ) -> ObservedVM:
     """Create what is missing, correct what we own and drifted, and report the VM.
+
+    ``observe`` (managementPolicy Observe): the same reads and spec objects, but no PUT, PATCH, DELETE or
+    POST; what they would send is reported in ``ObservedVM.would_change``, and a missing VM is
+    ``VMNotFound``, never created (nor the admin login read).
 
     Non-blocking: raises ``InProgress`` while an operation runs (``state`` records it); with
     ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
@@ -335,10 +316,12 @@ async def ensure_vm(
             async with _azure_errors():
                 log = identity.owner.logger(__name__)
                 driver = Driver(
-                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval
-                )
+                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval,
+                    observe=observe,
+                )  # fmt: skip
                 p = _Pass(clients, identity, driver, actions, events)
-                return await _ensure(p, spec, image, credentials, instance_view)
+                observed = await _ensure(p, spec, image, credentials, instance_view)
+                return replace(observed, would_change=tuple(driver.would_change))
         except InProgress as progress:
             if not wait:
                 raise
@@ -350,6 +333,41 @@ async def ensure_vm(
             await asyncio.sleep(min(progress.retry_after, clients.settings.polling_interval))
 
 
+def _network_specs(p: _Pass, spec: AzureEditionVMSpec, tags: Mapping[str, str]) -> _NetworkSpecs:
+    """The spec objects of the VM's network, by the derived names."""
+    identity, plan = p.identity, specs.network_plan(spec)
+    common = {
+        "owner": identity.owner,
+        "tags": tags,
+        "poll_seconds": p.driver.poll_seconds,
+        "identity": identity,
+        "observing": p.driver.observe,
+        "adopt": spec.azure.adopt,
+    }
+    ports = nsg_specs.smb_ports(spec)
+    our_nsg = nsg_specs.nsg_id(identity)
+    return _NetworkSpecs(
+        public_ip=PublicIPSpec(identity.public_ip_name, dns_label=spec.azure.public_ip_dns_label, **common),
+        nsg=SecurityGroupSpec(nsg_specs.nsg_name(identity), ports=ports, **common),
+        nic=NetworkInterfaceSpec(
+            identity.nic_name, subnet_id=plan.primary_subnet_id,
+            public_ip_id=identity.public_ip_id if plan.public_ip else None,
+            nsg=our_nsg if ports is not None else None, our_nsg=our_nsg, **common,
+        ),
+        extended_nic=NetworkInterfaceSpec(
+            identity.extended_nic_name, subnet_id=plan.extended_subnet_id or "", ip_forwarding=True, **common
+        ),
+    )  # fmt: skip
+
+
+@dataclass
+class _NetworkSpecs:
+    public_ip: PublicIPSpec
+    nsg: SecurityGroupSpec
+    nic: NetworkInterfaceSpec
+    extended_nic: NetworkInterfaceSpec
+
+
 async def _ensure(
     p: _Pass,
     spec: AzureEditionVMSpec,
@@ -357,72 +375,38 @@ async def _ensure(
     credentials: CredentialsSource,
     instance_view: bool,
 ) -> ObservedVM:
+    """The order in which the driver runs the spec objects: finish what is recorded, read the VM and
+    decide whose it is, then the network (the VM refers to the NICs, the primary NIC to the public IP),
+    then the VM; what cannot change in place is reported as drift."""
     identity = p.identity
     tags = specs.desired_tags(spec, identity.owner)
     plan = specs.network_plan(spec)
     drift: list[str] = []
-
-    pip_res = p.resource("publicIPAddresses", identity.public_ip_name)
-    label = spec.azure.public_ip_dns_label
-    pip_res.params = _tagged_params(p, "Public IP address", identity.public_ip_name,
-                                    lambda: specs.public_ip_parameters(identity, tags, label), tags,
-                                    lambda pip: specs.public_ip_dns_update(pip, label, tags))  # fmt: skip
-
-    # An alternative SMB over QUIC port: the operator's NSG on the primary NIC admits it (nsg_specs).
-    ports = nsg_specs.smb_ports(spec)
-    our_nsg = nsg_specs.nsg_id(identity)
-    want_nsg = our_nsg if ports is not None else None
-    nsg_res = p.resource("networkSecurityGroups", nsg_specs.nsg_name(identity))
-    if ports is not None:
-        nsg_res.params = _tagged_params(p, "Network security group", nsg_res.name,
-                                        lambda: nsg_specs.nsg_parameters(identity, tags, ports), tags,
-                                        lambda g: nsg_specs.nsg_update(g, tags, ports))  # fmt: skip
-
-    def nic_res(name: str, subnet_id: str, pip_id: str | None, forwarding: bool = False,
-                primary: bool = False) -> SdkResource:  # fmt: skip
-        desired = specs.nic_parameters(identity, subnet_id, tags, pip_id, forwarding)
-        if primary and want_nsg is not None:
-            desired = nsg_specs.nic_nsg_update(desired, want_nsg, our_nsg) or desired
-
-        def update(nic: Any) -> Any | None:
-            body = None
-            if specs.diff_nic(desired, nic) is specs.NicChange.PUT:
-                body = specs.nic_update_parameters(desired, nic)
-            if primary:
-                body = nsg_specs.nic_nsg_update(body or nic, want_nsg, our_nsg) or body
-            return body
-
-        res = p.resource("networkInterfaces", name)
-        res.params = _tagged_params(p, "Network interface", name, lambda: desired, tags, update)
-        return res
-
-    pip_id = identity.public_ip_id if plan.public_ip else None
-    nic = nic_res(identity.nic_name, plan.primary_subnet_id, pip_id, primary=True)
-    ext = nic_res(identity.extended_nic_name, plan.extended_subnet_id or "", None, forwarding=True)
-    vm_res = p.resource("virtualMachines", identity.vm_name, patch_type=compute.VirtualMachineUpdate)
+    net = _network_specs(p, spec, tags)
+    vm_spec = VirtualMachineSpec(identity.vm_name, identity.owner, tags, poll_seconds=p.driver.poll_seconds,
+                                 identity=identity, spec=spec, image=image, adopt=spec.azure.adopt,
+                                 observing=p.driver.observe)  # fmt: skip
+    pip_res, nsg_res, nic, ext = (p.of(s) for s in (net.public_ip, net.nsg, net.nic, net.extended_nic))
+    vm_res = p.of(vm_spec, patch_type=compute.VirtualMachineUpdate)
     if instance_view:
         vm_res.ops = _ExpandInstanceView(vm_res.ops)
     everything: list[ResourceSpec] = [pip_res, nsg_res, nic, ext, vm_res]
     finished = await p.driver.finish_recorded({(r.kind, r.name.lower()): r for r in everything})
 
     vm = await vm_res.get()
-    login: AdminLogin | None = None
+    if identity.named:
+        return await _ensure_named(p, spec, vm_res, vm_spec, vm)
+    if vm is None and p.driver.observe:
+        raise _vm_not_found(f"observe only: VM {identity.vm_name} does not exist in resource group "
+                            f"{identity.resource_group}; the operator creates it only under managementPolicy Full")  # fmt: skip
     if vm is not None:
-        _refuse_if_not_ours("Virtual machine", identity.vm_name, vm.tags, identity)
-        _refuse_if_busy("VM", identity.vm_name, vm, p.driver.poll_seconds)
-        runs = image_of_vm(vm)
-        if runs is not None:
-            missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
-            if missing:
-                raise ImageChangeRequired(runs.sku, missing)
+        _take(p, vm_spec, vm)
+        _refuse_missing_capabilities(vm, spec)
     if vm is None and p.driver.state.vm_id:
         if spec.azure.on_missing == OnMissing.REPORT:
-            raise AzurePermanentError(
-                vocab.VM_NOT_FOUND,
-                f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
-                "spec.azure.onMissing is Report: delete the AzureEditionVM, or set onMissing: Recreate",
-                404, reason=vocab.VM_NOT_FOUND,
-            )  # fmt: skip
+            raise _vm_not_found(f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the "
+                                "operator; spec.azure.onMissing is Report: delete the AzureEditionVM, or set "
+                                "onMissing: Recreate")  # fmt: skip
         again = recorded_image(p.driver.state, spec) or image
         p.events.append(("Warning", "VMRecreated",
                          f"VM {identity.vm_name} (vmId {p.driver.state.vm_id}) was deleted outside the operator; "
@@ -430,12 +414,11 @@ async def _ensure(
         p.driver.state.vm_id = None
     if vm is None:
         # Before anything is created: without the admin login no VM can be, so create no network either.
-        login = await _credentials(credentials)
-        image = recorded_image(p.driver.state, spec) or image
+        vm_spec.login = await _credentials(credentials)
+        vm_spec.image = recorded_image(p.driver.state, spec) or image
 
-    # Network first: the VM refers to the NICs, the primary NIC to the public IP.
     pip = await p.driver.ensure(pip_res) if plan.public_ip else None
-    if ports is not None:
+    if net.nsg.ports is not None:
         await p.driver.ensure(nsg_res)
     nic_model = await p.driver.ensure(nic)
     ext_model = None
@@ -462,35 +445,117 @@ async def _ensure(
     if nic_written and not plan.public_ip:
         # spec.azure.publicIP turned off: once the NIC has let go of our public IP, delete it.
         dropped = await pip_res.get()
-        if dropped is not None and specs.ownership(dropped.tags, identity.owner) is Ownership.OURS:
+        if dropped is not None and specs.ownership(dropped.tags, identity.owner) in specs.TAKEN:
             await p.driver.delete(pip_res, dropped)
-    if nic_written and ports is None:
+    if nic_written and net.nsg.ports is None:
         # alternativePort removed: once the NIC has let go of our group, delete it.
         group = await nsg_res.get()
-        if group is not None and specs.ownership(group.tags, identity.owner) is Ownership.OURS:
+        if group is not None and specs.ownership(group.tags, identity.owner) in specs.TAKEN:
             await p.driver.delete(nsg_res, group)
 
-    async def vm_params(existing: Any | None) -> Any | None:
-        if existing is None:
-            return specs.vm_parameters(identity, spec, image, login or await _credentials(credentials), tags)
-        desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
-        if specs.is_failed(specs.provisioning_state(existing)):
-            return specs.repair_parameters(desired, existing)  # Azure's remedy: send the model again
-        return specs.diff_vm(desired, existing)
+    if vm is not None and (message := specs.image_drift(vm_spec.desired(), vm)) is not None:
+        drift.append(message)
+    vm = await _ensure_vm_last(p, vm_res, vm)
+    return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
-    vm_res.params = vm_params
-    if vm is not None:
-        desired = specs.vm_parameters(identity, spec, image, _NO_LOGIN, tags)
-        if (message := specs.image_drift(desired, vm)) is not None:
-            drift.append(message)
+
+def _vm_not_found(message: str) -> AzurePermanentError:
+    return AzurePermanentError(vocab.VM_NOT_FOUND, message, 404, reason=vocab.VM_NOT_FOUND)
+
+
+def _take(p: _Pass, vm_spec: VirtualMachineSpec, vm: Any) -> None:
+    """The VM's ownership and busy rules; observing a VM without our tags says what taking it needs."""
+    decision = vm_spec.check(vm)
+    if p.driver.observe and decision is Ownership.UNMANAGED and not vm_spec.adopt:
+        p.driver.would_change.append(
+            f"virtualMachines/{vm_spec.name} carries no owner tag of this operator: under managementPolicy Full "
+            "it is taken only with spec.azure.adopt: true"
+        )
+
+
+def _refuse_missing_capabilities(vm: Any, spec: AzureEditionVMSpec) -> None:
+    runs = image_of_vm(vm)
+    if runs is not None:
+        missing = tuple(c for c in spec.capabilities if not (row_for_sku(runs.sku) or _NOROW).carries(c))
+        if missing:
+            raise ImageChangeRequired(runs.sku, missing)
+
+
+async def _ensure_vm_last(p: _Pass, vm_res: SdkResource, vm: Any) -> Any:
+    """The VM after its network; what this pass saw provisioned is remembered (vmId, image)."""
     vm = await p.driver.ensure(vm_res, vm)
     if vm is None:
         raise AzureRetryableError(
-            "ResourceNotFound", f"VM {identity.vm_name} is not visible yet", reason="ResourceNotFound"
+            "ResourceNotFound", f"VM {vm_res.name} is not visible yet", reason="ResourceNotFound"
         )
     if specs.provisioning_state(vm) and specs.provisioning_state(vm).lower() == "succeeded":
         p.driver.state.vm_id = specs.attr_path(vm, "properties", "vm_id") or p.driver.state.vm_id or vm.id
         p.driver.state.image = _image_fields(vm) or p.driver.state.image
+    return vm
+
+
+async def _ensure_named(
+    p: _Pass, spec: AzureEditionVMSpec, vm_res: SdkResource, vm_spec: VirtualMachineSpec, vm: Any
+) -> ObservedVM:
+    """An existing VM the spec names (``spec.azure.vmName``): never created, never recreated. Its NICs and
+    public IP are discovered from it and only read; what the spec says otherwise is reported as drift. The
+    VM alone is written: tags (taking it, with ``adopt`` when it carries none of ours), size, patch
+    settings and identity, in one PATCH."""
+    identity = p.identity
+    if vm is None:
+        gone = f" (vmId {p.driver.state.vm_id}, deleted outside the operator)" if p.driver.state.vm_id else ""
+        raise _vm_not_found(
+            f"VM {identity.vm_name} named by spec.azure.vmName does not exist in resource group "
+            f"{identity.resource_group}{gone}; the operator never creates a VM under a name it is given: "
+            "correct spec.azure.vmName (a new AzureEditionVM), or delete this one"
+        )
+    vm_spec.repair = False
+    _take(p, vm_spec, vm)
+    _refuse_missing_capabilities(vm, spec)
+    vm_spec.image = fitting_image(image_of_vm(vm), spec) or vm_spec.image  # compare with what it runs
+    found = specs.discover(identity, vm)
+    identity = found.identity
+    vm_spec.identity = identity
+    drift = list(found.notes)
+    plan = specs.network_plan(spec)
+    common = {
+        "owner": identity.owner,
+        "tags": vm_spec.tags,
+        "identity": identity,
+    }  # to compare, never to send
+    nic_model = ext_model = pip = None
+    if found.primary_nic:
+        nic_model = await p.resource("networkInterfaces", identity.nic_name).get()
+        want = NetworkInterfaceSpec(identity.nic_name, subnet_id=plan.primary_subnet_id,
+                                    public_ip_id=identity.public_ip_id if plan.public_ip else None, **common)  # fmt: skip
+        drift += want.differences(nic_model) if nic_model is not None else []
+        identity, note = specs.with_public_ip(identity, nic_model)
+        drift += [note] if note else []
+        if note is None and specs.nic_public_ip_id(nic_model) is not None:
+            pip = await p.resource("publicIPAddresses", identity.public_ip_name).get()
+            have = specs.attr_path(pip, "properties", "dns_settings", "domain_name_label")
+            label = spec.azure.public_ip_dns_label
+            if label is not None and have != label:
+                drift.append(f"the VM's public IP {identity.public_ip_name} has DNS label {have!r}, the spec names "
+                             f"{label!r}; the operator does not change an existing VM's address: change it in "
+                             "Azure, or spec.azure.publicIPDnsLabel")  # fmt: skip
+    if nsg_specs.smb_ports(spec) is not None:
+        drift.append("spec.smbOverQuic.alternativePort: the operator puts its network security group only on NICs "
+                     "it creates; admit the UDP ports on this VM's NIC or subnet in Azure")  # fmt: skip
+    if plan.extended_subnet_id is not None:
+        if found.second_nic:
+            ext_model = await p.resource("networkInterfaces", identity.extended_nic_name).get()
+            ext_want = NetworkInterfaceSpec(
+                identity.extended_nic_name, subnet_id=plan.extended_subnet_id, **common
+            )
+            drift += ext_want.differences(ext_model) if ext_model is not None else []
+        else:
+            drift.append("ExtendedNetwork needs a second NIC on the extended subnet; this VM has none, and one can "
+                         "only be attached to a deallocated VM, which the operator does not do on its own: attach "
+                         "it in Azure, or remove ExtendedNetwork from spec.capabilities")  # fmt: skip
+    if (message := specs.image_drift(vm_spec.desired(), vm)) is not None:
+        drift.append(message)
+    vm = await _ensure_vm_last(p, vm_res, vm)
     return _observe(identity, vm, nic_model, ext_model, pip, drift, p.actions, p.events)
 
 
@@ -551,6 +616,7 @@ def _observe(
         actions=tuple(actions),
         events=tuple(events or ()),
         image_ref=image_of_vm(vm),
+        identity=identity,
         model=vm,
     )
 
@@ -570,7 +636,7 @@ async def delete_vm(
     Delete: the VM (its OS disk and NICs go with it by deleteOption), then whatever is left of the
     OS disk, the NICs and the public IP, in dependency order, one operation per pass (``InProgress``
     while Azure deletes). Orphan: remove the operator's tags from every resource and leave them
-    running. Resources that are not ours (another owner-uid, or none) are skipped and reported.
+    running. Resources that are not ours (another object's or cluster's, or none) are skipped and reported.
     """
     state = state if state is not None else OperationState()
     deadline = time.monotonic() + clients.settings.operation_timeout
@@ -593,7 +659,11 @@ async def delete_vm(
 
 
 def _order(p: _Pass) -> list[SdkResource]:
+    """Deletion order. A VM named by spec.azure.vmName goes alone: its NICs, public IP and disk were never
+    the operator's (its own deleteOptions say what goes with it)."""
     i = p.identity
+    if i.named:
+        return [p.resource("virtualMachines", i.vm_name, patch_type=compute.VirtualMachineUpdate)]
     return [
         p.resource("virtualMachines", i.vm_name, patch_type=compute.VirtualMachineUpdate),
         p.resource("disks", i.os_disk_name, patch_type=compute.DiskUpdate),
@@ -621,7 +691,7 @@ async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
     async for res, existing in _present(p, report):
         # Only what carries our owner tag, the OS disk too: a disk of our name without it may be anyone's
         # (Compute creates ours from the VM model, untagged, with deleteOption Delete: it goes with our VM).
-        if specs.ownership(existing.tags, p.identity.owner) is not Ownership.OURS:
+        if specs.ownership(existing.tags, p.identity.owner) not in specs.TAKEN:
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "not ours")
             continue
         if res.kind == "disks" and existing.managed_by:
@@ -634,23 +704,10 @@ async def _delete(p: _Pass, report: DeletionReport) -> DeletionReport:
 
 async def _orphan(p: _Pass, report: DeletionReport) -> DeletionReport:
     async for res, existing in _present(p, report):
-        if specs.ownership(existing.tags, p.identity.owner) is Ownership.FOREIGN:
+        if specs.ownership(existing.tags, p.identity.owner) in (Ownership.FOREIGN, Ownership.OTHER_CLUSTER):
             report.add(res.kind, res.name, DeletionOutcome.SKIPPED, "another owner's")
             continue
-        remaining = specs.without_our_tags(existing.tags)
-
-        async def untag(
-            current: Any, remaining: dict[str, str] | None = remaining, kind: str = res.kind
-        ) -> Any:
-            if remaining is None:
-                return None
-            if kind == "virtualMachines":
-                return compute.VirtualMachineUpdate(tags=remaining)
-            if kind == "disks":
-                return compute.DiskUpdate(tags=remaining)
-            return specs.with_tags(current, remaining)
-
-        res.params = untag
+        res.spec = Untag(res.kind, res.name)
         report.add(res.kind, res.name, DeletionOutcome.UNTAGGED)
         await p.driver.ensure(res, existing, read=False)
     return report

@@ -8,9 +8,9 @@ for the end, which is exactly what a non-blocking operator must not do.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.polling import AsyncLROPoller
@@ -84,12 +84,23 @@ class SdkOperation:
         return PollResult.SUCCEEDED
 
 
-Params = Callable[[Any | None], Awaitable[Any | None]]
+class Parameters(Protocol):
+    """A resource's spec object (``resource_specs``): the body to send, or None when nothing differs."""
+
+    def parameters(self, existing: Any | None) -> Any | None: ...
+
+
+class NothingToChange:
+    """The spec of a resource that is only read or deleted."""
+
+    def parameters(self, existing: Any | None) -> None:
+        return None
 
 
 @dataclass
 class SdkResource:
-    """One resource of one kind: ``ops`` is the SDK's operations group (``virtual_machines``, ...).
+    """One resource of one kind: ``ops`` is the SDK's operations group (``virtual_machines``, ...), ``spec``
+    its spec object (what to send).
 
     ``patch_type`` is the body type sent with ``begin_update`` (a PATCH: fields not sent are kept,
     e.g. data disks someone attached); any other body is PUT with ``begin_create_or_update``.
@@ -101,7 +112,7 @@ class SdkResource:
     name: str
     resource_group: str
     ops: Any
-    params: Params
+    spec: Parameters = field(default_factory=NothingToChange)
     patch_type: type | None = None
     resource_id: str = ""
     subscription_id: str = ""
@@ -111,7 +122,14 @@ class SdkResource:
         return await get_or_none(self.ops.get(self.resource_group, self.name))
 
     async def parameters(self, existing: Any | None) -> Any | None:
-        return await self.params(existing)
+        return self.spec.parameters(existing)
+
+    def changes(self, existing: Any | None, body: Any) -> list[str]:
+        """In words, what ``body`` would change (the spec object's own words when it has them)."""
+        describe = getattr(self.spec, "changes", None)
+        if describe is not None:
+            return list(describe(existing, body))
+        return [f"{'create' if existing is None else 'update'} {self.kind}/{self.name}"]
 
     async def begin_put(self, body: Any) -> SdkOperation:
         if self.patch_type is not None and isinstance(body, self.patch_type):

@@ -20,20 +20,25 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, TypeVar
 
 from pydantic.alias_generators import to_camel
 
 from ..api.v1alpha1 import AzureEditionVMSpec, AzureSpec, RebootSetting
+from ..config import OperatorConfig
 from ..images import Capability, ImageReference
 from .sdk import compute, network
 
-OWNER_UID_TAG = "azureedition.io_owner-uid"
-OWNER_TAG = "azureedition.io_owner"
+OWNER_TAG = "azureedition.io_owner"  # the object's namespace/name
+CLUSTER_TAG = "azureedition.io_cluster"  # the operator's cluster id (OperatorConfig.cluster_id)
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "azure-edition-operator"
-OUR_TAG_KEYS = (OWNER_UID_TAG, OWNER_TAG, MANAGED_BY_TAG)
+OWNER_UID_TAG = "azureedition.io_owner-uid"
+"""Earlier versions' owner tag (the Kubernetes uid): recognised, then dropped in the next write."""
+LEGACY_TAG_KEYS = (OWNER_UID_TAG,)
+OUR_TAG_KEYS = (OWNER_TAG, CLUSTER_TAG, MANAGED_BY_TAG, *LEGACY_TAG_KEYS)
+DEFAULT_CLUSTER: str = OperatorConfig.model_fields["cluster_id"].default
 
 VM_NAME_MAX = 64
 COMPUTER_NAME_MAX = 15
@@ -57,11 +62,13 @@ DELETING_STATES = frozenset({"deleting"})
 
 @dataclass(frozen=True)
 class Owner:
-    """The Kubernetes object that owns the Azure resources."""
+    """The Kubernetes object that owns the Azure resources: its namespace/name on ``cluster`` (the
+    operator's ``cluster_id``). ``uid`` only names this incarnation in log lines, never ownership."""
 
     namespace: str
     name: str
     uid: str
+    cluster: str = DEFAULT_CLUSTER
 
     @property
     def ref(self) -> str:
@@ -96,8 +103,8 @@ class AdminCredentials:
 class VMIdentity:
     """Where the VM lives and the deterministic names of everything the operator creates for it.
 
-    Names are fixed by the owner's namespace/name (not its uid), so a restarted operator finds
-    what it started; the owner-uid tag tells whose a found resource is.
+    Names are fixed by the owner's namespace/name (not its uid), so a restarted operator, or one on a
+    cluster rebuilt from Git, finds what it started; the owner tags tell whose a found resource is.
     """
 
     owner: Owner
@@ -110,6 +117,9 @@ class VMIdentity:
     extended_nic_name: str
     public_ip_name: str
     os_disk_name: str
+    named: bool = False
+    """``spec.azure.vmName``: an existing VM, whose NICs, public IP and disk are discovered from it
+    (``discover``) and are only read; the operator writes the VM alone."""
 
     def resource_id(self, provider: str, kind: str, name: str) -> str:
         return (
@@ -171,8 +181,9 @@ def computer_name_for(owner: Owner) -> str:
 
 
 def vm_identity(owner: Owner, azure: AzureSpec) -> VMIdentity:
-    """All names for ``owner`` placed per ``spec.azure``."""
-    vm = vm_name_for(owner)
+    """All names for ``owner`` placed per ``spec.azure``: the VM's is ``spec.azure.vmName`` when the spec
+    names an existing VM (whose other resources are then discovered from it, ``discovered``)."""
+    vm = azure.vm_name or vm_name_for(owner)
     return VMIdentity(
         owner=owner,
         subscription_id=azure.subscription_id,
@@ -184,14 +195,81 @@ def vm_identity(owner: Owner, azure: AzureSpec) -> VMIdentity:
         extended_nic_name=f"{vm}-nic-ext",
         public_ip_name=f"{vm}-pip",
         os_disk_name=f"{vm}-osdisk",
+        named=azure.vm_name is not None,
     )
+
+
+# ----------------------------------------------------------------------------- an existing VM's resources
+
+
+def _in_group(identity: VMIdentity, resource_id: str | None) -> str | None:
+    """The resource's name when ``resource_id`` lies in the VM's subscription and resource group, else None."""
+    parts = (resource_id or "").strip("/").split("/")
+    if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+        return None
+    same = (
+        parts[1].lower() == identity.subscription_id.lower()
+        and parts[3].lower() == identity.resource_group.lower()
+    )
+    return parts[-1] if same else None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What an existing VM refers to: the identity with its resources' real names, which of them exist,
+    and the notes for what lies outside the resource group (never read, never changed)."""
+
+    identity: VMIdentity
+    primary_nic: bool
+    second_nic: bool
+    notes: tuple[str, ...] = ()
+
+
+def discover(identity: VMIdentity, vm: compute.VirtualMachine) -> Discovery:
+    """The VM's primary NIC (``primary``, else the first), its second NIC (Extended Network's, if any) and
+    its OS disk, by name. A resource in another resource group is reported, not followed: the namespace's
+    TenantPolicy allows ``spec.azure.resourceGroup``, nothing else."""
+    refs = attr_path(vm, "properties", "network_profile", "network_interfaces") or []
+    primary = next((r for r in refs if attr_path(r, "properties", "primary")), refs[0] if refs else None)
+    others = [r for r in refs if r is not primary]
+    notes = []
+    names: dict[str, str] = {}
+    for role, ref in (("nic_name", primary), ("extended_nic_name", others[0] if others else None)):
+        if ref is None:
+            continue
+        name = _in_group(identity, ref.id)
+        if name is None:
+            notes.append(f"the VM's NIC {ref.id} is outside resource group {identity.resource_group}: the "
+                         "operator neither reads nor changes it")  # fmt: skip
+        else:
+            names[role] = name
+    disk = attr_path(vm, "properties", "storage_profile", "os_disk", "name")
+    if disk:
+        names["os_disk_name"] = disk
+    found = replace(identity, **names)
+    return Discovery(found, "nic_name" in names, "extended_nic_name" in names, tuple(notes))
+
+
+def with_public_ip(
+    identity: VMIdentity, nic: network.NetworkInterface | None
+) -> tuple[VMIdentity, str | None]:
+    """The identity naming the public IP of ``nic`` (None when it has none or it lies in another resource
+    group), and a note for the latter."""
+    pip_id = nic_public_ip_id(nic)
+    if pip_id is None:
+        return identity, None
+    name = _in_group(identity, pip_id)
+    if name is None:
+        return identity, (f"the VM's public IP {pip_id} is outside resource group {identity.resource_group}: "
+                          "the operator neither reads nor changes it")  # fmt: skip
+    return replace(identity, public_ip_name=name), None
 
 
 # ----------------------------------------------------------------------------- tags and ownership
 
 
 def owner_tags(owner: Owner) -> dict[str, str]:
-    return {OWNER_UID_TAG: owner.uid, OWNER_TAG: owner.ref, MANAGED_BY_TAG: MANAGED_BY_VALUE}
+    return {OWNER_TAG: owner.ref, CLUSTER_TAG: owner.cluster, MANAGED_BY_TAG: MANAGED_BY_VALUE}
 
 
 def desired_tags(spec: AzureEditionVMSpec, owner: Owner) -> dict[str, str]:
@@ -208,47 +286,92 @@ def _get_ci(tags: Mapping[str, str], key: str) -> str | None:
 
 
 class Ownership(enum.Enum):
-    OURS = "ours"
+    """Whose an Azure resource is, read from its tags (``ownership``)."""
+
+    OURS = "ours"  # this object's (namespace/name) on this cluster
+    OURS_LEGACY = (
+        "ours-legacy"  # this object's, tagged by an earlier version (uid, no cluster): re-tagged once
+    )
     FOREIGN = "foreign"  # another AzureEditionVM's
-    UNMANAGED = "unmanaged"  # no owner tag: created by someone else, or orphaned
+    OTHER_CLUSTER = "other-cluster"  # an object of the same namespace/name on another cluster
+    UNMANAGED = "unmanaged"  # no owner tag: created outside the operator, or orphaned
+
+
+TAKEN = frozenset({Ownership.OURS, Ownership.OURS_LEGACY})
+"""Decisions under which the operator changes a resource without being asked to adopt it."""
 
 
 def ownership(tags: Mapping[str, str] | None, owner: Owner) -> Ownership:
-    uid = _get_ci(tags or {}, OWNER_UID_TAG)
-    if uid is None:
+    """The owner is the object's namespace/name on a cluster, never its uid: the same manifest applied to
+    a cluster rebuilt from Git (new uid, same cluster id) finds its resources as its own.
+
+    Tags of earlier versions (``azureedition.io_owner-uid`` and no cluster tag) are this object's when
+    their owner tag names it (those versions always wrote both). Tag names compare case-insensitively,
+    as Azure does; values exactly."""
+    tags = tags or {}
+    ref, cluster = _get_ci(tags, OWNER_TAG), _get_ci(tags, CLUSTER_TAG)
+    if ref is None and _get_ci(tags, OWNER_UID_TAG) is None:
         return Ownership.UNMANAGED
-    return Ownership.OURS if uid == owner.uid else Ownership.FOREIGN
+    if ref != owner.ref:
+        return Ownership.FOREIGN
+    if cluster is None:
+        return Ownership.OURS_LEGACY
+    return Ownership.OURS if cluster == owner.cluster else Ownership.OTHER_CLUSTER
 
 
 def ownership_conflict_message(kind: str, name: str, tags: Mapping[str, str] | None, owner: Owner) -> str:
-    """What to tell the user when a resource with our deterministic name is not ours."""
+    """What to tell the user when a resource the spec names is not this object's to change."""
     tags = tags or {}
-    other = _get_ci(tags, OWNER_TAG)
-    if ownership(tags, owner) is Ownership.FOREIGN:
-        who = f"another AzureEditionVM ({other or 'uid ' + str(_get_ci(tags, OWNER_UID_TAG))})"
+    other, cluster = _get_ci(tags, OWNER_TAG), _get_ci(tags, CLUSTER_TAG)
+    decision = ownership(tags, owner)
+    if decision is Ownership.OTHER_CLUSTER:
         return (
-            f"{kind} {name} already exists and belongs to {who}; the operator will not touch it. "
-            f"Delete that resource (or the old AzureEditionVM), or move this AzureEditionVM to another "
-            f"resource group"
+            f"{kind} {name} belongs to AzureEditionVM {other} on cluster {cluster!r} (tag {CLUSTER_TAG}); this "
+            f"operator runs as cluster {owner.cluster!r}. Two clusters never manage one VM: if {cluster!r} is "
+            f"this cluster rebuilt, set the operator's AEO_CLUSTER_ID to {cluster!r}; otherwise delete the "
+            f"AzureEditionVM on cluster {cluster!r} (deletionPolicy: Orphan keeps the VM) and adopt it here"
+        )
+    if decision is Ownership.FOREIGN:
+        where = f" on cluster {cluster!r}" if cluster else ""
+        who = other or f"uid {_get_ci(tags, OWNER_UID_TAG)}"
+        return (
+            f"{kind} {name} already exists and belongs to AzureEditionVM {who}{where}; the operator will not "
+            f"touch it. Delete that AzureEditionVM (or the resource), or move this AzureEditionVM to another "
+            f"resource group or VM name"
         )
     return (
-        f"{kind} {name} already exists and is not managed by the operator (no {OWNER_UID_TAG} tag). "
-        f"Delete or rename it, or adopt it by tagging it {OWNER_UID_TAG}={owner.uid}"
+        f"{kind} {name} already exists and carries no owner tag of this operator (created outside it, or "
+        f"orphaned). To manage it, set spec.azure.adopt: true; otherwise delete or rename it"
     )
 
 
 def merged_tags(desired: Mapping[str, str], observed: Mapping[str, str] | None) -> dict[str, str] | None:
-    """The tag set to send if ``observed`` lacks any desired tag/value, else None.
+    """The tag set to send if ``observed`` lacks any desired tag/value, or still carries an earlier
+    version's owner tag (``LEGACY_TAG_KEYS``, dropped in the same write), else None.
 
     Tags set by others (Azure Policy, people) are kept: the operator only adds and corrects its own.
     Names compare case-insensitively, values exactly, as Azure does.
     """
     observed = dict(observed or {})
-    if all(_get_ci(observed, k) == v for k, v in desired.items()):
-        return None
     desired_lower = {k.lower() for k in desired}
-    kept = {k: v for k, v in observed.items() if k.lower() not in desired_lower}
+    legacy = {k.lower() for k in LEGACY_TAG_KEYS} - desired_lower
+    stale = any(k.lower() in legacy for k in observed)
+    if not stale and all(_get_ci(observed, k) == v for k, v in desired.items()):
+        return None
+    kept = {k: v for k, v in observed.items() if k.lower() not in desired_lower | legacy}
     return {**kept, **desired}
+
+
+def tag_changes(desired: Mapping[str, str], observed: Mapping[str, str] | None) -> list[str]:
+    """``["tags +k=v, k: a → b, -k"]`` for what ``merged_tags`` would change; empty when nothing."""
+    new = merged_tags(desired, observed)
+    if new is None:
+        return []
+    old = dict(observed or {})
+    parts = [f"+{k}={v}" for k, v in new.items() if k not in old]
+    parts += [f"{k}: {old[k]} → {v}" for k, v in new.items() if k in old and old[k] != v]
+    parts += [f"-{k}" for k in old if k not in new]
+    return ["tags " + ", ".join(parts)]
 
 
 def with_tags(resource: ResourceT, tags: Mapping[str, str]) -> ResourceT:
@@ -405,6 +528,16 @@ def nic_update_parameters(
         props.pop("publicIPAddress", None)
     body["tags"] = merged_tags(desired.tags or {}, observed.tags) or dict(observed.tags or {})
     return network.NetworkInterface(body)
+
+
+def nic_subnet_id(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    return attr_path(config, "properties", "subnet", "id")
+
+
+def nic_public_ip_id(nic: network.NetworkInterface | None) -> str | None:
+    config = _primary_ip_config(nic) if nic is not None else None
+    return attr_path(config, "properties", "public_ip_address", "id")
 
 
 def nic_private_ip(nic: network.NetworkInterface | None) -> str | None:
@@ -658,6 +791,27 @@ def describe_vm_changes(desired: compute.VirtualMachine, observed: compute.Virtu
     if identity_update(desired, observed) is not None:
         changed.append("identity")
     return changed
+
+
+def describe_vm_changes_in_words(
+    desired: compute.VirtualMachine, observed: compute.VirtualMachine
+) -> list[str]:
+    """``describe_vm_changes`` with the values: ``vmSize Standard_D2s_v5 → Standard_D4s_v5``, the tags
+    added, changed and dropped, each patch setting as it is and as it would be; safe to log."""
+    out = []
+    changed = describe_vm_changes(desired, observed)
+    if "vmSize" in changed:
+        have = enum_str(attr_path(observed, "properties", "hardware_profile", "vm_size"))
+        want = enum_str(attr_path(desired, "properties", "hardware_profile", "vm_size"))
+        out.append(f"vmSize {have} → {want} (Azure restarts a running VM to resize it)")
+    if "tags" in changed:
+        out += tag_changes(desired.tags or {}, observed.tags)
+    has_platform = attr_path(desired, "properties", "os_profile", "windows_configuration", "patch_settings",
+                             "automatic_by_platform_settings") is not None  # fmt: skip
+    out += _patch_differs(patch_view(desired), patch_view(observed), has_platform)
+    if "identity" in changed:
+        out.append("identity: add SystemAssigned")
+    return out
 
 
 _PATCH_FIELDS = {to_camel(f.name) for f in fields(PatchView)}

@@ -66,6 +66,7 @@ def evaluate_hotpatch(
     calendar: cal.Calendar = cal.BUILTIN,
     patches: cal.PatchSummary | None = None,
     now: datetime | None = None,
+    observe: bool = False,
 ) -> HotpatchVerdict:
     """Fill ``status.hotpatch`` and choose the HotpatchHealthy condition; ``drift`` is how the patch
     settings differ from the spec's (``azure.specs.patch_drift``, the comparison the reconcile pass makes).
@@ -74,6 +75,7 @@ def evaluate_hotpatch(
     ``patches``: the per-patch counts of the operator's last assessPatches; used only while it is the
     latest assessment (its activity id is the instance view's), else the platform has assessed since.
     ``calendar``: the Hotpatch calendar (data); the month's kind follows ``patches`` when they disagree.
+    ``observe``: observe only: drift is reported, and said not to be restored.
 
     Precedence: settings drift > failed installation > failed assessment > reboot pending > updates
     available > end of Hotpatch support ahead > healthy;
@@ -112,8 +114,13 @@ def evaluate_hotpatch(
     status = {k: v for k, v in status.items() if v is not None}
     healthy = ConditionType.HOTPATCH_HEALTHY
     if drift:
+        then = (
+            "observe only: not restored (managementPolicy Full restores them)"
+            if observe
+            else "restoring them"
+        )
         verdict = condition(healthy, False, "HotpatchNotEnabled",
-                            "patch settings changed outside the operator (" + "; ".join(drift) + "); restoring them")  # fmt: skip
+                            "patch settings changed outside the operator (" + "; ".join(drift) + f"); {then}")  # fmt: skip
     elif (
         installation.get("status") in ("Failed", "CompletedWithWarnings")
         or (installation.get("failedPatchCount") or 0) > 0

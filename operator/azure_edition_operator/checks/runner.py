@@ -18,18 +18,28 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from .. import extended_network as xn
 from .. import metrics, text
 from ..api.v1alpha1 import AzureEditionVMSpec
 from ..azure import extended as azure_extended
 from ..azure import patches as azure_patches
 from ..azure.errors import AzurePermanentError
 from ..azure.sdk import compute as compute_models
-from ..azure.specs import Owner, Ownership, ownership, ownership_conflict_message, patch_drift, power_state_of
+from ..azure.specs import (
+    TAKEN,
+    Owner,
+    Ownership,
+    discover,
+    ownership,
+    ownership_conflict_message,
+    patch_drift,
+    power_state_of,
+    vm_identity,
+)
 from ..conditions import Condition, ConditionType, format_timestamp
 from ..hotpatch_calendar import BUILTIN, Calendar, PatchSummary
 from ..images import Capability, hotpatch_end_notice
 from ..status import Observation, condition
-from . import extended_network as xn
 from .hotpatch import evaluate_hotpatch
 from .smb_certificate import CertificateObservation, EndpointUnreachable, evaluate_certificate
 from .smb_guest import (
@@ -54,6 +64,11 @@ from .smb_rotator import (
 )
 
 PROBE_TIMEOUT_SECONDS = 5.0
+OBSERVE_GUEST_NOTE = "observe only: the guest is not looked at (no Run Command)"
+OBSERVE_SMB_NOTE = (
+    "observe only: the guest is not looked at (no Run Command); no certificate rotation, mapping, client "
+    "access or port is applied"
+)
 
 EventSink = Callable[[str, str, str], None]  # (type, reason, message)
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -175,20 +190,26 @@ async def run_checks(
     patches: PatchSummary | None = None,
     calendar: Calendar = BUILTIN,
     read_secret: SecretReader | None = None,
+    observe: bool = False,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
     before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
     (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``. ``vm``: the VM as the
     caller has just read it with ``$expand=instanceView`` (the pass the round is folded into); None: GET it.
-    ``read_secret``: reads a Secret of the object's own namespace (the certificate source)."""
+    ``read_secret``: reads a Secret of the object's own namespace (the certificate source).
+    ``observe`` (managementPolicy Observe): GETs and QUIC probes only. Nothing that changes Azure or the
+    guest runs (patch-settings restore, SMB re-enable, certificate rotation and mapping, client access, the
+    alternative port, extension installs), and no Run Command at all, so Reader suffices; the conditions say
+    what was not done. A VM without our tags may be observed."""
     log: Log = owner.logger(__name__) if owner is not None else logging.getLogger(__name__)
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
     started = time.perf_counter()
     if vm is None or getattr(vm, "instance_view", None) is None:
         vm = await compute.virtual_machines.get(rg, vm_name, expand="instanceView")
-    if owner is not None and ownership(vm.tags, owner) is not Ownership.OURS:
+    taken = TAKEN | {Ownership.UNMANAGED} if observe else TAKEN
+    if owner is not None and ownership(vm.tags, owner) not in taken:
         raise AzurePermanentError(
             "OwnershipConflict", ownership_conflict_message("Virtual machine", vm_name, vm.tags, owner), 409,
             reason="OwnershipConflict",
@@ -205,8 +226,9 @@ async def run_checks(
         sku = ((props.get("storageProfile") or {}).get("imageReference") or {}).get("sku") or ""
         notice = hotpatch_end_notice(sku, caps, now.date())
         verdict = evaluate_hotpatch(
-            settings, patch_status, now.date(), drift, notice, patches=patches, now=now, calendar=calendar
-        )
+            settings, patch_status, now.date(), drift, notice, patches=patches, now=now, calendar=calendar,
+            observe=observe,
+        )  # fmt: skip
         hotpatch_status = {**verdict.status, **({"lastAssessToken": assess_token} if assess_token else {})}
         conditions.append(verdict.condition)
         metrics.set_hotpatch(namespace, name, verdict.condition.reason, bool(verdict.status.get("rebootPending")),
@@ -218,14 +240,17 @@ async def run_checks(
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
         smb_status, smb_condition = await _check_smb(
             spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log,
-            read_secret, str(vm_wire.get("location") or ""), vm_wire,
+            read_secret, str(vm_wire.get("location") or ""), vm_wire, observe,
         )  # fmt: skip
         conditions.append(smb_condition)
+    if spec.azure.vm_name is not None and owner is not None:  # an existing VM: its second NIC by its own name
+        found = discover(vm_identity(owner, spec.azure), vm)
+        extended_nic = found.identity.extended_nic_name if found.second_nic else extended_nic
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
-                                             memory, emit, log)  # fmt: skip
+                                             memory, emit, log, observe)  # fmt: skip
         conditions.extend([xnet] if xnet is not None else [])
-    if drift:  # remediation, after the round has read everything
+    if drift and not observe:  # remediation, after the round has read everything
         await azure_patches.restore_patch_settings(compute, rg, vm_name, spec)
         log.info("restored the patch settings of VirtualMachine/%s (%s)", vm_name, "; ".join(drift))
         emit("Warning", "HotpatchSettingsRestored",
@@ -235,7 +260,7 @@ async def run_checks(
 
 async def _check_extended_network(
     spec: AzureEditionVMSpec, namespace: str, name: str, compute: Any, network: Any, vm_name: str,
-    extended_nic: str, memory: CheckMemory, emit: EventSink, log: Log,
+    extended_nic: str, memory: CheckMemory, emit: EventSink, log: Log, observe: bool = False,
 ) -> Condition | None:  # fmt: skip
     """Network prerequisites (static facts cached, connection and NIC read now), then the guest through
     Run Command at most every in-guest interval (backing off per failure, like the SMB look).
@@ -254,7 +279,9 @@ async def _check_extended_network(
         return None
     memory.network_unreadable = False
     clock = time.monotonic()
-    if clock - look.checked_at >= memory.wait(look, troubled=xn.check_guest(look.seen) is not None):
+    if not observe and clock - look.checked_at >= memory.wait(
+        look, troubled=xn.check_guest(look.seen) is not None
+    ):
         look.checked_at = clock
         try:
             stdout = await _run_command(compute, spec.azure.resource_group, vm_name, xn.STATUS_SCRIPT, log)
@@ -263,7 +290,9 @@ async def _check_extended_network(
             look.failed(err, emit, "Extended Network")
         metrics.LAST_CHECK.labels(namespace, name, "extended_network_in_guest").set(time.time())
     problems.append(xn.check_guest(look.seen))
-    note = look.note(memory.in_guest_interval, memory.in_guest_min_interval)
+    note = (
+        OBSERVE_GUEST_NOTE if observe else look.note(memory.in_guest_interval, memory.in_guest_min_interval)
+    )
     metrics.CHECK_DURATION.labels("extended_network").observe(time.perf_counter() - started)
     metrics.LAST_CHECK.labels(namespace, name, "extended_network").set(time.time())
     return xn.extended_network_condition(problems, note)
@@ -282,6 +311,7 @@ async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
     vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime, log: Log,
     read_secret: SecretReader | None = None, location: str = "", vm_wire: Mapping[str, Any] | None = None,
+    observe: bool = False,
 ) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
@@ -307,7 +337,7 @@ async def _check_smb(
     changed = served is not None and (known is None or known.thumbprint != served)
     worried = isinstance(observed, EndpointUnreachable) or changed
     looked = False
-    if (due or worried) and since_guest >= spacing:
+    if (due or worried) and since_guest >= spacing and not observe:
         started = time.perf_counter()
         look.checked_at = clock
         try:
@@ -330,7 +360,9 @@ async def _check_smb(
 
     rotation_note, rotation_status = "", {}
     source = smb.certificate
-    if source is not None and (source.key_vault is not None or read_secret is not None):  # rotate from it
+    if observe:
+        rotation_note = OBSERVE_SMB_NOTE
+    elif source is not None and (source.key_vault is not None or read_secret is not None):  # rotate from it
         served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
         if source.key_vault is not None:
             rotated = await key_vault_round(
@@ -355,7 +387,9 @@ async def _check_smb(
             served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
             if confirm(memory.smb_rotation, served, rotation_status["certificateSource"], emit, now):
                 rotation_status["lastRotated"] = now
-    if smb.client_access is not None:  # declared client access, corrected whenever a look saw it differ
+    if (
+        smb.client_access is not None and not observe
+    ):  # declared client access, corrected when a look saw it differ
         fresh, access_note = await access_round(
             access=smb.client_access, server_name=smb.server_name, guest=look.seen, memory=memory.smb_rotation,
             compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit, log=log,
@@ -363,7 +397,9 @@ async def _check_smb(
         if fresh is not None:
             look.succeeded(fresh)
         rotation_note = "; ".join(n for n in (rotation_note, access_note) if n)
-    if smb.alternative_port is not None:  # the alternative QUIC port, corrected whenever a look saw it differ
+    if (
+        smb.alternative_port is not None and not observe
+    ):  # the alternative QUIC port, corrected when it differs
         fresh, ports_note = await ports_round(
             port=smb.alternative_port, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
             vm_name=vm_name, location=location, emit=emit, log=log,

@@ -20,6 +20,8 @@ from typing import Any
 from azure.core.exceptions import AzureError
 
 from ..azure import specs as azure_specs
+from ..azure.driver import InProgress
+from ..azure.resource_specs import KeyVaultExtensionSpec
 from ..azure.sdk import compute as compute_models
 from ..kube import SecretUnavailable
 from .smb_guest import (
@@ -281,23 +283,24 @@ async def key_vault_round(
 async def _ensure_extension(
     compute: Any, rg: str, vm_name: str, location: str, spec: Any, wanted: Mapping[str, Any], log: Log
 ) -> None:
-    """GET the extension; PUT it when it is missing or its settings are not the spec's (one write)."""
+    """GET the extension; PUT what its spec object asks for when it is missing or not the spec's (one write)."""
     from azure.core.exceptions import ResourceNotFoundError
 
+    extension = KeyVaultExtensionSpec(spec, location)
     try:
-        have = await compute.virtual_machine_extensions.get(rg, vm_name, azure_specs.KEY_VAULT_EXTENSION)
-        settings = have.properties.settings if have.properties is not None else None
+        have = await compute.virtual_machine_extensions.get(rg, vm_name, extension.name)
     except ResourceNotFoundError:
-        settings = None
-    if not azure_specs.key_vault_extension_drift(spec, settings):
+        have = None
+    try:
+        body = extension.parameters(have)
+    except InProgress as busy:  # someone else's operation on it: try again after the back-off
+        raise AzureError(f"the {extension.name} extension is busy ({busy})") from None
+    if body is None:
         return
     poller = await compute.virtual_machine_extensions.begin_create_or_update(
-        rg,
-        vm_name,
-        azure_specs.KEY_VAULT_EXTENSION,
-        azure_specs.key_vault_extension_parameters(spec, location),
+        rg, vm_name, extension.name, body
     )
-    log.info("installing the %s extension on VirtualMachine/%s", azure_specs.KEY_VAULT_EXTENSION, vm_name)
+    log.info("installing the %s extension on VirtualMachine/%s", extension.name, vm_name)
     await poller.result()
     del wanted
 

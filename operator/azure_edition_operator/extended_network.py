@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import reasons as vocab
-from ..conditions import Condition, ConditionType
-from ..status import condition
+from . import reasons as vocab
+from .conditions import Condition, ConditionType
+from .status import condition
 
 GATEWAY_SUBNET = "GatewaySubnet"
 
