@@ -40,11 +40,10 @@ from ..api.v1alpha1 import (
     OnMissing,
     RebootSetting,
 )
-from ..azure.specs import MANAGED_BY_TAG, MANAGED_BY_VALUE, OWNER_TAG, OWNER_UID_TAG
+from ..azure.specs import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, OWNER_TAG, OWNER_UID_TAG
 from ..images import CATALOG, OFFER, Capability, CatalogRow, ImagePins, UnsupportedCapabilitiesError, resolve
 from .render import EXIT_FAILED, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_UNREACHABLE, PluginError
 
-CLUSTER_TAG = f"{RESERVED_TAG_PREFIX}cluster"  # the owner's cluster id (DESIGN §6; AEO_CLUSTER_ID)
 AZURE_EDITION_MARKER = "azure-edition"
 GUEST_CAPABILITIES = (Capability.SMB_OVER_QUIC, Capability.EXTENDED_NETWORK)
 OBJECT_NAME_MAX = 63
