@@ -234,3 +234,33 @@ def test_plans_and_the_quick_runs_only_assertion() -> None:
     assert "burst N=50" in missing and "floor N=50" in missing and "steady" in missing
     results["throttled"] = {"allReady": False, "reads": 120}  # too slow is a missed target, not missing
     assert "throttled" not in missing_numbers(QUICK, results)
+
+
+def test_before_and_after_share_one_table_with_the_targets() -> None:
+    before = {
+        "burst": [_burst(1000, 80.0, 370.0)],
+        "floor": [{"n": 1000, "allReady": True, "readySeconds": 10.0}],
+    }
+    after = {
+        "burst": [_burst(1000, 20.0, 200.0)],
+        "floor": [{"n": 1000, "allReady": True, "readySeconds": 10.0}],
+    }
+    after["burst"][0]["operatorCpuMsPerResource"] = 30.0
+    doc = report_doc(after)
+    doc["targets"] = report.targets(after)
+    doc["baseline"] = {"git": {"rev": "v0.1.0", "sha": "a534ce4"}, "targets": report.targets(before)}
+    text = report.markdown(doc)
+    assert "## Before (a534ce4) and after" in text
+    assert "| burst N=1000 / floor | 8.00 | 2.00 | ≤ 2.5 | yes |" in text
+    assert "| burst N=1000: operator CPU ms / VM | 10.00 | 30.00 | ≤ 25 | **no** |" in text
+
+
+def test_steady_cpu_is_per_object_and_interval() -> None:
+    steady = {
+        "n": 500,
+        "intervalSeconds": 5,
+        "measuredSeconds": 50.0,
+        "processes": {"operator": {"cpuSeconds": 10.0}},
+    }
+    assert report.steady_cpu_ms_per_object_interval(steady) == 2.0  # 10 s / 500 objects / 10 intervals
+    assert report.steady_cpu_ms_per_object_interval({**steady, "processes": {}}) is None

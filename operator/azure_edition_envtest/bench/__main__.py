@@ -122,6 +122,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep-work", action="store_true", help="keep logs (operator, simulator, control plane)")
     p.add_argument(
+        "--baseline",
+        default="",
+        metavar="REV",
+        help="run every scenario first with the operator of git revision REV (before), then with this "
+        "checkout's (after), on the same control plane: one results file with both and their targets",
+    )
+    p.add_argument(
         "--throttled-n", type=int, default=0, help="objects in the throttled scenario (default 100; quick 10)"
     )
     p.add_argument(
@@ -393,6 +400,20 @@ def install_crd(cp: ControlPlane) -> None:
     kubectl("wait", "--for=condition=Established", "crd/azureeditionvms.azureedition.io", "--timeout=60s")
 
 
+def baseline_source(rev: str, into: Path) -> Path:
+    """The operator package as it was at ``rev`` (``git archive``), for the operator process's
+    ``PYTHONPATH``: it shadows the installed one, while the harness, the simulator and the control
+    plane stay this checkout's, so before and after differ only in the operator."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "operator/azure_edition_operator"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "operator"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     plan = plan_from(args)
@@ -410,9 +431,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     operator_env = dict(item.split("=", 1) for item in args.operator_env)
     print(f"benchmark ({plan.mode}): logs in {work}", flush=True)
     outcome: dict[str, Any] = {"kubernetes": None, "results": {}, "errors": ["did not run"]}
+    before: dict[str, Any] | None = None
     try:
         with ControlPlane.start(work_dir=work / "cluster") as cp:
             install_crd(cp)
+            if args.baseline:
+                source = baseline_source(args.baseline, work / "baseline")
+                print(f"\n=== before: the operator of {args.baseline} ({source})", flush=True)
+                env = {**operator_env, "PYTHONPATH": str(source)}
+                before = asyncio.run(run(plan, cp, work / "before", profile_dir, env))
+                print("\n=== after: this checkout's operator", flush=True)
             outcome = asyncio.run(run(plan, cp, work, profile_dir, operator_env))
     finally:
         if not outcome["results"]:
@@ -432,6 +460,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadAverage": {"start": round(load_at_start[0], 2), "end": round(os.getloadavg()[0], 2)},
     }
     doc["targets"] = report.targets(doc["results"])
+    if before is not None:
+        doc["baseline"] = {
+            "git": {"rev": args.baseline, "sha": report.short_sha(REPO, args.baseline)},
+            "results": before["results"],
+            "errors": before["errors"],
+            "targets": report.targets(before["results"]),
+        }
+        doc["errors"] = [*doc["errors"], *(f"before: {e}" for e in before["errors"])]
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(doc, indent=2) + "\n")
     md_path.write_text(report.markdown(doc) + "\n")

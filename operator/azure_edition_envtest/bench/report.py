@@ -18,8 +18,10 @@ from .procfs import mem_total_bytes
 
 TARGETS = {
     "burst1000ReadySeconds": 120.0,
-    "burstToFloorRatio": 2.0,  # issue #15 (was 3 in #8)
-    "writesPerResourceAtCreate": 2.0,  # issue #15: the finalizer, one status write that says Ready
+    "burstToFloorRatio": 2.5,  # issue #23 (2 in #15, 3 in #8)
+    "writesPerResourceAtCreate": 3.0,  # issue #23: the finalizer, the sealed state, the status that says Ready
+    "operatorCpuMsPerVm": 25.0,  # issue #23: operator CPU per created VM in a burst
+    "steadyCpuMsPerObjectPerInterval": 4.0,  # issue #23
     "idleRssMiB": 120.0,  # issue #15
     "latencyP95Seconds": 2.0,
     "steadyKubeWritesPerResourcePerHour": 0.0,
@@ -94,6 +96,37 @@ def git(repo: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- targets
 
 
+def short_sha(repo: Path, rev: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True
+    )
+    return result.stdout.strip() or rev
+
+
+def steady_cpu_ms_per_object_interval(steady: Mapping[str, Any]) -> float | None:
+    """Operator CPU over the measured window, per object and check interval."""
+    cpu = (steady.get("processes", {}).get("operator") or {}).get("cpuSeconds")
+    intervals = (steady.get("measuredSeconds") or 0) / (steady.get("intervalSeconds") or 1)
+    if cpu is None or not intervals or not steady.get("n"):
+        return None
+    return round(1000 * cpu / steady["n"] / intervals, 2)
+
+
+def before_after_rows(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> list[list[str]]:
+    """One row per target figure measured in either run: before, after, the target, met after."""
+    by_name = {c["name"]: c for c in before}
+    rows = []
+    for check in after:
+        old = by_name.get(check["name"], {})
+        met = {True: "yes", False: "**no**", None: "—"}[check["met"]]
+        rows.append(
+            [check["name"], _f(old.get("measured"), 2), _f(check["measured"], 2), check["target"], met]
+        )
+    return rows
+
+
 def _check(name: str, measured: float | None, target: float, *, at_most: bool = True) -> dict[str, Any]:
     met = None if measured is None else (measured <= target if at_most else measured >= target)
     return {
@@ -126,6 +159,13 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         checks.append(
             _check(f"{label}: operator idle RSS (MiB)", b.get("operatorIdleRssMiB"), TARGETS["idleRssMiB"])
         )
+        checks.append(
+            _check(
+                f"{label}: operator CPU ms / VM",
+                b.get("operatorCpuMsPerResource"),
+                TARGETS["operatorCpuMsPerVm"],
+            )
+        )
     realistic = results.get("realistic")
     if realistic:
         checks.append(
@@ -156,6 +196,13 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "steady: ARM reads / VM / interval",
                 steady["armReadsPerVmPerInterval"],
                 TARGETS["steadyArmReadsPerVmPerInterval"],
+            )
+        )
+        checks.append(
+            _check(
+                "steady: operator CPU ms / object / interval",
+                steady_cpu_ms_per_object_interval(steady),
+                TARGETS["steadyCpuMsPerObjectPerInterval"],
             )
         )
     sc = results.get("scale")
@@ -615,7 +662,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         out += [*_table(["figure", "value"], scale_rows(sc)), ""]
     checks = doc.get("targets") or []
     if checks:
-        out += ["## Targets (issue #8)", ""]
+        out += ["## Targets", ""]
         out += _table(
             ["target", "wanted", "measured", "met"],
             [
@@ -627,6 +674,21 @@ def markdown(doc: Mapping[str, Any]) -> str:
                 ]
                 for c in checks
             ],
+        )
+        out.append("")
+    base = doc.get("baseline")
+    if base:
+        out += [
+            f"## Before ({base['git']['sha']}) and after ({doc['git']['sha']}), same machine, same run",
+            "",
+            "Every scenario above ran first with the operator of the earlier revision (its package on the "
+            "operator process's PYTHONPATH; harness, simulator and control plane unchanged), then with "
+            "this checkout's. The sections above are the after run; the before run's figures are in the "
+            "JSON under `baseline`.",
+            "",
+        ]
+        out += _table(
+            ["figure", "before", "after", "target", "met after"], before_after_rows(base["targets"], checks)
         )
         out.append("")
     return "\n".join(out)
