@@ -41,7 +41,7 @@ from .harness import (
     start_simulator,
     summarize_collapsed,
 )
-from .kubeclient import FleetWatch, Kube, gather_limited, vms_path
+from .kubeclient import FleetWatch, Kube, KubeError, gather_limited, vms_path
 from .measure import (
     apiserver_request_totals,
     arm_operations,
@@ -87,8 +87,17 @@ def fleet_spec(capabilities: Sequence[str] = ("Hotpatch",), check_interval: str 
 
 
 async def prepare_namespace(kube: Kube, namespace: str) -> None:
-    await kube.create_namespace(namespace)
-    await kube.create(f"/api/v1/namespaces/{namespace}/secrets", secret_manifest(namespace))
+    """The scenario's namespace and its Secret; both may be there from the ``--baseline`` run (the
+    scenario's objects are purged after each run, the namespace stays)."""
+    for create in (
+        lambda: kube.create_namespace(namespace),
+        lambda: kube.create(f"/api/v1/namespaces/{namespace}/secrets", secret_manifest(namespace)),
+    ):
+        try:
+            await create()
+        except KubeError as err:
+            if err.status != 409:
+                raise
 
 
 async def create_fleet(kube: Kube, namespace: str, names: Sequence[str], fleet: FleetSpec) -> None:
