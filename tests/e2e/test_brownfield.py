@@ -309,7 +309,11 @@ def test_outside_vms_are_imported_observed_without_writes_then_fully_managed(
             kubectl("patch", "aevm", name, "-n", namespace, "--type=merge", "-p",
                     json.dumps({"spec": {"managementPolicy": "Full"}}))  # fmt: skip
         wait_for_all(
-            kubectl, namespace, names, lambda o: ready(o) and synced(None, "True")(o), "Ready and Synced"
+            kubectl,
+            namespace,
+            names,
+            lambda o: ready(o) and condition(o, "Synced") is None,
+            "Ready, Synced gone (Full)",
         )
         time.sleep(CHECK_SECONDS + 0.5)  # a check round after: it must not write again
         writes = writes_in(calls_in(control, seq, resource_group))
