@@ -121,31 +121,6 @@ def test_progress_message_changes_at_most_once_a_minute() -> None:
     assert progress_condition(deleting, NOW).reason == "Deleting"
 
 
-def test_the_resync_timer_tick_is_logged_at_debug_only() -> None:
-    import logging
-
-    from azure_edition_operator.__main__ import _timer_ticks_at_debug
-    from azure_edition_operator.handlers import RESYNC_TIMER_ID
-
-    _resync_tick_is_debug = _timer_ticks_at_debug(RESYNC_TIMER_ID)
-
-    def record(message: str) -> logging.LogRecord:
-        return logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, message, None, None)
-
-    root = logging.getLogger()
-    level = root.level
-    try:
-        root.setLevel(logging.INFO)
-        tick = record("Timer 'resync' succeeded.")
-        assert not _resync_tick_is_debug(tick) and tick.levelno == logging.DEBUG
-        reconciled = record("Handler 'reconcile' succeeded.")
-        assert _resync_tick_is_debug(reconciled) and reconciled.levelno == logging.INFO
-        root.setLevel(logging.DEBUG)
-        assert _resync_tick_is_debug(record("Timer 'resync' succeeded."))
-    finally:
-        root.setLevel(level)
-
-
 @pytest.mark.parametrize(
     ("code", "status", "reason"),
     [
@@ -318,16 +293,3 @@ def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
     assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
 
 
-@pytest.mark.parametrize(
-    ("kind", "retry_after", "handed"),
-    [
-        (vocab.Kind.USER, vocab.USER_RETRY_SECONDS, True),  # quota, SKU: the edit that fixes it runs at once
-        (vocab.Kind.USER, 5.0, False),  # a Secret being created: kopf's short retry
-        (vocab.Kind.USER, None, False),
-        (vocab.Kind.TRANSIENT, 900.0, False),  # Azure said later: waited for, not a person's fix
-        (vocab.Kind.PROGRESS, 900.0, False),
-        (None, None, False),
-    ],
-)
-def test_only_a_long_wait_for_a_person_ends_the_handler(kind, retry_after, handed):
-    assert reconciler.handed_back(kind, retry_after) is handed

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..conditions import format_timestamp, parse_timestamp
+from .errors import write_refused
 from .settings import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class Driver:
     poll_seconds: float = (
         DEFAULT_POLL_SECONDS  # when Azure sends no Retry-After (AzureSettings.polling_interval)
     )
+    read_only: bool = False  # spec.managementPolicy Observe: every write is refused (errors.WriteRefused)
 
     def _did(self, what: str) -> None:
         self.logger.info("%s", what)
@@ -199,6 +201,9 @@ class Driver:
             self.on_write(what)
 
     async def _start(self, spec: ResourceSpec, verb: Verb, begin: Awaitable[Operation], what: str) -> None:
+        if self.read_only:
+            begin.close()  # type: ignore[attr-defined]  # the coroutine is never awaited: nothing is sent
+            raise write_refused(f"{what.removesuffix('d')} {spec.kind}/{spec.name}")
         op = await begin
         self._did(f"{what} {spec.kind}/{spec.name}")
         if op.done():

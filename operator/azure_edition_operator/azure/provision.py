@@ -318,6 +318,7 @@ async def ensure_vm(
     instance_view: bool = False,
     wait: bool = False,
     events: list[tuple[str, str, str]] | None = None,
+    observe: bool = False,
 ) -> ObservedVM:
     """Create what is missing, correct what we own and drifted, and report the VM.
 
@@ -325,6 +326,7 @@ async def ensure_vm(
     ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
     ``credentials`` may be an async loader: it is only called when the VM has to be created.
     ``events`` collects Events to post (e.g. ``VMRecreated``), also from a pass that ends in progress.
+    ``observe`` (spec.managementPolicy Observe): reads only; a write it would make raises ``WriteRefused``.
     """
     state = state if state is not None else OperationState()
     deadline = time.monotonic() + clients.settings.operation_timeout
@@ -335,7 +337,11 @@ async def ensure_vm(
             async with _azure_errors():
                 log = identity.owner.logger(__name__)
                 driver = Driver(
-                    state, on_write=actions.append, logger=log, poll_seconds=clients.settings.polling_interval
+                    state,
+                    on_write=actions.append,
+                    logger=log,
+                    poll_seconds=clients.settings.polling_interval,
+                    read_only=observe,
                 )
                 p = _Pass(clients, identity, driver, actions, events)
                 return await _ensure(p, spec, image, credentials, instance_view)

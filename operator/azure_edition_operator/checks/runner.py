@@ -175,13 +175,16 @@ async def run_checks(
     patches: PatchSummary | None = None,
     calendar: Calendar = BUILTIN,
     read_secret: SecretReader | None = None,
+    observe: bool = False,
 ) -> CheckResult:
     """``known_vm`` is what this operator last read from Azure (addresses): never status, which anyone
     who may write status could point at another machine. ``owner``: the VM's owner tag is checked
     before any remediation or Run Command touches it. ``assess_token``: the last assess token answered
     (from the operator's annotation), kept in ``status.hotpatch.lastAssessToken``. ``vm``: the VM as the
     caller has just read it with ``$expand=instanceView`` (the pass the round is folded into); None: GET it.
-    ``read_secret``: reads a Secret of the object's own namespace (the certificate source)."""
+    ``read_secret``: reads a Secret of the object's own namespace (the certificate source).
+    ``observe`` (spec.managementPolicy Observe): look only; nothing that changes Azure or the guest (no
+    settings restored, no SMB over QUIC re-enabled, no certificate mapped, no client access or port set)."""
     log: Log = owner.logger(__name__) if owner is not None else logging.getLogger(__name__)
     caps = set(spec.capabilities)
     rg = spec.azure.resource_group
@@ -218,14 +221,14 @@ async def run_checks(
     if Capability.SMB_OVER_QUIC in caps and spec.smb_over_quic is not None:
         smb_status, smb_condition = await _check_smb(
             spec, vm_status, namespace, name, compute, vm_name, memory, emit, now, log,
-            read_secret, str(vm_wire.get("location") or ""), vm_wire,
+            read_secret, str(vm_wire.get("location") or ""), vm_wire, observe,
         )  # fmt: skip
         conditions.append(smb_condition)
     if azure_extended.requested(spec) and network is not None and extended_nic is not None:
         xnet = await _check_extended_network(spec, namespace, name, compute, network, vm_name, extended_nic,
                                              memory, emit, log)  # fmt: skip
         conditions.extend([xnet] if xnet is not None else [])
-    if drift:  # remediation, after the round has read everything
+    if drift and not observe:  # remediation, after the round has read everything
         await azure_patches.restore_patch_settings(compute, rg, vm_name, spec)
         log.info("restored the patch settings of VirtualMachine/%s (%s)", vm_name, "; ".join(drift))
         emit("Warning", "HotpatchSettingsRestored",
@@ -282,6 +285,7 @@ async def _check_smb(
     spec: AzureEditionVMSpec, vm_status: Mapping[str, Any], namespace: str, name: str, compute: Any,
     vm_name: str, memory: CheckMemory, emit: EventSink, now: dt.datetime, log: Log,
     read_secret: SecretReader | None = None, location: str = "", vm_wire: Mapping[str, Any] | None = None,
+    observe: bool = False,
 ) -> tuple[dict[str, Any], Condition]:  # fmt: skip
     smb = spec.smb_over_quic
     assert smb is not None
@@ -312,7 +316,7 @@ async def _check_smb(
         look.checked_at = clock
         try:
             found = parse_guest_state(await _run_command(compute, rg, vm_name, STATUS_SCRIPT, log))
-            if not found.smb_quic_enabled:
+            if not found.smb_quic_enabled and not observe:
                 enabled = parse_guest_state(await _run_command(compute, rg, vm_name, ENABLE_SCRIPT, log))
                 found = GuestState(enabled.smb_quic_enabled, found.mappings)
                 emit("Warning", "SMBOverQUICReEnabled",
@@ -330,6 +334,8 @@ async def _check_smb(
 
     rotation_note, rotation_status = "", {}
     source = smb.certificate
+    if observe:
+        source = None  # rotation, client access and the alternative port all write to the guest
     if source is not None and (source.key_vault is not None or read_secret is not None):  # rotate from it
         served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
         if source.key_vault is not None:
@@ -355,7 +361,9 @@ async def _check_smb(
             served = observed.thumbprint if isinstance(observed, CertificateObservation) else None
             if confirm(memory.smb_rotation, served, rotation_status["certificateSource"], emit, now):
                 rotation_status["lastRotated"] = now
-    if smb.client_access is not None:  # declared client access, corrected whenever a look saw it differ
+    if (
+        smb.client_access is not None and not observe
+    ):  # declared client access, corrected whenever a look saw it differ
         fresh, access_note = await access_round(
             access=smb.client_access, server_name=smb.server_name, guest=look.seen, memory=memory.smb_rotation,
             compute=compute, rg=rg, vm_name=vm_name, location=location, emit=emit, log=log,
@@ -363,7 +371,9 @@ async def _check_smb(
         if fresh is not None:
             look.succeeded(fresh)
         rotation_note = "; ".join(n for n in (rotation_note, access_note) if n)
-    if smb.alternative_port is not None:  # the alternative QUIC port, corrected whenever a look saw it differ
+    if (
+        smb.alternative_port is not None and not observe
+    ):  # the alternative QUIC port, corrected whenever a look saw it differ
         fresh, ports_note = await ports_round(
             port=smb.alternative_port, guest=look.seen, memory=memory.smb_rotation, compute=compute, rg=rg,
             vm_name=vm_name, location=location, emit=emit, log=log,
