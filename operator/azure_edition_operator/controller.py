@@ -247,7 +247,11 @@ class ObjectRecord:
 
     def due(self) -> float | None:
         """When this object next needs a worker (None: only when kopf feeds it again)."""
-        if self.deleting or self.policy is ManagementPolicy.PAUSED:
+        if self.deleting:
+            return None
+        if self.failures:  # the last step failed (a status write too, paused or not): after the back-off
+            return self.not_before
+        if self.policy is ManagementPolicy.PAUSED:
             return None
         due = self.next_pass
         if self.provisioned:
@@ -682,10 +686,15 @@ class Controller:
 
     async def _check_round(self, rec: ObjectRecord) -> None:
         """Every checkInterval (jittered): one VM GET with its instance view; a pass at once when it says
-        the VM is not as the spec says; else the capability checks, then status (only what changed)."""
-        observe = rec.policy is ManagementPolicy.OBSERVE
-        log, clock = rec.owner.logger(__name__), self.clock()
-        rec.next_check = clock + jittered(rec.check_interval())
+        the VM is not as the spec says; else the capability checks, then status (only what changed).
+        A round that fails on Kubernetes is not counted: it runs again after the back-off."""
+        clock = self.clock()
+        planned = clock + jittered(rec.check_interval())
+        rec.next_check = await self._checked(rec, clock) or planned
+
+    async def _checked(self, rec: ObjectRecord, clock: float) -> float | None:
+        """The round; when the next one is due if not after a whole interval (Azure said "later")."""
+        observe, log = rec.policy is ManagementPolicy.OBSERVE, rec.owner.logger(__name__)
         vm_spec = AzureEditionVMSpec.model_validate(rec.spec)
         identity = azure_specs.vm_identity(rec.owner, vm_spec.azure)
         try:
@@ -697,30 +706,32 @@ class Controller:
             except AzureError as err:
                 failure = from_exception(err)
                 if failure.status == 404:  # deleted outside: the pass recreates or reports it
-                    rec.drift, rec.next_pass = ["the VM was deleted"], clock
-                    return
+                    rec.drift, rec.next_pass, rec.rank = ["the VM was deleted"], clock, Rank.RESUME
+                    return None
                 raise failure from err
             if differs := needs_pass(vm, vm_spec, identity):
                 log.info("VirtualMachine/%s differs from the spec (%s): a pass follows", identity.vm_name,
                          "; ".join(differs))  # fmt: skip
                 rec.drift, rec.next_pass, rec.rank = differs, clock, Rank.RESUME
-                return
+                return None
             result = await self._run_checks(rec, vm_spec, azure, vm, observe)
         except NotPermitted as err:  # tenancy: the policy changed after the VM was created
             log.warning("checks skipped: %s", err)
             metrics.forget(rec.namespace, rec.name)
-            return
+            return None
         except (AzureError, AzurePermanentError, AzureRetryableError) as err:
             mapped = from_exception(err)
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(mapped.reason)).inc()
+            log.warning("check deferred (%s): %s", mapped.code, mapped.message)
             if isinstance(
                 mapped, AzureRetryableError
             ):  # this VM's checks only (Azure's per-resource buckets)
-                rec.next_check = clock + max(mapped.retry_after or 0.0, vocab.TRANSIENT_BASE_SECONDS)
-            log.warning("check deferred (%s): %s", mapped.code, mapped.message)
-            return
-        observation = result.observed(Observation(rec.generation, frozenset(vm_spec.capabilities)))
-        await self._publish(rec, observation)
+                return clock + max(mapped.retry_after or 0.0, vocab.TRANSIENT_BASE_SECONDS)
+            return None
+        await self._publish(
+            rec, result.observed(Observation(rec.generation, frozenset(vm_spec.capabilities)))
+        )
+        return None
 
     # ------------------------------------------------------------------ assess
 

@@ -58,4 +58,7 @@ def test_a_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as exit_:
         main(["--progress-report-after=-1"])
     assert exit_.value.code == 2
-    assert "AEO_PROGRESS_REPORT_AFTER=-1.0: Input should be greater than or equal to 0" in capsys.readouterr().err
+    assert (
+        "AEO_PROGRESS_REPORT_AFTER=-1.0: Input should be greater than or equal to 0"
+        in capsys.readouterr().err
+    )

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from azure_edition_operator import reasons as vocab
-from azure_edition_operator import reconciler
 from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
 from azure_edition_operator.azure.provision import ImageChangeRequired, ObservedVM
@@ -291,5 +290,3 @@ def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
         "Handler 'reconcile' failed temporarily: waiting after QuotaExceeded (see status.conditions)"
     )
     assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
-
-
