@@ -78,7 +78,7 @@ def configure_logging(level: str, **kopf_logging: Any) -> None:
         handler.addFilter(_progress_is_not_an_error)
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Secrets never leave (issue 14): the Kubernetes clients log whole response bodies — Secrets
+    # Secrets never leave (docs/security.md): the Kubernetes clients log whole response bodies — Secrets
     # included — at DEBUG, and MSAL/azure-identity log token requests; never below INFO, at any level.
     for body_logger in BODY_LOGGERS:
         logging.getLogger(body_logger).setLevel(max(logging.INFO, root.level))

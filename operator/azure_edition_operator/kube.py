@@ -1,7 +1,7 @@
 """The few Kubernetes calls the operator makes itself (kopf makes the rest).
 
 Reading the admin Secret (``get`` only, one named Secret), the state key of the operator's own namespace
-(made once), and patching status (for ``publish``, the one writer of status: the check daemon runs
+(made once), and patching status (for ``publish``, the one writer of status: the controller runs
 outside kopf's handler cycle, where there is no ``patch``).
 """
 
@@ -203,17 +203,6 @@ class Kube:
             if err.status == 409:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
-
-    async def deletion_requested(self, namespace: str, name: str) -> bool:
-        """Whether the object is being deleted (or gone): a reconcile waiting for Azure stops waiting,
-        so kopf can run the delete handler (a delete supersedes a create in flight)."""
-        try:
-            obj = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as err:
-            if err.status == 404:
-                return True
-            raise
-        return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
     async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Merge ``annotations`` into the object's metadata."""

@@ -1,10 +1,10 @@
 """The one way status and Events leave the operator: ``publish`` writes status, ``post`` posts an Event.
 
-Every status writer (the reconcile handler's progress and result, the check daemon, assess, delete) sends
-a JSON merge patch of what changed through the status subresource (``kube.patch_status``). Not kopf's
-``patch``: the daemon and a handler waiting for Azure write outside kopf's handler cycle, where there is
-none, and kopf would send status in a request of its own anyway. The daemon's write carries the
-``resourceVersion`` it read, so a round that raced with another write is refused (``kube.Conflict``).
+Every status writer (the controller's passes and check rounds, assess, delete) sends a JSON merge patch
+of what changed through the status subresource (``kube.patch_status``). Not kopf's ``patch``: the
+controller writes outside kopf's handler cycle, where there is none, and kopf would send status in a
+request of its own anyway. A write may carry the ``resourceVersion`` it was computed from, so a write
+that raced with another one is refused (``kube.Conflict``).
 
 One de-duplication rule for Events: a change is announced once, by whoever made it. A status change
 (Ready's transition, a new warning, a certificate's expiry stage, a new error) is announced from the

@@ -513,7 +513,7 @@ PAUSED_MESSAGE = (
 )
 OBSERVE_MESSAGE = "observe only: the operator reads and checks Azure and writes nothing there"
 
-# Warnings with an Event of their own (once per certificate and stage, handlers._announce_certificate_stage).
+# Warnings with an Event of their own (once per certificate and stage: publish.status_events).
 ANNOUNCED_ELSEWHERE = frozenset({CERTIFICATE_EXPIRING_SOON})
 
 

@@ -125,7 +125,7 @@ class OperationState:
     @classmethod
     def loads(cls, text: str | None) -> OperationState:
         """Anything unreadable counts as empty: at worst a GET finds the resource in flight. The text is
-        the operator's own (sealed, ``handlers._load_state``); sizes are bounded all the same."""
+        the operator's own (sealed, ``controller.ObjectRecord.state``); sizes are bounded all the same."""
         if not text or len(text) > MAX_STATE_CHARS:
             return cls()
         try:
