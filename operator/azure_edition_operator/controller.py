@@ -636,6 +636,7 @@ class Controller:
             metrics.RECONCILE_ERRORS.labels(reason=vocab.metric_reason(vm_condition.reason)).inc()
             rec.owner.logger(__name__).warning("%s: %s", vm_condition.reason, vm_condition.message)
         metrics.record_reconcile(kind, clock - started)
+        rec.owner.logger(__name__).info("reconciled: %s", rec.status.get("phase"))
         if outcome.permanent:
             rec.owner.logger(__name__).error("%s; the next spec edit tries again", outcome.permanent)
         interval = rec.check_interval()

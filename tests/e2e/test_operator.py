@@ -307,13 +307,13 @@ def test_operator_killed_then_resumed_reads_each_azure_resource_once(
     capability check folded into it uses the pass's own read of the VM (with its instance view)."""
     assert namespace.startswith(OWN_OPERATOR_PREFIX)
     with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
-        apply_hotpatch_ready(kubectl, namespace, check_interval="10m")  # no daemon round in this test
+        apply_hotpatch_ready(kubectl, namespace, check_interval="10m")  # no check round in this test
         first.kill()
     name = vm_name(get(kubectl, namespace, "hotpatch"))
     seq = control.last_seq()
     log = tmp_path / "op2.log"
     with own_operator(log, kubeconfig, simulator, namespace) as second:
-        wait_for(lambda: "Handler 'reconcile' succeeded" in log.read_text(), what="the resume pass")
+        wait_for(lambda: "reconciled: Ready" in log.read_text(), what="the resume pass, finished")
         assert second.alive(), second.tail()
     gets = Counter(
         r["path"]
