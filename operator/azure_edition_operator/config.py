@@ -74,6 +74,13 @@ class OperatorConfig(BaseSettings):
         "object furthest along: first checks, then passes that resume an operation, then new objects; at "
         "equal rank namespaces take turns.",
     )
+    pacing_hand_back: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds: a write to Azure that the operator's own pacing (ARM's write budget, or a "
+        "Retry-After) would hold back longer ends the pass instead; status says Throttled and the object "
+        "is due again after the wait.",
+    )
     kube_retry_base: float = Field(
         0.5,
         gt=0,

@@ -52,6 +52,7 @@ from .api.v1alpha1 import (
     assess_event_message,
     parse_duration,
 )
+from .azure import clients as azure_clients
 from .azure import extended as azure_extended
 from .azure import patches as azure_patches
 from .azure import placement as azure_placement
@@ -587,10 +588,14 @@ class Controller:
             return missing_nic_of(vm.model, identity, spec) if identity and vm.model is not None else None
 
         before = state.operation
-        outcome = await reconcile_pass(
-            rec.spec, rec.generation, ensure, load_credentials, self.config.missing_secret_retry,
-            retry=rec.retry, now=now(), vm_problem=vm_problem,
-        )  # fmt: skip
+        pacing = azure_clients.HAND_BACK_WRITES.set(self.config.pacing_hand_back)  # no task waits for pacing
+        try:
+            outcome = await reconcile_pass(
+                rec.spec, rec.generation, ensure, load_credentials, self.config.missing_secret_retry,
+                retry=rec.retry, now=now(), vm_problem=vm_problem,
+            )  # fmt: skip
+        finally:
+            azure_clients.HAND_BACK_WRITES.reset(pacing)
         if outcome.observation.vm is not None:
             rec.observed_vm = dict(outcome.observation.vm)
         kind = failed_kind(outcome)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from . import reasons as vocab
 from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
-from .azure.errors import AzurePermanentError, AzureRetryableError, WriteRefused
+from .azure.errors import PACING_CODE, AzurePermanentError, AzureRetryableError, WriteRefused
 from .azure.extended import PrerequisitesNotMet
 from .azure.placement import ImageNotOffered
 from .azure.provision import ImageChangeRequired, ObservedVM
@@ -183,7 +183,9 @@ async def reconcile_pass(
         return Outcome(failed(err.reason, str(err)), retry_after=vocab.USER_RETRY_SECONDS,
                        events=(("Warning", err.reason, str(err)),))  # fmt: skip
     except AzureRetryableError as err:
-        message = f"Azure asked to retry ({err.code}): {err.message}"
+        message = (
+            err.message if err.code == PACING_CODE else f"Azure asked to retry ({err.code}): {err.message}"
+        )
         return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))
     except AzurePermanentError as err:
         message = f"Azure refused ({err.code}): {err.message}; tried again every {vocab.USER_RETRY_SECONDS / 60:.0f} min"

@@ -290,3 +290,37 @@ def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
         "Handler 'reconcile' failed temporarily: waiting after QuotaExceeded (see status.conditions)"
     )
     assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
+
+
+async def test_a_write_the_operator_holds_back_says_throttled_not_creating() -> None:
+    from azure_edition_operator.azure.clients import paced
+
+    outcome = await run(raising(paced(12.0)))
+    vm = outcome.observation.vm_condition
+    assert (vm.reason, outcome.retry_after) == ("Throttled", 12.0)
+    assert (
+        vm.message.startswith("the operator holds this write back for 12 s") and "creating" not in vm.message
+    )
+
+
+async def test_observe_only_reports_the_write_it_did_not_make() -> None:
+    from azure_edition_operator.azure.errors import write_refused
+
+    outcome = await run(raising(write_refused("update virtualMachines/vm-1")))
+    vm = outcome.observation.vm_condition
+    assert (vm.status, vm.reason) == (
+        "False",
+        "ObserveOnly",
+    ) and "would have update virtualMachines/vm-1" in vm.message
+    assert outcome.retry_after is None and outcome.permanent is None
+
+
+async def test_a_vm_without_the_nic_it_needs_is_not_provisioned_and_the_message_names_it() -> None:
+    async def ensure(*_: Any) -> ObservedVM:
+        return observed()
+
+    outcome = await reconcile_pass(SPEC, 3, ensure, no_credentials, 10.0, now=NOW,
+                                   vm_problem=lambda vm: "the VM's primary NIC vm-1-nic is not attached")  # fmt: skip
+    vm = outcome.observation.vm_condition
+    assert (vm.status, vm.reason) == ("False", "NetworkInterfaceMissing") and "vm-1-nic" in vm.message
+    assert outcome.events[0][1] == "NetworkInterfaceMissing"

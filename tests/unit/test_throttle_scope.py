@@ -71,3 +71,26 @@ async def test_arms_subscription_429_holds_back_every_request(waits: list[float]
     await gate.send(_request("GET", f"{SUB}/vm-a"))
     await gate.send(_request("GET", f"{SUB}/vm-b"))
     assert waits and waits[0] == 20
+
+
+async def test_a_write_held_back_for_pacing_is_handed_back_to_the_controller(waits: list[float]) -> None:
+    """Inside a pass (the controller sets HAND_BACK_WRITES) a write the gate would hold back longer is
+    not waited for: it ends the pass as Throttled with the wait, so status says why nothing moves."""
+    from azure_edition_operator import reasons as vocab
+    from azure_edition_operator.azure.errors import AzureRetryableError
+
+    gate = ThrottleGate()
+    gate.next = Answers((429, {"Retry-After": "20"}))
+    await gate.send(_request("GET", f"{SUB}/vm-a"))  # ARM refused: the subscription waits 20 s
+    token = clients.HAND_BACK_WRITES.set(2.0)
+    try:
+        with pytest.raises(AzureRetryableError) as handed:
+            await gate.send(_request("PUT", f"{SUB}/vm-b"))
+        await gate.send(_request("GET", f"{SUB}/vm-b"))  # reads still wait (they are short)
+    finally:
+        clients.HAND_BACK_WRITES.reset(token)
+    assert handed.value.reason == vocab.THROTTLED and 19 <= (handed.value.retry_after or 0) <= 20
+    assert "holds this write back" in handed.value.message
+    assert gate.next.sent == [f"{SUB}/vm-a", f"{SUB}/vm-b"]  # the PUT was never sent
+    await gate.send(_request("PUT", f"{SUB}/vm-c"))  # outside a pass (tools, tests): waited for
+    assert waits[-1] >= 19

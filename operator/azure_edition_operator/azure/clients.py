@@ -15,6 +15,7 @@ carrying ``retry_after``, so kopf requeues the resource instead of a handler sle
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import ssl
 import time
@@ -34,6 +35,8 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
+from .. import reasons as vocab
+from .errors import PACING_CODE, AzureRetryableError
 from .pacing import READS_HEADERS, WRITES_HEADERS, Pacer, remaining_of
 from .settings import AzureSettings, CredentialMode, SettingsError
 
@@ -129,6 +132,23 @@ def held_back_by(status: int, headers: Any) -> str | None:
     return "resource" if headers.get(RESOURCE_THROTTLE_HEADER) is not None else "subscription"
 
 
+HAND_BACK_WRITES: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "hand_back_writes", default=None
+)
+"""Set by the controller around a pass: a write the gate would hold back longer than this many seconds
+is handed back (``AzureRetryableError``, reason Throttled, with the wait) instead of waited for, so status
+says the operator is pacing and no task waits. Unset (tools, tests): the gate waits, as before."""
+
+
+def paced(seconds: float) -> AzureRetryableError:
+    return AzureRetryableError(
+        PACING_CODE,
+        f"the operator holds this write back for {seconds:.0f} s: the subscription's ARM write budget "
+        "(x-ms-ratelimit-remaining-subscription-writes) is nearly spent, or Azure asked to wait (Retry-After)",
+        reason=vocab.THROTTLED, retry_after=seconds,
+    )  # fmt: skip
+
+
 class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Every request of one subscription passes here, paced before ARM refuses it.
 
@@ -158,6 +178,9 @@ class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
             await asyncio.sleep(held)
         async with self._locks[id(pacer)]:  # one at a time past the estimate: FIFO, no stampede
             wait = max(self.until - time.monotonic(), pacer.delay(time.monotonic()))
+            hand_back = HAND_BACK_WRITES.get()
+            if not read and hand_back is not None and wait > hand_back:
+                raise paced(wait)
             if wait > 0:
                 await asyncio.sleep(wait)
             pacer.sending()

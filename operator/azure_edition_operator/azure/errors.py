@@ -62,6 +62,10 @@ class AzurePermanentError(AzureFailure):
     """Retrying the same request soon will fail the same way; a person must change something."""
 
 
+PACING_CODE = "OperatorPacing"
+"""Ours, not Azure's: the operator held a write back for pacing (clients.ThrottleGate) and handed it back."""
+
+
 class WriteRefused(AzurePermanentError):
     """``spec.managementPolicy: Observe``: a write was needed and the operator made none (the message
     says what it would have done)."""
