@@ -60,7 +60,8 @@ def status_events(
     old: Mapping[str, Any], new: Mapping[str, Any], errors: Iterable[Event] = ()
 ) -> list[Event]:
     """The Events a status write announces (pure): Ready's transition, a capability condition newly
-    carrying a warning, a certificate's new expiry stage (per thumbprint), and ``errors`` (the pass's
+    carrying a warning, a certificate's new expiry stage (per thumbprint), a new management policy
+    (``Synced``), and ``errors`` (the pass's
     error Events) when the conditions changed and Ready did not already say it."""
     events: list[Event] = []
     before, after = conditions_of(old), conditions_of(new)
@@ -71,6 +72,9 @@ def status_events(
         announced = ready.reason
         events.append(("Normal" if ready.is_true or progressing else "Warning", ready.reason, ready.message))
     events += cond.warning_events(before, after)  # a warning keeps Ready=True
+    synced, was_synced = cond.find(after, ConditionType.SYNCED), cond.find(before, ConditionType.SYNCED)
+    if synced is not None and (was_synced is None or was_synced.reason != synced.reason):
+        events.append(("Normal", synced.reason, synced.message))  # paused, or observe only, from now on
     thumbprint, stage = _certificate(new)
     if stage is not None and thumbprint is not None and _certificate(old) != (thumbprint, stage):
         smb = cond.find(after, ConditionType.SMB_CERTIFICATE_VALID)
