@@ -192,7 +192,7 @@ class ObjectRecord:
     name: str
     body: Mapping[str, Any]  # kopf's body as last seen: spec and metadata (status is ``status``)
     status: dict[str, Any] = field(default_factory=dict)  # as last read from, or written to, the API server
-    status_version: int = 0  # the resourceVersion ``status`` was read at (0: unknown)
+    status_version: int = 0  # the resourceVersion ``status`` was read at, or our last write made (0: unknown)
     state: OperationState | None = None  # the driver's memory, loaded once from its sealed annotation
     written: dict[str, str | None] = field(default_factory=dict)  # our annotations as we last wrote them
     next_pass: float = 0.0  # monotonic: when the next pass is due (now: wanted at once)
@@ -276,9 +276,10 @@ def jittered(interval: float) -> float:
     return interval * random.uniform(1 - CHECK_JITTER, 1 + CHECK_JITTER)
 
 
-def _version(meta: Mapping[str, Any]) -> int:
+def _version(meta: Mapping[str, Any] | str | None) -> int:
+    raw = meta.get("resourceVersion") if isinstance(meta, Mapping) else meta
     try:
-        return int(meta.get("resourceVersion") or 0)
+        return int(raw or 0)
     except (TypeError, ValueError):  # opaque on some servers: every event is then taken as newer
         return 0
 
@@ -373,7 +374,7 @@ class Controller:
             return
         rec.body = body
         version = _version(body["metadata"])
-        if version == 0 or version >= rec.status_version:
+        if version == 0 or version >= rec.status_version:  # an event older than our own write says less
             rec.status, rec.status_version = dict(body.get("status") or {}), version
 
     def changed(self, body: Mapping[str, Any]) -> None:
@@ -511,8 +512,14 @@ class Controller:
         key = self.services.state_key
         new = sealing.seal(key, rec.uid, STATE_ANNOTATION, state.dumps()) if remembered else None
         if new != current:
-            await self.services.kube.annotate(rec.namespace, rec.name, {STATE_ANNOTATION: new})  # type: ignore[dict-item]
+            version = await self.services.kube.annotate(rec.namespace, rec.name, {STATE_ANNOTATION: new})  # type: ignore[dict-item]
+            self._wrote(rec, version)
         rec.written[STATE_ANNOTATION] = new
+
+    @staticmethod
+    def _wrote(rec: ObjectRecord, version: str | None) -> None:
+        """Our own write made ``version``: an event from before it must not take ``status`` back."""
+        rec.status_version = max(rec.status_version, _version(version))
 
     async def _publish(
         self, rec: ObjectRecord, observation: Observation, *, actions: list[tuple[str, str, str]] | None = None,
@@ -522,7 +529,8 @@ class Controller:
         new = compute_status(
             rec.status, replace(observation, synced=synced_condition(rec.policy, note)), now()
         )
-        await publish(self.services.kube, rec.body, rec.status, new, actions=actions or (), errors=errors)
+        await publish(self.services.kube, rec.body, rec.status, new, actions=actions or (), errors=errors,
+                      written=lambda version: self._wrote(rec, version))  # fmt: skip
         rec.status = new
         if actions:
             actions.clear()
@@ -765,7 +773,7 @@ class Controller:
         record = {ASSESSED_ANNOTATION: sealing.seal(key, rec.uid, ASSESSED_ANNOTATION, token)}
         if not failure:  # the checks' per-patch data, sealed like the token
             record[PATCHES_ANNOTATION] = sealing.seal(key, rec.uid, PATCHES_ANNOTATION, per_patch.to_json())
-        await kube.annotate(rec.namespace, rec.name, record)
+        self._wrote(rec, await kube.annotate(rec.namespace, rec.name, record))
         rec.written.update(record)
         rec.assess_token = None
         if failure:
@@ -773,7 +781,7 @@ class Controller:
             return
         old = rec.status
         new = {**old, "hotpatch": {**(old.get("hotpatch") or {}), **assessed, "lastAssessToken": token}}
-        await publish(kube, rec.body, old, new)
+        await publish(kube, rec.body, old, new, written=lambda version: self._wrote(rec, version))
         rec.status = new
         post(rec.body, "Normal", "PatchAssessmentCompleted", assess_event_message(token, (
             f"{assessed.get('assessmentState')}, {assessed.get('criticalAndSecurityPatchCount')} critical/security, "

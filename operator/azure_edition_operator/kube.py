@@ -189,24 +189,30 @@ class Kube:
 
     async def patch_status(
         self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
         """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: a
-        handler's write, unconditionally, as kopf's own patches are)."""
+        handler's write, unconditionally, as kopf's own patches are). Returns the new resourceVersion."""
         body: dict[str, Any] = {"status": patch}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await self.custom.patch_namespaced_custom_object_status(
+            written = await self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
             )
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
+        return _version_of(written)
 
-    async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
-        """Merge ``annotations`` into the object's metadata."""
-        await self.custom.patch_namespaced_custom_object(
+    async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> str | None:
+        """Merge ``annotations`` into the object's metadata (None removes one); the new resourceVersion."""
+        written = await self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": annotations}},
             _content_type="application/merge-patch+json",
         )  # fmt: skip
+        return _version_of(written)
+
+
+def _version_of(obj: Any) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion") if isinstance(obj, dict) else None

@@ -15,7 +15,7 @@ recreated, an assessment done) is announced as it is taken.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -87,16 +87,19 @@ def status_events(
 async def publish(
     kube: Kube, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], *,
     resource_version: str | None = None, actions: Iterable[Event] = (), errors: Iterable[Event] = (),
+    written: Callable[[str | None], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Post the ``actions`` taken, write what changed from ``old`` to ``new`` (nothing when nothing
     did; refused if the object moved on since ``resource_version``, the one ``old`` was read at), then
-    the Events of that write. Returns the merge patch written."""
+    the Events of that write. Returns the merge patch written; ``written`` hears the new resourceVersion."""
     for event in actions:
         post(body, *event)
     changes = status_patch(old, new)
     if changes:
         meta = body["metadata"]
-        await kube.patch_status(meta["namespace"], meta["name"], resource_version, changes)
+        version = await kube.patch_status(meta["namespace"], meta["name"], resource_version, changes)
+        if written is not None:
+            written(version)
         for event in status_events(old, new, errors):
             post(body, *event)
     return changes

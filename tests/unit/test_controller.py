@@ -375,3 +375,31 @@ def test_an_extended_network_vm_without_its_extended_nic_names_it() -> None:
     identity = vm_identity(Owner("ns", "vm", "uid-1"), spec.azure)
     (problem,) = [p for p in needs_pass(_vm(nics=[identity.nic_id]), spec, identity) if "NIC" in p]
     assert identity.extended_nic_name in problem and "extended NIC" in problem
+
+
+async def test_an_event_older_than_our_own_write_does_not_take_status_back(events) -> None:
+    """Our status write made resourceVersion 12; an event of version 11 arriving after it (an earlier write
+    of ours) must not make the next write diff against the old status (and announce Ready twice)."""
+    clock = FakeClock()
+    controller, kube = make(clock)
+
+    async def patch_status(namespace: str, name: str, version: str | None, patch: dict[str, Any]) -> str:
+        kube.status.append(patch)
+        return "12"
+
+    kube.patch_status = patch_status  # type: ignore[method-assign]
+    paused = body(managementPolicy="Paused")
+    controller.changed(paused)
+    await _run_due(controller)
+    rec = controller.records["uid-1"]
+    written = rec.status
+    stale = {**paused, "metadata": {**paused["metadata"], "resourceVersion": "11"}, "status": {}}
+    controller.seen(stale)
+    assert rec.status == written
+    fresh = {
+        **paused,
+        "metadata": {**paused["metadata"], "resourceVersion": "13"},
+        "status": {"phase": "Edited"},
+    }
+    controller.seen(fresh)  # a later write by someone else (a hand edit): believed as what is there now
+    assert rec.status == {"phase": "Edited"}
