@@ -213,6 +213,8 @@ class ObjectRecord:
     assess_token: str | None = None
     assess_due: float = 0.0
     deleting: bool = False
+    unwritten: tuple[dict[str, Any], tuple[tuple[str, str, str], ...]] | None = None  # status the API refused
+    unsaved: bool = False  # the driver's state could not be written (the API server away)
 
     @property
     def meta(self) -> Mapping[str, Any]:
@@ -455,18 +457,26 @@ class Controller:
             self._wake.set()
 
     async def _guarded_step(self, rec: ObjectRecord) -> None:
+        """A step, and the back-off after one that failed on Kubernetes (or a bug). What Azure said is
+        kept when only the write failed: the retry writes it, with no Azure call."""
         try:
             await self.step(rec)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the API server away, or a bug: soon again, backing off
-            rec.failures += 1
-            delay = min(self.config.kube_retry_cap, self.config.kube_retry_base * 2.0 ** (rec.failures - 1))
-            rec.not_before = self.clock() + delay
-            rec.owner.logger(__name__).warning("step failed (retrying in %.1f s): %r", delay, err)
-            metrics.RECONCILE_ERRORS.labels(reason="Other").inc()
+            self._failed(rec, repr(err))
         else:
-            rec.failures, rec.not_before = 0, 0.0
+            if rec.unwritten is not None or rec.unsaved:
+                self._failed(rec, "the API server refused the write")
+            else:
+                rec.failures, rec.not_before = 0, 0.0
+
+    def _failed(self, rec: ObjectRecord, why: str) -> None:
+        rec.failures += 1
+        delay = min(self.config.kube_retry_cap, self.config.kube_retry_base * 2.0 ** (rec.failures - 1))
+        rec.not_before = self.clock() + delay
+        rec.owner.logger(__name__).warning("step failed (retrying in %.1f s): %s", delay, why)
+        metrics.RECONCILE_ERRORS.labels(reason="Other").inc()
 
     async def idle(self, uid: str) -> None:
         """Wait until no worker runs ``uid`` (a delete waits for the step in flight)."""
@@ -479,6 +489,9 @@ class Controller:
     async def step(self, rec: ObjectRecord) -> None:
         """One thing per step, the most urgent first: a pass, an assessment, a check round."""
         if rec.deleting:
+            return
+        if rec.unwritten is not None or rec.unsaved:  # what the API server refused last time, first
+            await self._flush(rec)
             return
         if rec.policy is ManagementPolicy.PAUSED:
             await self._publish(rec, Observation(rec.generation, frozenset(self._capabilities(rec))))
@@ -512,9 +525,14 @@ class Controller:
         key = self.services.state_key
         new = sealing.seal(key, rec.uid, STATE_ANNOTATION, state.dumps()) if remembered else None
         if new != current:
-            version = await self.services.kube.annotate(rec.namespace, rec.name, {STATE_ANNOTATION: new})  # type: ignore[dict-item]
+            try:
+                version = await self.services.kube.annotate(rec.namespace, rec.name, {STATE_ANNOTATION: new})  # type: ignore[dict-item]
+            except Exception as err:  # the API server away: kept, written by the next step
+                rec.owner.logger(__name__).warning("the driver's state was not written: %r", err)
+                rec.unsaved = True
+                return
             self._wrote(rec, version)
-        rec.written[STATE_ANNOTATION] = new
+        rec.written[STATE_ANNOTATION], rec.unsaved = new, False
 
     @staticmethod
     def _wrote(rec: ObjectRecord, version: str | None) -> None:
@@ -529,17 +547,38 @@ class Controller:
         new = compute_status(
             rec.status, replace(observation, synced=synced_condition(rec.policy, note)), now()
         )
-        await publish(self.services.kube, rec.body, rec.status, new, actions=actions or (), errors=errors,
-                      written=lambda version: self._wrote(rec, version))  # fmt: skip
-        rec.status = new
+        posted = tuple(actions or ())
         if actions:
-            actions.clear()
+            actions.clear()  # posted once, whatever the write does
+        await self._write(rec, new, posted, errors)
         failed = observation.vm_condition
         if failed is not None and failed.reason == vocab.NOT_PERMITTED:
             metrics.forget(rec.namespace, rec.name)  # a refused namespace holds no series
         else:
             metrics.set_summary(rec.namespace, rec.name, new)
         return new
+
+    async def _write(
+        self, rec: ObjectRecord, new: dict[str, Any], actions: tuple[tuple[str, str, str], ...] = (),
+        errors: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:  # fmt: skip
+        """``publish`` from what the API server holds to ``new``; refused, it is kept for the next step."""
+        try:
+            await publish(self.services.kube, rec.body, rec.status, new, actions=actions, errors=errors,
+                          written=lambda version: self._wrote(rec, version))  # fmt: skip
+        except Exception as err:  # the API server away: kept, written by the next step (no Azure call)
+            rec.owner.logger(__name__).warning("status was not written: %r", err)
+            rec.unwritten = (new, errors)
+            return
+        rec.status, rec.unwritten = new, None
+
+    async def _flush(self, rec: ObjectRecord) -> None:
+        """Write what the API server refused before: the driver's state, then status."""
+        if rec.unsaved:
+            await self._save_state(rec)
+        if rec.unwritten is not None and not rec.unsaved:
+            new, errors = rec.unwritten
+            await self._write(rec, new, errors=errors)
 
     async def _azure(self, rec: ObjectRecord, vm_spec: AzureEditionVMSpec) -> Any:
         """Tenancy: the only way to Azure clients; ``NotPermitted`` before any Azure call."""

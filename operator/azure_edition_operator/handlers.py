@@ -79,14 +79,23 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.changed(body)
 
 
-@kopf.on.event(*RESOURCE)
-async def seen(body: kopf.Body, memo: kopf.Memo, type: str | None = None, **_: Any) -> None:
-    """Every event: the controller keeps the freshest body (its status is what the next write diffs)."""
-    if type == "DELETED":  # gone without our finalizer (or after it): nothing to keep
-        memo.controller.forget(body["metadata"]["uid"])
-        DIFFBASE.forget(body["metadata"]["uid"])
-    else:
-        memo.controller.seen(body)
+@kopf.index(*RESOURCE)
+async def seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every event: the controller keeps the freshest body (its status is what the next write diffs).
+    An indexer because kopf runs those quietly (no log line per event) and this one stores nothing."""
+    memo.controller.seen(body)
+
+
+def _deleted(type: str | None = None, **_: Any) -> bool:  # kopf passes the event type as `type`
+    return type == "DELETED"
+
+
+@kopf.on.event(*RESOURCE, when=_deleted)
+async def gone(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Gone from the API server (after our finalizer, or with it removed by hand): nothing of it is kept,
+    and nothing is scheduled for it again."""
+    memo.controller.forget(body["metadata"]["uid"])
+    DIFFBASE.forget(body["metadata"]["uid"])
 
 
 @kopf.on.delete(*RESOURCE)

@@ -403,3 +403,33 @@ async def test_an_event_older_than_our_own_write_does_not_take_status_back(event
     }
     controller.seen(fresh)  # a later write by someone else (a hand edit): believed as what is there now
     assert rec.status == {"phase": "Edited"}
+
+
+async def test_during_an_outage_only_the_refused_write_is_retried_never_the_azure_work(
+    monkeypatch: pytest.MonkeyPatch, events
+) -> None:
+    """A pass whose status write the API server refused: the retries (0.5 s, 1 s, ...) write what the pass
+    found, with no second pass (no Azure call), and the status lands once the API is back."""
+    from azure_edition_operator.status import Observation
+
+    clock = FakeClock()
+    controller, kube = make(clock)
+    passes = []
+
+    async def pass_(rec: ObjectRecord) -> None:
+        passes.append(clock.now)
+        rec.next_pass = clock.now + 3600
+        await controller._publish(rec, Observation(rec.generation, frozenset()))
+
+    monkeypatch.setattr(controller, "_pass", pass_)
+    kube.down = True
+    controller.changed(body())
+    for _ in range(5):
+        await _run_due(controller)
+        clock.now = controller.schedule.next_due()
+    assert len(passes) == 1 and kube.status == []
+    kube.down = False
+    await _run_due(controller)
+    assert len(passes) == 1 and len(kube.status) == 1
+    assert controller.records["uid-1"].unwritten is None and controller.records["uid-1"].failures == 0
+    assert controller.schedule.next_due() == passes[0] + 3600
