@@ -248,6 +248,13 @@ class ObjectRecord:
     def check_interval(self) -> float:
         return parse_duration(self.spec.get("checkInterval") or "10m").total_seconds()
 
+    def due_rank(self) -> Rank:
+        """The rank of what is due next: a check round (one GET, a bounded number per interval) goes before
+        passes, so a burst of new objects does not push any object past its checkInterval."""
+        if self.provisioned and self.failures == 0 and self.next_check < self.next_pass:
+            return Rank.CHECK
+        return self.rank
+
     def due(self) -> float | None:
         """When this object next needs a worker (None: only when kopf feeds it again)."""
         if self.deleting:
@@ -453,7 +460,7 @@ class Controller:
             if rec is None:
                 self.schedule.done(uid, None)
             else:
-                self.schedule.done(uid, rec.due(), rec.rank, rec.namespace)
+                self.schedule.done(uid, rec.due(), rec.due_rank(), rec.namespace)
             self._wake.set()
 
     async def _guarded_step(self, rec: ObjectRecord) -> None:

@@ -3,8 +3,8 @@
 Objects whose time has come wait here for one of the controller's workers. The order decides how a
 burst ends, and who waits behind whom:
 
-* **Rank first** (lower first): an object whose Azure work is done and only needs its first check comes
-  before one polling an operation, which comes before a new object's first pass. With arrival order
+* **Rank first** (lower first): a check round (one VM read, a bounded number per interval) comes before
+  a pass polling an operation, which comes before a new object's first pass. With arrival order
   alone, a burst queues every object's first pass before any object's second, so all objects finish
   together at the end; furthest-along-first finishes them object after object, at bounded memory.
 * **At equal rank, shares take turns** (a share is the object's namespace: a tenant), round-robin, and
@@ -27,7 +27,7 @@ from collections.abc import Hashable
 class Rank(enum.IntEnum):
     """How far along an object is; lower is taken first."""
 
-    CHECK = 0  # Azure is done: the first capability check, then status
+    CHECK = 0  # a check round: one VM read, then the capability checks and status
     RESUME = 1  # an operation of this object is in flight or has just finished
     START = 2  # a first pass (a new object, an edit, a resync) or a routine check round
 

@@ -433,3 +433,12 @@ async def test_during_an_outage_only_the_refused_write_is_retried_never_the_azur
     assert len(passes) == 1 and len(kube.status) == 1
     assert controller.records["uid-1"].unwritten is None and controller.records["uid-1"].failures == 0
     assert controller.schedule.next_due() == passes[0] + 3600
+
+
+def test_a_check_round_goes_before_passes_and_a_pass_keeps_its_rank() -> None:
+    rec = ObjectRecord("u", "ns", "vm", body(), next_pass=5000.0, next_check=1600.0, rank=Rank.START)
+    assert rec.due_rank() is Rank.START  # not provisioned: what is due is a pass
+    rec.provisioned_generation = 1
+    assert rec.due_rank() is Rank.CHECK
+    rec.next_pass = 1000.0  # a pass is due first (a drift seen, a spec edit)
+    assert rec.due_rank() is Rank.START
