@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -66,21 +66,6 @@ def _progress_is_not_an_error(record: logging.LogRecord) -> bool:
     return True
 
 
-def _timer_ticks_at_debug(timer_id: str) -> Callable[[logging.LogRecord], bool]:
-    """kopf logs every timer run at INFO. The resync timer runs for every object every 30 s and does
-    nothing on almost every tick: 10,000 objects made 173 such lines a second (bench/README.md, Round
-    four). Its line becomes DEBUG; the passes it runs log as before."""
-    line = f"Timer '{timer_id}' succeeded."
-
-    def demote(record: logging.LogRecord) -> bool:
-        if record.levelno == logging.INFO and record.getMessage() == line:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
-        return True
-
-    return demote
-
-
 BODY_LOGGERS = ("kubernetes_asyncio.client.rest", "msal", "urllib3.connectionpool")
 
 
@@ -93,7 +78,7 @@ def configure_logging(level: str, **kopf_logging: Any) -> None:
         handler.addFilter(_progress_is_not_an_error)
     for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Secrets never leave (issue 14): the Kubernetes clients log whole response bodies — Secrets
+    # Secrets never leave (docs/security.md): the Kubernetes clients log whole response bodies — Secrets
     # included — at DEBUG, and MSAL/azure-identity log token requests; never below INFO, at any level.
     for body_logger in BODY_LOGGERS:
         logging.getLogger(body_logger).setLevel(max(logging.INFO, root.level))
@@ -113,10 +98,8 @@ def _run(*, verbose: bool, debug: bool, quiet: bool, log_format: str, log_prefix
     level = "DEBUG" if debug or verbose else "WARNING" if quiet else config.log_level
     fmt = log_format if isinstance(log_format, kopf.LogFormat) else kopf.LogFormat[log_format.upper()]
     configure_logging(level, debug=debug, log_format=fmt, log_prefix=log_prefix, log_refkey=log_refkey)
-    from . import handlers  # registers the handlers with kopf's default registry
+    from . import handlers  # noqa: F401  (registers the handlers with kopf's default registry)
 
-    handlers.register_resync(config.resync_interval)
-    logging.getLogger("kopf.objects").addFilter(_timer_ticks_at_debug(handlers.RESYNC_TIMER_ID))
     dev, priority, clusterwide = args.pop("dev"), args.pop("priority"), args.pop("clusterwide")
     kopf.run(
         memo=kopf.Memo(config=config, azure_settings=azure),

@@ -27,6 +27,7 @@ class ConditionType(enum.StrEnum):
     HOTPATCH_ROLLOUT = vocab.HOTPATCH_ROLLOUT  # the baseline rollout (rollout.py); never changes Ready
     RECONCILING = vocab.RECONCILING  # kstatus: the operator works toward the spec; time fixes it
     STALLED = vocab.STALLED  # kstatus: progress needs a person
+    SYNCED = vocab.SYNCED  # only while spec.managementPolicy is not Full
 
 
 ORDER: tuple[str, ...] = tuple(ConditionType)
@@ -199,15 +200,20 @@ def assess(conditions: Sequence[Condition], required: Iterable[str] = ()) -> Ass
     return Assessment(Condition(ready, ConditionStatus.TRUE, "Ready", message), None, False, warnings)
 
 
-def kstatus_conditions(assessment: Assessment, deleting: bool = False) -> tuple[Condition, Condition]:
+def kstatus_conditions(
+    assessment: Assessment, deleting: bool = False, paused: bool = False
+) -> tuple[Condition, Condition]:
     """Reconciling and Stalled with kstatus semantics, from the same facts that set Ready.
 
     Never both True (kstatus reads Reconciling first, so a stalled object that also claimed to be
-    reconciling would be waited on forever). Their True reason is the cause's reason.
+    reconciling would be waited on forever). Their True reason is the cause's reason. A paused object
+    (``spec.managementPolicy: Paused``) is neither: nothing runs, and no person is waited for.
     """
     true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
     idle = Condition(ConditionType.RECONCILING, false, vocab.IDLE, "nothing in progress")
     fine = Condition(ConditionType.STALLED, false, vocab.NOT_STALLED, "nothing waits for a person")
+    if paused and not deleting:
+        return replace(idle, reason=vocab.RECONCILE_PAUSED, message=vocab.PAUSED_MESSAGE), fine
     if deleting:
         return Condition(ConditionType.RECONCILING, true, vocab.DELETING, "the object is being deleted"), fine
     ready, cause = assessment.ready, assessment.cause
@@ -257,4 +263,5 @@ def derive_phase(conditions: Sequence[Condition], deleting: bool = False) -> Pha
         "ProvisioningFailed": Phase.FAILED,
         "Degraded": Phase.DEGRADED,
         vocab.VM_STOPPED: Phase.DEGRADED,  # provisioned, but not running: someone must start it
+        vocab.NIC_MISSING: Phase.DEGRADED,  # provisioned, but unreachable as the spec says
     }.get(ready.reason, Phase.PROVISIONING)

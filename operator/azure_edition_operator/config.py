@@ -67,18 +67,29 @@ class OperatorConfig(BaseSettings):
         description="Seconds a reconcile waits for Azure before it writes progress to status; a faster "
         "create writes status once, already Ready.",
     )
-    inline_wait: float = Field(
-        900.0,
-        ge=0,
-        description="Seconds a reconcile waits for Azure operations and transient errors itself before "
-        "handing back to kopf's retry (which writes two annotations per retry).",
-    )
     max_concurrent_reconciles: int = Field(
         32,
         ge=1,
-        description="Reconcile passes talking to Azure at once (their waits for Azure do not count): bounds "
-        "memory and in-flight ARM requests in a burst. A free slot goes to the object furthest along: first "
-        "checks, then passes that resume an operation, then new objects; at equal rank namespaces take turns.",
+        description="Workers of the controller: passes and check rounds talking to Azure at once (waits for "
+        "Azure do not count): bounds memory and in-flight ARM requests in a burst. A free worker takes the "
+        "object furthest along: first checks, then passes that resume an operation, then new objects; at "
+        "equal rank namespaces take turns.",
+    )
+    pacing_hand_back: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds: a write to Azure that the operator's own pacing (ARM's write budget, or a "
+        "Retry-After) would hold back longer ends the pass instead; status says Throttled and the object "
+        "is due again after the wait.",
+    )
+    kube_retry_base: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds before an object's step that failed on Kubernetes (the API server away) runs "
+        "again, doubling per failure in a row up to kube_retry_cap.",
+    )
+    kube_retry_cap: float = Field(
+        5.0, gt=0, description="The longest wait before retrying a step that failed on Kubernetes."
     )
     missing_secret_retry: float = Field(
         10.0, gt=0, description="Seconds before looking again for a missing Secret."

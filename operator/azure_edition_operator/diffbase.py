@@ -1,7 +1,7 @@
 """kopf's last-handled spec kept in this process's memory instead of an annotation on every object.
 
 Why: kopf's ``AnnotationsDiffBaseStorage`` costs one extra Kubernetes write per object at create
-(issue #15: 2 writes are the floor: the finalizer and one status write that already says Ready).
+(bench/README.md: 2 writes are the floor: the finalizer and one status write that already says Ready).
 What it costs: after a restart kopf has no diff base, so every object is seen as *created* and the
 reconcile handler (the same one that runs on resume) runs once per object: a pass that reads Azure
 and writes nothing when nothing changed. A spec changed while the operator was down is handled by

@@ -1,7 +1,7 @@
 """The few Kubernetes calls the operator makes itself (kopf makes the rest).
 
 Reading the admin Secret (``get`` only, one named Secret), the state key of the operator's own namespace
-(made once), and patching status (for ``publish``, the one writer of status: the check daemon runs
+(made once), and patching status (for ``publish``, the one writer of status: the controller runs
 outside kopf's handler cycle, where there is no ``patch``).
 """
 
@@ -189,35 +189,30 @@ class Kube:
 
     async def patch_status(
         self, namespace: str, name: str, resource_version: str | None, patch: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
         """Merge-patch status, refusing if the object moved on since ``resource_version`` (None: a
-        handler's write, unconditionally, as kopf's own patches are)."""
+        handler's write, unconditionally, as kopf's own patches are). Returns the new resourceVersion."""
         body: dict[str, Any] = {"status": patch}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await self.custom.patch_namespaced_custom_object_status(
+            written = await self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
             )
         except ApiException as err:
             if err.status == 409:
                 raise Conflict(f"{namespace}/{name} changed while checking") from None
             raise
+        return _version_of(written)
 
-    async def deletion_requested(self, namespace: str, name: str) -> bool:
-        """Whether the object is being deleted (or gone): a reconcile waiting for Azure stops waiting,
-        so kopf can run the delete handler (a delete supersedes a create in flight)."""
-        try:
-            obj = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as err:
-            if err.status == 404:
-                return True
-            raise
-        return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-    async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
-        """Merge ``annotations`` into the object's metadata."""
-        await self.custom.patch_namespaced_custom_object(
+    async def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> str | None:
+        """Merge ``annotations`` into the object's metadata (None removes one); the new resourceVersion."""
+        written = await self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": annotations}},
             _content_type="application/merge-patch+json",
         )  # fmt: skip
+        return _version_of(written)
+
+
+def _version_of(obj: Any) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion") if isinstance(obj, dict) else None

@@ -73,7 +73,7 @@ RECONCILE_ERRORS = Counter(
 BUILD_INFO = Gauge("azureedition_build_info", "Operator build", ("version",))
 RECONCILE_DURATION = Histogram(
     "azureedition_reconcile_duration_seconds",
-    "Reconcile handler runs (its waits for Azure included) by result; _count is the number of runs",
+    "Reconcile runs (a series of passes until Azure is done, its waits included) by result; _count is the number of runs",
     ("result",),
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900),
 )
@@ -121,7 +121,8 @@ def record_reconcile(kind: vocab.Kind | None, seconds: float) -> None:
 
 
 def watch_slots(slots: Any) -> None:
-    """The reconcile slots' backlog and use, read at scrape time (``slots.Slots``)."""
+    """The controller's backlog (due objects no worker has taken) and its busy workers, read at scrape
+    time (``controller.Schedule``)."""
     RECONCILE_WAITING.set_function(lambda: slots.waiting)
     RECONCILE_ACTIVE.set_function(lambda: slots.active)
 

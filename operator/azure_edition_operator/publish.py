@@ -1,11 +1,11 @@
 """The one way status and Events leave the operator: ``publish`` writes status, ``post`` posts an Event
 (``post_outside_handlers`` from the operator's own loops, where kopf's event queue does not reach).
 
-Every status writer (the reconcile handler's progress and result, the check daemon, assess, delete) sends
-a JSON merge patch of what changed through the status subresource (``kube.patch_status``). Not kopf's
-``patch``: the daemon and a handler waiting for Azure write outside kopf's handler cycle, where there is
-none, and kopf would send status in a request of its own anyway. The daemon's write carries the
-``resourceVersion`` it read, so a round that raced with another write is refused (``kube.Conflict``).
+Every status writer (the controller's passes and check rounds, assess, delete) sends a JSON merge patch
+of what changed through the status subresource (``kube.patch_status``). Not kopf's ``patch``: the
+controller writes outside kopf's handler cycle, where there is none, and kopf would send status in a
+request of its own anyway. A write may carry the ``resourceVersion`` it was computed from, so a write
+that raced with another one is refused (``kube.Conflict``).
 
 One de-duplication rule for Events: a change is announced once, by whoever made it. A status change
 (Ready's transition, a new warning, a certificate's expiry stage, a new error) is announced from the
@@ -17,7 +17,7 @@ recreated, an assessment done) is announced as it is taken.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -84,7 +84,8 @@ def status_events(
     old: Mapping[str, Any], new: Mapping[str, Any], errors: Iterable[Event] = ()
 ) -> list[Event]:
     """The Events a status write announces (pure): Ready's transition, a capability condition newly
-    carrying a warning, a certificate's new expiry stage (per thumbprint), and ``errors`` (the pass's
+    carrying a warning, a certificate's new expiry stage (per thumbprint), a new management policy
+    (``Synced``), and ``errors`` (the pass's
     error Events) when the conditions changed and Ready did not already say it."""
     events: list[Event] = []
     before, after = conditions_of(old), conditions_of(new)
@@ -95,6 +96,9 @@ def status_events(
         announced = ready.reason
         events.append(("Normal" if ready.is_true or progressing else "Warning", ready.reason, ready.message))
     events += cond.warning_events(before, after)  # a warning keeps Ready=True
+    synced, was_synced = cond.find(after, ConditionType.SYNCED), cond.find(before, ConditionType.SYNCED)
+    if synced is not None and (was_synced is None or was_synced.reason != synced.reason):
+        events.append(("Normal", synced.reason, synced.message))  # paused, or observe only, from now on
     thumbprint, stage = _certificate(new)
     if stage is not None and thumbprint is not None and _certificate(old) != (thumbprint, stage):
         smb = cond.find(after, ConditionType.SMB_CERTIFICATE_VALID)
@@ -107,16 +111,19 @@ def status_events(
 async def publish(
     kube: Kube, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], *,
     resource_version: str | None = None, actions: Iterable[Event] = (), errors: Iterable[Event] = (),
+    written: Callable[[str | None], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Post the ``actions`` taken, write what changed from ``old`` to ``new`` (nothing when nothing
     did; refused if the object moved on since ``resource_version``, the one ``old`` was read at), then
-    the Events of that write. Returns the merge patch written."""
+    the Events of that write. Returns the merge patch written; ``written`` hears the new resourceVersion."""
     for event in actions:
         post(body, *event)
     changes = status_patch(old, new)
     if changes:
         meta = body["metadata"]
-        await kube.patch_status(meta["namespace"], meta["name"], resource_version, changes)
+        version = await kube.patch_status(meta["namespace"], meta["name"], resource_version, changes)
+        if written is not None:
+            written(version)
         for event in status_events(old, new, errors):
             post(body, *event)
     return changes

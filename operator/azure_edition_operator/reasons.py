@@ -167,6 +167,10 @@ AZURE_CODES: Mapping[str, AzureCode] = _codes(
     AzureCode("OwnershipConflict", False, "ours: the owner tags name another object or cluster (or none)", ""),
 )  # fmt: skip
 
+# Azure refuses a delete this way when the operator may not (or no longer) see anything there: with
+# nothing ever created, the finalizer is released (nothing of ours can exist).
+REFUSED_ON_DELETE = frozenset({"AuthorizationFailed", "LinkedAuthorizationFailed", "SubscriptionNotFound"})
+
 # Codes whose first ``error.details`` entry says what actually went wrong.
 WRAPPER_CODES = frozenset({"DeploymentFailed", "ResourceDeploymentFailure", "MultipleErrorsOccurred"})
 
@@ -189,6 +193,8 @@ INVALID_SPEC = "InvalidSpec"
 QUOTA_EXCEEDED = "QuotaExceeded"
 PREREQUISITES_NOT_MET = "PrerequisitesNotMet"  # refused before any PUT: ExtendedNetworkReady says which
 IMAGE_NOT_OFFERED = "ImageNotOfferedInRegion"  # refused before the first PUT: the region lacks the image
+NIC_MISSING = "NetworkInterfaceMissing"  # the VM lacks a NIC it needs (detached or deleted outside)
+OBSERVE_ONLY = "ObserveOnly"  # managementPolicy Observe: a write was needed and not made
 
 _FIXED: tuple[Reason, ...] = (
     Reason(SUCCEEDED, Kind.OK, "Azure reports the VM provisioned (`provisioningState: Succeeded`).", "Nothing."),
@@ -236,6 +242,15 @@ _FIXED: tuple[Reason, ...] = (
            "operator refused before creating anything; the message names the regions that offer it. Looked at "
            "again every 15 minutes, from a list read at most hourly.", "Change `spec.azure.location` to a "
            "region the message names, or pin an image the region offers (`spec.image`)."),
+    Reason(NIC_MISSING, Kind.USER, "The VM has no network interface attached, or not the one the spec needs "
+           "(the primary NIC, or with `ExtendedNetwork` the extended NIC): it was detached or deleted outside "
+           "the operator. A NIC can only be attached to a deallocated VM, which the operator does not do on "
+           "its own; the message names the NIC.", "Deallocate the VM, attach the NIC the message names, and "
+           "start it (`az vm nic add`), or delete the AzureEditionVM and create it again."),
+    Reason(OBSERVE_ONLY, Kind.USER, "`spec.managementPolicy: Observe`: Azure differs from the spec in a way "
+           "that needs a write, and the operator only observes; nothing was written (the message says what "
+           "would have been).", "Change Azure or the spec until they agree, or set `managementPolicy: Full` to "
+           "let the operator correct it."),
     Reason(INVALID_SPEC, Kind.USER, "The operator could not read the spec (an object stored before the CRD's "
            "current validation).", "Fix the field the message names; re-apply the CRD from this release."),
 )  # fmt: skip
@@ -268,7 +283,7 @@ def kind_of(reason: str) -> Kind | None:
 
 # Ready repeats these VMProvisioned reasons as they are: they name what the user must provide.
 READY_PASS_THROUGH = frozenset(
-    {ADMIN_CREDENTIALS_MISSING, ADMIN_CREDENTIALS_INVALID, NOT_PERMITTED, VM_STOPPED}
+    {ADMIN_CREDENTIALS_MISSING, ADMIN_CREDENTIALS_INVALID, NOT_PERMITTED, VM_STOPPED, NIC_MISSING}
 )
 # VMProvisioned reasons that make Ready=False/ProvisioningFailed (a person must act).
 USER_REASONS = frozenset(r.name for r in VM_PROVISIONED.values() if r.kind is Kind.USER) - READY_PASS_THROUGH
@@ -500,7 +515,19 @@ IDLE = "Idle"  # Reconciling=False: nothing runs (settled, or stalled)
 NOT_STALLED = "NotStalled"  # Stalled=False: nothing waits for a person
 WAITING_FOR_CHECKS = "Provisioning"  # Reconciling=True: VM there, first capability check pending
 
-# Warnings with an Event of their own (once per certificate and stage, handlers._announce_certificate_stage).
+# ----------------------------------------------------------------------------- Synced: the management policy
+# Crossplane's Synced condition: present only while spec.managementPolicy is not Full (absent under Full,
+# so objects that never set it are never rewritten). A paused object is neither reconciling nor stalled.
+
+SYNCED = "Synced"
+RECONCILE_PAUSED = "ReconcilePaused"
+PAUSED_MESSAGE = (
+    "paused: no Azure call is made for this object until spec.managementPolicy is set back to "
+    "Full or Observe; the rest of status is as last read"
+)
+OBSERVE_MESSAGE = "observe only: the operator reads and checks Azure and writes nothing there"
+
+# Warnings with an Event of their own (once per certificate and stage: publish.status_events).
 ANNOUNCED_ELSEWHERE = frozenset({CERTIFICATE_EXPIRING_SOON})
 
 
@@ -541,6 +568,9 @@ CONDITION_SUMMARY: Mapping[str, str] = {
     HOTPATCH_ROLLOUT: "Only with `spec.hotpatch.maintenanceWindow`: where the VM stands in its namespace's "
     "baseline rollout (installPatches inside the window, ring by ring; `status.maintenance` has the ring, phase "
     "and the rollout's maxPatchPublishDate). Never changes `Ready`.",
+    "Synced": "Only while `spec.managementPolicy` is not `Full`: False, and says that the operator does not "
+    "act on Azure for this object (`ReconcilePaused`: no Azure call at all; `ObserveOnly`: reads and checks, "
+    "no write). Absent under `Full`.",
     "Reconciling": "kstatus: True while the operator works toward the spec and time (or the operator itself) "
     "fixes what is missing; its reason is the reason of the condition behind it (`Creating`, `Throttled`, "
     "`HotpatchNotEnabled`, `Provisioning` while the first capability check is due, ...). False once settled.",
@@ -602,6 +632,11 @@ CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
             "Repeated from `VMProvisioned`: the VM is stopped or deallocated (phase `Degraded`).",
             "See `VMProvisioned` / `VMStopped`.",
         ),
+        NIC_MISSING: ConditionReason(
+            "False",
+            "Repeated from `VMProvisioned`: the VM lacks a network interface it needs (phase `Degraded`).",
+            "See `VMProvisioned` / `NetworkInterfaceMissing`.",
+        ),
     },
     "ImageResolved": {
         "ImageResolved": ConditionReason(
@@ -649,9 +684,21 @@ CONDITION_REASONS: Mapping[str, Mapping[str, ConditionReason]] = {
             "the VM takes part in no rollout (the platform alone patches it).",
             "Set the label to one of the configured rings, or remove it (the last ring)."),
     },
+    SYNCED: {
+        RECONCILE_PAUSED: ConditionReason("False", "`spec.managementPolicy: Paused`: the operator makes no Azure "
+                                          "call for this object (no pass, no check, no assessment); the rest of "
+                                          "status is as last read.", "Set `spec.managementPolicy` back to `Full` "
+                                          "(or `Observe`) when the maintenance is over."),
+        OBSERVE_ONLY: ConditionReason("False", "`spec.managementPolicy: Observe`: the operator reads and checks, "
+                                      "and writes nothing to Azure (no create, no correction, no delete, no Run "
+                                      "Command that changes the guest); the message lists what differs.",
+                                      "Set `spec.managementPolicy: Full` to let the operator manage the VM."),
+    },
     # kstatus: True repeats the reason of the condition behind it (documented there); these are the False ones.
     "Reconciling": {
         IDLE: ConditionReason("False", "Nothing is in progress: settled (`Ready=True`) or stalled (see `Stalled`).", "Nothing."),
+        RECONCILE_PAUSED: ConditionReason("False", "`spec.managementPolicy: Paused`: nothing runs, and nothing "
+                                          "waits for a person either.", "See `Synced`."),
     },
     "Stalled": {
         NOT_STALLED: ConditionReason("False", "Nothing waits for a person.", "Nothing."),

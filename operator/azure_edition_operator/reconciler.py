@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from . import reasons as vocab
 from .api.v1alpha1 import AzureEditionVMSpec
 from .azure.driver import InProgress, OperationRecord
-from .azure.errors import AzurePermanentError, AzureRetryableError
+from .azure.errors import PACING_CODE, AzurePermanentError, AzureRetryableError, WriteRefused
 from .azure.extended import PrerequisitesNotMet
 from .azure.placement import ImageNotOffered
 from .azure.provision import ImageChangeRequired, ObservedVM
@@ -56,42 +56,18 @@ def transient_delay(asked: float | None, retry: int) -> float:
     return min(vocab.TRANSIENT_CAP_SECONDS, max(asked or 0.0, grown))
 
 
-def inline_delay(
-    kind: vocab.Kind | None, retry_after: float | None, *, elapsed: float, budget: float, first_poll: bool
-) -> float | None:
-    """How long the reconcile handler sleeps before its next pass, or None to end the handler.
-
-    Progress (an operation runs) and transient trouble (Azure said "later") are waited for inside the
-    handler, up to ``budget`` seconds: a kopf retry would write its progress annotation and a touch
-    annotation to the object every time (issue #15). A newly started operation is polled once at
-    once, as azure-core does (Azure often finishes network operations within the first answer).
-    What needs a person, or a wait past the budget, goes back to kopf's (persisted) retry.
-    """
+def next_pass_delay(kind: vocab.Kind | None, retry_after: float | None, *, first_poll: bool) -> float | None:
+    """Seconds until the next pass of a streak (an operation runs, Azure said "later"), or None when the
+    streak ends (done, or a person must act: the controller comes back after the resync or the user
+    retry instead). A newly started operation is polled once at once, as azure-core does (Azure often
+    finishes network operations within the first answer)."""
     if retry_after is None or kind not in (vocab.Kind.PROGRESS, vocab.Kind.TRANSIENT):
         return None
-    delay = 0.0 if first_poll and kind is vocab.Kind.PROGRESS else retry_after
-    if elapsed + delay > budget:
-        return None
-    return delay
-
-
-HANDED_BACK_AFTER = 60.0
-"""A wait for a person longer than this ends the reconcile handler (the resync timer tries again):
-kopf holds a handler's retry until its delay is over, so the spec edit that fixes it would wait too."""
-
-
-def handed_back(kind: vocab.Kind | None, retry_after: float | None) -> bool:
-    """Whether a pass that needs a person ends the handler instead of kopf's delayed retry.
-
-    Short waits (a Secret being created, a TenantPolicy being changed) stay kopf retries; a long one
-    (quota, SKU, an invalid parameter: every 15 minutes) is retried by the resync timer, so the
-    ``kubectl edit`` that fixes it starts a pass at once.
-    """
-    return kind is vocab.Kind.USER and retry_after is not None and retry_after > HANDED_BACK_AFTER
+    return 0.0 if first_poll and kind is vocab.Kind.PROGRESS else retry_after
 
 
 def report_progress(elapsed: float, delay: float, report_after: float) -> bool:
-    """Whether to write status before sleeping: only once the wait is long enough for a person to look
+    """Whether to write status before waiting for the next pass: only once the wait is long enough for a person to look
     (a create at zero Azure latency writes one status, already Ready; a slow one shows its progress)."""
     return elapsed + delay > report_after
 
@@ -123,6 +99,23 @@ def progress_condition(record: OperationRecord, now: datetime) -> Condition:
 
 EnsureVM = Callable[[AzureEditionVMSpec, ImageReference, "CredentialsLoader"], Awaitable[ObservedVM]]
 CredentialsLoader = Callable[[], Awaitable[AdminCredentials]]
+VMProblem = Callable[[ObservedVM], "str | None"]
+"""What keeps a provisioned VM from serving as the spec says, read from it (a NIC it lacks), or None."""
+
+
+def missing_nic(attached: set[str], primary: tuple[str, str], extended: tuple[str, str] | None) -> str | None:
+    """The NIC a VM lacks, as a person should read it (pure): ``attached`` are the lower-case ids of the
+    VM's NICs, ``primary``/``extended`` (id, name) the ones the spec needs (extended: with ExtendedNetwork)."""
+    how = ("a NIC can only be attached to a deallocated VM, which the operator does not do on its own: "
+           "deallocate the VM, attach it and start the VM, or create a new AzureEditionVM")  # fmt: skip
+    if not attached:
+        return f"the VM has no network interface attached (its NIC {primary[1]} was detached outside the operator); {how}"
+    if primary[0].lower() not in attached:
+        return f"the VM's primary NIC {primary[1]} is not attached (detached outside the operator); {how}"
+    if extended is not None and extended[0].lower() not in attached:
+        return (f"the VM's extended NIC {extended[1]} is not attached (detached or deleted outside the operator, "
+                f"or ExtendedNetwork was requested after the VM was created), so Extended Network cannot work; {how}")  # fmt: skip
+    return None
 
 
 async def reconcile_pass(
@@ -134,6 +127,7 @@ async def reconcile_pass(
     *,
     retry: int = 0,
     now: datetime | None = None,
+    vm_problem: VMProblem | None = None,
 ) -> Outcome:
     """Run one pass and describe it; never raises for expected failures.
 
@@ -171,6 +165,8 @@ async def reconcile_pass(
         return Outcome(obs, retry_after=progress.retry_after)
     except ImageChangeRequired as err:
         return _unsupported(generation, caps, str(err))
+    except WriteRefused as err:  # managementPolicy Observe: reported, retried with the next read
+        return Outcome(failed(vocab.OBSERVE_ONLY, err.message))
     except NotPermitted as err:  # tenancy: no Azure call was made; a policy change may allow it
         return Outcome(failed(vocab.NOT_PERMITTED, str(err)), retry_after=NOT_PERMITTED_RETRY,
                        events=(("Warning", vocab.NOT_PERMITTED, str(err)),))  # fmt: skip
@@ -187,7 +183,9 @@ async def reconcile_pass(
         return Outcome(failed(err.reason, str(err)), retry_after=vocab.USER_RETRY_SECONDS,
                        events=(("Warning", err.reason, str(err)),))  # fmt: skip
     except AzureRetryableError as err:
-        message = f"Azure asked to retry ({err.code}): {err.message}"
+        message = (
+            err.message if err.code == PACING_CODE else f"Azure asked to retry ({err.code}): {err.message}"
+        )
         return Outcome(failed(err.reason, message), retry_after=transient_delay(err.retry_after, retry))
     except AzurePermanentError as err:
         message = f"Azure refused ({err.code}): {err.message}; tried again every {vocab.USER_RETRY_SECONDS / 60:.0f} min"
@@ -203,6 +201,9 @@ async def reconcile_pass(
                    "it on its own); start it in Azure and the next resync reports it Ready")  # fmt: skip
         ok = condition(ConditionType.VM_PROVISIONED, False, vocab.VM_STOPPED, message)
         events = (("Warning", vocab.VM_STOPPED, message),)
+    elif vm_problem is not None and (problem := vm_problem(vm)) is not None:
+        ok = condition(ConditionType.VM_PROVISIONED, False, vocab.NIC_MISSING, problem)
+        events = (("Warning", vocab.NIC_MISSING, problem),)
     image = vm.image_ref or catalog
     if vm.image_ref is not None:
         image_ok = condition(ConditionType.IMAGE_RESOLVED, True, "ImageResolved", vm.image_ref.reason)

@@ -41,6 +41,8 @@ class Observation:
     hotpatch: Mapping[str, Any] | None = None
     smb_over_quic: Mapping[str, Any] | None = None
     deleting: bool = False
+    synced: Condition | None = None
+    """``Synced`` while spec.managementPolicy is not Full (None: Full, and the condition is absent)."""
     prerequisites_met: bool = False
     """The before-PUT checks passed this pass: a capability condition they set earlier is stale (the
     next check round sets it again from what it sees)."""
@@ -71,9 +73,12 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
     conditions = conditions_of(old)
     if obs.prerequisites_met:
         conditions = [c for c in conditions if not _refused_before_put(c)]
-    for update in (obs.image_condition, obs.vm_condition, *obs.capability_conditions):
+    for update in (obs.image_condition, obs.vm_condition, *obs.capability_conditions, obs.synced):
         if update is not None:
             conditions = cond.upsert(conditions, update, now, obs.generation)
+    if obs.synced is None:
+        conditions = cond.remove(conditions, ConditionType.SYNCED)
+    paused = obs.synced is not None and obs.synced.reason == vocab.RECONCILE_PAUSED
     wanted = {CAPABILITY_CONDITION[c] for c in obs.capabilities if c in CAPABILITY_CONDITION}
     for capability, condition_type in CAPABILITY_CONDITION.items():
         if condition_type not in wanted:
@@ -81,7 +86,10 @@ def compute_status(old: Mapping[str, Any], obs: Observation, now: datetime) -> d
             if capability in CAPABILITY_STATUS_KEY:  # Extended Network has its condition only
                 new.pop(CAPABILITY_STATUS_KEY[capability], None)
     assessment = cond.assess(conditions, required=sorted(wanted, key=cond.ORDER.index))
-    for summary in (assessment.ready, *cond.kstatus_conditions(assessment, deleting=obs.deleting)):
+    for summary in (
+        assessment.ready,
+        *cond.kstatus_conditions(assessment, deleting=obs.deleting, paused=paused),
+    ):
         conditions = cond.upsert(conditions, summary, now, obs.generation)
     if obs.image is not None:
         new["image"] = image_status(obs.image)

@@ -139,6 +139,12 @@ def vm_writes(control: SimulatorControl, name: str, since: int) -> list[dict]:
             if r["method"] in ("PUT", "PATCH", "POST", "DELETE") and f"/virtualMachines/{name}" in r["path"]]  # fmt: skip
 
 
+def vm_reads(control: SimulatorControl, name: str, since: int) -> list[dict]:
+    """The GETs of the VM itself (one per pass or check round)."""
+    return [r for r in control.requests(since=since)
+            if r["method"] == "GET" and r["path"].split("?")[0].endswith(f"/virtualMachines/{name}")]  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- QUICK (make test)
 
 
@@ -204,10 +210,11 @@ def test_a_refusal_names_azures_correlation_id_in_condition_event_and_log(
 def test_steady_state_across_resyncs_writes_nothing(operator, kubectl, namespace, control):
     apply_plain(kubectl, namespace)
     obj = wait_ready(kubectl, namespace)
-    time.sleep(RESYNC_SECONDS + 2)  # let the first resync settle
+    ready_seq = control.last_seq()
+    wait_for(lambda: len(vm_reads(control, vm_name(obj), ready_seq)) >= 2, what="the first resync, finished")
     before = get(kubectl, namespace, "plain-core")
     seq = control.last_seq()
-    time.sleep(3 * RESYNC_SECONDS + 1)
+    wait_for(lambda: len(vm_reads(control, vm_name(obj), seq)) >= 4, what="three whole resyncs")
     after = get(kubectl, namespace, "plain-core")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "no status write"
     calls = [r for r in control.requests(since=seq) if vm_name(obj)[:40] in r.get("path", "")]
@@ -306,7 +313,8 @@ def test_a_resize_outside_is_corrected_with_one_write(operator, kubectl, namespa
         lambda: compute.virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D2as_v5",
         what="the size restored",
     )
-    time.sleep(RESYNC_SECONDS + 1)
+    restored = control.last_seq()
+    wait_for(lambda: len(vm_reads(control, name, restored)) >= 2, what="a whole resync after the correction")
     writes = vm_writes(control, name, seq)
     assert len(writes) == 2, writes  # the resize made outside, and exactly one correction
 
@@ -411,9 +419,12 @@ def test_tags_and_identity_from_azure_policy_are_never_removed(
     finally:
         control.set_policy(None, False)  # from here on only the operator could restore them
     name = vm_name(obj)
-    time.sleep(RESYNC_SECONDS + 2)
+    ready_seq = control.last_seq()
+    wait_for(
+        lambda: len(vm_reads(control, name, ready_seq)) >= 2, what="the first resync after Ready, finished"
+    )
     seq = control.last_seq()
-    time.sleep(3 * RESYNC_SECONDS + 1)
+    wait_for(lambda: len(vm_reads(control, name, seq)) >= 4, what="three whole resyncs")
     assert vm_writes(control, name, seq) == [], "policy additions are not drift"
     kubectl("patch", "aevm", "plain-core", "-n", namespace, "--type=merge",
             "-p", json.dumps({"spec": {"azure": {"tags": {"team": "branch-a"}}}}))  # fmt: skip

@@ -14,7 +14,17 @@ import yaml
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import RG, arm, condition, control, get, simulator, vm_name, wait_for  # noqa: F401
+from tests.e2e.test_operator import (  # noqa: F401
+    RG,
+    arm,
+    condition,
+    control,
+    get,
+    simulator,
+    vm_calls,
+    vm_name,
+    wait_for,
+)
 
 INTERVAL = "5s"
 
@@ -26,6 +36,11 @@ def checking_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[
     proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env)
     yield proc
     proc.stop()
+
+
+def vm_reads(sim, name: str, since: int) -> list[dict]:
+    """A VM's own GETs (one per check round) since ``since``."""
+    return [r for r in vm_calls(sim, name, since) if r["method"] == "GET" and r["path"].endswith(name)]
 
 
 def apply_sample(kubectl, namespace: str, sample: str, **spec) -> dict:
@@ -98,7 +113,9 @@ def test_expiring_certificate_warns_once_then_recovers(
     )
     assert days is not None and 9 <= days <= 10
 
-    time.sleep(12)  # two more check rounds: still exactly one warning
+    seq = control.last_seq()
+    wait_for(lambda: len(vm_reads(control, smb_vm, seq)) >= 3, timeout=20, what="two more whole check rounds")
+    # still exactly one warning
     assert len(events(kubectl, namespace, "CertificateExpiringSoon")) == 1
     control.set_certificate(RG, smb_vm, "fs02.branch-a.contoso.com", {"expiresInDays": 200})
     wait_for(lambda: cert_condition(kubectl, namespace)["reason"] == "CertificateValid", what="Valid again")
@@ -162,7 +179,11 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
         lambda: get(kubectl, namespace, "hotpatch")["status"]["hotpatch"].get("lastAssessToken") == "run-1",
         what="token in status",
     )
-    time.sleep(6)  # a check round later: still exactly one
+    answered = control.last_seq()
+    wait_for(
+        lambda: len(vm_reads(control, hotpatch_vm, answered)) >= 2, timeout=15, what="a whole check round"
+    )
+    # a check round later: still exactly one
     posts = [
         r
         for r in control.requests(since=seq)
@@ -224,13 +245,19 @@ def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, co
         kubectl(
             "wait", "--for=condition=Ready", f"aevm/fleet-{i}", "-n", namespace, "--timeout=90s", timeout=120
         )
-    time.sleep(6)  # one settled round
+    names = {vm_name(get(kubectl, namespace, f"fleet-{i}")) for i in range(fleet)}
+    ready = control.last_seq()
+    # settled once each VM's first check round after Ready has finished (a second one has started reading)
+    wait_for(
+        lambda: all(len(vm_reads(control, n, ready)) >= 2 for n in names), timeout=20, what="one round each"
+    )
     items = json.loads(kubectl("get", "aevm", "-n", namespace, "-o", "json").stdout)["items"]
     versions = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in items}
-    names = {vm_name(o) for o in items}
-    seq = control.last_seq()
+    seq, started = control.last_seq(), time.monotonic()
     intervals = 4
-    time.sleep(intervals * 5)
+    wait_for(lambda: time.monotonic() - started >= intervals * 5 and all(
+        len(vm_reads(control, n, seq)) >= intervals for n in names), timeout=intervals * 5 * 1.1 + 10,
+        what="four intervals and four whole rounds of each VM")  # fmt: skip
     calls = [
         r for r in control.requests(since=seq) if any(f"/virtualMachines/{n}" in r["path"] for n in names)
     ]

@@ -256,19 +256,21 @@ def test_operator_killed_during_provisioning_ends_with_one_vm(
 
 
 def test_steady_state_writes_nothing(operator, kubectl, namespace, control):
-    apply_hotpatch_ready(kubectl, namespace, check_interval="5s")
-    time.sleep(8)  # let the first check round settle the hotpatch status
-    before = get(kubectl, namespace, "hotpatch")
-    name = vm_name(before)
     seq = control.last_seq()
-    time.sleep(3 * 5.5)  # three check intervals
+    apply_hotpatch_ready(kubectl, namespace, check_interval="5s")
+    name = vm_name(get(kubectl, namespace, "hotpatch"))
+    ready_seq = control.last_seq()
+    # Settled once the first check round after Ready has finished (a second one has started reading).
+    wait_for(lambda: len(vm_calls(control, name, ready_seq)) >= 2, timeout=15, what="the first check round")
+    before = get(kubectl, namespace, "hotpatch")
+    seq, started = control.last_seq(), time.monotonic()
+    wait_for(lambda: len(vm_calls(control, name, seq)) >= 4, timeout=30, what="three whole check rounds")
     after = get(kubectl, namespace, "hotpatch")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     calls = [r for r in control.requests(since=seq) if name in r.get("path", "")]
-    writes = [r for r in calls if r["method"] in ("PUT", "PATCH", "POST", "DELETE")]
-    reads = [r for r in calls if r["method"] == "GET"]
-    assert writes == []
-    assert 2 <= len(reads) <= 4, reads  # about one VM read per interval (jittered ±10%)
+    assert [r for r in calls if r["method"] in ("PUT", "PATCH", "POST", "DELETE")] == []
+    assert [r for r in calls if r["method"] == "GET"] == vm_calls(control, name, seq), "one VM read per round"
+    assert time.monotonic() - started >= 3 * 5 * 0.9, "about one read per interval (jittered ±10%), not more"
 
 
 def test_operator_killed_after_ready_restarts_without_writing(
@@ -279,15 +281,18 @@ def test_operator_killed_after_ready_restarts_without_writing(
     assert namespace.startswith(OWN_OPERATOR_PREFIX)
     with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
         apply_hotpatch_ready(kubectl, namespace, check_interval="5s")
-        time.sleep(6)  # one check round after Ready: it must not have changed anything either
+        name = vm_name(get(kubectl, namespace, "hotpatch"))
+        ready_seq = control.last_seq()
+        # one check round after Ready (a second has started reading): it must not have changed anything either
+        wait_for(lambda: len(vm_calls(control, name, ready_seq)) >= 2, timeout=15, what="a check round")
         before = get(kubectl, namespace, "hotpatch")
         first.kill()
-    name = vm_name(before)
     seq = control.last_seq()
     with own_operator(tmp_path / "op2.log", kubeconfig, simulator, namespace) as second:
-        wait_for(lambda: any(name in r.get("path", "") for r in control.requests(since=seq)),
-                 what="the restarted operator reading the VM")  # fmt: skip
-        time.sleep(2 * 5.5)  # the resumed pass, then two check intervals
+        # the resumed pass, then two whole check rounds (a third has started reading)
+        wait_for(
+            lambda: len(vm_calls(control, name, seq)) >= 4, timeout=30, what="the resumed pass and two rounds"
+        )
         assert second.alive(), second.tail()
         after = get(kubectl, namespace, "hotpatch")
     assert after["status"] == before["status"]
@@ -304,13 +309,13 @@ def test_operator_killed_then_resumed_reads_each_azure_resource_once(
     capability check folded into it uses the pass's own read of the VM (with its instance view)."""
     assert namespace.startswith(OWN_OPERATOR_PREFIX)
     with own_operator(tmp_path / "op1.log", kubeconfig, simulator, namespace) as first:
-        apply_hotpatch_ready(kubectl, namespace, check_interval="10m")  # no daemon round in this test
+        apply_hotpatch_ready(kubectl, namespace, check_interval="10m")  # no check round in this test
         first.kill()
     name = vm_name(get(kubectl, namespace, "hotpatch"))
     seq = control.last_seq()
     log = tmp_path / "op2.log"
     with own_operator(log, kubeconfig, simulator, namespace) as second:
-        wait_for(lambda: "Handler 'reconcile' succeeded" in log.read_text(), what="the resume pass")
+        wait_for(lambda: "reconciled: Ready" in log.read_text(), what="the resume pass, finished")
         assert second.alive(), second.tail()
     gets = Counter(
         r["path"]
@@ -359,3 +364,132 @@ def test_operator_killed_in_one_shard_leaves_the_other_shard_alone(
     log_a, log_b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
     assert names[shard_a] in log_a and names[shard_a] not in log_b
     assert names[shard_b] in log_b and names[shard_b] not in log_a
+
+
+# ----------------------------------------------------------------------------- what the loop guarantees
+
+CHECK_SECONDS = 5.0
+"""spec.checkInterval of the tests below; the module's operator resyncs hourly (the default), so what they
+see within one interval was seen by the check round, not by a resync."""
+WITHIN_ONE_INTERVAL = CHECK_SECONDS * 1.1 + 5  # the jittered interval, then a pass and a status write
+
+
+def apply_plain_checked(kubectl, namespace: str, **azure) -> dict:
+    secret, vm = sample_docs("plain-core")
+    vm["spec"]["checkInterval"] = f"{CHECK_SECONDS:g}s"
+    vm["spec"]["azure"].update(azure)
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([secret, vm]))
+    kubectl("wait", "--for=condition=Ready", "aevm/plain-core", "-n", namespace, "--timeout=90s", timeout=120)
+    return get(kubectl, namespace, "plain-core")
+
+
+def events(kubectl, namespace: str, reason: str) -> list[dict]:
+    items = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    return [e for e in items if e["reason"] == reason]
+
+
+def reason_of(kubectl, namespace: str, type_: str) -> str | None:
+    return (condition(get(kubectl, namespace, "plain-core"), type_) or {}).get("reason")
+
+
+def vm_calls(control: SimulatorControl, name: str, since: int, writes: bool = False) -> list[dict]:
+    calls = [r for r in control.requests(since=since) if f"/virtualMachines/{name}" in r.get("path", "")]
+    return [r for r in calls if r["method"] != "GET"] if writes else calls
+
+
+def set_policy(kubectl, namespace: str, policy: str) -> None:
+    kubectl("patch", "aevm", "plain-core", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"managementPolicy": policy}}))  # fmt: skip
+
+
+def test_a_plain_vm_is_read_every_check_interval(operator, kubectl, namespace, control, arm):
+    """No capabilities and no resync due: a VM stopped, left without its NIC, then deleted outside the
+    operator shows in Ready within one checkInterval each time, naming the real cause."""
+    obj = apply_plain_checked(kubectl, namespace, onMissing="Report")
+    name = vm_name(obj)
+    control.out_of_band("stop", RG, name)
+    wait_for(lambda: reason_of(kubectl, namespace, "Ready") == "VMStopped", timeout=WITHIN_ONE_INTERVAL,
+             every=0.3, what="Ready=False VMStopped within one check interval")  # fmt: skip
+    stopped = get(kubectl, namespace, "plain-core")
+    assert stopped["status"]["vm"]["powerState"] == "deallocated" and stopped["status"]["phase"] == "Degraded"
+    control.out_of_band("start", RG, name)
+    wait_for(lambda: reason_of(kubectl, namespace, "Ready") == "Ready", timeout=WITHIN_ONE_INTERVAL, every=0.3,
+             what="Ready again within one check interval")  # fmt: skip
+    nic = arm[0].virtual_machines.get(RG, name).network_profile.network_interfaces[0].id
+    control.out_of_band("remove-nic", RG, name, nic_id=nic)
+    wait_for(lambda: reason_of(kubectl, namespace, "Ready") == "NetworkInterfaceMissing",
+             timeout=WITHIN_ONE_INTERVAL, every=0.3, what="NetworkInterfaceMissing")  # fmt: skip
+    ready = condition(get(kubectl, namespace, "plain-core"), "Ready")
+    assert ready["status"] == "False" and nic.rsplit("/", 1)[1] in ready["message"], ready
+    control.out_of_band("delete", RG, name)
+    wait_for(lambda: reason_of(kubectl, namespace, "VMProvisioned") == "VMNotFound",
+             timeout=WITHIN_ONE_INTERVAL, every=0.3, what="VMNotFound within one check interval")  # fmt: skip
+    assert condition(get(kubectl, namespace, "plain-core"), "Ready")["status"] == "False"
+
+
+def test_a_resize_outside_is_corrected_within_one_interval_and_announced_once(
+    operator, kubectl, namespace, control, arm
+):
+    obj = apply_plain_checked(kubectl, namespace)
+    name = vm_name(obj)
+    seq = control.last_seq()
+    control.out_of_band("resize", RG, name, size="Standard_D4as_v5")
+    wait_for(lambda: arm[0].virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D2as_v5",
+             timeout=WITHIN_ONE_INTERVAL + 5, what="the size restored")  # fmt: skip
+    (announced,) = wait_for(
+        lambda: events(kubectl, namespace, "DriftCorrected"), what="a DriftCorrected Event"
+    )
+    assert "vmSize Standard_D4as_v5" in announced["message"] and announced["type"] == "Warning"
+    assert len(vm_calls(control, name, seq, writes=True)) == 1  # one correction
+    wait_for(lambda: len(vm_calls(control, name, seq)) >= 4, timeout=3 * CHECK_SECONDS,
+             what="two more check rounds")  # fmt: skip
+    assert len(events(kubectl, namespace, "DriftCorrected")) == 1
+    assert vm_calls(control, name, seq, writes=True)[1:] == []
+
+
+def test_paused_makes_no_azure_call_and_its_delete_leaves_azure(operator, kubectl, namespace, control):
+    obj = apply_plain_checked(kubectl, namespace)
+    name = vm_name(obj)
+    set_policy(kubectl, namespace, "Paused")
+    wait_for(lambda: reason_of(kubectl, namespace, "Synced") == "ReconcilePaused", what="Synced=False paused")
+    paused = get(kubectl, namespace, "plain-core")
+    assert (
+        condition(paused, "Synced")["status"] == "False"
+        and "no Azure call" in condition(paused, "Synced")["message"]
+    )
+    assert (condition(paused, "Reconciling")["status"], condition(paused, "Stalled")["status"]) == (
+        "False",
+        "False",
+    )
+    assert condition(paused, "Ready")["status"] == "True"  # as last read
+    seq = control.last_seq()
+    control.out_of_band("stop", RG, name)  # paused: not even looked at
+    time.sleep(2 * CHECK_SECONDS * 1.1)  # the window that must stay silent: two check intervals
+    assert vm_calls(control, name, seq) == []
+    assert (
+        get(kubectl, namespace, "plain-core")["metadata"]["resourceVersion"]
+        == paused["metadata"]["resourceVersion"]
+    )
+    kubectl("delete", "aevm", "plain-core", "-n", namespace, "--timeout=30s", timeout=60)
+    assert events(kubectl, namespace, "AzureLeftAsIs")[0]["type"] == "Normal"
+    assert [v for v in control.vms() if v["name"] == name], "the VM is still there"
+    assert vm_calls(control, name, seq) == []
+
+
+def test_observe_reads_checks_and_writes_nothing(operator, kubectl, namespace, control, arm):
+    obj = apply_plain_checked(kubectl, namespace)
+    name = vm_name(obj)
+    set_policy(kubectl, namespace, "Observe")
+    wait_for(
+        lambda: reason_of(kubectl, namespace, "Synced") == "ObserveOnly", what="Synced=False ObserveOnly"
+    )
+    seq = control.last_seq()
+    control.out_of_band("resize", RG, name, size="Standard_D4as_v5")
+    wait_for(lambda: reason_of(kubectl, namespace, "VMProvisioned") == "ObserveOnly",
+             timeout=WITHIN_ONE_INTERVAL, what="the drift reported, not corrected")  # fmt: skip
+    assert "observe only" in condition(get(kubectl, namespace, "plain-core"), "VMProvisioned")["message"]
+    assert vm_calls(control, name, seq, writes=True) == []
+    assert arm[0].virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D4as_v5"
+    kubectl("delete", "aevm", "plain-core", "-n", namespace, "--timeout=30s", timeout=60)
+    assert events(kubectl, namespace, "AzureLeftAsIs")
+    assert [v for v in control.vms() if v["name"] == name] and vm_calls(control, name, seq, writes=True) == []

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
-from tests.e2e.test_checks import apply_sample, events
+from tests.e2e.test_checks import apply_sample, events, vm_reads
 from tests.e2e.test_operator import (  # noqa: F401
     E2E_TIME_SCALE,
     RG,
@@ -116,7 +116,10 @@ def test_a_renewed_tls_secret_is_served_without_ready_going_false(
         timeout=ROTATION_BUDGET_SECONDS + 30, every=0.2, what="the renewed certificate served",
     )  # fmt: skip
     seconds = time.monotonic() - renewed_at
-    time.sleep(CHECK_SECONDS)  # one more round: Ready must stay True after the rotation too
+    after = control.last_seq()  # one more whole round: Ready must stay True after the rotation too
+    wait_for(
+        lambda: len(vm_reads(control, name, after)) >= 2, timeout=3 * CHECK_SECONDS, what="one more round"
+    )
     seen = watch.stop()
     print(f"\nrenewal to new certificate served: {seconds:.1f} s (budget {ROTATION_BUDGET_SECONDS:.0f} s)")
     assert seconds <= ROTATION_BUDGET_SECONDS
@@ -195,14 +198,17 @@ def test_key_vault_renewal_is_served_and_a_missing_role_is_named_then_heals(
         timeout=KEY_VAULT_BUDGET_SECONDS + 30, every=0.2, what="the renewed Key Vault certificate served",
     )  # fmt: skip
     seconds = time.monotonic() - renewed_at
-    time.sleep(CHECK_SECONDS)
+    name = vm_name(get(kubectl, namespace, "smb-over-quic"))
+    after = control.last_seq()  # one more whole round: Ready must stay True after the renewal too
+    wait_for(
+        lambda: len(vm_reads(control, name, after)) >= 2, timeout=3 * CHECK_SECONDS, what="one more round"
+    )
     seen = watch.stop()
     print(
         f"\nKey Vault renewal to new certificate served: {seconds:.1f} s (budget {KEY_VAULT_BUDGET_SECONDS:.0f} s)"
     )
     assert seconds <= KEY_VAULT_BUDGET_SECONDS
     assert seen and set(seen) == {"True"}, seen
-    name = vm_name(get(kubectl, namespace, "smb-over-quic"))
     assert [(m["name"], m["thumbprint"]) for m in control.guest(RG, name)["mappings"]] == [(SERVER, renewed)]
 
 

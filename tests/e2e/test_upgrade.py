@@ -20,6 +20,7 @@ import yaml
 
 from azure_edition_envtest.stack import operator_env, simulator_timing_args, start_operator, start_simulator
 from azure_edition_simulator.client import SimulatorControl
+from tests.e2e.test_operator import vm_name
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = ("crds/azureeditionvms.azureedition.io.yaml", "crds/tenantpolicies.azureedition.io.yaml",
@@ -95,7 +96,14 @@ def test_current_manifests_over_the_previous_keep_live_objects_ready_without_azu
         while not [r for r in control.requests(since=seq) if r["path"].startswith("/subscriptions/")]:
             assert time.monotonic() < deadline, "the restarted operator never looked at Azure"
             time.sleep(0.5)
-        time.sleep(2 * 5.5)  # the resumed pass, then two check intervals
+        name = vm_name(json.loads(kubectl("get", "aevm", "hotpatch", "-n", namespace, "-o", "json").stdout))
+        vm_gets = lambda: [r for r in control.requests(since=seq)  # noqa: E731
+                           if r["method"] == "GET" and r["path"].endswith(f"/virtualMachines/{name}")]  # fmt: skip
+        # the resumed pass, then two whole check rounds (a third has started reading)
+        deadline = time.monotonic() + 30
+        while len(vm_gets()) < 4:
+            assert time.monotonic() < deadline, "no check rounds after the restart"
+            time.sleep(0.3)
         assert operator.alive(), operator.tail()
         assert ready(kubectl, namespace, "hotpatch").get("status") == "True"
         arm = [r for r in control.requests(since=seq) if r["path"].startswith("/subscriptions/")]

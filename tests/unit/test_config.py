@@ -22,14 +22,14 @@ def test_the_environment_as_the_deployment_sets_it(monkeypatch: pytest.MonkeyPat
         "AEO_NAMESPACES": "team-a,team-*",
         "AEO_SINGLE_TENANT": "",  # config.env leaves some empty: the default then
         "AEO_PEERING": "",
-        "AEO_INLINE_WAIT": "30",
+        "AEO_KUBE_RETRY_CAP": "30",
         "AEO_LOG_LEVEL": "debug",
         "POD_NAMESPACE": "ops",
     }.items():
         monkeypatch.setenv(name, value)
     config = OperatorConfig()
     assert config.namespaces == ("team-a", "team-*")
-    assert (config.single_tenant, config.peering, config.inline_wait) == (False, "", 30.0)
+    assert (config.single_tenant, config.peering, config.kube_retry_cap) == (False, "", 30.0)
     assert (config.log_level, config.credentials_namespace) == ("DEBUG", "ops")
     monkeypatch.setenv("AEO_CREDENTIALS_NAMESPACE", "creds")
     assert OperatorConfig().credentials_namespace == "creds"
@@ -56,6 +56,9 @@ def test_a_bad_variable_stops_the_operator_naming_it(monkeypatch: pytest.MonkeyP
 
 def test_a_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["--inline-wait=-1"])
+        main(["--progress-report-after=-1"])
     assert exit_.value.code == 2
-    assert "AEO_INLINE_WAIT=-1.0: Input should be greater than or equal to 0" in capsys.readouterr().err
+    assert (
+        "AEO_PROGRESS_REPORT_AFTER=-1.0: Input should be greater than or equal to 0"
+        in capsys.readouterr().err
+    )

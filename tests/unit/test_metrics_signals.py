@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from prometheus_client import REGISTRY
 
 from azure_edition_operator import metrics
 from azure_edition_operator import reasons as vocab
-from azure_edition_operator.slots import Rank, Slots
+from azure_edition_operator.controller import Schedule
+from azure_edition_operator.slots import Rank
 
 
 @pytest.mark.parametrize(
@@ -62,20 +61,18 @@ def test_azure_requests_are_counted_and_timed_by_resource_type_method_and_status
     assert _sample("azureedition_azure_request_duration_seconds_count", no_answer) >= 1
 
 
-async def test_the_backlog_gauges_read_the_slots_at_scrape_time():
-    slots = Slots(1)
-    metrics.watch_slots(slots)
-    release = asyncio.Event()
-
-    async def one() -> None:
-        async with slots.hold(Rank.START):
-            await release.wait()
-
-    tasks = [asyncio.create_task(one()) for _ in range(4)]
-    await asyncio.sleep(0.01)
+def test_the_backlog_gauges_read_the_schedule_at_scrape_time():
+    """azureedition_reconcile_waiting: due objects no worker has taken; _active: objects being worked on."""
+    schedule = Schedule()
+    metrics.watch_slots(schedule)
+    for i in range(4):
+        schedule.add(f"uid{i}", 0.0, Rank.START, "ns")
+    schedule.release(1.0)
+    assert schedule.take() == "uid0"
     assert _sample("azureedition_reconcile_active", {}) == 1
     assert _sample("azureedition_reconcile_waiting", {}) == 3
-    release.set()
-    await asyncio.gather(*tasks)
+    schedule.done("uid0", None)
+    while (key := schedule.take()) is not None:
+        schedule.done(key, None)
     assert _sample("azureedition_reconcile_waiting", {}) == 0
     assert _sample("azureedition_reconcile_active", {}) == 0

@@ -72,3 +72,14 @@ W, SEVEN = "CertificateExpiringSoon", "CertificateExpiresWithin7Days"
 )  # fmt: skip
 def test_warning_stages(state, days, stage):
     assert warning_stage(state, days) == stage
+
+
+def test_a_new_management_policy_is_announced_once():
+    paused = cond("Synced", "False", "ReconcilePaused")
+    observe = cond("Synced", "False", "ObserveOnly")
+    assert status_events(status(READY), status(READY, paused)) == [
+        ("Normal", "ReconcilePaused", "reconcilepaused")
+    ]
+    assert reasons(status(READY, paused), status(READY, paused)) == []  # said once
+    assert reasons(status(READY, paused), status(READY, observe)) == ["ObserveOnly"]
+    assert reasons(status(READY, observe), status(READY)) == []  # back to Full: the condition goes quietly

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from azure_edition_operator import reasons as vocab
-from azure_edition_operator import reconciler
 from azure_edition_operator.azure.driver import InProgress, OperationRecord
 from azure_edition_operator.azure.errors import AzurePermanentError, AzureRetryableError, classify
 from azure_edition_operator.azure.provision import ImageChangeRequired, ObservedVM
@@ -119,31 +118,6 @@ def test_progress_message_changes_at_most_once_a_minute() -> None:
     assert progress_condition(record, NOW).reason == "Updating"
     deleting = OperationRecord("disks", "d", "delete", "tok", NOW.isoformat(), "deleted")
     assert progress_condition(deleting, NOW).reason == "Deleting"
-
-
-def test_the_resync_timer_tick_is_logged_at_debug_only() -> None:
-    import logging
-
-    from azure_edition_operator.__main__ import _timer_ticks_at_debug
-    from azure_edition_operator.handlers import RESYNC_TIMER_ID
-
-    _resync_tick_is_debug = _timer_ticks_at_debug(RESYNC_TIMER_ID)
-
-    def record(message: str) -> logging.LogRecord:
-        return logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, message, None, None)
-
-    root = logging.getLogger()
-    level = root.level
-    try:
-        root.setLevel(logging.INFO)
-        tick = record("Timer 'resync' succeeded.")
-        assert not _resync_tick_is_debug(tick) and tick.levelno == logging.DEBUG
-        reconciled = record("Handler 'reconcile' succeeded.")
-        assert _resync_tick_is_debug(reconciled) and reconciled.levelno == logging.INFO
-        root.setLevel(logging.DEBUG)
-        assert _resync_tick_is_debug(record("Timer 'resync' succeeded."))
-    finally:
-        root.setLevel(level)
 
 
 @pytest.mark.parametrize(
@@ -318,16 +292,35 @@ def test_an_operation_in_progress_is_logged_as_info_not_error() -> None:
     assert _progress_is_not_an_error(failure) and failure.levelno == logging.ERROR
 
 
-@pytest.mark.parametrize(
-    ("kind", "retry_after", "handed"),
-    [
-        (vocab.Kind.USER, vocab.USER_RETRY_SECONDS, True),  # quota, SKU: the edit that fixes it runs at once
-        (vocab.Kind.USER, 5.0, False),  # a Secret being created: kopf's short retry
-        (vocab.Kind.USER, None, False),
-        (vocab.Kind.TRANSIENT, 900.0, False),  # Azure said later: waited for, not a person's fix
-        (vocab.Kind.PROGRESS, 900.0, False),
-        (None, None, False),
-    ],
-)
-def test_only_a_long_wait_for_a_person_ends_the_handler(kind, retry_after, handed):
-    assert reconciler.handed_back(kind, retry_after) is handed
+async def test_a_write_the_operator_holds_back_says_throttled_not_creating() -> None:
+    from azure_edition_operator.azure.clients import paced
+
+    outcome = await run(raising(paced(12.0)))
+    vm = outcome.observation.vm_condition
+    assert (vm.reason, outcome.retry_after) == ("Throttled", 12.0)
+    assert (
+        vm.message.startswith("the operator holds this write back for 12 s") and "creating" not in vm.message
+    )
+
+
+async def test_observe_only_reports_the_write_it_did_not_make() -> None:
+    from azure_edition_operator.azure.errors import write_refused
+
+    outcome = await run(raising(write_refused("update virtualMachines/vm-1")))
+    vm = outcome.observation.vm_condition
+    assert (vm.status, vm.reason) == (
+        "False",
+        "ObserveOnly",
+    ) and "would have update virtualMachines/vm-1" in vm.message
+    assert outcome.retry_after is None and outcome.permanent is None
+
+
+async def test_a_vm_without_the_nic_it_needs_is_not_provisioned_and_the_message_names_it() -> None:
+    async def ensure(*_: Any) -> ObservedVM:
+        return observed()
+
+    outcome = await reconcile_pass(SPEC, 3, ensure, no_credentials, 10.0, now=NOW,
+                                   vm_problem=lambda vm: "the VM's primary NIC vm-1-nic is not attached")  # fmt: skip
+    vm = outcome.observation.vm_condition
+    assert (vm.status, vm.reason) == ("False", "NetworkInterfaceMissing") and "vm-1-nic" in vm.message
+    assert outcome.events[0][1] == "NetworkInterfaceMissing"

@@ -1,5 +1,5 @@
-"""Issue #15's write budget, its pure parts: when the reconcile handler waits for Azure itself instead of
-a kopf retry (which writes annotations), when it reports progress, and the in-memory diff base."""
+"""The write budget, its pure parts: when the controller comes back for the next pass of a series (an
+operation runs, Azure said "later") instead of ending it, when it reports progress, the in-memory diff base."""
 
 from __future__ import annotations
 
@@ -8,25 +8,25 @@ import pytest
 
 from azure_edition_operator import reasons as vocab
 from azure_edition_operator.diffbase import MemoryDiffBaseStorage
-from azure_edition_operator.reconciler import inline_delay, report_progress
+from azure_edition_operator.reconciler import next_pass_delay, report_progress
 
 PROGRESS, TRANSIENT, USER = vocab.Kind.PROGRESS, vocab.Kind.TRANSIENT, vocab.Kind.USER
 
 
 @pytest.mark.parametrize(
-    ("kind", "retry_after", "elapsed", "first_poll", "expected"),
+    ("kind", "retry_after", "first_poll", "expected"),
     [
-        (PROGRESS, 1.0, 0.0, True, 0.0),  # a new operation: polled once at once, as azure-core does
-        (PROGRESS, 1.0, 0.1, False, 1.0),  # then after Retry-After
-        (TRANSIENT, 5.0, 0.0, True, 5.0),  # throttling is never polled at once
-        (PROGRESS, 15.0, 890.0, False, None),  # past the budget: kopf's persisted retry takes over
-        (USER, 900.0, 0.0, False, None),  # needs a person: status and an Event now, kopf retries slowly
-        (None, None, 0.0, False, None),  # done
-        (PROGRESS, None, 0.0, False, None),  # nothing to wait for
+        (PROGRESS, 1.0, True, 0.0),  # a new operation: polled once at once, as azure-core does
+        (PROGRESS, 1.0, False, 1.0),  # then after Retry-After
+        (TRANSIENT, 5.0, True, 5.0),  # throttling is never polled at once
+        (PROGRESS, 3600.0, False, 3600.0),  # however long: the controller holds no task while it waits
+        (USER, 900.0, False, None),  # needs a person: status and an Event now, the slow retry after
+        (None, None, False, None),  # done
+        (PROGRESS, None, False, None),  # nothing to wait for
     ],
 )
-def test_inline_delay(kind, retry_after, elapsed, first_poll, expected):
-    assert inline_delay(kind, retry_after, elapsed=elapsed, budget=900.0, first_poll=first_poll) == expected
+def test_next_pass_delay(kind, retry_after, first_poll, expected):
+    assert next_pass_delay(kind, retry_after, first_poll=first_poll) == expected
 
 
 def test_progress_is_reported_only_for_a_wait_a_person_would_see():

@@ -286,7 +286,7 @@ def root_rules(catalog: Iterable[CatalogRow] = CATALOG) -> list[Rule]:
     ]
 
 
-# ----------------------------------------------------------------------------- input rules (issue 14)
+# ----------------------------------------------------------------------------- input rules (docs/security.md)
 # Each rule refuses at admission what Azure would refuse later; the pydantic model carries the same
 # rule as a Python twin (api.v1alpha1), and tests/unit/test_admission_agreement.py proves they agree.
 

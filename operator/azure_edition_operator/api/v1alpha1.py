@@ -919,7 +919,7 @@ class AzureEditionVM(ApiModel):
     status: AzureEditionVMStatus | None = Field(None, description="Observed state, written by the operator.")
 
 
-# ----------------------------------------------------------------------------- TenantPolicy (issue 14)
+# ----------------------------------------------------------------------------- TenantPolicy (docs/security.md)
 # Cluster-scoped on purpose: a namespaced policy would live where tenants can write it. Only
 # cluster administrators write TenantPolicies; tenants can at most read them. Several policies may
 # select one namespace: each of them must allow a target (policies only ever narrow), and a

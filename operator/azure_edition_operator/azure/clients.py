@@ -15,6 +15,7 @@ carrying ``retry_after``, so kopf requeues the resource instead of a handler sle
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import ssl
 import time
@@ -34,6 +35,8 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
+from .. import reasons as vocab
+from .errors import PACING_CODE, AzureRetryableError
 from .pacing import READS_HEADERS, WRITES_HEADERS, Pacer, remaining_of
 from .settings import AzureSettings, CredentialMode, SettingsError
 
@@ -107,28 +110,77 @@ def _path_of(url: str) -> str:
     return urlsplit(url).path
 
 
+RESOURCE_THROTTLE_HEADER = "x-ms-ratelimit-remaining-resource"
+"""A resource provider's own bucket (Compute's per-VM Run Command, update and GET budgets) reports itself
+in this header; ARM's subscription-wide refusal does not carry it (learn.microsoft.com/azure/
+azure-resource-manager/management/request-limits-and-throttling, and virtual-machines/troubleshooting/
+troubleshooting-throttling-errors)."""
+
+
+def resource_scope(url: str) -> str:
+    """The ARM resource a request is about (``/subscriptions/…/providers/<ns>/<type>/<name>``, lower
+    case): a resource provider's 429 holds back this resource's requests only."""
+    parts = [p for p in _path_of(url).lower().split("/") if p]
+    return "/".join(parts[:8])
+
+
+def held_back_by(status: int, headers: Any) -> str | None:
+    """Whom a 429 holds back (pure): ``resource`` when a resource provider's bucket refused (the header
+    above), ``subscription`` when ARM did; None for any other answer."""
+    if status != 429:
+        return None
+    return "resource" if headers.get(RESOURCE_THROTTLE_HEADER) is not None else "subscription"
+
+
+HAND_BACK_WRITES: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "hand_back_writes", default=None
+)
+"""Set by the controller around a pass: a write the gate would hold back longer than this many seconds
+is handed back (``AzureRetryableError``, reason Throttled, with the wait) instead of waited for, so status
+says the operator is pacing and no task waits. Unset (tools, tests): the gate waits, as before."""
+
+
+def paced(seconds: float) -> AzureRetryableError:
+    return AzureRetryableError(
+        PACING_CODE,
+        f"the operator holds this write back for {seconds:.0f} s: the subscription's ARM write budget "
+        "(x-ms-ratelimit-remaining-subscription-writes) is nearly spent, or Azure asked to wait (Retry-After)",
+        reason=vocab.THROTTLED, retry_after=seconds,
+    )  # fmt: skip
+
+
 class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Every request of one subscription passes here, paced before ARM refuses it.
 
     Why: ARM's buckets are per subscription and principal; without a shared gate each of a fleet's
     requests discovers the throttling on its own and spends the budget being refused. So: reads and
     writes each wait while ``pacing.Pacer``'s estimate of their bucket (from the
-    ``x-ms-ratelimit-remaining-subscription-*`` headers) is at its reserve; and once ARM answers 429
-    anyway, every request waits until Retry-After has passed.
+    ``x-ms-ratelimit-remaining-subscription-*`` headers) is at its reserve; once ARM answers 429 anyway,
+    every request waits until Retry-After has passed. Throttling is scoped as Azure scopes it: a 429 from
+    a resource provider's per-resource bucket (one VM's Run Command) holds back that resource's requests
+    only, and teaches the subscription's estimate nothing.
     """
 
     def __init__(self, default_wait: float = 5.0) -> None:
         super().__init__()
         self.default_wait = default_wait
         self.until = 0.0
+        self.held: dict[str, float] = {}  # resource scope → until when its requests wait
         self.reads, self.writes = Pacer(), Pacer()
         self._locks = {id(self.reads): asyncio.Lock(), id(self.writes): asyncio.Lock()}
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         read = request.http_request.method in ("GET", "HEAD")
         pacer, headers = (self.reads, READS_HEADERS) if read else (self.writes, WRITES_HEADERS)
+        scope = resource_scope(request.http_request.url)
+        held = self.held.get(scope, 0.0) - time.monotonic()
+        if held > 0:  # this resource only, outside the shared lock: nobody else waits for it
+            await asyncio.sleep(held)
         async with self._locks[id(pacer)]:  # one at a time past the estimate: FIFO, no stampede
             wait = max(self.until - time.monotonic(), pacer.delay(time.monotonic()))
+            hand_back = HAND_BACK_WRITES.get()
+            if not read and hand_back is not None and wait > hand_back:
+                raise paced(wait)
             if wait > 0:
                 await asyncio.sleep(wait)
             pacer.sending()
@@ -139,12 +191,19 @@ class ThrottleGate(AsyncHTTPPolicy):  # type: ignore[type-arg]
             raise
         status = response.http_response.status_code
         remaining = remaining_of(response.http_response.headers, headers)
-        pacer.answered(0 if status == 429 and remaining is None else remaining, time.monotonic(),
-                       accepted=status != 429)  # fmt: skip
-        if status == 429:
+        by = held_back_by(status, response.http_response.headers)
+        if by == "subscription" and remaining is None:
+            remaining = 0  # ARM refused: the subscription's bucket is empty
+        pacer.answered(remaining, time.monotonic(), accepted=status != 429)
+        if by is not None:
             header = response.http_response.headers.get("Retry-After", "")
             seconds = float(header) if header.replace(".", "", 1).isdigit() else self.default_wait
-            self.until = max(self.until, time.monotonic() + seconds)
+            now = time.monotonic()
+            if by == "resource":
+                self.held = {k: v for k, v in self.held.items() if v > now}  # the expired ones go
+                self.held[scope] = max(self.held.get(scope, 0.0), now + seconds)
+            else:
+                self.until = max(self.until, now + seconds)
         return response
 
 

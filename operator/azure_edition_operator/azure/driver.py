@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..conditions import format_timestamp, parse_timestamp
+from .errors import write_refused
 from .settings import AzureSettings
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class OperationState:
     @classmethod
     def loads(cls, text: str | None) -> OperationState:
         """Anything unreadable counts as empty: at worst a GET finds the resource in flight. The text is
-        the operator's own (sealed, ``handlers._load_state``); sizes are bounded all the same."""
+        the operator's own (sealed, ``controller.ObjectRecord.state``); sizes are bounded all the same."""
         if not text or len(text) > MAX_STATE_CHARS:
             return cls()
         try:
@@ -214,6 +215,9 @@ class Driver:
             self.on_write(what)
 
     async def _start(self, spec: ResourceSpec, verb: Verb, begin: Awaitable[Operation], what: str) -> None:
+        if self.observe:  # a write that ``ensure``/``delete`` did not catch: refused, never sent
+            begin.close()  # type: ignore[attr-defined]  # the coroutine is never awaited: nothing is sent
+            raise write_refused(f"{what.removesuffix('d')} {spec.kind}/{spec.name}")
         op = await begin
         self._did(f"{what} {spec.kind}/{spec.name}")
         if op.done():

@@ -62,6 +62,20 @@ class AzurePermanentError(AzureFailure):
     """Retrying the same request soon will fail the same way; a person must change something."""
 
 
+PACING_CODE = "OperatorPacing"
+"""Ours, not Azure's: the operator held a write back for pacing (clients.ThrottleGate) and handed it back."""
+
+
+class WriteRefused(AzurePermanentError):
+    """``spec.managementPolicy: Observe``: a write was needed and the operator made none (the message
+    says what it would have done)."""
+
+
+def write_refused(what: str) -> WriteRefused:
+    return WriteRefused(vocab.OBSERVE_ONLY, f"observe only (spec.managementPolicy): would have {what}; "
+                        "nothing was written", None, reason=vocab.OBSERVE_ONLY)  # fmt: skip
+
+
 ALLOCATION_CODES = frozenset(c for c, e in AZURE_CODES.items() if e.reason_name == "AllocationFailed")
 
 _QUOTA_TEXT = re.compile(r"\bquota\b", re.IGNORECASE)

@@ -46,7 +46,7 @@ def _wire(model: Any) -> dict[str, Any] | None:
 
 async def _get_or_none(call: Callable[[], Awaitable[Any]]) -> dict[str, Any] | None:
     """A GET whose 404 means "not there" (an answer); other failures propagate as azure-core raised them
-    (the check daemon and ``preflight`` classify them)."""
+    (the check round and ``preflight`` classify them)."""
     try:
         return _wire(await call())
     except ResourceNotFoundError:

@@ -1,4 +1,4 @@
-"""Pacing on ARM's ``x-ms-ratelimit-remaining-subscription-reads|writes`` before a 429 arrives (issue #15).
+"""Pacing on ARM's ``x-ms-ratelimit-remaining-subscription-reads|writes`` before a 429 arrives (bench/README.md).
 
 ARM meters each subscription and principal with token buckets and reports what is left on every
 response. A fleet that only reacts to 429s spends most of its budget being refused (measured: 81% of

@@ -306,6 +306,7 @@ async def ensure_vm(
     ``wait=True`` (tests, tools) it polls until done, at most the operation timeout.
     ``credentials`` may be an async loader: it is only called when the VM has to be created.
     ``events`` collects Events to post (e.g. ``VMRecreated``), also from a pass that ends in progress.
+    ``observe`` (spec.managementPolicy Observe): reads only; a write it would make raises ``WriteRefused``.
     """
     state = state if state is not None else OperationState()
     deadline = time.monotonic() + clients.settings.operation_timeout

@@ -2,7 +2,7 @@
 
 Why: ``azure.mgmt.network`` costs 39 MiB and ``azure.mgmt.compute`` 21 MiB of resident memory (each
 imports every operation group and model of its API version), and an operator that has no object yet
-needs neither (issue #15: idle RSS). The first object pays the import once (1.4 s of CPU), in a worker
+needs neither (bench/README.md: idle RSS). The first object pays the import once (1.4 s of CPU), in a worker
 thread (``imported``) so the event loop keeps serving the other objects meanwhile.
 """
 

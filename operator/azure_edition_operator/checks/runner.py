@@ -342,7 +342,7 @@ async def _check_smb(
         look.checked_at = clock
         try:
             found = parse_guest_state(await _run_command(compute, rg, vm_name, STATUS_SCRIPT, log))
-            if not found.smb_quic_enabled:
+            if not found.smb_quic_enabled and not observe:
                 enabled = parse_guest_state(await _run_command(compute, rg, vm_name, ENABLE_SCRIPT, log))
                 found = GuestState(enabled.smb_quic_enabled, found.mappings)
                 emit("Warning", "SMBOverQUICReEnabled",
