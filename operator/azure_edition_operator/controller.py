@@ -305,9 +305,16 @@ def synced_condition(policy: ManagementPolicy, note: str = "") -> Condition | No
     return None
 
 
-def needs_pass(vm: Any, spec: AzureEditionVMSpec, identity: azure_specs.VMIdentity) -> list[str]:
+def needs_pass(
+    vm: Any, spec: AzureEditionVMSpec, identity: azure_specs.VMIdentity, observe: bool = False
+) -> list[str]:
     """What a check round's read of the VM says only a pass can act on or report (pure): stopped, not
-    Succeeded, a NIC gone, the size or our tags changed outside. Empty: the round's checks suffice."""
+    Succeeded, a NIC gone, the size or our tags changed outside. Empty: the round's checks suffice.
+    A VM named by ``spec.azure.vmName`` is looked at under the names found on it (``specs.discover``).
+    Under Observe the size and tags are the difference the pass already reported and may not correct:
+    they bring no pass (the resync's pass reads them again)."""
+    if spec.azure.vm_name:
+        identity = azure_specs.discover(identity, vm).identity
     found = []
     state = azure_specs.provisioning_state(vm)
     if state and state.lower() != "succeeded":
@@ -317,6 +324,8 @@ def needs_pass(vm: Any, spec: AzureEditionVMSpec, identity: azure_specs.VMIdenti
         found.append(f"power state {power}")
     if (nic := missing_nic_of(vm, identity, spec)) is not None:
         found.append(nic)
+    if observe:
+        return found
     size = azure_specs.enum_str(azure_specs.attr_path(vm, "properties", "hardware_profile", "vm_size"))
     if size and size.lower() != spec.azure.vm_size.lower():
         found.append(f"vmSize {size} (spec: {spec.azure.vm_size})")
@@ -651,6 +660,7 @@ class Controller:
             if rec.passed_generation == rec.generation:
                 rec.corrected += [a.split(" ", 1)[1] for a in observed.actions if a.startswith("updated ")]
             rec.vm_model, rec.would_change = observed.model, observed.would_change
+            identities["vm"] = observed.identity or identity  # a named VM's NICs: as found on it
             return observed
 
         def vm_problem(vm: azure_provision.ObservedVM) -> str | None:
@@ -786,7 +796,7 @@ class Controller:
                     rec.drift, rec.next_pass, rec.rank = ["the VM was deleted"], clock, Rank.RESUME
                     return None
                 raise failure from err
-            if differs := needs_pass(vm, vm_spec, identity):
+            if differs := needs_pass(vm, vm_spec, identity, observe):
                 log.info("VirtualMachine/%s differs from the spec (%s): a pass follows", identity.vm_name,
                          "; ".join(differs))  # fmt: skip
                 rec.drift, rec.next_pass, rec.rank = differs, clock, Rank.RESUME

@@ -322,7 +322,7 @@ def test_outside_vms_are_imported_observed_without_writes_then_fully_managed(
         for line in writes:
             path = line.split(" ")[1].lower()
             per_resource[path] = per_resource.get(path, 0) + 1
-        assert all(n <= 1 for n in per_resource.values()), writes
+        assert all(n <= 1 for n in per_resource.values()), per_resource
         assert {v["id"].lower() for v in control.vms()} == vms_before, "a VM was created or deleted"
         for vm in made:
             doc = vm_doc(control, resource_group, vm)
