@@ -196,6 +196,7 @@ class ObjectRecord:
     status_version: int = 0  # the resourceVersion ``status`` was read at, or our last write made (0: unknown)
     state: OperationState | None = None  # the driver's memory, loaded once from its sealed annotation
     written: dict[str, str | None] = field(default_factory=dict)  # our annotations as we last wrote them
+    annotated_version: int = 0  # the resourceVersion our last annotation write made
     next_pass: float = 0.0  # monotonic: when the next pass is due (now: wanted at once)
     next_check: float = NEVER  # when the next check round is due (only while provisioned)
     rank: Rank = Rank.START
@@ -211,6 +212,7 @@ class ObjectRecord:
     check_memory: CheckMemory | None = None
     drift: list[str] = field(default_factory=list)  # what a check round saw differ; the pass corrects it
     would_change: tuple[str, ...] = ()  # Observe: what the last pass would have written (Synced says it)
+    reported: list[str] = field(default_factory=list)  # Observe: the differences a round last saw
     corrected: list[str] = field(default_factory=list)  # writes the running passes made to correct drift
     assess_token: str | None = None
     assess_due: float = 0.0
@@ -305,14 +307,11 @@ def synced_condition(policy: ManagementPolicy, note: str = "") -> Condition | No
     return None
 
 
-def needs_pass(
-    vm: Any, spec: AzureEditionVMSpec, identity: azure_specs.VMIdentity, observe: bool = False
-) -> list[str]:
+def needs_pass(vm: Any, spec: AzureEditionVMSpec, identity: azure_specs.VMIdentity) -> list[str]:
     """What a check round's read of the VM says only a pass can act on or report (pure): stopped, not
     Succeeded, a NIC gone, the size or our tags changed outside. Empty: the round's checks suffice.
     A VM named by ``spec.azure.vmName`` is looked at under the names found on it (``specs.discover``).
-    Under Observe the size and tags are the difference the pass already reported and may not correct:
-    they bring no pass (the resync's pass reads them again)."""
+    Under Observe the caller passes only a difference it has not reported yet (``ObjectRecord.reported``)."""
     if spec.azure.vm_name:
         identity = azure_specs.discover(identity, vm).identity
     found = []
@@ -324,8 +323,6 @@ def needs_pass(
         found.append(f"power state {power}")
     if (nic := missing_nic_of(vm, identity, spec)) is not None:
         found.append(nic)
-    if observe:
-        return found
     size = azure_specs.enum_str(azure_specs.attr_path(vm, "properties", "hardware_profile", "vm_size"))
     if size and size.lower() != spec.azure.vm_size.lower():
         found.append(f"vmSize {size} (spec: {spec.azure.vm_size})")
@@ -396,6 +393,12 @@ class Controller:
             return
         rec.body = body
         version = _version(body["metadata"])
+        if version > rec.annotated_version:  # our annotations overwritten since we wrote them (a tenant):
+            on_object = body["metadata"].get("annotations") or {}  # read from the object again (a value
+            for annotation in [a for a, ours in rec.written.items() if on_object.get(a) != ours]:
+                del rec.written[
+                    annotation
+                ]  # that does not verify reads as none) and rewritten by the next save
         if version == 0 or version >= rec.status_version:  # an event older than our own write says less
             rec.status, rec.status_version = dict(body.get("status") or {}), version
 
@@ -551,13 +554,19 @@ class Controller:
                 rec.owner.logger(__name__).warning("the driver's state was not written: %r", err)
                 rec.unsaved = True
                 return
-            self._wrote(rec, version)
+            self._annotated(rec, version)
         rec.written[STATE_ANNOTATION], rec.unsaved = new, False
 
     @staticmethod
     def _wrote(rec: ObjectRecord, version: str | None) -> None:
         """Our own write made ``version``: an event from before it must not take ``status`` back."""
         rec.status_version = max(rec.status_version, _version(version))
+
+    @classmethod
+    def _annotated(cls, rec: ObjectRecord, version: str | None) -> None:
+        """Our own annotation write made ``version``: only a later event can show someone else's value."""
+        cls._wrote(rec, version)
+        rec.annotated_version = max(rec.annotated_version, _version(version))
 
     async def _publish(
         self, rec: ObjectRecord, observation: Observation, *, actions: list[tuple[str, str, str]] | None = None,
@@ -796,7 +805,11 @@ class Controller:
                     rec.drift, rec.next_pass, rec.rank = ["the VM was deleted"], clock, Rank.RESUME
                     return None
                 raise failure from err
-            if differs := needs_pass(vm, vm_spec, identity, observe):
+            differs = needs_pass(vm, vm_spec, identity)
+            if observe:  # a pass reports what differs and corrects nothing: once per new difference
+                differs, rec.reported = (differs or ["the differences are gone"], differs) \
+                    if differs != rec.reported else ([], rec.reported)  # fmt: skip
+            if differs:
                 log.info("VirtualMachine/%s differs from the spec (%s): a pass follows", identity.vm_name,
                          "; ".join(differs))  # fmt: skip
                 rec.drift, rec.next_pass, rec.rank = differs, clock, Rank.RESUME
@@ -846,7 +859,7 @@ class Controller:
         record = {ASSESSED_ANNOTATION: sealing.seal(key, rec.uid, ASSESSED_ANNOTATION, token)}
         if not failure:  # the checks' per-patch data, sealed like the token
             record[PATCHES_ANNOTATION] = sealing.seal(key, rec.uid, PATCHES_ANNOTATION, per_patch.to_json())
-        self._wrote(rec, await kube.annotate(rec.namespace, rec.name, record))
+        self._annotated(rec, await kube.annotate(rec.namespace, rec.name, record))
         rec.written.update(record)
         rec.assess_token = None
         if failure:

@@ -485,9 +485,9 @@ def test_observe_reads_checks_and_writes_nothing(operator, kubectl, namespace, c
     )
     seq = control.last_seq()
     control.out_of_band("resize", RG, name, size="Standard_D4as_v5")
-    wait_for(lambda: reason_of(kubectl, namespace, "VMProvisioned") == "ObserveOnly",
-             timeout=WITHIN_ONE_INTERVAL, what="the drift reported, not corrected")  # fmt: skip
-    assert "observe only" in condition(get(kubectl, namespace, "plain-core"), "VMProvisioned")["message"]
+    wait_for(lambda: "vmSize Standard_D4as_v5" in condition(get(kubectl, namespace, "plain-core"), "Synced")["message"],
+             timeout=WITHIN_ONE_INTERVAL, what="the drift reported in Synced, not corrected")  # fmt: skip
+    assert condition(get(kubectl, namespace, "plain-core"), "Synced")["reason"] == "ObserveOnly"
     assert vm_calls(control, name, seq, writes=True) == []
     assert arm[0].virtual_machines.get(RG, name).hardware_profile.vm_size == "Standard_D4as_v5"
     kubectl("delete", "aevm", "plain-core", "-n", namespace, "--timeout=30s", timeout=60)

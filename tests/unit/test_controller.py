@@ -442,3 +442,29 @@ def test_a_check_round_goes_before_passes_and_a_pass_keeps_its_rank() -> None:
     assert rec.due_rank() is Rank.CHECK
     rec.next_pass = 1000.0  # a pass is due first (a drift seen, a spec edit)
     assert rec.due_rank() is Rank.START
+
+
+def test_an_annotation_overwritten_after_ours_is_forgotten_and_rewritten_by_the_next_save() -> None:
+    """A tenant who writes the operator's state annotation after the operator did: the record stops
+    trusting its memory of that value (the object's unverified value reads as no state) and the next
+    save writes the sealed state again; events from before our write change nothing."""
+    controller, kube = make(FakeClock())
+    first = body()
+    controller.changed(first)
+    rec = controller.records["uid-1"]
+    rec.written[ctl.STATE_ANNOTATION], rec.annotated_version = "v1.ours", 5
+    stale = copy.deepcopy(first)
+    stale["metadata"].update(resourceVersion="4", annotations={ctl.STATE_ANNOTATION: "older"})
+    controller.seen(stale)
+    assert rec.written[ctl.STATE_ANNOTATION] == "v1.ours"
+    ours_again = copy.deepcopy(first)
+    ours_again["metadata"].update(resourceVersion="6", annotations={ctl.STATE_ANNOTATION: "v1.ours"})
+    controller.seen(ours_again)
+    assert rec.written[ctl.STATE_ANNOTATION] == "v1.ours"
+    forged = copy.deepcopy(first)
+    forged["metadata"].update(resourceVersion="7", annotations={ctl.STATE_ANNOTATION: "v1.forged"})
+    controller.seen(forged)
+    assert ctl.STATE_ANNOTATION not in rec.written
+    assert ctl.sealed(b"k" * 32, rec, ctl.STATE_ANNOTATION) is None  # the forged value does not verify
+    asyncio.run(controller._save_state(rec))  # nothing to remember yet: the forged value is removed
+    assert kube.annotations == [{ctl.STATE_ANNOTATION: None}]
