@@ -807,8 +807,8 @@ class Controller:
                 raise failure from err
             differs = needs_pass(vm, vm_spec, identity)
             if observe:  # a pass reports what differs and corrects nothing: once per new difference
-                differs, rec.reported = (differs or ["the differences are gone"], differs) \
-                    if differs != rec.reported else ([], rec.reported)  # fmt: skip
+                new, rec.reported = differs != rec.reported, differs
+                differs = (differs or ["the differences are gone"]) if new else []
             if differs:
                 log.info("VirtualMachine/%s differs from the spec (%s): a pass follows", identity.vm_name,
                          "; ".join(differs))  # fmt: skip
