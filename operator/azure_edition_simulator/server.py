@@ -1306,6 +1306,8 @@ class SimulatorServer:
                     float(data.get("timeScale", timing.time_scale)),
                     None if seed is None else int(seed),
                 )
+                if "seed" in data:  # every random choice follows the seed, eventual consistency too
+                    self.settings.consistency_rng = random.Random(None if seed is None else int(seed) + 1)
         return _json(
             200, self.settings.to_dict() | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds}
         )

@@ -30,6 +30,9 @@ def _nic(clients: Clients, sim: Simulator, name: str = "nic-ec") -> Any:
     return clients.network.network_interfaces.begin_create_or_update(RESOURCE_GROUP, name, model).result()
 
 
+SEED_REFUSED_THEN_ACCEPTED = 6  # at rate 0.5 its draws refuse twice, then accept
+
+
 def test_consistency_rate_answers_retryable_error_naming_the_reference(
     sim: Simulator, strict: Clients, clients: Clients
 ) -> None:
@@ -41,8 +44,12 @@ def test_consistency_rate_answers_retryable_error_naming_the_reference(
     assert error.error.details[0].code == "ReferencedResourceNotProvisioned"
     assert subnet_id(sim).lower() in error.error.details[0].message.lower()
     assert error.response.headers.get("Retry-After") is not None
-    sim.control.set_consistency_rate(0.5)  # the SDK's retry policy rides it out
+    sim.control.set_timing("instant", seed=SEED_REFUSED_THEN_ACCEPTED)  # the same choices every run
+    sim.control.set_consistency_rate(0.5)  # the SDK's retry policy (3 status retries) rides it out
+    seq = sim.control.last_seq()
     assert _nic(clients, sim, "nic-ec-2").provisioning_state == "Succeeded"
+    puts = [r["status"] for r in sim.control.requests(seq) if r["method"] == "PUT"]
+    assert puts[0] == 429 and puts[-1] in (200, 201), puts
 
 
 def test_vm_on_a_nic_still_updating_is_a_retryable_429(sim: Simulator, strict: Clients) -> None:
