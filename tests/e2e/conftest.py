@@ -159,8 +159,8 @@ def fresh_namespace(name: str, cluster: Cluster, kubectl: Kubectl) -> Iterator[s
     yield name
     # Delete our objects while an operator may still be there to release them; then drop any finalizer
     # left (no operator, or a test that stopped it), so nothing outlives the test in this etcd.
-    kubectl("delete", "azureeditionvms", "--all", "-n", name, "--timeout=20s", check=False, timeout=40)
-    leftovers = kubectl("get", "azureeditionvms", "-n", name, "-o", "name", check=False).stdout.split()
+    kubectl("delete", "azureeditionvms", "--all", "-n", name, "--wait=false", check=False)
+    leftovers = _released_or_stuck(kubectl, name)
     for obj in leftovers:
         kubectl(
             "patch", obj, "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
@@ -174,6 +174,27 @@ def fresh_namespace(name: str, cluster: Cluster, kubectl: Kubectl) -> Iterator[s
         )  # fmt: skip
         if result.returncode != 0 and "NotFound" not in result.stderr:
             raise AssertionError(f"could not finalize namespace {name}: {result.stderr}")
+
+
+def _released_or_stuck(
+    kubectl: Kubectl, namespace: str, timeout: float = 20.0, stuck: float = 3.0
+) -> list[str]:
+    """The objects still there once every one is gone, or nothing about them changed for ``stuck``
+    seconds (no operator left to release them: the test stopped it), at most ``timeout``."""
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while True:
+        listing = kubectl(
+            "get", "azureeditionvms", "-n", namespace, "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}", check=False,
+        ).stdout.split()  # fmt: skip
+        if not listing or time.monotonic() > deadline:
+            break
+        if listing != last:
+            last, since = listing, time.monotonic()
+        elif time.monotonic() - since >= stuck:
+            break
+        time.sleep(0.5)
+    return [f"azureeditionvm/{entry.split('=', 1)[0]}" for entry in listing]
 
 
 @pytest.fixture(scope="session")
