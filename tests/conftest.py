@@ -20,8 +20,8 @@ CRD_PATH = REPO / "crds" / "azureeditionvms.azureedition.io.yaml"
 SLOW_FILES = (  # seconds per file on 4 workers and 2 cores, 2026-12-07 (junit), longest first
     "e2e/test_smb_rotation.py",  # 273
     "e2e/test_checks.py",  # 259
-    "e2e/lifecycle/test_operator_restarts.py",  # about 230 (test_operator.py's 427, split)
-    "e2e/lifecycle/test_operator.py",  # about 200
+    "e2e/test_operator_restarts.py",  # about 230 (test_operator.py's 427, split)
+    "e2e/test_operator.py",  # about 200
     "e2e/test_azure_reality.py",  # 185
     "e2e/test_brownfield.py",  # 131
     "e2e/test_extended_network.py",  # 124

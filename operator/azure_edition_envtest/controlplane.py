@@ -82,6 +82,18 @@ class ControlPlaneError(RuntimeError):
     """The control plane could not be built, started or reached."""
 
 
+def wait_established(kubectl: Callable[..., str], name: str, timeout: float = 60.0) -> None:
+    """Until CRD ``name`` is Established. Polled, because ``kubectl wait --for=condition=Established``
+    fails at once ("accessor error: <nil>") while a CRD just created has no conditions yet.
+    ``kubectl(*args)`` runs kubectl against the cluster and returns its stdout (empty on failure)."""
+    deadline = time.monotonic() + timeout
+    query = 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+    while kubectl("get", f"crd/{name}", "-o", query).strip() != "True":
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"crd/{name} is not Established after {timeout:g} s")
+        time.sleep(0.2)
+
+
 # --------------------------------------------------------------------------------------------------
 # Locating the binaries
 # --------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import yaml
 
 from azure_edition_simulator.client import SimulatorControl
 
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, wait_established
 from .stack import operator_env, simulator_timing_args, start_operator, start_simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             say("installing the CRD")
             kubectl("apply", "--server-side", "-f", str(CRD))
-            kubectl(
-                "wait", "--for=condition=Established", "crd/azureeditionvms.azureedition.io", "--timeout=60s"
-            )
+            wait_established(lambda *a: kubectl(*a, check=False).stdout, "azureeditionvms.azureedition.io")
             say("starting the operator (logs: %s)" % (work / "operator.log"))
             operator = start_operator(work / "operator.log", operator_env(cp.kubeconfig, sim_env))
             kubectl("create", "namespace", NAMESPACE)

@@ -42,7 +42,7 @@ def _wait_established(kubectl: Kubectl, objects: list[dict]) -> None:
     for obj in objects:
         if obj["kind"] == "CustomResourceDefinition":
             name = obj["metadata"]["name"]
-            kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s", timeout=90)
+            e2e.wait_established(kubectl, name)
 
 
 @pytest.fixture(scope="session")

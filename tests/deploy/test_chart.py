@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.deploy.support import DEPLOY, REPO, kustomize
+from tests.e2e.conftest import wait_established
 
 CHART = REPO / "charts" / "azure-edition-operator"
 HELM_TOOLS = REPO / "hack" / "release" / "tools.sh"
@@ -248,7 +249,7 @@ def test_render_with_a_tenant_is_accepted_by_the_api_server(helm, kubectl):
     first.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "branch-a"}})
     kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(first))
     for crd in (o for o in first if o["kind"] == "CustomResourceDefinition"):
-        kubectl("wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}", "--timeout=60s")
+        wait_established(kubectl, crd["metadata"]["name"])
     rest = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
     # --force-conflicts: the docs walkthrough may have applied deploy/base to the same server.
     result = kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-",

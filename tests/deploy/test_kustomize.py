@@ -26,6 +26,7 @@ from tests.deploy.support import (
     kustomize,
     operator_container,
 )
+from tests.e2e.conftest import wait_established
 
 MONITORING_VARIANTS = [DEPLOY / "monitoring-kube-prometheus-stack", DEPLOY / "monitoring-aks"]
 BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *MONITORING_VARIANTS,
@@ -369,7 +370,7 @@ def prerequisites(kubectl):
     }  # the operator's, and the tenant namespaces the demo overlays create (branch-a, e2e-samples)
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(namespaces.values()))
     for name in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s", timeout=90)
+        wait_established(kubectl, name)
 
 
 @pytest.mark.e2e

@@ -21,6 +21,7 @@ import yaml
 from azure_edition_envtest.controlplane import free_ports
 from azure_edition_envtest.stack import Process
 from tests.deploy.support import DEPLOY, config_data, find, kustomize, operator_container
+from tests.e2e.conftest import wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +41,7 @@ def peering_installed(kubectl, operator_rbac) -> Iterator[list[dict]]:
     (the base's least privilege is what the other tests expect)."""
     objects = kustomize(PEERING)
     kubectl("apply", "-k", str(DEPLOY / "kopf-peering"))
-    kubectl(
-        "wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s", timeout=90
-    )
+    wait_established(kubectl, "clusterkopfpeerings.kopf.dev")
     extra = [
         find(objects, "ClusterRole", "azure-edition-operator-peering"),
         find(objects, "ClusterRoleBinding", "azure-edition-operator-peering"),

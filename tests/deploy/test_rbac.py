@@ -20,6 +20,7 @@ import yaml
 
 from azure_edition_operator.kube import CredentialsUnavailable, Kube
 from tests.deploy.support import DEPLOY, NAMESPACE, SA_GROUPS, SA_USER, find, kustomize
+from tests.e2e.conftest import wait_established
 
 pytestmark = pytest.mark.e2e
 
@@ -300,9 +301,7 @@ def test_peering_rbac_grants_only_its_own_peering_object(kubectl, operator_rbac,
     objects = kustomize(DEPLOY / "overlays" / "peering")
     for directory in (DEPLOY / "kopf-peering",):
         kubectl("apply", "-k", str(directory))
-    kubectl(
-        "wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=60s", timeout=90
-    )
+    wait_established(kubectl, "clusterkopfpeerings.kopf.dev")
     role = find(objects, "ClusterRole", "azure-edition-operator-peering")
     binding = find(objects, "ClusterRoleBinding", "azure-edition-operator-peering")
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))

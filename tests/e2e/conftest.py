@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from azure_edition_envtest.controlplane import ControlPlane, find_bin_dir, is_envtest_kubeconfig, pid_alive
+from azure_edition_envtest.controlplane import wait_established as controlplane_wait_established
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "azureeditionvms.azureedition.io.yaml"
@@ -212,9 +213,14 @@ def crd(crd_path: Path, kubectl: Kubectl) -> dict:
     """
     document = yaml.safe_load(crd_path.read_text())
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_path))
-    name = document["metadata"]["name"]
-    kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s", timeout=90)
+    wait_established(kubectl, document["metadata"]["name"])
     return document
+
+
+def wait_established(kubectl: Kubectl, name: str) -> None:
+    """``controlplane.wait_established`` through the session's kubectl (a session fixture that failed
+    would take every test of its worker with it)."""
+    controlplane_wait_established(lambda *args: kubectl(*args, check=False).stdout, name)
 
 
 @pytest.fixture

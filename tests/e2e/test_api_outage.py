@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from azure_edition_envtest.stack import free_port, operator_env, start_operator
-from tests.e2e.test_operator import (  # noqa: F401
+from tests.e2e.operator_stack import (  # noqa: F401
     condition,
     control,
     get,
@@ -91,8 +91,8 @@ def test_objects_are_ready_soon_after_a_kubernetes_api_outage(
     kubeconfig: Path,
     kubectl,
     namespace,
-    simulator,  # noqa: F811
-    control,  # noqa: F811
+    simulator,
+    control,
     tmp_path,
 ):
     config = kubeconfig.read_text()

@@ -1,7 +1,6 @@
-# ruff: noqa: F811 (the fixtures imported from test_operator are parameters here)
 """Brownfield, end to end (issue #24 "Done when"): the VMs users already have, and a cluster rebuilt from
 Git. A real kube-apiserver (the session's, or private ones for the rebuild), the operator as a process,
-the ARM simulator over HTTPS with Azure's timing shrunk (test_operator's module stack), and VMs made outside the
+the ARM simulator over HTTPS with Azure's timing shrunk (operator_stack's module fixtures), and VMs made outside the
 operator by the simulator's ``outside-vms`` (as the portal, Terraform or Bicep leave them).
 
 (a) the same manifests re-applied to a fresh control plane against the same Azure: every object Ready
@@ -38,7 +37,7 @@ from azure_edition_envtest.controlplane import ControlPlane
 from azure_edition_envtest.stack import Process, operator_env, start_operator
 from azure_edition_simulator.client import SimulatorControl
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import arm, condition, control, get, simulator  # noqa: F401 (its stack)
+from tests.e2e.operator_stack import arm, condition, control, get, simulator  # noqa: F401 (its stack)
 
 CHECK_INTERVAL = "5s"
 CHECK_SECONDS = 5.0

@@ -14,7 +14,7 @@ import yaml
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import (  # noqa: F401
+from tests.e2e.operator_stack import (  # noqa: F401
     RG,
     arm,
     condition,
@@ -30,7 +30,7 @@ INTERVAL = "5s"
 
 
 @pytest.fixture(scope="module")
-def checking_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
+def checking_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:
     """An operator that may ask the guest as soon as the probe fails (tests can't wait 10 minutes)."""
     env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_MIN_INTERVAL="1")
     proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env)
@@ -64,7 +64,7 @@ def metric(proc: Process, metric_name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-def smb_vm(checking_operator, kubectl, namespace, control):  # noqa: F811
+def smb_vm(checking_operator, kubectl, namespace, control):
     apply_sample(kubectl, namespace, "smb-over-quic")
     obj = wait_for(
         lambda: (
@@ -91,7 +91,7 @@ def test_expiring_certificate_warns_once_then_recovers(
     checking_operator,
     kubectl,
     namespace,
-    control,  # noqa: F811
+    control,
     smb_vm,
 ):
     control.set_certificate(RG, smb_vm, "fs02.branch-a.contoso.com", {"expiresInDays": 10})
@@ -124,7 +124,7 @@ def test_expiring_certificate_warns_once_then_recovers(
     )
 
 
-def test_disabled_smb_over_quic_is_re_enabled(checking_operator, kubectl, namespace, control, smb_vm):  # noqa: F811
+def test_disabled_smb_over_quic_is_re_enabled(checking_operator, kubectl, namespace, control, smb_vm):
     control.set_guest(RG, smb_vm, enableSmbQuic=False)
     wait_for(lambda: events(kubectl, namespace, "SMBOverQUICReEnabled"), timeout=60, what="re-enable Event")
     assert control.guest(RG, smb_vm)["enableSmbQuic"] is True
@@ -142,7 +142,7 @@ def hotpatch_condition(kubectl, namespace):
     return condition(get(kubectl, namespace, "hotpatch"), "HotpatchHealthy")
 
 
-def test_patch_settings_changed_behind_our_back_are_restored(kubectl, namespace, control, arm, hotpatch_vm):  # noqa: F811
+def test_patch_settings_changed_behind_our_back_are_restored(kubectl, namespace, control, arm, hotpatch_vm):
     control.set_patch_settings(RG, hotpatch_vm, {"patchMode": "AutomaticByOS", "enableHotpatching": False,
                                                   "assessmentMode": "ImageDefault"})  # fmt: skip
     wait_for(lambda: events(kubectl, namespace, "HotpatchSettingsRestored"), timeout=60, what="restore Event")
@@ -157,7 +157,7 @@ def hotpatch_reason(kubectl, namespace) -> str:
     return (condition(get(kubectl, namespace, "hotpatch"), "HotpatchHealthy") or {}).get("reason", "")
 
 
-def test_reboot_pending_and_failed_installation(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+def test_reboot_pending_and_failed_installation(kubectl, namespace, control, hotpatch_vm):
     # The instance view reports what the guest's last assessment/installation said.
     control.set_guest(RG, hotpatch_vm, rebootPending=True, assessment={"rebootPending": True})
     wait_for(lambda: hotpatch_reason(kubectl, namespace) == "RebootPending", what="RebootPending")
@@ -172,7 +172,7 @@ def test_reboot_pending_and_failed_installation(kubectl, namespace, control, hot
     assert obj["status"]["hotpatch"]["failedPatchCount"] == 2 and obj["status"]["phase"] == "Degraded"
 
 
-def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, control, hotpatch_vm):
     seq = control.last_seq()
     kubectl("annotate", "aevm", "hotpatch", "-n", namespace, "azureedition.io/assess-patches=run-1")
     wait_for(
@@ -208,7 +208,7 @@ def test_assess_annotation_runs_exactly_one_assessment(kubectl, namespace, contr
     ] == posts
 
 
-def test_a_forged_assess_answer_does_not_suppress_the_assessment(kubectl, namespace, control, hotpatch_vm):  # noqa: F811
+def test_a_forged_assess_answer_does_not_suppress_the_assessment(kubectl, namespace, control, hotpatch_vm):
     """Whoever edits the object can write the operator's annotation: an answer the operator did not seal
     reads as none, so the request is answered with a real assessment, and the forged text never reaches
     status."""
@@ -233,7 +233,7 @@ def test_a_forged_assess_answer_does_not_suppress_the_assessment(kubectl, namesp
     assert answered.startswith("v1.") and answered.endswith(".run-forged")
 
 
-def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, control):  # noqa: F811
+def test_fleet_steady_state_is_counted(checking_operator, kubectl, namespace, control):
     """N resources, several intervals: at most one ARM read per VM per interval, no Kubernetes writes."""
     docs = list(yaml.safe_load_all((SAMPLES / "hotpatch.yaml").read_text()))
     fleet = 5

@@ -12,14 +12,14 @@ import yaml
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import RG, condition, control, get, simulator, vm_name, wait_for  # noqa: F401
+from tests.e2e.operator_stack import RG, condition, control, get, simulator, vm_name, wait_for  # noqa: F401
 
 SAMPLE = "extended-network"
 CONNECTION = "cn-branch-a-onprem"
 
 
 @pytest.fixture(scope="module")
-def xnet_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
+def xnet_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:
     """An operator that asks the guest every couple of seconds (the default is every 6 hours)."""
     env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_INTERVAL="2", AEO_IN_GUEST_MIN_INTERVAL="1")
     proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", env)
@@ -63,7 +63,7 @@ def subnet(env: dict, vnet: str, name: str) -> str:
 
 
 def test_a_size_without_nesting_is_refused_before_any_put_then_heals_on_a_fixed_spec(
-    xnet_operator, kubectl, namespace, control, simulator  # noqa: F811
+    xnet_operator, kubectl, namespace, control, simulator
 ):  # fmt: skip
     apply(kubectl, namespace, "xnet-b2s", azure={"vmSize": "Standard_B2s"})
     obj = wait_reason(kubectl, namespace, "xnet-b2s", "NestedVirtualizationUnsupported")
@@ -83,7 +83,7 @@ def test_a_size_without_nesting_is_refused_before_any_put_then_heals_on_a_fixed_
 
 
 def test_unusable_extended_subnets_are_refused_before_any_put(
-    xnet_operator, kubectl, namespace, control, simulator  # noqa: F811
+    xnet_operator, kubectl, namespace, control, simulator
 ):  # fmt: skip
     env = simulator[1]
     cases = {
@@ -102,7 +102,7 @@ def test_unusable_extended_subnets_are_refused_before_any_put(
 
 
 def test_outages_after_provisioning_make_ready_false_and_heal(
-    xnet_operator, kubectl, namespace, control, simulator  # noqa: F811
+    xnet_operator, kubectl, namespace, control, simulator
 ):  # fmt: skip
     apply(kubectl, namespace, "xnet-ok")
     kubectl("wait", "--for=condition=Ready", "aevm/xnet-ok", "-n", namespace, "--timeout=90s", timeout=120)
@@ -133,7 +133,7 @@ def test_outages_after_provisioning_make_ready_false_and_heal(
 
 
 def test_a_network_without_gateway_subnet_or_gateway_is_reported(
-    xnet_operator, kubectl, namespace, control  # noqa: F811
+    xnet_operator, kubectl, namespace, control
 ):  # fmt: skip
     tag = namespace[-10:]
     b = (control.add_subnet(f"vnet-b-{tag}", "servers"), control.add_subnet(f"vnet-b-{tag}", "extended"))

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the module fixtures imported from test_operator are parameters here)
 """A team's Hotpatch calendar (a ConfigMap in the operator's namespace) replaces the built-in one: this
 month declared an unplanned baseline shows as a baseline month, from the calendar, on the next round."""
 
@@ -13,8 +12,8 @@ import yaml
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
 from azure_edition_operator.hotpatch_calendar import Calendar, days_since_baseline
+from tests.e2e.operator_stack import condition, get, simulator  # noqa: F401
 from tests.e2e.test_checks import apply_sample
-from tests.e2e.test_operator import condition, get, simulator  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

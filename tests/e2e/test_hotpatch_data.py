@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the module fixtures imported from test_operator/test_checks are parameters here)
 """Hotpatch reported from data end to end: assessPatches' per-patch rebootBehavior decides what status
 says about the month (the data wins over the calendar), and a hotpatch month shows hotpatches pending with
 no reboot. Real API server, real SDKs against the simulator, whose guest plays the month."""
@@ -10,8 +9,8 @@ import datetime as dt
 import pytest
 
 from azure_edition_operator.hotpatch_calendar import BUILTIN
+from tests.e2e.operator_stack import RG, condition, control, get, simulator, vm_name, wait_for  # noqa: F401
 from tests.e2e.test_checks import apply_sample, checking_operator  # noqa: F401
-from tests.e2e.test_operator import RG, condition, control, get, simulator, vm_name, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

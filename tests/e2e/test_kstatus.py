@@ -2,21 +2,13 @@
 simulator, real QUIC. A permanent failure ends `kubectl wait` (Stalled=True, Reconciling=False) instead
 of leaving it to its timeout; a warning keeps Ready=True with a Warning Event; an outage does not."""
 
-# ruff: noqa: F811  (pytest fixtures imported from the other e2e modules are redefined as parameters)
 from __future__ import annotations
 
 import json
 
 import yaml
 
-from tests.e2e.test_checks import (  # noqa: F401  (fixtures)
-    INTERVAL,
-    checking_operator,
-    events,
-    hotpatch_vm,
-    metric,
-)
-from tests.e2e.test_operator import (  # noqa: F401  (fixtures)
+from tests.e2e.operator_stack import (  # noqa: F401  (fixtures)
     RG,
     condition,
     control,
@@ -24,6 +16,13 @@ from tests.e2e.test_operator import (  # noqa: F401  (fixtures)
     sample_docs,
     simulator,
     wait_for,
+)
+from tests.e2e.test_checks import (  # noqa: F401  (fixtures)
+    INTERVAL,
+    checking_operator,
+    events,
+    hotpatch_vm,
+    metric,
 )
 
 LOCATION = "westeurope"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the module fixtures imported from test_operator are parameters here)
 """Placement end to end: a VM in a region without its image is refused before anything is created,
 with the regions that have it; in the subnet's region the VM is created, on the commonest size."""
 
@@ -9,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.e2e.test_operator import (  # noqa: F401 (module fixtures)
+from tests.e2e.operator_stack import (  # noqa: F401 (module fixtures)
     arm,
     condition,
     control,

@@ -25,7 +25,7 @@ from azure_edition_operator.plugin import main as plugin_main
 from azure_edition_operator.plugin import render
 from tests import plugin_samples as samples
 from tests.conftest import SAMPLES
-from tests.e2e.test_operator import condition, control, get, simulator, vm_name  # noqa: F401
+from tests.e2e.operator_stack import condition, control, get, simulator, vm_name  # noqa: F401
 
 PLUGIN = Path(sys.executable).parent / "kubectl-aevm"
 # The namespace fixture names namespaces after the test: the assess tests' operator watches only theirs,
@@ -234,7 +234,7 @@ def test_no_permission_names_the_verb_to_ask_for(crd, kubectl, namespace, aevm, 
 
 
 @pytest.fixture(scope="module")
-def assess_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
+def assess_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:
     proc = start_operator(tmp_path_factory.mktemp("op") / "operator.log", operator_env(kubeconfig, simulator[1]),
                           "--namespace", ASSESS_NAMESPACES)  # fmt: skip
     yield proc
@@ -272,7 +272,7 @@ def test_assess_sets_a_fresh_token_and_prints_the_result(kubectl, namespace, aev
     )
 
 
-def test_assess_reports_the_operator_giving_up(kubectl, namespace, aevm, control, hotpatch_vm):  # noqa: F811
+def test_assess_reports_the_operator_giving_up(kubectl, namespace, aevm, control, hotpatch_vm):
     fault = control.inject_fault(method="POST", path_regex=rf"/virtualMachines/{hotpatch_vm}/assessPatches$",
                                  status=409, code="OperationNotAllowed", times=None,
                                  message="Operation 'assessPatches' is not allowed on VM since the VM is stopped")  # fmt: skip

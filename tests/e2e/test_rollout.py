@@ -24,8 +24,8 @@ from azure_edition_envtest.stack import (
 )
 from azure_edition_simulator.client import SimulatorControl
 from tests.conftest import SAMPLES
+from tests.e2e.operator_stack import RG, condition, get, vm_name, wait_for
 from tests.e2e.test_checks import events, metric
-from tests.e2e.test_operator import RG, condition, get, vm_name, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from azure_edition_envtest.stack import Process, operator_env, start_operator
-from tests.e2e.test_checks import apply_sample, events, vm_reads
-from tests.e2e.test_operator import (  # noqa: F401
+from tests.e2e.operator_stack import (  # noqa: F401
     E2E_TIME_SCALE,
     RG,
     condition,
@@ -30,6 +29,7 @@ from tests.e2e.test_operator import (  # noqa: F401
     vm_name,
     wait_for,
 )
+from tests.e2e.test_checks import apply_sample, events, vm_reads
 
 SERVER = "fs02.branch-a.contoso.com"
 SECRET = "fs02-tls"
@@ -43,7 +43,7 @@ KEY_VAULT_BUDGET_SECONDS = POLL_SECONDS * E2E_TIME_SCALE + CHECK_SECONDS + 2 * 6
 
 
 @pytest.fixture(scope="module")
-def debug_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:  # noqa: F811
+def debug_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Process]:
     """An operator logging at DEBUG (the secrets test reads every line)."""
     # The in-guest look every 10 s (production: 6 h) so drift in the guest is seen within the test.
     env = operator_env(kubeconfig, simulator[1], AEO_IN_GUEST_MIN_INTERVAL="1", AEO_IN_GUEST_INTERVAL="10",
@@ -53,7 +53,7 @@ def debug_operator(crd, kubeconfig, simulator, tmp_path_factory) -> Iterator[Pro
     proc.stop()
 
 
-def issue(control, days: int) -> dict:  # noqa: F811
+def issue(control, days: int) -> dict:
     """A certificate for SERVER from the simulator's guest CA (the operator's trust bundle), as an ACME or
     internal issuer would hand cert-manager."""
     return control.issue_certificate({"commonName": SERVER, "expiresInDays": days})
@@ -91,7 +91,7 @@ class ReadyWatch:
 
 
 def test_a_renewed_tls_secret_is_served_without_ready_going_false(
-    debug_operator, kubectl, namespace, control, simulator, tmp_path  # noqa: F811
+    debug_operator, kubectl, namespace, control, simulator, tmp_path
 ):  # fmt: skip
     first = issue(control, 90)
     put_secret(kubectl, namespace, first, tmp_path)
@@ -147,7 +147,7 @@ def test_a_renewed_tls_secret_is_served_without_ready_going_false(
 
 
 def test_key_vault_renewal_is_served_and_a_missing_role_is_named_then_heals(
-    debug_operator, kubectl, namespace, control, simulator  # noqa: F811
+    debug_operator, kubectl, namespace, control, simulator
 ):  # fmt: skip
     """Key Vault source: the VM's identity first lacks the role (condition names role + vault, then heals
     when granted); a renewal in Key Vault is served within the extension's polling interval plus one
@@ -213,7 +213,7 @@ def test_key_vault_renewal_is_served_and_a_missing_role_is_named_then_heals(
 
 
 def test_declared_client_access_is_applied_edited_drift_corrected_and_enforced(
-    debug_operator, kubectl, namespace, control  # noqa: F811
+    debug_operator, kubectl, namespace, control
 ):  # fmt: skip
     import asyncio
 
@@ -300,7 +300,7 @@ def test_declared_client_access_is_applied_edited_drift_corrected_and_enforced(
 
 
 def test_an_alternative_port_is_opened_in_azure_and_the_guest_and_answers(
-    debug_operator, kubectl, namespace, control  # noqa: F811
+    debug_operator, kubectl, namespace, control
 ):  # fmt: skip
     """spec.smbOverQuic.alternativePort: the operator's NSG on the NIC, the port in the guest (drift put
     back), a real QUIC handshake on it, and status.smbOverQuic.ports naming both ports."""

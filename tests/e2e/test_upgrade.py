@@ -20,7 +20,7 @@ import yaml
 
 from azure_edition_envtest.stack import operator_env, simulator_timing_args, start_operator, start_simulator
 from azure_edition_simulator.client import SimulatorControl
-from tests.e2e.test_operator import vm_name
+from tests.e2e.operator_stack import vm_name
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = ("crds/azureeditionvms.azureedition.io.yaml", "crds/tenantpolicies.azureedition.io.yaml",

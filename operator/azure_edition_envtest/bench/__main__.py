@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..controlplane import ControlPlane, repo_root
+from ..controlplane import ControlPlane, repo_root, wait_established
 from . import fleetscale, report, rotation, scenarios
 from .kubeclient import Kube
 
@@ -387,17 +387,17 @@ def missing_numbers(plan: Plan, results: dict[str, Any]) -> list[str]:
 
 
 def install_crd(cp: ControlPlane) -> None:
-    def kubectl(*args: str) -> None:
-        subprocess.run(
+    def kubectl(*args: str, check: bool = True) -> str:
+        return subprocess.run(
             [str(cp.kubectl), f"--kubeconfig={cp.kubeconfig}", *args],
-            check=True,
+            check=check,
             capture_output=True,
             text=True,
             timeout=120,
-        )
+        ).stdout
 
     kubectl("apply", "--server-side", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/azureeditionvms.azureedition.io", "--timeout=60s")
+    wait_established(lambda *a: kubectl(*a, check=False), "azureeditionvms.azureedition.io")
 
 
 def baseline_source(rev: str, into: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The operator killed, restarted and sharded, end to end (the module's stack: this directory's conftest): one VM
+"""The operator killed, restarted and sharded, end to end (the module's stack: ``operator_stack``): one VM
 per object, no status rewrite and one read per Azure resource after a restart, shards that leave each
 other alone."""
 
@@ -11,12 +11,17 @@ import yaml
 
 from azure_edition_envtest.stack import operator_env, start_operator
 from tests.conftest import SAMPLES
-from tests.e2e.lifecycle.helpers import (
+from tests.e2e.operator_stack import (  # noqa: F401 (its stack: the module fixtures)
     OWN_OPERATOR_PREFIX,
     apply_hotpatch_ready,
+    arm,
+    control,
     get,
+    operator,
+    operator_proc,
     own_operator,
     sample_docs,
+    simulator,
     vm_calls,
     vm_name,
     wait_for,

@@ -1,6 +1,6 @@
 """The operator end to end: real kube-apiserver, real Azure SDKs against the ARM simulator over HTTPS,
 real QUIC. Each test gets a namespace; the simulator and the operator run once per module
-(this directory's conftest). Restarts, kills and shards are in ``test_operator_restarts``."""
+(``operator_stack``). Restarts, kills and shards are in ``test_operator_restarts``."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ import yaml
 from azure_edition_operator.api.v1alpha1 import AzureEditionVMSpec
 from azure_edition_operator.azure.specs import Owner, vm_identity
 from tests.conftest import SAMPLES
-from tests.e2e.lifecycle.helpers import (
+from tests.e2e.operator_stack import (  # noqa: F401 (its stack: the module fixtures)
     RG,
+    arm,
     condition,
+    control,
     exists,
     get,
+    operator,
+    operator_proc,
     sample_docs,
+    simulator,
     vm_calls,
     vm_name,
     wait_for,
