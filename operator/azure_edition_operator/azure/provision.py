@@ -440,8 +440,10 @@ async def _ensure(
     if vm is not None and identity.nic_id.lower() not in attached:
         drift.append(f"the VM's primary NIC {identity.nic_name} was detached outside the operator; "
                      "NICs can only be attached to a deallocated VM, which the operator does not do on its own")  # fmt: skip
+    # Only a NIC update can let go of a public IP or a group: a NIC just created never held one (two
+    # GETs fewer per created VM).
     nic_written = f"updated networkInterfaces/{identity.nic_name}" in p.actions or (
-        finished is not None and finished.is_for(nic)
+        finished is not None and finished.is_for(nic) and finished.action != "created"
     )
     if nic_written and not plan.public_ip:
         # spec.azure.publicIP turned off: once the NIC has let go of our public IP, delete it.
