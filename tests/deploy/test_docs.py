@@ -17,6 +17,7 @@ import yaml
 from azure_edition_envtest.controlplane import free_ports
 from tests.deploy.support import DEPLOY, REPO, find, kustomize, load_docgen
 from tests.deploy.test_monitoring import EXPOSED, GAUGES, HISTOGRAMS, rule_expressions
+from tests.e2e.conftest import without_admission_policies
 
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -199,7 +200,7 @@ def stop_pid_file(path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_walkthrough_installs_with_kustomize_and_a_sample_reaches_ready(cluster, tmp_path):
+def test_walkthrough_installs_with_kustomize_and_a_sample_reaches_ready(cluster, kubectl, tmp_path):
     """A newcomer's path, command for command, in one shell: `kubectl apply -k` of the
     simulator-demo overlay, a ServiceAccount token, the ARM simulator, the operator with only the
     ServiceAccount's permissions, and a sample that reaches Ready. The session's control plane
@@ -231,3 +232,4 @@ def test_walkthrough_installs_with_kustomize_and_a_sample_reaches_ready(cluster,
     finally:
         stop_pid_file(cluster_dir / "operator.pid")
         stop_pid_file(cluster_dir / "armsim.pid")
+        without_admission_policies(kubectl)  # the overlay's, cluster-wide

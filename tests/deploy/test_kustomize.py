@@ -26,7 +26,7 @@ from tests.deploy.support import (
     kustomize,
     operator_container,
 )
-from tests.e2e.conftest import wait_established
+from tests.e2e.conftest import wait_established, without_admission_policies
 
 MONITORING_VARIANTS = [DEPLOY / "monitoring-kube-prometheus-stack", DEPLOY / "monitoring-aks"]
 BUILDABLE = [DEPLOY / "base", DEPLOY / "crd", DEPLOY / "kopf-peering", DEPLOY / "monitoring", *MONITORING_VARIANTS,
@@ -398,8 +398,11 @@ def test_real_apply_of_base_is_idempotent(cluster, kubectl, prerequisites):
     """Apply for real (local control plane only: it has no nodes, so no pod runs) and again: unchanged."""
     if cluster.local is None:
         pytest.skip("applies a Deployment for real; only on the throwaway local control plane")
-    kubectl("apply", "-k", str(DEPLOY / "base"))
-    again = kubectl("apply", "-k", str(DEPLOY / "base"))
+    try:
+        kubectl("apply", "-k", str(DEPLOY / "base"))
+        again = kubectl("apply", "-k", str(DEPLOY / "base"))
+    finally:
+        without_admission_policies(kubectl)  # base's, cluster-wide
     changed = [line for line in again.stdout.splitlines() if not line.endswith(" unchanged")]
     assert not changed, again.stdout
     stored = json.loads(

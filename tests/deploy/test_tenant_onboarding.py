@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.deploy.support import DEPLOY, REPO, kustomize
+from tests.e2e.conftest import wait_established, without_admission_policies
 
 VARIANT = DEPLOY / "tenant-namespace-with-policy"
 TROUBLESHOOTING = (REPO / "docs" / "troubleshooting.md").read_text()
@@ -48,7 +49,9 @@ def admission(kubectl):
     for directory in ("crd", "admission"):
         kubectl("apply", "--server-side", "--force-conflicts", "-k", str(DEPLOY / directory))
     for name in ("azureeditionvms.azureedition.io", "tenantpolicies.azureedition.io"):
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        wait_established(kubectl, name)
+    yield
+    without_admission_policies(kubectl)
 
 
 def sample(namespace: str, resource_group: str | None = None) -> str:

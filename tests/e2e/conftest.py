@@ -29,6 +29,7 @@ from azure_edition_envtest.controlplane import wait_established as controlplane_
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "azureeditionvms.azureedition.io.yaml"
+ADMISSION_POLICIES = REPO_ROOT / "deploy" / "admission" / "policies.yaml"
 E2E_DIR = Path(__file__).resolve().parent
 
 
@@ -215,6 +216,13 @@ def crd(crd_path: Path, kubectl: Kubectl) -> dict:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_path))
     wait_established(kubectl, document["metadata"]["name"])
     return document
+
+
+def without_admission_policies(kubectl: Kubectl) -> None:
+    """Delete deploy/admission's cluster-wide policies: a test that applied them (directly, or with
+    deploy/base or an overlay) calls this when done. Tenancy denies every namespace without a TenantPolicy,
+    and the next file this worker's control plane serves creates objects in namespaces of its own."""
+    kubectl("delete", "-f", str(ADMISSION_POLICIES), "--ignore-not-found", check=False)
 
 
 def wait_established(kubectl: Kubectl, name: str) -> None:

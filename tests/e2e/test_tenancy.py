@@ -24,10 +24,10 @@ import yaml
 from azure_edition_envtest.stack import Process, operator_env, start_operator, start_simulator
 from azure_edition_operator.api import admission
 from azure_edition_simulator.client import SimulatorControl
+from tests.e2e.conftest import ADMISSION_POLICIES, without_admission_policies
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_CRD = REPO / "crds" / "tenantpolicies.azureedition.io.yaml"
-ADMISSION = REPO / "deploy" / "admission" / "policies.yaml"
 SUB_B = "bbbbbbbb-0000-4000-8000-00000000000b"
 LOCATION = "westeurope"
 PASSWORD = f"Tenancy-{uuid.uuid4().hex[:12]}-Pw!"  # unique, so a leak anywhere is found by grep
@@ -116,9 +116,9 @@ def world(simulator, cluster, crd, kubectl) -> Iterator[dict]:
                         "subnetIdPrefixes": p["prefixes"], "credential": {"clientSecret": {"secretName": p["secret"]}}}}  # fmt: skip
         kubectl("apply", "-f", "-", input=json.dumps(doc))
     t["policy_a"], t["policy_b"] = policies[0]["name"], policies[1]["name"]
-    kubectl("apply", "-f", str(ADMISSION))
+    kubectl("apply", "-f", str(ADMISSION_POLICIES))
     yield t
-    kubectl("delete", "-f", str(ADMISSION), "--ignore-not-found", check=False)
+    without_admission_policies(kubectl)
     for p in policies:
         kubectl("delete", "tenantpolicy", p["name"], "--ignore-not-found", check=False)
     for ns in (t["ns_a"], t["ns_b"], t["ops"]):
@@ -223,7 +223,7 @@ def test_without_the_admission_binding_the_operator_refuses_before_any_azure_cal
         kubectl("delete", "aevm", "sneaky", "-n", a, "--timeout=30s", timeout=60)
         assert 'name="sneaky"' not in scrape(operator)
     finally:
-        kubectl("apply", "-f", str(ADMISSION))
+        kubectl("apply", "-f", str(ADMISSION_POLICIES))
 
 
 def scrape(operator) -> str:

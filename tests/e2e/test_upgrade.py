@@ -20,6 +20,7 @@ import yaml
 
 from azure_edition_envtest.stack import operator_env, simulator_timing_args, start_operator, start_simulator
 from azure_edition_simulator.client import SimulatorControl
+from tests.e2e.conftest import without_admission_policies
 from tests.e2e.operator_stack import vm_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,3 +121,4 @@ def test_current_manifests_over_the_previous_keep_live_objects_ready_without_azu
                 '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
         kubectl("delete", "tenantpolicy", policy["metadata"]["name"], "--ignore-not-found", check=False)
         apply(kubectl, REPO)  # the session's other tests expect the current CRDs
+        without_admission_policies(kubectl)  # and no cluster-wide tenancy policy
