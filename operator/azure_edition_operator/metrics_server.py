@@ -40,6 +40,7 @@ from prometheus_client.exposition import choose_encoder
 
 from . import metrics
 from .config import OperatorConfig
+from .kube import without_env_lookups
 from .metrics_auth import METRICS_PATH, Gate, ReviewFailed, Verdict
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ async def start(config: OperatorConfig) -> MetricsServer | None:
             watcher = asyncio.create_task(watch_certificate(context, directory))
         else:
             _load_self_signed(context, certificate_hosts(host, socket.gethostname()))
-        reviews = KubeReviews(client.ApiClient())
+        reviews = KubeReviews(without_env_lookups(client.ApiClient()))  # one review per scrape
         gate = Gate(reviews.token, reviews.access)
     else:
         log.warning(

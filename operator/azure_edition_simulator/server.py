@@ -596,6 +596,11 @@ class QuicEndpoints:
 # --- the server ------------------------------------------------------------------------------------------
 
 
+def consistency_rng(seed: int | None) -> random.Random:
+    """Eventual consistency's own random choices: follow the seed (offset, so they are not the timing's)."""
+    return random.Random(None if seed is None else seed + 1)
+
+
 class SimulatorServer:
     """The simulator on the current event loop."""
 
@@ -614,7 +619,7 @@ class SimulatorServer:
         if rate is None:
             rate = others.DEFAULT_AZURE_RATE if config.profile == "azure" else 0.0
         self.settings.consistency_rate = rate
-        self.settings.consistency_rng = random.Random(None if config.seed is None else config.seed + 1)
+        self.settings.consistency_rng = consistency_rng(config.seed)
         self.settings.policy_enabled = config.policy
         self.throttler = throttle.Throttler(config.throttling)
         self.faults = FaultInjector()
@@ -1307,7 +1312,7 @@ class SimulatorServer:
                     None if seed is None else int(seed),
                 )
                 if "seed" in data:  # every random choice follows the seed, eventual consistency too
-                    self.settings.consistency_rng = random.Random(None if seed is None else int(seed) + 1)
+                    self.settings.consistency_rng = consistency_rng(None if seed is None else int(seed))
         return _json(
             200, self.settings.to_dict() | {"tokenLifetimeSeconds": self.identity.token_lifetime_seconds}
         )
